@@ -1,0 +1,597 @@
+//! Reading a request body of meters, JSON or CSV, as a stream: each asset is validated as
+//! it is read and handed on, so memory stays flat in the size of the body. Any problem
+//! rejects the whole request, and every problem is listed (up to a cap).
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::io::{self, BufReader, Read};
+use std::ops::ControlFlow;
+
+use serde::Serialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use crate::csv_layout::CsvLayout;
+use crate::enums::TransmissionRegion;
+use crate::meter::MeterData;
+
+/// How many problems a rejection lists; the total is always counted.
+pub const MAX_LISTED_PROBLEMS: usize = 1000;
+
+/// Body formats of a meter upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Csv,
+}
+
+/// One problem with a request, located by JSON index or CSV row where possible.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub message: String,
+    /// 0-based index in the `assets` array.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub json_index: Option<usize>,
+    /// 1-based row of the file, the header being row 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csv_row: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem_field: Option<String>,
+}
+
+impl Problem {
+    /// A problem with the body as a whole.
+    pub fn general(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            json_index: None,
+            csv_row: None,
+            problem_field: None,
+        }
+    }
+}
+
+/// The problems of a rejected request: the first [`MAX_LISTED_PROBLEMS`] and the total.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Problems {
+    pub listed: Vec<Problem>,
+    pub total: usize,
+}
+
+impl Problems {
+    pub fn push(&mut self, problem: Problem) {
+        self.total += 1;
+        if self.listed.len() < MAX_LISTED_PROBLEMS {
+            self.listed.push(problem);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    pub fn single(problem: Problem) -> Self {
+        let mut problems = Self::default();
+        problems.push(problem);
+        problems
+    }
+}
+
+/// What an accepted body held.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accepted {
+    pub assets_count: usize,
+    pub transmission_regions: BTreeSet<TransmissionRegion>,
+}
+
+/// Why a body was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error("the request is invalid")]
+    Rejected(Problems),
+    /// Reading the body failed (the client went away, or the body is too large).
+    #[error("reading the request body failed: {0}")]
+    Read(#[source] io::Error),
+    /// The sink asked to stop.
+    #[error("the upload was stopped")]
+    Stopped,
+}
+
+/// Reads every asset of a body, validating each. Valid assets reach `sink` in order until
+/// the first problem; after that the rest is still read and checked, so that every problem
+/// can be listed, but nothing more is handed on.
+pub fn read_assets<R: Read>(
+    format: Format,
+    body: R,
+    sink: &mut dyn FnMut(MeterData) -> ControlFlow<()>,
+) -> Result<Accepted, IntakeError> {
+    let mut run = Run {
+        sink,
+        problems: Problems::default(),
+        accepted: Accepted::default(),
+        stopped: false,
+    };
+    match format {
+        Format::Json => read_json(BufReader::with_capacity(64 * 1024, body), &mut run)?,
+        Format::Csv => read_csv(body, &mut run)?,
+    }
+    if run.stopped {
+        return Err(IntakeError::Stopped);
+    }
+    if run.problems.is_empty() && run.accepted.assets_count == 0 {
+        run.problems.push(Problem::general(match format {
+            Format::Json => "assets must hold at least one meter",
+            Format::Csv => "the file has a header but no rows of meters",
+        }));
+    }
+    if run.problems.is_empty() {
+        Ok(run.accepted)
+    } else {
+        Err(IntakeError::Rejected(run.problems))
+    }
+}
+
+/// Validates one asset outside of a batch (the single-meter endpoint).
+pub fn parse_one(value: Value) -> Result<MeterData, Problems> {
+    MeterData::parse(value).map_err(|found| {
+        let mut problems = Problems::default();
+        for p in found {
+            problems.push(Problem {
+                message: p.message,
+                json_index: None,
+                csv_row: None,
+                problem_field: Some(p.path),
+            });
+        }
+        problems
+    })
+}
+
+struct Run<'s> {
+    sink: &'s mut dyn FnMut(MeterData) -> ControlFlow<()>,
+    problems: Problems,
+    accepted: Accepted,
+    stopped: bool,
+}
+
+impl Run<'_> {
+    fn take(&mut self, value: Value, locate: impl Fn(String, String) -> Problem) {
+        match MeterData::parse(value) {
+            Ok(data) => {
+                self.accepted.assets_count += 1;
+                self.accepted
+                    .transmission_regions
+                    .insert(data.transmission_region());
+                if self.problems.is_empty() && !self.stopped && (self.sink)(data).is_break() {
+                    self.stopped = true;
+                }
+            }
+            Err(found) => {
+                self.accepted.assets_count += 1;
+                for p in found {
+                    self.problems.push(locate(p.path, p.message));
+                }
+            }
+        }
+    }
+}
+
+fn read_csv<R: Read>(body: R, run: &mut Run<'_>) -> Result<(), IntakeError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(64 * 1024)
+        .from_reader(body);
+    let mut record = csv::StringRecord::new();
+    let layout = match reader.read_record(&mut record) {
+        Ok(false) => {
+            run.problems.push(Problem::general(
+                "the body is empty: a CSV file with a header row is required",
+            ));
+            return Ok(());
+        }
+        Ok(true) => {
+            let header = record.iter().enumerate().map(|(i, name)| {
+                // Spreadsheets save a UTF-8 byte order mark before the first name.
+                if i == 0 {
+                    name.trim_start_matches('\u{feff}')
+                } else {
+                    name
+                }
+            });
+            match CsvLayout::from_header(header) {
+                Ok(layout) => layout,
+                Err(found) => {
+                    for p in found {
+                        run.problems.push(Problem {
+                            message: p.message,
+                            json_index: None,
+                            csv_row: Some(1),
+                            problem_field: Some(p.column),
+                        });
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        Err(e) => return csv_failure(e, 1, run),
+    };
+
+    let mut row = 1;
+    loop {
+        row += 1;
+        match reader.read_record(&mut record) {
+            Ok(false) => return Ok(()),
+            Ok(true) if record.iter().all(|cell| cell.trim().is_empty()) => {}
+            Ok(true) if record.len() != layout.len() => run.problems.push(Problem {
+                message: format!(
+                    "the row has {} cells but the header has {} columns",
+                    record.len(),
+                    layout.len()
+                ),
+                json_index: None,
+                csv_row: Some(row),
+                problem_field: None,
+            }),
+            Ok(true) => {
+                let value = layout.row_to_value(record.iter());
+                run.take(value, |path, message| Problem {
+                    message,
+                    json_index: None,
+                    csv_row: Some(row),
+                    problem_field: Some(layout.column_for(&path)),
+                });
+            }
+            Err(e) => csv_failure(e, row, run)?,
+        }
+        if run.stopped {
+            return Ok(());
+        }
+    }
+}
+
+fn csv_failure(error: csv::Error, row: usize, run: &mut Run<'_>) -> Result<(), IntakeError> {
+    match error.into_kind() {
+        csv::ErrorKind::Io(e) => Err(IntakeError::Read(e)),
+        csv::ErrorKind::Utf8 { .. } => {
+            run.problems.push(Problem {
+                message: "the row is not valid UTF-8: save the file as CSV UTF-8".to_owned(),
+                json_index: None,
+                csv_row: Some(row),
+                problem_field: None,
+            });
+            Ok(())
+        }
+        other => {
+            run.problems.push(Problem {
+                message: format!("the CSV cannot be read: {other:?}"),
+                json_index: None,
+                csv_row: Some(row),
+                problem_field: None,
+            });
+            Ok(())
+        }
+    }
+}
+
+fn read_json<R: Read>(body: R, run: &mut Run<'_>) -> Result<(), IntakeError> {
+    let mut de = serde_json::Deserializer::from_reader(body);
+    let result = de.deserialize_map(Body { run }).and_then(|()| de.end());
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_io() => Err(IntakeError::Read(io::Error::from(e))),
+        Err(e) if e.is_eof() && e.line() == 1 && e.column() == 0 => {
+            Err(IntakeError::Rejected(Problems::single(Problem::general(
+                "the body is empty: a JSON object with an assets array is required",
+            ))))
+        }
+        Err(e) => {
+            run.problems.push(Problem::general(format!(
+                "the body is not valid JSON of the form {{\"assets\": [...]}}: {e}"
+            )));
+            Ok(())
+        }
+    }
+}
+
+/// The top-level `{"assets": [...]}` object.
+struct Body<'r, 's> {
+    run: &'r mut Run<'s>,
+}
+
+impl<'de> Visitor<'de> for Body<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object with an assets array")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen_assets = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "assets" && !seen_assets {
+                seen_assets = true;
+                map.next_value_seed(Assets { run: self.run })?;
+            } else {
+                self.run.problems.push(Problem {
+                    message: if key == "assets" {
+                        "assets is given twice".to_owned()
+                    } else {
+                        "unknown field: the body holds only assets".to_owned()
+                    },
+                    json_index: None,
+                    csv_row: None,
+                    problem_field: Some(key),
+                });
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        if !seen_assets {
+            self.run.problems.push(Problem {
+                message: "is required".to_owned(),
+                json_index: None,
+                csv_row: None,
+                problem_field: Some("assets".to_owned()),
+            });
+        }
+        Ok(())
+    }
+}
+
+struct Assets<'r, 's> {
+    run: &'r mut Run<'s>,
+}
+
+impl<'de> DeserializeSeed<'de> for Assets<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Assets<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of meters")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0;
+        while let Some(value) = seq.next_element::<Value>()? {
+            self.run.take(value, |path, message| Problem {
+                message,
+                json_index: Some(index),
+                csv_row: None,
+                problem_field: Some(path),
+            });
+            index += 1;
+            if self.run.stopped {
+                return Err(de::Error::custom("stopped"));
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(de::Error::custom(
+            "assets must be an array of meters, not an object",
+        ))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Err(de::Error::custom(
+            "assets must be an array of meters, not a string",
+        ))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Err(de::Error::custom(
+            "assets must be an array of meters, not a number",
+        ))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Err(de::Error::custom(
+            "assets must be an array of meters, not a number",
+        ))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Err(de::Error::custom(
+            "assets must be an array of meters, not a number",
+        ))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Err(de::Error::custom(
+            "assets must be an array of meters, not a boolean",
+        ))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Err(de::Error::custom(
+            "assets must be an array of meters, not null",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "partner_reference,transmission_region,customer_classification,load_types,meter_type,street_1,postal_code,city,state_or_province_code,country_code";
+
+    fn collect(format: Format, body: &[u8]) -> Result<(Accepted, Vec<MeterData>), Problems> {
+        let mut seen = Vec::new();
+        let result = read_assets(format, body, &mut |data| {
+            seen.push(data);
+            ControlFlow::Continue(())
+        });
+        match result {
+            Ok(accepted) => Ok((accepted, seen)),
+            Err(IntakeError::Rejected(problems)) => Err(problems),
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+
+    fn json_asset(reference: &str) -> String {
+        format!(
+            r#"{{"partner_reference":"{reference}","transmission_region":"CAISO","customer_classification":"RESIDENTIAL","load_types":["HVAC"],"meter_type":"DEVICE","customer":{{"street_1":"1 Main St","postal_code":"94105","city":"San Francisco","state_or_province_code":"CA","country_code":"US"}}}}"#
+        )
+    }
+
+    #[test]
+    fn a_csv_with_bom_crlf_quoted_commas_and_accents_is_read() {
+        let body = format!(
+            "\u{feff}{HEADER}\r\nref-1,CAISO,RESIDENTIAL,\"HVAC,EV_CHARGING\",DEVICE,\"12 Rue de l'Église, Apt 3\",94105,San José,CA,US\r\n"
+        );
+        let (accepted, meters) = collect(Format::Csv, body.as_bytes()).unwrap();
+        assert_eq!(accepted.assets_count, 1);
+        assert_eq!(
+            meters[0].get("customer.street_1").unwrap(),
+            "12 Rue de l'Église, Apt 3"
+        );
+        assert_eq!(meters[0].get("customer.city").unwrap(), "San José");
+        assert_eq!(meters[0].load_types().len(), 2);
+    }
+
+    #[test]
+    fn csv_problems_carry_the_row_and_the_column() {
+        let body = format!(
+            "{HEADER}\nref-1,CAISO,RESIDENTIAL,HVAC,DEVICE,1 Main,94105,SF,CA,US\nref-2,MARS,RESIDENTIAL,HVAC,DEVICE,1 Main,9410,SF,CA,US\nref-3,CAISO\n"
+        );
+        let problems = collect(Format::Csv, body.as_bytes()).unwrap_err();
+        let found: Vec<(Option<usize>, Option<&str>)> = problems
+            .listed
+            .iter()
+            .map(|p| (p.csv_row, p.problem_field.as_deref()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (Some(3), Some("postal_code")),
+                (Some(3), Some("transmission_region")),
+                (Some(4), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn rows_after_a_problem_are_checked_but_not_handed_on() {
+        let body = format!(
+            "{HEADER}\nab,CAISO,RESIDENTIAL,HVAC,DEVICE,1 Main,94105,SF,CA,US\nref-2,CAISO,RESIDENTIAL,HVAC,DEVICE,1 Main,94105,SF,CA,US\n"
+        );
+        let mut handed = 0;
+        let result = read_assets(Format::Csv, body.as_bytes(), &mut |_| {
+            handed += 1;
+            ControlFlow::Continue(())
+        });
+        assert!(matches!(result, Err(IntakeError::Rejected(p)) if p.total == 1));
+        assert_eq!(handed, 0);
+    }
+
+    #[test]
+    fn structural_csv_problems_are_rejections() {
+        for (body, expected) in [
+            ("", "the body is empty"),
+            (HEADER, "no rows"),
+            ("ref-1,CAISO\n", "unknown column ref-1"),
+            (
+                "partner_reference,PARTNER_REFERENCE\nx,y\n",
+                "names the same field",
+            ),
+        ] {
+            let problems = collect(Format::Csv, body.as_bytes()).unwrap_err();
+            assert!(
+                problems.listed[0].message.contains(expected),
+                "{body:?}: {:?}",
+                problems.listed
+            );
+        }
+        let mut not_utf8 = format!("{HEADER}\n").into_bytes();
+        not_utf8
+            .extend_from_slice(b"ref-1,CAISO,RESIDENTIAL,HVAC,DEVICE,\xff\xfe,94105,SF,CA,US\n");
+        let problems = collect(Format::Csv, &not_utf8).unwrap_err();
+        assert!(problems.listed[0].message.contains("UTF-8"));
+        assert_eq!(problems.listed[0].csv_row, Some(2));
+    }
+
+    #[test]
+    fn blank_rows_are_skipped() {
+        let body = format!(
+            "{HEADER}\n,,,,,,,,,\nref-1,CAISO,RESIDENTIAL,HVAC,DEVICE,1 Main,94105,SF,CA,US\n"
+        );
+        let (accepted, _) = collect(Format::Csv, body.as_bytes()).unwrap();
+        assert_eq!(accepted.assets_count, 1);
+    }
+
+    #[test]
+    fn json_assets_are_read_in_order_with_their_regions() {
+        let body = format!(
+            r#"{{"assets": [{}, {}]}}"#,
+            json_asset("ref-1"),
+            json_asset("ref-2")
+        );
+        let (accepted, meters) = collect(Format::Json, body.as_bytes()).unwrap();
+        assert_eq!(accepted.assets_count, 2);
+        assert_eq!(
+            accepted
+                .transmission_regions
+                .into_iter()
+                .collect::<Vec<_>>(),
+            vec![TransmissionRegion::Caiso]
+        );
+        assert_eq!(meters[1].partner_reference(), "ref-2");
+    }
+
+    #[test]
+    fn json_problems_carry_the_index_and_the_path() {
+        let body = format!(
+            r#"{{"assets": [{}, {{"customer": 3}}]}}"#,
+            json_asset("ref-1")
+        );
+        let problems = collect(Format::Json, body.as_bytes()).unwrap_err();
+        assert!(problems.listed.iter().all(|p| p.json_index == Some(1)));
+        assert!(
+            problems
+                .listed
+                .iter()
+                .any(|p| p.problem_field.as_deref() == Some("customer"))
+        );
+    }
+
+    #[test]
+    fn structural_json_problems_are_rejections() {
+        for (body, expected) in [
+            ("", "the body is empty"),
+            ("{}", "is required"),
+            (r#"{"assets": {}}"#, "must be an array"),
+            (r#"{"assets": "x"}"#, "must be an array"),
+            (r#"{"assets": []}"#, "at least one meter"),
+            (r#"{"assets": [], "extra": 1}"#, "unknown field"),
+            (r#"[1, 2]"#, "not valid JSON"),
+            (r#"{"assets": [}"#, "not valid JSON"),
+            (r#"{"assets": []} trailing"#, "not valid JSON"),
+        ] {
+            let problems = collect(Format::Json, body.as_bytes()).unwrap_err();
+            assert!(
+                problems.listed[0].message.contains(expected),
+                "{body}: {:?}",
+                problems.listed
+            );
+        }
+    }
+
+    #[test]
+    fn the_listed_problems_are_capped_but_all_are_counted() {
+        let mut body = HEADER.to_owned();
+        for _ in 0..1500 {
+            body.push_str("\nab,CAISO,RESIDENTIAL,HVAC,DEVICE,1 Main,94105,SF,CA,US");
+        }
+        let problems = collect(Format::Csv, body.as_bytes()).unwrap_err();
+        assert_eq!(problems.total, 1500);
+        assert_eq!(problems.listed.len(), MAX_LISTED_PROBLEMS);
+    }
+}

@@ -1,0 +1,242 @@
+//! Meter batch jobs: what happens to each asset, and what a job's status is.
+
+use serde::{Deserialize, Serialize};
+use strum::{AsRefStr, Display, EnumString, VariantNames};
+
+use crate::ids::MeterId;
+
+macro_rules! status_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
+            Serialize, Deserialize, Display, EnumString, AsRefStr, VariantNames,
+        )]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+        pub enum $name { $($variant),+ }
+    };
+}
+
+status_enum!(
+    /// Status of a meter batch job.
+    JobStatus { Processing, Failed, Completed, CompletedWithErrors }
+);
+
+status_enum!(
+    /// Status of one provisional asset of a job.
+    AssetStatus { Processing, Failed, Duplicate, Completed, MultiplePartnerReference }
+);
+
+status_enum!(
+    /// The precise reason behind an asset's status.
+    StatusName {
+        AccountMismatch, AddressIncomplete, AddressNotFound, AddressNotRegisteredForEsiid,
+        DuplicateMeter, DuplicateRefId, MeterCreated, MeterUpdated, MultipleAccounts,
+        UnsupportedAddress, UnsupportedZipCode, ValidationError, ProcessingError,
+    }
+);
+
+/// What to do with one asset, given the meters of its partner that already carry its
+/// `partner_reference` (in creation order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Create,
+    Update(MeterId),
+    Duplicate(Vec<MeterId>),
+    Ambiguous(Vec<MeterId>),
+}
+
+impl Decision {
+    pub fn new(existing: &[MeterId], update_existing: bool) -> Self {
+        match (existing, update_existing) {
+            ([], _) => Self::Create,
+            ([only], true) => Self::Update(*only),
+            (many, true) => Self::Ambiguous(many.to_vec()),
+            (some, false) => Self::Duplicate(some.to_vec()),
+        }
+    }
+}
+
+/// The final state of one asset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub status: AssetStatus,
+    pub name: StatusName,
+    pub description: String,
+    pub meter_id: Option<MeterId>,
+}
+
+impl Outcome {
+    pub fn created(meter_id: MeterId) -> Self {
+        Self {
+            status: AssetStatus::Completed,
+            name: StatusName::MeterCreated,
+            description: "A new meter was created.".to_owned(),
+            meter_id: Some(meter_id),
+        }
+    }
+
+    pub fn updated(meter_id: MeterId) -> Self {
+        Self {
+            status: AssetStatus::Completed,
+            name: StatusName::MeterUpdated,
+            description: "The existing meter was updated; all of its data was replaced.".to_owned(),
+            meter_id: Some(meter_id),
+        }
+    }
+
+    pub fn duplicate(existing: &[MeterId]) -> Self {
+        Self {
+            status: AssetStatus::Duplicate,
+            name: StatusName::DuplicateRefId,
+            description: format!(
+                "Partner reference ID found on meter ID {}. A unique reference ID is required, or upload with update_existing=true to update that meter.",
+                join(existing)
+            ),
+            meter_id: None,
+        }
+    }
+
+    pub fn ambiguous(existing: &[MeterId]) -> Self {
+        Self {
+            status: AssetStatus::MultiplePartnerReference,
+            name: StatusName::DuplicateRefId,
+            description: format!(
+                "Partner reference ID found on {} meters ({}); it is not clear which to update, so none was changed.",
+                existing.len(),
+                join(existing)
+            ),
+            meter_id: None,
+        }
+    }
+
+    /// Whether the asset created or updated a meter.
+    pub fn succeeded(&self) -> bool {
+        self.status == AssetStatus::Completed
+    }
+}
+
+fn join(ids: &[MeterId]) -> String {
+    ids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Running counts of a job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobCounts {
+    pub assets: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub failed: u64,
+}
+
+impl JobCounts {
+    pub fn record(&mut self, outcome: &Outcome) {
+        match outcome.name {
+            StatusName::MeterCreated => self.created += 1,
+            StatusName::MeterUpdated => self.updated += 1,
+            _ => self.failed += 1,
+        }
+    }
+
+    pub fn finished(&self) -> u64 {
+        self.created + self.updated + self.failed
+    }
+
+    /// The job's status: processing until every asset is final, then completed, completed
+    /// with errors (some failed) or failed (none succeeded).
+    pub fn status(&self) -> JobStatus {
+        if self.finished() < self.assets {
+            JobStatus::Processing
+        } else if self.failed == 0 {
+            JobStatus::Completed
+        } else if self.created + self.updated == 0 {
+            JobStatus::Failed
+        } else {
+            JobStatus::CompletedWithErrors
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_decision_follows_the_matches_and_update_existing() {
+        let a = MeterId::new();
+        let b = MeterId::new();
+        assert_eq!(Decision::new(&[], false), Decision::Create);
+        assert_eq!(Decision::new(&[], true), Decision::Create);
+        assert_eq!(Decision::new(&[a], true), Decision::Update(a));
+        assert_eq!(Decision::new(&[a], false), Decision::Duplicate(vec![a]));
+        assert_eq!(
+            Decision::new(&[a, b], true),
+            Decision::Ambiguous(vec![a, b])
+        );
+        assert_eq!(
+            Decision::new(&[a, b], false),
+            Decision::Duplicate(vec![a, b])
+        );
+    }
+
+    #[test]
+    fn outcome_descriptions_name_the_existing_meters() {
+        let a = MeterId::new();
+        let b = MeterId::new();
+        assert!(
+            Outcome::duplicate(&[a])
+                .description
+                .contains(&a.to_string())
+        );
+        let ambiguous = Outcome::ambiguous(&[a, b]);
+        assert_eq!(ambiguous.status, AssetStatus::MultiplePartnerReference);
+        assert!(ambiguous.description.contains(&b.to_string()));
+        assert!(!ambiguous.succeeded());
+    }
+
+    #[test]
+    fn job_status_is_derived_from_the_counts() {
+        let counts = |assets, created, updated, failed| JobCounts {
+            assets,
+            created,
+            updated,
+            failed,
+        };
+        assert_eq!(counts(3, 1, 0, 1).status(), JobStatus::Processing);
+        assert_eq!(counts(3, 2, 1, 0).status(), JobStatus::Completed);
+        assert_eq!(counts(3, 2, 0, 1).status(), JobStatus::CompletedWithErrors);
+        assert_eq!(counts(3, 0, 0, 3).status(), JobStatus::Failed);
+    }
+
+    proptest! {
+        #[test]
+        fn recording_every_outcome_finishes_the_job(kinds in proptest::collection::vec(0u8..4, 1..50)) {
+            let id = MeterId::new();
+            let outcomes: Vec<Outcome> = kinds.iter().map(|k| match k {
+                0 => Outcome::created(id),
+                1 => Outcome::updated(id),
+                2 => Outcome::duplicate(&[id]),
+                _ => Outcome::ambiguous(&[id, id]),
+            }).collect();
+            let mut counts = JobCounts { assets: outcomes.len() as u64, ..JobCounts::default() };
+            for outcome in &outcomes {
+                prop_assert_eq!(counts.status(), JobStatus::Processing);
+                counts.record(outcome);
+            }
+            let succeeded = outcomes.iter().filter(|o| o.succeeded()).count();
+            let expected = if succeeded == outcomes.len() {
+                JobStatus::Completed
+            } else if succeeded == 0 {
+                JobStatus::Failed
+            } else {
+                JobStatus::CompletedWithErrors
+            };
+            prop_assert_eq!(counts.status(), expected);
+        }
+    }
+}
