@@ -1,1 +1,295 @@
-fn main() {}
+//! `gridroll`: runs the server and administers partners, keys and meters.
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use gridroll_domain::PartnerId;
+use gridroll_domain::enums::CreatedBy;
+use gridroll_domain::intake::{self, Format, IntakeError};
+use gridroll_server::auth::issue_api_key;
+use gridroll_server::{AppState, Config};
+use gridroll_store::{Store, StoreOptions};
+use serde_json::json;
+
+/// Gridroll: meter onboarding and demand-response enrollment.
+#[derive(Debug, Parser)]
+#[command(name = "gridroll", version, about)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(
+        long,
+        global = true,
+        env = "GRIDROLL_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct Database {
+    /// Database to use: sqlite://PATH (created on first use).
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://gridroll.db")]
+    database_url: String,
+}
+
+impl Database {
+    async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        gridroll_store::open(&self.database_url, &StoreOptions::default())
+            .await
+            .with_context(|| format!("cannot open the database {}", self.database_url))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP API and the job workers.
+    Serve(ServeArgs),
+    /// Create or update the database schema, then exit.
+    Migrate(Database),
+    /// Manage partners.
+    #[command(subcommand)]
+    Partners(PartnersCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Operator tools for meters.
+    #[command(subcommand)]
+    Meters(MetersCommand),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "GRIDROLL_ADDR", default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    #[command(flatten)]
+    database: Database,
+    /// Create a demo partner if there is none, and print a fresh API key for it.
+    #[arg(long)]
+    demo: bool,
+    /// Job workers in this process.
+    #[arg(long, env = "GRIDROLL_WORKERS", default_value_t = 1)]
+    workers: usize,
+    /// Assets processed per transaction.
+    #[arg(long, env = "GRIDROLL_CHUNK_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    chunk_size: u32,
+    /// Largest bulk upload body, in bytes.
+    #[arg(long, env = "GRIDROLL_MAX_BODY_BYTES", default_value_t = 256 * 1024 * 1024)]
+    max_body_bytes: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum PartnersCommand {
+    /// Create a partner with a first API key; prints {"partner_id", "api_key"}.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        database: Database,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create another API key for a partner; prints {"partner_id", "api_key"}.
+    Create {
+        #[arg(long)]
+        partner: PartnerId,
+        /// A label to recognise the key by.
+        #[arg(long, default_value = "api")]
+        name: String,
+        #[command(flatten)]
+        database: Database,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MetersCommand {
+    /// Import meters that reach the platform by another channel than the partner's
+    /// uploads (utility-authorized meters). They may share a partner_reference.
+    Import {
+        #[arg(long)]
+        partner: PartnerId,
+        /// A JSON file holding {"assets": [...]}.
+        #[arg(long)]
+        file: PathBuf,
+        #[command(flatten)]
+        database: Database,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GRIDROLL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(database) => {
+            database.open().await?;
+            eprintln!("the database is up to date");
+            Ok(())
+        }
+        Command::Partners(PartnersCommand::Create { name, database }) => {
+            let name = name.trim();
+            if name.is_empty() {
+                bail!("the partner name must not be empty");
+            }
+            let store = database.open().await?;
+            let partner = store.create_partner(name).await?;
+            let key = issue_api_key(store.as_ref(), partner.id, "first key").await?;
+            println!("{}", json!({"partner_id": partner.id, "api_key": key}));
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Create {
+            partner,
+            name,
+            database,
+        }) => {
+            let store = database.open().await?;
+            require_partner(store.as_ref(), partner).await?;
+            let key = issue_api_key(store.as_ref(), partner, &name).await?;
+            println!("{}", json!({"partner_id": partner, "api_key": key}));
+            Ok(())
+        }
+        Command::Meters(MetersCommand::Import {
+            partner,
+            file,
+            database,
+        }) => import_meters(database, partner, file).await,
+    }
+}
+
+async fn require_partner(store: &dyn Store, partner: PartnerId) -> anyhow::Result<()> {
+    if store.get_partner(partner).await?.is_none() {
+        bail!("there is no partner {partner}");
+    }
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let store = args.database.open().await?;
+    if args.demo {
+        let partner = match store.find_partner_by_name(DEMO_PARTNER).await? {
+            Some(partner) => partner,
+            None => store.create_partner(DEMO_PARTNER).await?,
+        };
+        let key = issue_api_key(store.as_ref(), partner.id, "demo").await?;
+        println!(
+            "Demo partner {} is ready. Its API key:\n\n    export GRIDROLL_KEY={key}\n",
+            partner.id
+        );
+    }
+    let config = Config {
+        max_body_bytes: args.max_body_bytes,
+        workers: args.workers,
+        chunk_size: args.chunk_size as usize,
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    tracing::info!(addr = %listener.local_addr()?, database = %args.database.database_url, "gridroll is serving");
+    gridroll_server::serve(listener, AppState::new(store, config), shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+const DEMO_PARTNER: &str = "Demo Partner";
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing the work in hand");
+}
+
+async fn import_meters(
+    database: Database,
+    partner: PartnerId,
+    file: PathBuf,
+) -> anyhow::Result<()> {
+    let store = database.open().await?;
+    require_partner(store.as_ref(), partner).await?;
+    let reader = File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+    let mut meters = Vec::new();
+    let read = tokio::task::block_in_place(|| {
+        intake::read_assets(Format::Json, reader, &mut |data| {
+            meters.push(data);
+            ControlFlow::Continue(())
+        })
+    });
+    match read {
+        Ok(_) => {}
+        Err(IntakeError::Rejected(problems)) => {
+            eprintln!("{}", serde_json::to_string_pretty(&problems.listed)?);
+            bail!(
+                "{} has {} problems; nothing was imported",
+                file.display(),
+                problems.total
+            );
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
+    }
+    let ids = store
+        .import_meters(partner, CreatedBy::Utility, meters)
+        .await?;
+    println!("{}", json!({"imported": ids.len(), "meter_ids": ids}));
+    Ok(())
+}

@@ -121,6 +121,12 @@ pattern!(
     "letters, digits, spaces and ’ ' + # \" @ ( ) / & . , ; _ -"
 );
 pattern!(TWO_LETTERS, r"^[A-Za-z]{2}$", "two letters");
+// As the contract writes it, the dot before the extension matches any character.
+pattern!(
+    FILE_NAME,
+    r"^[a-zA-Z0-9._\s-]+.[a-zA-Z0-9]+$",
+    "letters, digits, spaces, dots, underscores and hyphens"
+);
 
 const fn field(name: &'static str, kind: Kind, description: &'static str) -> Field {
     Field {

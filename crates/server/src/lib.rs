@@ -1,1 +1,141 @@
+//! Gridroll's server: the partner HTTP API, authentication, and the background workers
+//! that turn uploaded assets into meters.
 
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod upload;
+pub mod wire;
+pub mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use gridroll_store::Store;
+use serde_json::json;
+use tokio::sync::Notify;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::worker::{WorkerConfig, Workers};
+
+/// Settings of the HTTP API and the workers.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Largest request body accepted for a bulk upload (413 beyond).
+    pub max_body_bytes: u64,
+    /// Job workers in this process.
+    pub workers: usize,
+    /// Assets per processing transaction.
+    pub chunk_size: usize,
+    /// Assets per write batch while an upload is received.
+    pub upload_batch: usize,
+    /// How long a worker's claim on a job lasts without renewal.
+    pub lease: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 256 * 1024 * 1024,
+            workers: 1,
+            chunk_size: 1000,
+            upload_batch: 5000,
+            lease: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Config {
+    pub fn worker_config(&self) -> WorkerConfig {
+        WorkerConfig {
+            chunk_size: self.chunk_size,
+            lease: self.lease,
+            idle_poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<Config>,
+    /// Woken when a job is ready for the workers.
+    pub jobs_ready: Arc<Notify>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
+        Self {
+            store,
+            config: Arc::new(config),
+            jobs_ready: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Starts this state's job workers.
+    pub fn start_workers(&self) -> Workers {
+        Workers::start(
+            self.store.clone(),
+            self.config.workers,
+            self.config.worker_config(),
+            self.jobs_ready.clone(),
+        )
+    }
+}
+
+/// The whole HTTP API.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/healthz", get(routes::healthz))
+        .route(
+            "/v1.1/jobs/meters",
+            get(routes::jobs::list).post(routes::jobs::create),
+        )
+        .route("/v1.1/jobs/meters/{job_id}", get(routes::jobs::get))
+        .route("/v1.1/meters", axum::routing::post(routes::meters::create))
+        .route("/v2/meters/{meter_id}", get(routes::meters::get))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let reference = uuid::Uuid::now_v7();
+    tracing::error!(%reference, "a request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "An error happened whilst processing your request",
+        json!({"reference": reference}),
+    )
+    .into_response()
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then stops the workers after
+/// the chunk each has in hand.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    state.store.recover().await.map_err(std::io::Error::other)?;
+    let workers = state.start_workers();
+    let result = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    workers.shutdown().await;
+    result
+}

@@ -1,1 +1,142 @@
+//! Gridroll's storage. Callers see only the [`Store`] trait; the implementation is chosen
+//! at start from the database URL. Every call that reads or changes a partner's data takes
+//! that partner's id, so one partner can never reach another's objects.
 
+mod error;
+mod model;
+pub mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use gridroll_domain::enums::CreatedBy;
+use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
+
+pub use error::{Result, StoreError};
+pub use model::{
+    ApiKeyHash, AssetState, ChunkReport, Job, JobPage, Meter, NewAsset, NewJob, Partner,
+    ProvisionalAsset,
+};
+
+/// Everything Gridroll keeps. Implementations must be safe to share between tasks.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Brings the schema up to date. Safe to call on every start.
+    async fn migrate(&self) -> Result<()>;
+
+    /// Undoes what a stopped process left half-done: uploads that never returned `201`
+    /// are removed, and the job leases of this store's processes are released.
+    async fn recover(&self) -> Result<()>;
+
+    async fn create_partner(&self, name: &str) -> Result<Partner>;
+    async fn get_partner(&self, partner: PartnerId) -> Result<Option<Partner>>;
+    async fn find_partner_by_name(&self, name: &str) -> Result<Option<Partner>>;
+
+    /// Stores the hash of a new API key for a partner.
+    async fn add_api_key(&self, partner: PartnerId, name: &str, hash: &ApiKeyHash) -> Result<()>;
+    /// The partner a live (not revoked) key belongs to.
+    async fn partner_for_key(&self, hash: &ApiKeyHash) -> Result<Option<PartnerId>>;
+
+    /// Starts receiving an upload. The job stays invisible until [`Store::commit_job`].
+    async fn begin_job(&self, partner: PartnerId, job: &NewJob) -> Result<()>;
+    /// Stores a batch of validated assets of a job that is being received.
+    async fn append_assets(&self, job: JobId, assets: Vec<NewAsset>) -> Result<()>;
+    /// Makes a received job durable and visible, ready for the workers.
+    async fn commit_job(&self, job: JobId, assets_count: u64, regions: &[String]) -> Result<()>;
+    /// Drops a job that was being received, with its assets.
+    async fn discard_job(&self, job: JobId) -> Result<()>;
+
+    async fn get_job(&self, partner: PartnerId, job: JobId) -> Result<Option<Job>>;
+    /// The state of every asset of a job, in upload order.
+    async fn job_assets(&self, partner: PartnerId, job: JobId) -> Result<Vec<AssetState>>;
+    /// One provisional asset with its data.
+    async fn provisional_asset(
+        &self,
+        partner: PartnerId,
+        job: JobId,
+        seq: u64,
+    ) -> Result<Option<ProvisionalAsset>>;
+    /// A partner's jobs, newest first.
+    async fn list_jobs(&self, partner: PartnerId, page: &JobPage) -> Result<Vec<Job>>;
+
+    /// Takes the lease on the oldest job with work left whose lease is free or expired.
+    async fn claim_job(&self, worker: &str, lease: Duration) -> Result<Option<JobId>>;
+    /// Processes up to `limit` assets of a job in one transaction and renews the lease.
+    /// Fails with [`StoreError::LeaseLost`] if another worker holds the job.
+    async fn process_chunk(
+        &self,
+        job: JobId,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<ChunkReport>;
+    /// Gives up the lease on a job (on shutdown), so another worker can take it at once.
+    async fn release_job(&self, job: JobId, worker: &str) -> Result<()>;
+
+    async fn get_meter(&self, partner: PartnerId, meter: MeterId) -> Result<Option<Meter>>;
+    /// Stores meters that reach the platform by another channel than the partner's own
+    /// uploads; they may share a `partner_reference` with each other and with the
+    /// partner's meters.
+    async fn import_meters(
+        &self,
+        partner: PartnerId,
+        created_by: CreatedBy,
+        meters: Vec<MeterData>,
+    ) -> Result<Vec<MeterId>>;
+}
+
+/// Options common to every backend.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Most connections used for reads at once.
+    pub max_readers: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { max_readers: 8 }
+    }
+}
+
+/// Opens the store a database URL names: `sqlite://PATH` (or `sqlite:PATH`, or a plain
+/// path). The schema is migrated before the store is returned.
+pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = if let Some(path) = sqlite_path(url) {
+        Arc::new(sqlite::SqliteStore::open(path, options).await?)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(StoreError::Config(
+            "PostgreSQL is not supported by this build yet; use sqlite://PATH".to_owned(),
+        ));
+    } else {
+        return Err(StoreError::Config(format!(
+            "unsupported database URL {url:?}: use sqlite://PATH"
+        )));
+    };
+    store.migrate().await?;
+    Ok(store)
+}
+
+fn sqlite_path(url: &str) -> Option<&str> {
+    if let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        return Some(rest);
+    }
+    (!url.contains("://")).then_some(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_path;
+
+    #[test]
+    fn sqlite_urls_and_plain_paths_name_a_file() {
+        assert_eq!(sqlite_path("sqlite://gridroll.db"), Some("gridroll.db"));
+        assert_eq!(sqlite_path("sqlite:///var/lib/g.db"), Some("/var/lib/g.db"));
+        assert_eq!(sqlite_path("sqlite:g.db"), Some("g.db"));
+        assert_eq!(sqlite_path("./g.db"), Some("./g.db"));
+        assert_eq!(sqlite_path("postgres://x"), None);
+    }
+}

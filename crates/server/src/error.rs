@@ -1,0 +1,102 @@
+//! The one place errors become HTTP answers: `{"title", "status", "details"}` JSON with
+//! the right status code. Server faults are logged with a reference the answer repeats,
+//! and never show internals.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use gridroll_domain::intake::Problems;
+use gridroll_store::StoreError;
+use serde_json::{Value, json};
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub title: String,
+    pub details: Value,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, title: impl Into<String>, details: Value) -> Self {
+        Self {
+            status,
+            title: title.into(),
+            details,
+        }
+    }
+
+    /// 400 with details.
+    pub fn bad_request(title: impl Into<String>, details: Value) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, title, details)
+    }
+
+    /// 400 listing the problems of an upload.
+    pub fn invalid_assets(problems: Problems) -> Self {
+        let title = match problems.total {
+            1 => "The request has 1 problem; nothing was stored".to_owned(),
+            n if n > problems.listed.len() => format!(
+                "The request has {n} problems (the first {} are listed); nothing was stored",
+                problems.listed.len()
+            ),
+            n => format!("The request has {n} problems; nothing was stored"),
+        };
+        Self::bad_request(title, json!(problems.listed))
+    }
+
+    pub fn not_found(title: impl Into<String>, details: Value) -> Self {
+        Self::new(StatusCode::NOT_FOUND, title, details)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            json!({"error": "send a valid API key as Authorization: Bearer <key>"}),
+        )
+    }
+
+    pub fn payload_too_large(limit: u64) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "The request body is too large",
+            json!({"limit_bytes": limit}),
+        )
+    }
+
+    pub fn internal(error: &dyn std::error::Error) -> Self {
+        let reference = uuid::Uuid::now_v7();
+        tracing::error!(%reference, error = %error, "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "An error happened whilst processing your request",
+            json!({"reference": reference}),
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        Self::internal(&error)
+    }
+}
+
+/// The wire shape of every error, fields in the contract's order.
+#[derive(serde::Serialize)]
+struct ErrorBody {
+    title: String,
+    status: u16,
+    details: Value,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            title: self.title,
+            status: self.status.as_u16(),
+            details: self.details,
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}

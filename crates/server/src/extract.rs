@@ -1,0 +1,34 @@
+//! Extractors whose rejections are the contract's JSON errors.
+
+use axum::extract::{FromRequestParts, Query as AxumQuery};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::error::ApiError;
+
+/// Query parameters; a malformed query is a 400 naming the problem.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        AxumQuery::<T>::from_request_parts(parts, state)
+            .await
+            .map(|AxumQuery(value)| Self(value))
+            .map_err(|e| {
+                let text = e.body_text();
+                let error = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text);
+                ApiError::bad_request("Invalid query parameters", json!({"error": error}))
+            })
+    }
+}
+
+/// Parses an id from a path segment: `"Job id is not a UUID"` with the value otherwise.
+pub fn path_id<T: std::str::FromStr>(raw: &str, name: &str, what: &str) -> Result<T, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::bad_request(format!("{what} id is not a UUID"), json!({name: raw})))
+}

@@ -1,0 +1,187 @@
+//! `/v1.1/jobs/meters`: bulk uploads and their status.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gridroll_domain::intake::Format;
+use gridroll_domain::{JobId, schema};
+use gridroll_store::JobPage;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Query, path_id};
+use crate::upload::{self, Upload};
+use crate::wire::{CreatedJob, JobBody, JobList, JobWithAssets};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateParams {
+    #[serde(default)]
+    update_existing: bool,
+    file_name: Option<String>,
+}
+
+/// `POST /v1.1/jobs/meters`
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<CreateParams>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<CreatedJob>)> {
+    let format = body_format(&headers)?;
+    if let Some(name) = &params.file_name {
+        check_file_name(name)?;
+    }
+    let limit = state.config.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    let upload = Upload {
+        format,
+        file_name: params.file_name,
+        update_existing: params.update_existing,
+    };
+    let job_id = upload::receive(&state, caller.partner, upload, body).await?;
+    Ok((StatusCode::CREATED, Json(CreatedJob { job_id })))
+}
+
+fn body_format(headers: &HeaderMap) -> ApiResult<Format> {
+    let raw = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = raw
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match mime.as_str() {
+        "application/json" => Ok(Format::Json),
+        "text/csv" | "application/csv" => Ok(Format::Csv),
+        _ => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported Content-Type",
+            json!({
+                "content_type": raw,
+                "supported": ["application/json", "text/csv"],
+            }),
+        )),
+    }
+}
+
+fn check_file_name(name: &str) -> ApiResult<()> {
+    if name.chars().count() <= 255 && schema::FILE_NAME.is_match(name) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "Invalid file_name",
+            json!({
+                "file_name": name,
+                "error": format!("must be at most 255 characters of {} with an extension", schema::FILE_NAME.explain),
+            }),
+        ))
+    }
+}
+
+/// `GET /v1.1/jobs/meters/{job_id}`
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<JobWithAssets>> {
+    let id: JobId = path_id(&raw, "job_id", "Job")?;
+    let job = state
+        .store
+        .get_job(caller.partner, id)
+        .await?
+        .ok_or_else(|| job_not_found(id))?;
+    let assets = state.store.job_assets(caller.partner, id).await?;
+    Ok(Json(JobWithAssets {
+        job: job.into(),
+        assets: assets.into_iter().map(Into::into).collect(),
+    }))
+}
+
+fn job_not_found(id: JobId) -> ApiError {
+    ApiError::not_found("Job not found", json!({"job_id": id}))
+}
+
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+pub const MAX_PAGE_SIZE: usize = 500;
+
+#[derive(Debug, Deserialize)]
+pub struct ListParams {
+    page_size: Option<i64>,
+    page_token: Option<String>,
+}
+
+/// `GET /v1.1/jobs/meters`
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Json<JobList>> {
+    let limit = page_size(params.page_size)?;
+    let before = params.page_token.as_deref().map(decode_token).transpose()?;
+    let mut jobs = state
+        .store
+        .list_jobs(
+            caller.partner,
+            &JobPage {
+                before,
+                limit: limit + 1,
+            },
+        )
+        .await?;
+    let next_page_token = if jobs.len() > limit {
+        jobs.truncate(limit);
+        jobs.last().map(|j| encode_token(j.id))
+    } else {
+        None
+    };
+    Ok(Json(JobList {
+        jobs: jobs.into_iter().map(JobBody::from).collect(),
+        next_page_token,
+    }))
+}
+
+fn page_size(requested: Option<i64>) -> ApiResult<usize> {
+    match requested {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(n) if (1..=MAX_PAGE_SIZE as i64).contains(&n) => Ok(n as usize),
+        Some(n) => Err(ApiError::bad_request(
+            "Invalid page_size",
+            json!({"page_size": n, "error": format!("must be between 1 and {MAX_PAGE_SIZE}")}),
+        )),
+    }
+}
+
+fn encode_token(last: JobId) -> String {
+    URL_SAFE_NO_PAD.encode(last.as_uuid().as_bytes())
+}
+
+fn decode_token(token: &str) -> ApiResult<JobId> {
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| uuid::Uuid::from_slice(&bytes).ok())
+        .map(JobId::from_uuid)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "Invalid page_token",
+                json!({"error": "use the next_page_token of a previous answer unchanged"}),
+            )
+        })
+}

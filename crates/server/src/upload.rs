@@ -1,0 +1,279 @@
+//! Receiving meters: a bulk upload streams from the socket through validation (on one
+//! blocking thread) into the store (batched writes on another), so memory stays flat in
+//! the size of the file and validation overlaps writing. The job becomes visible, and
+//! the `201` is sent, only once every asset is valid and durably stored; anything less
+//! and the half-received job is removed.
+
+use std::io;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use axum::body::Body;
+use futures_util::TryStreamExt;
+use gridroll_domain::intake::{self, Accepted, Format, IntakeError, Problem, Problems};
+use gridroll_domain::{JobId, PartnerId};
+use gridroll_store::{NewAsset, NewJob, ProvisionalAsset, Store, StoreError};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+
+/// A bulk upload as the request describes it.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub format: Format,
+    pub file_name: Option<String>,
+    pub update_existing: bool,
+}
+
+/// The marker of a body that went past the size limit while streaming.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body is larger than {0} bytes")]
+struct TooLarge(u64);
+
+/// Receives a bulk upload and returns the id of its job, ready for the workers.
+pub async fn receive(
+    state: &AppState,
+    partner: PartnerId,
+    upload: Upload,
+    body: Body,
+) -> ApiResult<JobId> {
+    let id = JobId::new();
+    let extension = match upload.format {
+        Format::Json => "json",
+        Format::Csv => "csv",
+    };
+    let job = NewJob {
+        id,
+        file_name: Some(
+            upload
+                .file_name
+                .unwrap_or_else(|| format!("{id}.{extension}")),
+        ),
+        update_existing: upload.update_existing,
+        processed_by: None,
+    };
+    state.store.begin_job(partner, &job).await?;
+    // Removes the job if this future is dropped mid-upload (the client went away).
+    let guard = DiscardOnDrop::new(state.store.clone(), id);
+    let accepted = match stream_assets(state, id, upload.format, body).await {
+        Ok(accepted) => accepted,
+        Err(error) => {
+            guard.disarm();
+            if let Err(e) = state.store.discard_job(id).await {
+                tracing::warn!(job = %id, error = %e, "could not remove a rejected upload; it is removed at the next start");
+            }
+            return Err(error);
+        }
+    };
+    commit(state.store.as_ref(), id, &accepted).await?;
+    guard.disarm();
+    state.jobs_ready.notify_waiters();
+    tracing::info!(job = %id, assets = accepted.assets_count, "job accepted");
+    Ok(id)
+}
+
+/// Streams the body through validation into the store, in batches.
+async fn stream_assets(
+    state: &AppState,
+    id: JobId,
+    format: Format,
+    body: Body,
+) -> ApiResult<Accepted> {
+    let limit = state.config.max_body_bytes;
+    let mut received = 0u64;
+    let stream = body
+        .into_data_stream()
+        .map_err(io::Error::other)
+        .and_then(move |chunk| {
+            received += chunk.len() as u64;
+            let result = if received > limit {
+                Err(io::Error::other(TooLarge(limit)))
+            } else {
+                Ok(chunk)
+            };
+            std::future::ready(result)
+        });
+    let reader = SyncIoBridge::new(StreamReader::new(stream));
+
+    let batch_size = state.config.upload_batch.max(1);
+    let (tx, mut rx) = mpsc::channel::<Vec<NewAsset>>(1);
+    let parse = tokio::task::spawn_blocking(move || {
+        let mut batch = Vec::with_capacity(batch_size);
+        let mut seq = 0u64;
+        let send = |batch: Vec<NewAsset>| tx.blocking_send(batch).is_ok();
+        let result = intake::read_assets(format, reader, &mut |data| {
+            batch.push(NewAsset::new(seq, &data));
+            seq += 1;
+            if batch.len() >= batch_size && !send(std::mem::take(&mut batch)) {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        });
+        if result.is_ok() && !batch.is_empty() && !send(batch) {
+            return Err(IntakeError::Stopped);
+        }
+        result
+    });
+    let store = state.store.clone();
+    let write = async move {
+        while let Some(batch) = rx.recv().await {
+            store.append_assets(id, batch).await?;
+        }
+        Ok::<_, StoreError>(())
+    };
+    let (parsed, written) = tokio::join!(parse, write);
+    // A write failure stops the reader, so report it before what the reader saw.
+    written?;
+    match parsed {
+        Ok(Ok(accepted)) => Ok(accepted),
+        Ok(Err(error)) => Err(intake_error(error)),
+        Err(join) => Err(ApiError::internal(&join)),
+    }
+}
+
+async fn commit(store: &dyn Store, id: JobId, accepted: &Accepted) -> Result<(), StoreError> {
+    let regions: Vec<String> = accepted
+        .transmission_regions
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    store
+        .commit_job(id, accepted.assets_count as u64, &regions)
+        .await
+}
+
+fn intake_error(error: IntakeError) -> ApiError {
+    match error {
+        IntakeError::Rejected(problems) => ApiError::invalid_assets(problems),
+        IntakeError::Read(e) => match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<TooLarge>())
+        {
+            Some(TooLarge(limit)) => ApiError::payload_too_large(*limit),
+            None => ApiError::bad_request(
+                "The request body could not be read",
+                json!({"error": e.to_string()}),
+            ),
+        },
+        IntakeError::Stopped => ApiError::internal(&IntakeError::Stopped),
+    }
+}
+
+/// Removes a job that is being received unless the upload completes.
+struct DiscardOnDrop {
+    store: Arc<dyn Store>,
+    job: JobId,
+    armed: bool,
+}
+
+impl DiscardOnDrop {
+    fn new(store: Arc<dyn Store>, job: JobId) -> Self {
+        Self {
+            store,
+            job,
+            armed: true,
+        }
+    }
+
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for DiscardOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            let store = self.store.clone();
+            let job = self.job;
+            tokio::spawn(async move {
+                if let Err(e) = store.discard_job(job).await {
+                    tracing::warn!(%job, error = %e, "could not remove a rejected upload; it is removed at the next start");
+                }
+            });
+        }
+    }
+}
+
+/// Creates or updates one meter synchronously: the asset goes through a job of one, which
+/// this request processes itself, and the answer is the provisional asset.
+pub async fn create_single(
+    state: &AppState,
+    partner: PartnerId,
+    body: Value,
+    update_existing: bool,
+) -> ApiResult<ProvisionalAsset> {
+    let asset = single_asset(body)?;
+    let data = intake::parse_one(asset).map_err(ApiError::invalid_assets)?;
+
+    let id = JobId::new();
+    let worker = format!("request-{id}");
+    let job = NewJob {
+        id,
+        file_name: None,
+        update_existing,
+        processed_by: Some(worker.clone()),
+    };
+    let store = state.store.as_ref();
+    store.begin_job(partner, &job).await?;
+    let guard = DiscardOnDrop::new(state.store.clone(), id);
+    let region = data.transmission_region().to_string();
+    store
+        .append_assets(id, vec![NewAsset::new(0, &data)])
+        .await?;
+    store.commit_job(id, 1, &[region]).await?;
+    guard.disarm();
+    store
+        .process_chunk(id, &worker, 1, state.config.lease)
+        .await?;
+    store
+        .provisional_asset(partner, id, 0)
+        .await?
+        .ok_or_else(|| ApiError::internal(&StoreError::Corrupt(format!("job {id} lost its asset"))))
+}
+
+/// Takes `provisional_asset` out of `{"provisional_asset": {...}, "onboarding_token": "..."}`.
+fn single_asset(body: Value) -> ApiResult<Value> {
+    let Value::Object(mut object) = body else {
+        return Err(ApiError::invalid_assets(Problems::single(
+            Problem::general("the body must be an object with a provisional_asset"),
+        )));
+    };
+    let mut problems = Problems::default();
+    for key in object.keys() {
+        if key != "provisional_asset" && key != "onboarding_token" {
+            problems.push(Problem {
+                message: "unknown field".to_owned(),
+                json_index: None,
+                csv_row: None,
+                problem_field: Some(key.clone()),
+            });
+        }
+    }
+    if object
+        .get("onboarding_token")
+        .is_some_and(|t| !t.is_string() && !t.is_null())
+    {
+        problems.push(Problem {
+            message: "must be a string".to_owned(),
+            json_index: None,
+            csv_row: None,
+            problem_field: Some("onboarding_token".to_owned()),
+        });
+    }
+    let asset = object.remove("provisional_asset").filter(|v| !v.is_null());
+    if asset.is_none() {
+        problems.push(Problem {
+            message: "is required".to_owned(),
+            json_index: None,
+            csv_row: None,
+            problem_field: Some("provisional_asset".to_owned()),
+        });
+    }
+    match asset {
+        Some(asset) if problems.is_empty() => Ok(asset),
+        _ => Err(ApiError::invalid_assets(problems)),
+    }
+}

@@ -1,0 +1,475 @@
+//! The Partner-Created Meters guide, end to end through the HTTP API.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{CSV_HEADER, TestApp, asset, csv_row};
+use gridroll_domain::MeterData;
+use gridroll_domain::enums::CreatedBy;
+use serde_json::{Value, json};
+
+fn full_asset(reference: &str) -> Value {
+    json!({
+        "partner_reference": reference,
+        "transmission_region": "CAISO",
+        "customer_classification": "COMMERCIAL",
+        "load_types": ["BATTERY_STORAGE", "HVAC"],
+        "meter_type": "UTILITY_METER",
+        "customer": {
+            "street_1": "132 My Street",
+            "street_2": "Apartment 32",
+            "postal_code": "10001",
+            "city": "New York",
+            "state_or_province_code": "NY",
+            "country_code": "US",
+            "end_customer_name": "Customer Name",
+            "end_customer_email": "email@address.com",
+            "partner_offering_date": "2000-01-23",
+            "is_in_wholesale_capacity_market": true,
+            "dispatch_option": "DAILY",
+            "billing": {
+                "street_1": "132 My Billing Street",
+                "postal_code": "90210",
+                "city": "Los Angeles",
+                "state_or_province_code": "CA",
+                "country_code": "US"
+            }
+        },
+        "device": {
+            "device_type": "BATTERY",
+            "device_serial_number": "device-serial-number",
+            "install_date": "2023-07-01",
+            "battery_power_capacity_kw": 1.233,
+            "battery_energy_capacity_kwh": 9.876,
+            "battery_duration_hours": 4
+        },
+        "site": {
+            "number_of_devices": 2,
+            "site_devices": [
+                {"device_type": "BATTERY", "energy_capacity_kwh": 39.504, "voltage_level": "EVSE_LEVEL_1", "pv_connected": true},
+                {"device_type": "EV_CHARGER", "model_year": 2020}
+            ]
+        },
+        "caiso": {"is_receiving_sgip_funding": true, "nem_type": "NEM2"},
+        "isone": {"in_connected_solutions": true},
+        "nyiso": {"cbl_method": "AVERAGE_DAY", "company_type": "CORPORATION"},
+        "utility": {
+            "utility_name": "PGE",
+            "load_serving_entity": "PGE",
+            "electric_service_account_number": "12243243-121",
+            "voltage": ">= 600 V"
+        },
+        "customer_group": "customer_group"
+    })
+}
+
+/// The meter's fields without what the platform adds.
+fn data_of(meter: &Value) -> Value {
+    let mut data = meter.clone();
+    let object = data.as_object_mut().unwrap();
+    for key in [
+        "meter_id",
+        "audit",
+        "is_archived",
+        "tags",
+        "connection_references",
+    ] {
+        object.remove(key);
+    }
+    data
+}
+
+#[tokio::test]
+async fn a_json_job_creates_every_meter_and_reports_each_id() {
+    let app = TestApp::new().await;
+    let job_id = app
+        .submit(
+            "/v1.1/jobs/meters?file_name=first%20upload.json",
+            vec![full_asset("ref-1"), asset("ref-2")],
+        )
+        .await;
+
+    let pending = app.job(&job_id).await;
+    assert_eq!(pending["status"], "PROCESSING");
+    assert_eq!(pending["assets"][0]["status"], "PROCESSING");
+    assert_eq!(pending["assets"][0]["status_detail"], json!({}));
+
+    app.drain().await;
+    let job = app.job(&job_id).await;
+    assert_eq!(job["status"], "COMPLETED");
+    assert_eq!(job["file_name"], "first upload.json");
+    assert_eq!(job["assets_count"], 2);
+    assert_eq!(job["assets_created_count"], 2);
+    assert_eq!(job["assets_updated_count"], 0);
+    assert_eq!(job["assets_failed_count"], 0);
+    assert_eq!(job["transmission_regions"], json!(["CAISO"]));
+    let assets = job["assets"].as_array().unwrap();
+    assert_eq!(assets[0]["partner_reference"], "ref-1");
+    assert_eq!(assets[1]["partner_reference"], "ref-2");
+    for asset in assets {
+        assert_eq!(asset["status"], "COMPLETED");
+        assert_eq!(asset["status_detail"]["name"], "METER_CREATED");
+    }
+
+    let meter = app.meter(assets[0]["meter_id"].as_str().unwrap()).await;
+    assert_eq!(meter["meter_id"], assets[0]["meter_id"]);
+    assert_eq!(data_of(&meter), full_asset("ref-1"));
+    assert_eq!(meter["audit"]["created_by"], "PARTNER");
+    assert_eq!(meter["audit"]["created_at"], meter["audit"]["updated_at"]);
+    assert_eq!(meter["is_archived"], false);
+}
+
+#[tokio::test]
+async fn a_job_without_a_file_name_is_named_after_its_id() {
+    let app = TestApp::new().await;
+    let job_id = app.submit("/v1.1/jobs/meters", vec![asset("ref-1")]).await;
+    assert_eq!(
+        app.job(&job_id).await["file_name"],
+        format!("{job_id}.json")
+    );
+}
+
+#[tokio::test]
+async fn a_csv_with_bom_crlf_quoted_commas_and_accents_round_trips_into_meter_details() {
+    let app = TestApp::new().await;
+    let csv = "\u{feff}partner_reference,transmission_region,customer_classification,load_types,meter_type,street_1,street_2,postal_code,city,state_or_province_code,country_code,billing_street_1,billing_postal_code,billing_city,billing_state_or_province_code,billing_country_code,device_type,is_receiving_sgip_funding,battery_energy_capacity_kwh,site.site_devices.0.device_type,site.site_devices.0.installer\r\n\
+        réf-001,CAISO,RESIDENTIAL,\"HVAC,EV_CHARGING\",DEVICE,\"12 Rue de l'Église, Bâtiment B\",Apt 3,94105-1234,San José,CA,US,Bahnhofstrasse 1,80331,Zürich,ZH,CH,BATTERY,yes,13.5,EV_CHARGER,\"Müller, Söhne & Co\"\r\n";
+    let answer = app
+        .post_csv("/v1.1/jobs/meters?file_name=meters.csv", csv)
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    app.drain().await;
+    let job = app.job(answer.body["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "COMPLETED");
+    let meter = app
+        .meter(job["assets"][0]["meter_id"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        data_of(&meter),
+        json!({
+            "partner_reference": "réf-001",
+            "transmission_region": "CAISO",
+            "customer_classification": "RESIDENTIAL",
+            "load_types": ["HVAC", "EV_CHARGING"],
+            "meter_type": "DEVICE",
+            "customer": {
+                "street_1": "12 Rue de l'Église, Bâtiment B",
+                "street_2": "Apt 3",
+                "postal_code": "94105-1234",
+                "city": "San José",
+                "state_or_province_code": "CA",
+                "country_code": "US",
+                "billing": {"street_1": "Bahnhofstrasse 1", "postal_code": "80331", "city": "Zürich", "state_or_province_code": "ZH", "country_code": "CH"}
+            },
+            "device": {"device_type": "BATTERY", "battery_energy_capacity_kwh": 13.5},
+            "caiso": {"is_receiving_sgip_funding": true},
+            "site": {"site_devices": [{"device_type": "EV_CHARGER", "installer": "Müller, Söhne & Co"}]}
+        })
+    );
+}
+
+#[tokio::test]
+async fn the_single_meter_endpoint_answers_the_provisional_asset_at_once() {
+    let app = TestApp::new().await;
+    let created = app
+        .post_json(
+            "/v1.1/meters",
+            &json!({"provisional_asset": asset("ref-1"), "onboarding_token": "token"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    assert_eq!(created.body["status"], "COMPLETED");
+    assert_eq!(created.body["status_detail"]["name"], "METER_CREATED");
+    assert_eq!(created.body["data"], asset("ref-1"));
+    let meter_id = created.body["meter_id"].as_str().unwrap().to_owned();
+    assert_eq!(app.meter(&meter_id).await["partner_reference"], "ref-1");
+
+    let again = app
+        .post_json(
+            "/v1.1/meters",
+            &json!({"provisional_asset": asset("ref-1")}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body["status"], "DUPLICATE");
+    assert_eq!(again.body["status_detail"]["name"], "DUPLICATE_REF_ID");
+    assert!(again.body.get("meter_id").is_none());
+
+    let mut changed = asset("ref-1");
+    changed["meter_type"] = json!("SUBMETER");
+    let updated = app
+        .post_json(
+            "/v1.1/meters?update_existing=true",
+            &json!({"provisional_asset": changed}),
+        )
+        .await;
+    assert_eq!(updated.body["status_detail"]["name"], "METER_UPDATED");
+    assert_eq!(updated.body["meter_id"], meter_id.as_str());
+    assert_eq!(app.meter(&meter_id).await["meter_type"], "SUBMETER");
+}
+
+#[tokio::test]
+async fn an_invalid_single_meter_is_refused_with_every_problem() {
+    let app = TestApp::new().await;
+    let mut bad = asset("ab");
+    bad["customer"]["postal_code"] = json!("ABCDE");
+    let answer = app
+        .post_json(
+            "/v1.1/meters",
+            &json!({"provisional_asset": bad, "extra": 1}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer.body["details"][0]["problem_field"], "extra");
+    let missing = app.post_json("/v1.1/meters", &json!({})).await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        missing.body["details"][0]["problem_field"],
+        "provisional_asset"
+    );
+    assert_eq!(app.count_rows("SELECT count(*) FROM meters"), 0);
+}
+
+#[tokio::test]
+async fn a_second_upload_of_a_reference_is_a_duplicate_naming_the_existing_meter() {
+    let app = TestApp::new().await;
+    let first = app.submit("/v1.1/jobs/meters", vec![asset("ref-1")]).await;
+    app.drain().await;
+    let meter_id = app.job(&first).await["assets"][0]["meter_id"].clone();
+
+    let second = app
+        .submit("/v1.1/jobs/meters", vec![asset("ref-1"), asset("ref-2")])
+        .await;
+    app.drain().await;
+    let job = app.job(&second).await;
+    assert_eq!(job["status"], "COMPLETED_WITH_ERRORS");
+    assert_eq!(job["assets_created_count"], 1);
+    assert_eq!(job["assets_failed_count"], 1);
+    let duplicate = &job["assets"][0];
+    assert_eq!(duplicate["status"], "DUPLICATE");
+    assert_eq!(duplicate["status_detail"]["name"], "DUPLICATE_REF_ID");
+    assert!(
+        duplicate["status_detail"]["description"]
+            .as_str()
+            .unwrap()
+            .contains(meter_id.as_str().unwrap())
+    );
+}
+
+#[tokio::test]
+async fn a_job_where_nothing_succeeds_is_failed() {
+    let app = TestApp::new().await;
+    app.submit("/v1.1/jobs/meters", vec![asset("ref-1")]).await;
+    app.drain().await;
+    let job_id = app.submit("/v1.1/jobs/meters", vec![asset("ref-1")]).await;
+    app.drain().await;
+    assert_eq!(app.job(&job_id).await["status"], "FAILED");
+}
+
+#[tokio::test]
+async fn update_existing_replaces_every_field_of_the_meter() {
+    let app = TestApp::new().await;
+    let first = app
+        .submit("/v1.1/jobs/meters", vec![full_asset("ref-1")])
+        .await;
+    app.drain().await;
+    let meter_id = app.job(&first).await["assets"][0]["meter_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = app.meter(&meter_id).await;
+
+    let mut replacement = asset("ref-1");
+    replacement["transmission_region"] = json!("NYISO");
+    let second = app
+        .submit(
+            "/v1.1/jobs/meters?update_existing=true",
+            vec![replacement.clone(), asset("ref-new")],
+        )
+        .await;
+    app.drain().await;
+    let job = app.job(&second).await;
+    assert_eq!(job["status"], "COMPLETED");
+    assert_eq!(job["assets_updated_count"], 1);
+    assert_eq!(job["assets_created_count"], 1);
+    assert_eq!(job["assets"][0]["status_detail"]["name"], "METER_UPDATED");
+    assert_eq!(job["assets"][0]["meter_id"], meter_id.as_str());
+    assert_eq!(job["assets"][1]["status_detail"]["name"], "METER_CREATED");
+
+    let after = app.meter(&meter_id).await;
+    assert_eq!(data_of(&after), replacement);
+    assert!(
+        after.get("device").is_none(),
+        "device was present before and must be gone"
+    );
+    assert!(after["customer"].get("billing").is_none());
+    assert_eq!(after["audit"]["created_at"], before["audit"]["created_at"]);
+    assert!(after["audit"]["updated_at"].as_str() > before["audit"]["updated_at"].as_str());
+}
+
+#[tokio::test]
+async fn a_reference_repeated_in_one_upload_is_handled_in_file_order() {
+    let app = TestApp::new().await;
+    let plain = app
+        .submit("/v1.1/jobs/meters", vec![asset("ref-1"), asset("ref-1")])
+        .await;
+    app.drain().await;
+    let job = app.job(&plain).await;
+    assert_eq!(job["assets"][0]["status"], "COMPLETED");
+    assert_eq!(job["assets"][1]["status"], "DUPLICATE");
+
+    let mut second = asset("ref-2");
+    second["meter_type"] = json!("SUBMETER");
+    let updating = app
+        .submit(
+            "/v1.1/jobs/meters?update_existing=true",
+            vec![asset("ref-2"), second],
+        )
+        .await;
+    app.drain().await;
+    let job = app.job(&updating).await;
+    assert_eq!(job["assets"][0]["status_detail"]["name"], "METER_CREATED");
+    assert_eq!(job["assets"][1]["status_detail"]["name"], "METER_UPDATED");
+    assert_eq!(job["assets"][0]["meter_id"], job["assets"][1]["meter_id"]);
+    let meter = app
+        .meter(job["assets"][0]["meter_id"].as_str().unwrap())
+        .await;
+    assert_eq!(meter["meter_type"], "SUBMETER");
+}
+
+#[tokio::test]
+async fn an_ambiguous_reference_updates_nothing() {
+    let app = TestApp::new().await;
+    let imported = app
+        .store
+        .import_meters(
+            app.partner,
+            CreatedBy::Utility,
+            vec![
+                MeterData::parse(asset("shared-ref")).unwrap(),
+                MeterData::parse(full_asset("shared-ref")).unwrap(),
+            ],
+        )
+        .await
+        .unwrap();
+    let mut before = Vec::new();
+    for id in &imported {
+        before.push(app.meter(&id.to_string()).await);
+    }
+
+    let mut change = asset("shared-ref");
+    change["meter_type"] = json!("SUBMETER");
+    let job_id = app
+        .submit("/v1.1/jobs/meters?update_existing=true", vec![change])
+        .await;
+    app.drain().await;
+    let job = app.job(&job_id).await;
+    assert_eq!(job["status"], "FAILED");
+    let outcome = &job["assets"][0];
+    assert_eq!(outcome["status"], "MULTIPLE_PARTNER_REFERENCE");
+    let description = outcome["status_detail"]["description"].as_str().unwrap();
+    for id in &imported {
+        assert!(description.contains(&id.to_string()), "{description}");
+    }
+    for (id, before) in imported.iter().zip(before) {
+        assert_eq!(app.meter(&id.to_string()).await, before);
+    }
+    assert_eq!(app.count_rows("SELECT count(*) FROM meters"), 2);
+}
+
+#[tokio::test]
+async fn without_update_existing_a_shared_reference_is_a_duplicate_naming_both_meters() {
+    let app = TestApp::new().await;
+    let imported = app
+        .store
+        .import_meters(
+            app.partner,
+            CreatedBy::Utility,
+            vec![
+                MeterData::parse(asset("shared-ref")).unwrap(),
+                MeterData::parse(asset("shared-ref")).unwrap(),
+            ],
+        )
+        .await
+        .unwrap();
+    let job_id = app
+        .submit("/v1.1/jobs/meters", vec![asset("shared-ref")])
+        .await;
+    app.drain().await;
+    let job = app.job(&job_id).await;
+    assert_eq!(job["assets"][0]["status"], "DUPLICATE");
+    let description = job["assets"][0]["status_detail"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(
+        imported
+            .iter()
+            .all(|id| description.contains(&id.to_string()))
+    );
+}
+
+#[tokio::test]
+async fn jobs_are_listed_newest_first_in_pages() {
+    let app = TestApp::new().await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(
+            app.submit("/v1.1/jobs/meters", vec![asset(&format!("ref-{n}"))])
+                .await,
+        );
+    }
+    ids.reverse();
+
+    let mut seen = Vec::new();
+    let mut uri = "/v1.1/jobs/meters?page_size=2".to_owned();
+    loop {
+        let page = app.get(&uri).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let jobs = page.body["jobs"].as_array().unwrap();
+        assert!(jobs.len() <= 2);
+        seen.extend(
+            jobs.iter()
+                .map(|j| j["job_id"].as_str().unwrap().to_owned()),
+        );
+        match page.body.get("next_page_token").and_then(Value::as_str) {
+            Some(token) => uri = format!("/v1.1/jobs/meters?page_size=2&page_token={token}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+
+    let all = app.get("/v1.1/jobs/meters").await;
+    assert_eq!(all.body["jobs"].as_array().unwrap().len(), 5);
+    assert!(all.body.get("next_page_token").is_none());
+}
+
+#[tokio::test]
+async fn csv_and_json_uploads_are_processed_alike() {
+    let app = TestApp::new().await;
+    let csv = format!("{CSV_HEADER}\n{}\n{}\n", csv_row("csv-1"), csv_row("csv-2"));
+    let answer = app.post_csv("/v1.1/jobs/meters", csv).await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+    app.drain().await;
+    let job = app.job(answer.body["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["assets_created_count"], 2);
+    let meter = app
+        .meter(job["assets"][1]["meter_id"].as_str().unwrap())
+        .await;
+    assert_eq!(data_of(&meter), asset("csv-2"));
+}
+
+#[tokio::test]
+async fn the_health_check_answers_once_the_server_is_ready() {
+    let app = TestApp::new().await;
+    let answer = app
+        .send(
+            axum::http::Method::GET,
+            "/healthz",
+            None,
+            None,
+            axum::body::Body::empty(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.body["status"], "ok");
+}

@@ -1,0 +1,131 @@
+//! What the store hands out and takes in. These are the store's own types, not wire types.
+
+use gridroll_domain::enums::CreatedBy;
+use gridroll_domain::job::{AssetStatus, JobStatus, StatusName};
+use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partner {
+    pub id: PartnerId,
+    pub name: String,
+    pub created_at: i64,
+}
+
+/// SHA-256 of an API key: keys are random and long, so a fast hash is safe and lets a
+/// key be found by its hash.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ApiKeyHash(pub [u8; 32]);
+
+impl std::fmt::Debug for ApiKeyHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKeyHash(..)")
+    }
+}
+
+/// A job about to be received.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: JobId,
+    pub file_name: Option<String>,
+    pub update_existing: bool,
+    /// A worker that processes the job itself as soon as it is committed (the
+    /// synchronous single-meter endpoint); the lease keeps other workers off it.
+    pub processed_by: Option<String>,
+}
+
+/// One validated asset of an upload, with the columns the store indexes.
+#[derive(Debug, Clone)]
+pub struct NewAsset {
+    /// Position in the upload, from 0.
+    pub seq: u64,
+    pub partner_reference: String,
+    pub transmission_region: String,
+    pub customer_classification: String,
+    pub meter_type: String,
+    /// The load types as a JSON array.
+    pub load_types: String,
+    pub customer_group: Option<String>,
+    /// The whole asset as compact JSON.
+    pub data: String,
+}
+
+impl NewAsset {
+    pub fn new(seq: u64, data: &MeterData) -> Self {
+        Self {
+            seq,
+            partner_reference: data.partner_reference().to_owned(),
+            transmission_region: data.transmission_region().to_string(),
+            customer_classification: data.customer_classification().to_string(),
+            meter_type: data.meter_type().to_string(),
+            load_types: data
+                .as_map()
+                .get("load_types")
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "[]".to_owned()),
+            customer_group: data.customer_group().map(str::to_owned),
+            data: serde_json::Value::Object(data.as_map().clone()).to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: JobId,
+    pub partner_id: PartnerId,
+    pub status: JobStatus,
+    pub file_name: Option<String>,
+    pub update_existing: bool,
+    pub assets_count: u64,
+    pub created_count: u64,
+    pub updated_count: u64,
+    pub failed_count: u64,
+    pub transmission_regions: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Keyset paging of jobs, newest first.
+#[derive(Debug, Clone)]
+pub struct JobPage {
+    /// Only jobs older than this one.
+    pub before: Option<JobId>,
+    pub limit: usize,
+}
+
+/// Where one asset of a job stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssetState {
+    pub seq: u64,
+    pub partner_reference: String,
+    pub status: AssetStatus,
+    pub status_name: Option<StatusName>,
+    pub status_description: Option<String>,
+    pub meter_id: Option<MeterId>,
+    pub created_at: i64,
+}
+
+/// An asset with its job and data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProvisionalAsset {
+    pub job_id: JobId,
+    pub state: AssetState,
+    pub data: MeterData,
+}
+
+/// What one call of `process_chunk` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkReport {
+    pub processed: usize,
+    /// The job's status after the chunk; final once every asset is.
+    pub status: JobStatus,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meter {
+    pub id: MeterId,
+    pub partner_id: PartnerId,
+    pub created_by: CreatedBy,
+    pub data: MeterData,
+    pub created_at: i64,
+    pub updated_at: i64,
+}

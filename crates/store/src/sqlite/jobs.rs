@@ -1,0 +1,390 @@
+//! Jobs, their assets, and turning assets into meters.
+
+use std::time::Duration;
+
+use gridroll_domain::enums::CreatedBy;
+use gridroll_domain::job::{Decision, JobCounts, JobStatus, Outcome};
+use gridroll_domain::timestamp::now_millis;
+use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::rows::{self, JOB_COLUMNS, parsed, parsed_opt};
+use crate::model::{AssetState, ChunkReport, Job, JobPage, NewAsset, NewJob, ProvisionalAsset};
+use crate::{Result, StoreError};
+
+pub fn begin(conn: &mut Connection, partner: PartnerId, job: &NewJob) -> Result<()> {
+    let now = now_millis();
+    conn.execute(
+        "INSERT INTO jobs (id, partner_id, status, file_name, update_existing, lease_owner,
+             created_at, updated_at)
+         VALUES (?1, ?2, 'RECEIVING', ?3, ?4, ?5, ?6, ?6)",
+        params![
+            job.id.as_uuid(),
+            partner.as_uuid(),
+            job.file_name,
+            job.update_existing,
+            job.processed_by,
+            now
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn append(conn: &mut Connection, job: JobId, assets: &[NewAsset]) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let partner: Option<uuid::Uuid> = tx
+        .query_row(
+            "SELECT partner_id FROM jobs WHERE id = ?1 AND status = 'RECEIVING'",
+            [job.as_uuid()],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let Some(partner) = partner else {
+        return Err(StoreError::Corrupt(format!(
+            "job {job} is not being received"
+        )));
+    };
+    let now = now_millis();
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO provisional_assets (job_id, seq, partner_id, partner_reference,
+                 transmission_region, customer_classification, meter_type, load_types,
+                 customer_group, status, data, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'PROCESSING', ?10, ?11, ?11)",
+        )?;
+        for a in assets {
+            insert.execute(params![
+                job.as_uuid(),
+                a.seq,
+                partner,
+                a.partner_reference,
+                a.transmission_region,
+                a.customer_classification,
+                a.meter_type,
+                a.load_types,
+                a.customer_group,
+                a.data,
+                now
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// How long the worker named at `begin` has to process the job before others may.
+const OWN_LEASE: Duration = Duration::from_secs(60);
+
+pub fn commit(conn: &mut Connection, job: JobId, assets_count: u64, regions: &str) -> Result<()> {
+    let now = now_millis();
+    let changed = conn.execute(
+        "UPDATE jobs SET status = 'PROCESSING', assets_count = ?2, transmission_regions = ?3,
+             updated_at = ?4,
+             lease_expires_at = CASE WHEN lease_owner IS NULL THEN NULL ELSE ?5 END
+         WHERE id = ?1 AND status = 'RECEIVING'",
+        params![
+            job.as_uuid(),
+            assets_count,
+            regions,
+            now,
+            now + lease_millis(OWN_LEASE)
+        ],
+    )?;
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt(format!(
+            "job {job} is not being received"
+        )))
+    }
+}
+
+pub fn get(conn: &Connection, partner: PartnerId, job: JobId) -> Result<Option<Job>> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {JOB_COLUMNS} FROM jobs
+                 WHERE id = ?1 AND partner_id = ?2 AND status <> 'RECEIVING'"
+            ),
+            [job.as_uuid(), partner.as_uuid()],
+            rows::job,
+        )
+        .optional()?)
+}
+
+pub fn list(conn: &Connection, partner: PartnerId, page: &JobPage) -> Result<Vec<Job>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs
+         WHERE partner_id = ?1 AND status <> 'RECEIVING' AND (?2 IS NULL OR id < ?2)
+         ORDER BY id DESC LIMIT ?3"
+    ))?;
+    let jobs = stmt
+        .query_map(
+            params![
+                partner.as_uuid(),
+                page.before.map(|j| *j.as_uuid()),
+                page.limit
+            ],
+            rows::job,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(jobs)
+}
+
+const ASSET_STATE_COLUMNS: &str =
+    "seq, partner_reference, status, status_name, status_description, meter_id, created_at";
+
+fn asset_state(row: &rusqlite::Row<'_>) -> rusqlite::Result<AssetState> {
+    Ok(AssetState {
+        seq: row.get(0)?,
+        partner_reference: row.get(1)?,
+        status: parsed(row, 2)?,
+        status_name: parsed_opt(row, 3)?,
+        status_description: row.get(4)?,
+        meter_id: row.get::<_, Option<uuid::Uuid>>(5)?.map(MeterId::from_uuid),
+        created_at: row.get(6)?,
+    })
+}
+
+pub fn assets(conn: &Connection, partner: PartnerId, job: JobId) -> Result<Vec<AssetState>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ASSET_STATE_COLUMNS} FROM provisional_assets
+         WHERE job_id = ?1 AND partner_id = ?2 ORDER BY seq"
+    ))?;
+    let assets = stmt
+        .query_map([job.as_uuid(), partner.as_uuid()], asset_state)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(assets)
+}
+
+pub fn provisional_asset(
+    conn: &Connection,
+    partner: PartnerId,
+    job: JobId,
+    seq: u64,
+) -> Result<Option<ProvisionalAsset>> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {ASSET_STATE_COLUMNS}, data FROM provisional_assets
+                 WHERE job_id = ?1 AND seq = ?2 AND partner_id = ?3"
+            ),
+            params![job.as_uuid(), seq, partner.as_uuid()],
+            |row| {
+                Ok(ProvisionalAsset {
+                    job_id: job,
+                    state: asset_state(row)?,
+                    data: rows::meter_data(row, 7)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+pub fn claim(conn: &mut Connection, worker: &str, lease: Duration) -> Result<Option<JobId>> {
+    let now = now_millis();
+    Ok(conn
+        .query_row(
+            "UPDATE jobs SET lease_owner = ?1, lease_expires_at = ?2
+             WHERE id = (SELECT id FROM jobs
+                         WHERE status = 'PROCESSING'
+                           AND (lease_expires_at IS NULL OR lease_expires_at < ?3)
+                         ORDER BY id LIMIT 1)
+             RETURNING id",
+            params![worker, now + lease_millis(lease), now],
+            |row| Ok(JobId::from_uuid(row.get(0)?)),
+        )
+        .optional()?)
+}
+
+fn lease_millis(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
+/// Processes the next `limit` assets of a job in file order, in one transaction: each
+/// asset's meter is written together with the asset's outcome and the job's counts, so a
+/// crash at any point leaves every asset either untouched or fully done.
+pub fn process_chunk(
+    conn: &mut Connection,
+    job: JobId,
+    worker: &str,
+    limit: usize,
+    lease: Duration,
+) -> Result<ChunkReport> {
+    let now = now_millis();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let head: Option<(uuid::Uuid, bool, JobStatus, Option<String>)> = tx
+        .query_row(
+            "SELECT partner_id, update_existing, status, lease_owner FROM jobs WHERE id = ?1",
+            [job.as_uuid()],
+            |row| Ok((row.get(0)?, row.get(1)?, parsed(row, 2)?, row.get(3)?)),
+        )
+        .optional()?;
+    let Some((partner, update_existing, status, owner)) = head else {
+        return Err(StoreError::LeaseLost);
+    };
+    if status != JobStatus::Processing {
+        return Ok(ChunkReport {
+            processed: 0,
+            status,
+        });
+    }
+    if owner.as_deref() != Some(worker) {
+        return Err(StoreError::LeaseLost);
+    }
+
+    let pending: Vec<(u64, String)> = tx
+        .prepare_cached(
+            "SELECT seq, partner_reference FROM provisional_assets
+             WHERE job_id = ?1 AND status = 'PROCESSING' ORDER BY seq LIMIT ?2",
+        )?
+        .query_map(params![job.as_uuid(), limit], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+
+    let mut chunk = JobCounts::default();
+    {
+        let mut find = tx.prepare_cached(
+            "SELECT id FROM meters WHERE partner_id = ?1 AND partner_reference = ?2
+             ORDER BY created_at, id",
+        )?;
+        let mut create = tx.prepare_cached(
+            "INSERT INTO meters (id, partner_id, partner_reference, reference_slot, created_by,
+                 transmission_region, customer_classification, meter_type, load_types,
+                 customer_group, data, created_at, updated_at)
+             SELECT ?1, partner_id, partner_reference, X'', 'PARTNER', transmission_region,
+                 customer_classification, meter_type, load_types, customer_group, data, ?2, ?2
+             FROM provisional_assets WHERE job_id = ?3 AND seq = ?4",
+        )?;
+        // Replaces every field: the meter's data becomes exactly the asset's.
+        let mut replace = tx.prepare_cached(
+            "UPDATE meters SET (transmission_region, customer_classification, meter_type,
+                 load_types, customer_group, data, updated_at) =
+                 (SELECT transmission_region, customer_classification, meter_type, load_types,
+                      customer_group, data, ?1
+                  FROM provisional_assets WHERE job_id = ?2 AND seq = ?3)
+             WHERE id = ?4",
+        )?;
+        let mut mark = tx.prepare_cached(
+            "UPDATE provisional_assets SET status = ?1, status_name = ?2,
+                 status_description = ?3, meter_id = ?4, updated_at = ?5
+             WHERE job_id = ?6 AND seq = ?7",
+        )?;
+        for (seq, reference) in &pending {
+            let existing: Vec<MeterId> = find
+                .query_map(params![partner, reference], |row| {
+                    Ok(MeterId::from_uuid(row.get(0)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let outcome = match Decision::new(&existing, update_existing) {
+                Decision::Create => {
+                    let id = MeterId::new();
+                    create.execute(params![id.as_uuid(), now, job.as_uuid(), seq])?;
+                    Outcome::created(id)
+                }
+                Decision::Update(id) => {
+                    replace.execute(params![now, job.as_uuid(), seq, id.as_uuid()])?;
+                    Outcome::updated(id)
+                }
+                Decision::Duplicate(ids) => Outcome::duplicate(&ids),
+                Decision::Ambiguous(ids) => Outcome::ambiguous(&ids),
+            };
+            mark.execute(params![
+                outcome.status.as_ref(),
+                outcome.name.as_ref(),
+                outcome.description,
+                outcome.meter_id.map(|m| *m.as_uuid()),
+                now,
+                job.as_uuid(),
+                seq
+            ])?;
+            chunk.record(&outcome);
+        }
+    }
+
+    let totals = tx.query_row(
+        "UPDATE jobs SET created_count = created_count + ?1, updated_count = updated_count + ?2,
+             failed_count = failed_count + ?3, updated_at = ?4, lease_expires_at = ?5
+         WHERE id = ?6
+         RETURNING assets_count, created_count, updated_count, failed_count",
+        params![
+            chunk.created,
+            chunk.updated,
+            chunk.failed,
+            now,
+            now + lease_millis(lease),
+            job.as_uuid()
+        ],
+        |row| {
+            Ok(JobCounts {
+                assets: row.get(0)?,
+                created: row.get(1)?,
+                updated: row.get(2)?,
+                failed: row.get(3)?,
+            })
+        },
+    )?;
+    let status = totals.status();
+    if status != JobStatus::Processing {
+        tx.execute(
+            "UPDATE jobs SET status = ?1, lease_owner = NULL, lease_expires_at = NULL
+             WHERE id = ?2",
+            params![status.as_ref(), job.as_uuid()],
+        )?;
+    } else if pending.is_empty() {
+        return Err(StoreError::Corrupt(format!(
+            "job {job} has no assets left to process but its counts are incomplete"
+        )));
+    }
+    tx.commit()?;
+    Ok(ChunkReport {
+        processed: pending.len(),
+        status,
+    })
+}
+
+pub fn import_meters(
+    conn: &mut Connection,
+    partner: PartnerId,
+    created_by: CreatedBy,
+    meters: &[MeterData],
+) -> Result<Vec<MeterId>> {
+    let now = now_millis();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut ids = Vec::with_capacity(meters.len());
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO meters (id, partner_id, partner_reference, reference_slot, created_by,
+                 transmission_region, customer_classification, meter_type, load_types,
+                 customer_group, data, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+        )?;
+        for data in meters {
+            let id = MeterId::new();
+            let slot: &[u8] = if created_by == CreatedBy::Partner {
+                &[]
+            } else {
+                id.as_uuid().as_bytes()
+            };
+            let row = NewAsset::new(0, data);
+            insert.execute(params![
+                id.as_uuid(),
+                partner.as_uuid(),
+                row.partner_reference,
+                slot,
+                created_by.as_ref(),
+                row.transmission_region,
+                row.customer_classification,
+                row.meter_type,
+                row.load_types,
+                row.customer_group,
+                row.data,
+                now
+            ])?;
+            ids.push(id);
+        }
+    }
+    tx.commit()?;
+    Ok(ids)
+}

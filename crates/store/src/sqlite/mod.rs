@@ -1,0 +1,358 @@
+//! The embedded store: one SQLite file in WAL mode. One writer connection serialises
+//! every write (SQLite allows one writer at a time anyway); a bounded pool of read-only
+//! connections serves reads alongside it. All database work runs on blocking threads.
+
+mod jobs;
+mod migrate;
+mod rows;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use gridroll_domain::enums::CreatedBy;
+use gridroll_domain::timestamp::now_millis;
+use gridroll_domain::{ApiKeyId, JobId, MeterData, MeterId, PartnerId};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tokio::sync::Semaphore;
+
+use crate::model::{
+    ApiKeyHash, AssetState, ChunkReport, Job, JobPage, Meter, NewAsset, NewJob, Partner,
+    ProvisionalAsset,
+};
+use crate::{Result, Store, StoreError, StoreOptions};
+
+/// The SQLite implementation of [`Store`].
+pub struct SqliteStore {
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Readers>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path`.
+    pub async fn open(path: impl AsRef<Path>, options: &StoreOptions) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let writer = {
+            let path = path.clone();
+            blocking(move || open_writer(&path)).await?
+        };
+        Ok(Self {
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(Readers {
+                path,
+                idle: Mutex::new(Vec::new()),
+                permits: Arc::new(Semaphore::new(options.max_readers.max(1))),
+            }),
+        })
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let writer = self.writer.clone();
+        blocking(move || f(&mut lock(&writer))).await
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let permit = self
+            .readers
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Task)?;
+        let readers = self.readers.clone();
+        blocking(move || {
+            let conn = readers.take()?;
+            let result = f(&conn);
+            readers.give(conn);
+            drop(permit);
+            result
+        })
+        .await
+    }
+}
+
+async fn blocking<T, F>(f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| StoreError::Task)?
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves the connection usable: every write is a
+    // transaction, rolled back when its guard was dropped.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn open_writer(path: &Path) -> Result<Connection> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Config(format!(
+                "cannot create the directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+    }
+    let conn = Connection::open(path)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;
+         PRAGMA cache_size = -16000;
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    Ok(conn)
+}
+
+/// Read-only connections, opened on demand up to the semaphore's bound and reused.
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    permits: Arc<Semaphore>,
+}
+
+impl Readers {
+    fn take(&self) -> Result<Connection> {
+        if let Some(conn) = lock(&self.idle).pop() {
+            return Ok(conn);
+        }
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA cache_size = -4000;")?;
+        Ok(conn)
+    }
+
+    fn give(&self, conn: Connection) {
+        lock(&self.idle).push(conn);
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<()> {
+        self.write(migrate::run).await
+    }
+
+    async fn recover(&self) -> Result<()> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            let dropped = tx.execute("DELETE FROM jobs WHERE status = 'RECEIVING'", [])?;
+            tx.execute(
+                "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL
+                 WHERE lease_owner IS NOT NULL",
+                [],
+            )?;
+            tx.commit()?;
+            if dropped > 0 {
+                tracing::info!(dropped, "removed uploads that never completed");
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_partner(&self, name: &str) -> Result<Partner> {
+        let partner = Partner {
+            id: PartnerId::new(),
+            name: name.to_owned(),
+            created_at: now_millis(),
+        };
+        let row = partner.clone();
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO partners (id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![row.id.as_uuid(), row.name, row.created_at],
+            )?;
+            Ok(())
+        })
+        .await?;
+        Ok(partner)
+    }
+
+    async fn get_partner(&self, partner: PartnerId) -> Result<Option<Partner>> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT id, name, created_at FROM partners WHERE id = ?1",
+                    [partner.as_uuid()],
+                    rows::partner,
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn find_partner_by_name(&self, name: &str) -> Result<Option<Partner>> {
+        let name = name.to_owned();
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT id, name, created_at FROM partners WHERE name = ?1
+                     ORDER BY id LIMIT 1",
+                    [name],
+                    rows::partner,
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn add_api_key(&self, partner: PartnerId, name: &str, hash: &ApiKeyHash) -> Result<()> {
+        let name = name.to_owned();
+        let hash = hash.0;
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO api_keys (id, partner_id, name, key_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    ApiKeyId::new().as_uuid(),
+                    partner.as_uuid(),
+                    name,
+                    &hash[..],
+                    now_millis()
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn partner_for_key(&self, hash: &ApiKeyHash) -> Result<Option<PartnerId>> {
+        let hash = hash.0;
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT partner_id FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL",
+                    [&hash[..]],
+                    |row| Ok(PartnerId::from_uuid(row.get(0)?)),
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn begin_job(&self, partner: PartnerId, job: &NewJob) -> Result<()> {
+        let job = job.clone();
+        self.write(move |conn| jobs::begin(conn, partner, &job))
+            .await
+    }
+
+    async fn append_assets(&self, job: JobId, assets: Vec<NewAsset>) -> Result<()> {
+        self.write(move |conn| jobs::append(conn, job, &assets))
+            .await
+    }
+
+    async fn commit_job(&self, job: JobId, assets_count: u64, regions: &[String]) -> Result<()> {
+        let regions = regions.join(",");
+        self.write(move |conn| jobs::commit(conn, job, assets_count, &regions))
+            .await
+    }
+
+    async fn discard_job(&self, job: JobId) -> Result<()> {
+        self.write(move |conn| {
+            conn.execute(
+                "DELETE FROM jobs WHERE id = ?1 AND status = 'RECEIVING'",
+                [job.as_uuid()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_job(&self, partner: PartnerId, job: JobId) -> Result<Option<Job>> {
+        self.read(move |conn| jobs::get(conn, partner, job)).await
+    }
+
+    async fn job_assets(&self, partner: PartnerId, job: JobId) -> Result<Vec<AssetState>> {
+        self.read(move |conn| jobs::assets(conn, partner, job))
+            .await
+    }
+
+    async fn provisional_asset(
+        &self,
+        partner: PartnerId,
+        job: JobId,
+        seq: u64,
+    ) -> Result<Option<ProvisionalAsset>> {
+        self.read(move |conn| jobs::provisional_asset(conn, partner, job, seq))
+            .await
+    }
+
+    async fn list_jobs(&self, partner: PartnerId, page: &JobPage) -> Result<Vec<Job>> {
+        let page = page.clone();
+        self.read(move |conn| jobs::list(conn, partner, &page))
+            .await
+    }
+
+    async fn claim_job(&self, worker: &str, lease: Duration) -> Result<Option<JobId>> {
+        let worker = worker.to_owned();
+        self.write(move |conn| jobs::claim(conn, &worker, lease))
+            .await
+    }
+
+    async fn process_chunk(
+        &self,
+        job: JobId,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<ChunkReport> {
+        let worker = worker.to_owned();
+        self.write(move |conn| jobs::process_chunk(conn, job, &worker, limit, lease))
+            .await
+    }
+
+    async fn release_job(&self, job: JobId, worker: &str) -> Result<()> {
+        let worker = worker.to_owned();
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL
+                 WHERE id = ?1 AND lease_owner = ?2",
+                params![job.as_uuid(), worker],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_meter(&self, partner: PartnerId, meter: MeterId) -> Result<Option<Meter>> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT id, partner_id, created_by, data, created_at, updated_at
+                     FROM meters WHERE id = ?1 AND partner_id = ?2",
+                    [meter.as_uuid(), partner.as_uuid()],
+                    rows::meter,
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn import_meters(
+        &self,
+        partner: PartnerId,
+        created_by: CreatedBy,
+        meters: Vec<MeterData>,
+    ) -> Result<Vec<MeterId>> {
+        self.write(move |conn| jobs::import_meters(conn, partner, created_by, &meters))
+            .await
+    }
+}

@@ -1,0 +1,87 @@
+//! Turning rows into the store's types.
+
+use std::str::FromStr;
+
+use gridroll_domain::{MeterData, MeterId, PartnerId};
+use rusqlite::Row;
+use rusqlite::types::Type;
+use serde_json::{Map, Value};
+
+use crate::model::{Job, Meter, Partner};
+
+/// Parses a text column into an enum, failing like any other conversion.
+pub fn parsed<T: FromStr>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    text.parse().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            Type::Text,
+            format!("unexpected value {text:?}").into(),
+        )
+    })
+}
+
+pub fn parsed_opt<T: FromStr>(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<T>> {
+    match row.get::<_, Option<String>>(index)? {
+        None => Ok(None),
+        Some(_) => parsed(row, index).map(Some),
+    }
+}
+
+/// Parses a JSON object column into meter data.
+pub fn meter_data(row: &Row<'_>, index: usize) -> rusqlite::Result<MeterData> {
+    let text: String = row.get(index)?;
+    serde_json::from_str::<Map<String, Value>>(&text)
+        .map(MeterData::from_stored)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, Type::Text, e.into()))
+}
+
+pub fn partner(row: &Row<'_>) -> rusqlite::Result<Partner> {
+    Ok(Partner {
+        id: PartnerId::from_uuid(row.get(0)?),
+        name: row.get(1)?,
+        created_at: row.get(2)?,
+    })
+}
+
+/// Columns: id, partner_id, created_by, data, created_at, updated_at.
+pub fn meter(row: &Row<'_>) -> rusqlite::Result<Meter> {
+    Ok(Meter {
+        id: MeterId::from_uuid(row.get(0)?),
+        partner_id: PartnerId::from_uuid(row.get(1)?),
+        created_by: parsed(row, 2)?,
+        data: meter_data(row, 3)?,
+        created_at: row.get(4)?,
+        updated_at: row.get(5)?,
+    })
+}
+
+pub const JOB_COLUMNS: &str = "id, partner_id, status, file_name, update_existing, assets_count, \
+     created_count, updated_count, failed_count, transmission_regions, created_at, updated_at";
+
+pub fn job(row: &Row<'_>) -> rusqlite::Result<Job> {
+    let regions: String = row.get(9)?;
+    Ok(Job {
+        id: gridroll_domain::JobId::from_uuid(row.get(0)?),
+        partner_id: PartnerId::from_uuid(row.get(1)?),
+        status: parsed(row, 2)?,
+        file_name: row.get(3)?,
+        update_existing: row.get(4)?,
+        assets_count: count(row, 5)?,
+        created_count: count(row, 6)?,
+        updated_count: count(row, 7)?,
+        failed_count: count(row, 8)?,
+        transmission_regions: regions
+            .split(',')
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        created_at: row.get(10)?,
+        updated_at: row.get(11)?,
+    })
+}
+
+fn count(row: &Row<'_>, index: usize) -> rusqlite::Result<u64> {
+    let n: i64 = row.get(index)?;
+    u64::try_from(n).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(index, n))
+}
