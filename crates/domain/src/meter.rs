@@ -272,7 +272,11 @@ fn check_text(rule: &Text, s: &str) -> Result<(), String> {
     let len = s.chars().count();
     if len < rule.min || len > rule.max {
         return Err(if rule.min == rule.max {
-            format!("must be exactly {} characters long, not {len}", rule.min)
+            format!(
+                "must be exactly {} characters long, not {}",
+                rule.min,
+                quoted(s)
+            )
         } else if len < rule.min {
             format!("must be at least {} characters long", rule.min)
         } else {
@@ -282,7 +286,7 @@ fn check_text(rule: &Text, s: &str) -> Result<(), String> {
     match &rule.check {
         Check::None => Ok(()),
         Check::Pattern(p) if p.is_match(s) => Ok(()),
-        Check::Pattern(p) => Err(format!("may contain only {}", p.explain)),
+        Check::Pattern(p) => Err(format!("must be {}, not {}", p.explain, quoted(s))),
         Check::Email if is_email(s) => Ok(()),
         Check::Email => Err(format!("is not an e-mail address: {}", quoted(s))),
         Check::NoMojibake if !s.contains(['\u{FFFD}', '\u{A0}', '?']) => Ok(()),

@@ -98,12 +98,12 @@ macro_rules! pattern {
 pattern!(
     STREET,
     r#"^[’'+#"@()/&.,;\sA-Za-z\x{C0}-\x{24F}\x{1E00}-\x{1EFF}0-9\-|\\]+$"#,
-    "letters, digits, spaces and ’ ' + # \" @ ( ) / & . , ; - | \\"
+    "made of letters, digits, spaces and ’ ' + # \" @ ( ) / & . , ; - | \\"
 );
 pattern!(
     PLACE,
     r#"^[’'+#"@()/&.,;\sA-Za-z\x{C0}-\x{24F}\x{1E00}-\x{1EFF}0-9\-]+$"#,
-    "letters, digits, spaces and ’ ' + # \" @ ( ) / & . , ; -"
+    "made of letters, digits, spaces and ’ ' + # \" @ ( ) / & . , ; -"
 );
 pattern!(
     POSTAL_CODE,
@@ -113,19 +113,19 @@ pattern!(
 pattern!(
     REFERENCE,
     r#"^[^/\\?\]\[{}!#$%^&*()<>|]+$"#,
-    "any characters except / \\ ? [ ] { } ! # $ % ^ & * ( ) < > |"
+    "free of the characters / \\ ? [ ] { } ! # $ % ^ & * ( ) < > |"
 );
 pattern!(
     CUSTOMER_GROUP,
     r#"^[’'+#"@()/&.,;A-Za-z\x{C0}-\x{24F}\x{1E00}-\x{1EFF}0-9\s_\-]*$"#,
-    "letters, digits, spaces and ’ ' + # \" @ ( ) / & . , ; _ -"
+    "made of letters, digits, spaces and ’ ' + # \" @ ( ) / & . , ; _ -"
 );
 pattern!(TWO_LETTERS, r"^[A-Za-z]{2}$", "two letters");
 // As the contract writes it, the dot before the extension matches any character.
 pattern!(
     FILE_NAME,
     r"^[a-zA-Z0-9._\s-]+.[a-zA-Z0-9]+$",
-    "letters, digits, spaces, dots, underscores and hyphens"
+    "a name made of letters, digits, spaces, dots, underscores and hyphens, with an extension"
 );
 
 const fn field(name: &'static str, kind: Kind, description: &'static str) -> Field {
@@ -187,7 +187,7 @@ pub static BILLING: &[Field] = &[
     .csv("billing_street_2"),
     field(
         "postal_code",
-        text(5, 10, pattern(&POSTAL_CODE)),
+        text(1, 10, pattern(&POSTAL_CODE)),
         "Billing postal code.",
     )
     .required()
@@ -225,7 +225,7 @@ pub static CUSTOMER: &[Field] = &[
     ),
     field(
         "postal_code",
-        text(5, 10, pattern(&POSTAL_CODE)),
+        text(1, 10, pattern(&POSTAL_CODE)),
         "Postal code where the asset is located.",
     )
     .required(),

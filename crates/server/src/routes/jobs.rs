@@ -89,7 +89,7 @@ fn check_file_name(name: &str) -> ApiResult<()> {
             "Invalid file_name",
             json!({
                 "file_name": name,
-                "error": format!("must be at most 255 characters of {} with an extension", schema::FILE_NAME.explain),
+                "error": format!("must be at most 255 characters: {}", schema::FILE_NAME.explain),
             }),
         ))
     }

@@ -1,0 +1,124 @@
+//! API keys and partner isolation: no key, no access; another partner's objects do not exist.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use common::{TestApp, asset};
+use serde_json::json;
+
+#[tokio::test]
+async fn requests_without_a_valid_key_are_unauthorized() {
+    let app = TestApp::new().await;
+    let body = json!({"assets": [asset("ref-1")]}).to_string();
+    for key in [None, Some(""), Some("grk_not-a-real-key")] {
+        let answer = app
+            .send(
+                Method::POST,
+                "/v1.1/jobs/meters",
+                key,
+                Some("application/json"),
+                body.clone(),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{key:?}");
+        assert_eq!(answer.body["status"], 401);
+        assert_eq!(answer.body["title"], "Unauthorized");
+    }
+    let basic = app.router.clone();
+    let request = axum::http::Request::builder()
+        .uri("/v1.1/jobs/meters")
+        .header("authorization", format!("Basic {}", app.key))
+        .body(Body::empty())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(basic, request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.count_rows("SELECT count(*) FROM jobs"), 0);
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let app = TestApp::new().await;
+    let request = axum::http::Request::builder()
+        .uri("/v1.1/jobs/meters")
+        .header("authorization", format!("bearer {}", app.key))
+        .body(Body::empty())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(app.router.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn keys_are_stored_only_as_hashes() {
+    let app = TestApp::new().await;
+    let conn = rusqlite::Connection::open(app.dir.path().join("gridroll.db")).unwrap();
+    let stored: Vec<u8> = conn
+        .query_row("SELECT key_hash FROM api_keys", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(stored.len(), 32);
+    assert!(!String::from_utf8_lossy(&stored).contains(&app.key[4..]));
+    let raw = std::fs::read(app.dir.path().join("gridroll.db")).unwrap();
+    let needle = app.key.as_bytes();
+    assert!(
+        !raw.windows(needle.len()).any(|w| w == needle),
+        "the key is in the file"
+    );
+}
+
+#[tokio::test]
+async fn another_partners_jobs_and_meters_are_not_found() {
+    let app = TestApp::new().await;
+    let job_id = app.submit("/v1.1/jobs/meters", vec![asset("ref-1")]).await;
+    app.drain().await;
+    let meter_id = app.job(&job_id).await["assets"][0]["meter_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, other) = app.other_partner().await;
+
+    let get = |uri: String| {
+        let key = other.clone();
+        let app = &app;
+        async move {
+            app.send(Method::GET, &uri, Some(&key), None, Body::empty())
+                .await
+        }
+    };
+    let job = get(format!("/v1.1/jobs/meters/{job_id}")).await;
+    assert_eq!(job.status, StatusCode::NOT_FOUND);
+    assert_eq!(job.body["title"], "Job not found");
+    let meter = get(format!("/v2/meters/{meter_id}")).await;
+    assert_eq!(meter.status, StatusCode::NOT_FOUND);
+    assert_eq!(meter.body["title"], "Meter not found");
+    let list = get("/v1.1/jobs/meters".to_owned()).await;
+    assert_eq!(list.body["jobs"], json!([]));
+
+    // The same reference is free for the other partner, and does not touch the first's meter.
+    let answer = app
+        .send(
+            Method::POST,
+            "/v1.1/meters",
+            Some(&other),
+            Some("application/json"),
+            json!({"provisional_asset": asset("ref-1")}).to_string(),
+        )
+        .await;
+    assert_eq!(answer.body["status_detail"]["name"], "METER_CREATED");
+    assert_ne!(answer.body["meter_id"], meter_id.as_str());
+}
+
+#[tokio::test]
+async fn a_nonexistent_job_or_meter_is_not_found() {
+    let app = TestApp::new().await;
+    let id = "01900000-0000-7000-8000-000000000000";
+    assert_eq!(
+        app.get(&format!("/v1.1/jobs/meters/{id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get(&format!("/v2/meters/{id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+}

@@ -1,0 +1,368 @@
+//! Bad input gets a clear 4xx JSON error and stores nothing.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use common::{Answer, CSV_HEADER, TestApp, asset, csv_row};
+use gridroll_server::Config;
+use serde_json::{Value, json};
+
+/// Asserts the contract's error shape and that no job, asset or meter was stored.
+fn assert_refused(app: &TestApp, answer: &Answer, status: StatusCode, case: &str) {
+    assert_eq!(answer.status, status, "{case}: {}", answer.body);
+    assert_eq!(answer.body["status"], status.as_u16(), "{case}");
+    assert!(
+        answer.body["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "{case}: {}",
+        answer.body
+    );
+    assert!(!answer.body["details"].is_null(), "{case}: {}", answer.body);
+    for table in ["jobs", "provisional_assets", "meters"] {
+        assert_eq!(
+            app.count_rows(&format!("SELECT count(*) FROM {table}")),
+            0,
+            "{case}: {table} is not empty"
+        );
+    }
+}
+
+fn first_message(answer: &Answer) -> &str {
+    answer.body["details"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn malformed_json_bodies_are_refused() {
+    let app = TestApp::new().await;
+    let cases: [(&str, &[u8], &str); 7] = [
+        ("empty body", b"", "empty"),
+        ("an empty object", b"{}", "is required"),
+        (
+            "assets not an array",
+            br#"{"assets": {"a": 1}}"#,
+            "must be an array",
+        ),
+        (
+            "an empty assets array",
+            br#"{"assets": []}"#,
+            "at least one meter",
+        ),
+        ("not JSON", b"assets=1", "not valid JSON"),
+        (
+            "truncated JSON",
+            br#"{"assets": [{"partner_reference": "#,
+            "not valid JSON",
+        ),
+        (
+            "not UTF-8",
+            b"{\"assets\": [\"\xff\xfe\"]}",
+            "not valid JSON",
+        ),
+    ];
+    for (case, body, expected) in cases {
+        let answer = app
+            .send(
+                Method::POST,
+                "/v1.1/jobs/meters",
+                Some(&app.key),
+                Some("application/json"),
+                Body::from(body.to_vec()),
+            )
+            .await;
+        assert_refused(&app, &answer, StatusCode::BAD_REQUEST, case);
+        assert!(
+            answer.body.to_string().contains(expected),
+            "{case}: {}",
+            answer.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_problem_of_every_asset_is_listed_with_its_index_and_field() {
+    let app = TestApp::new().await;
+    let mut unknown_field = asset("ref-2");
+    unknown_field["colour"] = json!("red");
+    let mut bad_values = asset("ref-3");
+    bad_values["transmission_region"] = json!("MARS");
+    bad_values["customer"]["postal_code"] = json!("123");
+    bad_values["device"] = json!({"install_date": "23/01/2000"});
+    let missing = json!({"customer": {"street_1": "1 Main St"}});
+    let answer = app
+        .post_json(
+            "/v1.1/jobs/meters",
+            &json!({"assets": [asset("ref-1"), unknown_field, bad_values, missing]}),
+        )
+        .await;
+    assert_refused(&app, &answer, StatusCode::BAD_REQUEST, "invalid assets");
+    let found: Vec<(u64, String)> = answer.body["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["json_index"].as_u64().unwrap(),
+                p["problem_field"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(u64, &str)> = vec![
+        (1, "colour"),
+        (2, "customer.postal_code"),
+        (2, "device.install_date"),
+        (2, "transmission_region"),
+        (3, "customer.postal_code"),
+        (3, "customer.city"),
+        (3, "customer.state_or_province_code"),
+        (3, "customer.country_code"),
+        (3, "partner_reference"),
+        (3, "transmission_region"),
+        (3, "customer_classification"),
+        (3, "load_types"),
+        (3, "meter_type"),
+    ];
+    let expected: Vec<(u64, String)> = expected
+        .into_iter()
+        .map(|(i, f)| (i, f.to_owned()))
+        .collect();
+    assert_eq!(found, expected);
+    assert!(
+        answer.body["title"]
+            .as_str()
+            .unwrap()
+            .contains("13 problems")
+    );
+}
+
+#[tokio::test]
+async fn malformed_csv_bodies_are_refused_with_the_row_and_column() {
+    let app = TestApp::new().await;
+    let ragged = format!("{CSV_HEADER}\n{}\nref-2,CAISO\n", csv_row("ref-1"));
+    let unknown = format!("{CSV_HEADER},colour\n{},red\n", csv_row("ref-1"));
+    let duplicated = format!("{CSV_HEADER},customer.city\n{},Oakland\n", csv_row("ref-1"));
+    let no_header = format!("{}\n{}\n", csv_row("ref-1"), csv_row("ref-2"));
+    let mut not_utf8 = format!("{CSV_HEADER}\n").into_bytes();
+    not_utf8.extend_from_slice(b"ref-1,CAISO,RESIDENTIAL,HVAC,DEVICE,\xe9 Main,94105,SF,CA,US\n");
+    let bad_value = format!(
+        "{CSV_HEADER}\n{}\n{}\n",
+        csv_row("ref-1"),
+        csv_row("ref-2").replace("94105", "9410")
+    );
+    // (case, body, the first problem's csv_row, its problem_field, words in its message)
+    type Case<'a> = (&'a str, Vec<u8>, Option<u64>, Option<&'a str>, &'a str);
+    let cases: Vec<Case> = vec![
+        ("empty body", Vec::new(), None, None, "empty"),
+        (
+            "header only",
+            CSV_HEADER.as_bytes().to_vec(),
+            None,
+            None,
+            "no rows",
+        ),
+        ("ragged row", ragged.into_bytes(), Some(3), None, "cells"),
+        (
+            "unknown column",
+            unknown.into_bytes(),
+            Some(1),
+            Some("colour"),
+            "unknown column",
+        ),
+        (
+            "duplicated column",
+            duplicated.into_bytes(),
+            Some(1),
+            Some("customer.city"),
+            "same field",
+        ),
+        (
+            "no header",
+            no_header.into_bytes(),
+            Some(1),
+            Some("ref-1"),
+            "unknown column",
+        ),
+        ("not UTF-8", not_utf8, Some(2), None, "UTF-8"),
+        (
+            "bad value",
+            bad_value.into_bytes(),
+            Some(3),
+            Some("postal_code"),
+            "ZIP",
+        ),
+    ];
+    for (case, body, row, field, expected) in cases {
+        let answer = app.post_csv("/v1.1/jobs/meters", body).await;
+        assert_refused(&app, &answer, StatusCode::BAD_REQUEST, case);
+        let problem = &answer.body["details"][0];
+        assert_eq!(problem["csv_row"].as_u64(), row, "{case}: {problem}");
+        assert_eq!(
+            problem["problem_field"].as_str(),
+            field,
+            "{case}: {problem}"
+        );
+        assert!(
+            first_message(&answer).contains(expected),
+            "{case}: {problem}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_content_type_is_unsupported() {
+    let app = TestApp::new().await;
+    for content_type in [None, Some("text/plain"), Some("application/xml")] {
+        let answer = app
+            .send(
+                Method::POST,
+                "/v1.1/jobs/meters",
+                Some(&app.key),
+                content_type,
+                json!({"assets": [asset("ref-1")]}).to_string(),
+            )
+            .await;
+        assert_refused(
+            &app,
+            &answer,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content type",
+        );
+    }
+    let charset = app
+        .send(
+            Method::POST,
+            "/v1.1/jobs/meters",
+            Some(&app.key),
+            Some("text/csv; charset=utf-8"),
+            format!("{CSV_HEADER}\n{}\n", csv_row("ref-1")),
+        )
+        .await;
+    assert_eq!(
+        charset.status,
+        StatusCode::CREATED,
+        "parameters of the type are allowed"
+    );
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_too_large_whether_declared_or_streamed() {
+    let app = TestApp::with_config(Config {
+        max_body_bytes: 2048,
+        ..Config::default()
+    })
+    .await;
+    let mut csv = CSV_HEADER.to_owned();
+    for n in 0..40 {
+        csv.push('\n');
+        csv.push_str(&csv_row(&format!("ref-{n}")));
+    }
+    assert!(csv.len() > 2048);
+    let declared = app.post_csv("/v1.1/jobs/meters", csv.clone()).await;
+    assert_refused(
+        &app,
+        &declared,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "declared length",
+    );
+
+    // A chunked body has no length up front: the limit applies as it streams.
+    let chunks: Vec<Result<String, std::io::Error>> = csv
+        .as_bytes()
+        .chunks(256)
+        .map(|c| Ok(String::from_utf8(c.to_vec()).unwrap()))
+        .collect();
+    let streamed = app
+        .post_csv(
+            "/v1.1/jobs/meters",
+            Body::from_stream(futures_util::stream::iter(chunks)),
+        )
+        .await;
+    assert_refused(
+        &app,
+        &streamed,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "streamed body",
+    );
+    assert_eq!(streamed.body["details"]["limit_bytes"], 2048);
+}
+
+#[tokio::test]
+async fn bad_query_parameters_are_refused() {
+    let app = TestApp::new().await;
+    let body = json!({"assets": [asset("ref-1")]});
+    let long_name = format!("/v1.1/jobs/meters?file_name={}.csv", "a".repeat(252));
+    for uri in [
+        "/v1.1/jobs/meters?update_existing=maybe",
+        "/v1.1/jobs/meters?update_exisitng=true",
+        "/v1.1/jobs/meters?file_name=../etc/passwd",
+        "/v1.1/jobs/meters?file_name=a/b.csv",
+        &long_name,
+    ] {
+        let answer = app.post_json(uri, &body).await;
+        assert_refused(&app, &answer, StatusCode::BAD_REQUEST, uri);
+    }
+    for uri in [
+        "/v1.1/jobs/meters?page_size=0",
+        "/v1.1/jobs/meters?page_size=501",
+        "/v1.1/jobs/meters?page_size=ten",
+        "/v1.1/jobs/meters?page_token=not-a-token",
+    ] {
+        let answer = app.get(uri).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{uri}: {}",
+            answer.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn ids_that_are_not_uuids_are_bad_requests() {
+    let app = TestApp::new().await;
+    let job = app.get("/v1.1/jobs/meters/not-a-uuid").await;
+    assert_eq!(job.status, StatusCode::BAD_REQUEST);
+    assert_eq!(job.body["title"], "Job id is not a UUID");
+    assert_eq!(job.body["details"]["job_id"], "not-a-uuid");
+    let meter = app.get("/v2/meters/abcdef").await;
+    assert_eq!(meter.status, StatusCode::BAD_REQUEST);
+    assert_eq!(meter.body["title"], "Meter id is not a UUID");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json() {
+    let app = TestApp::new().await;
+    let missing = app.get("/v1.1/nothing-here").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.body["status"], 404);
+    let wrong = app
+        .send(
+            Method::DELETE,
+            "/v1.1/jobs/meters",
+            Some(&app.key),
+            None,
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong.body["status"], 405);
+}
+
+#[tokio::test]
+async fn the_server_keeps_serving_after_refusing_bad_input() {
+    let app = TestApp::new().await;
+    let refused = app
+        .send(
+            Method::POST,
+            "/v1.1/jobs/meters",
+            Some(&app.key),
+            Some("application/json"),
+            Body::from(vec![0xff, 0x00, 0x7b]),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    let accepted = app.submit("/v1.1/jobs/meters", vec![asset("ref-1")]).await;
+    app.drain().await;
+    assert_eq!(app.job(&accepted).await["status"], Value::from("COMPLETED"));
+}

@@ -1,0 +1,134 @@
+//! Accepted work survives a stopped server: a restarted server finishes every job without
+//! creating a meter twice, and uploads that never completed leave nothing behind.
+
+mod common;
+
+use std::collections::HashSet;
+
+use axum::http::StatusCode;
+use common::{CSV_HEADER, TestApp, asset, csv_row};
+use gridroll_domain::JobId;
+use gridroll_domain::MeterData;
+use gridroll_server::Config;
+use gridroll_store::NewAsset;
+use gridroll_store::NewJob;
+
+fn small_chunks() -> Config {
+    Config {
+        chunk_size: 3,
+        ..Config::default()
+    }
+}
+
+#[tokio::test]
+async fn a_job_interrupted_by_a_restart_completes_with_one_meter_per_reference() {
+    let app = TestApp::with_config(small_chunks()).await;
+    let assets: Vec<_> = (0..10).map(|n| asset(&format!("ref-{n}"))).collect();
+    let job_id = app.submit("/v1.1/jobs/meters", assets).await;
+
+    // One worker takes the job and gets through one chunk, then the process stops.
+    let mut worker = app.worker("doomed");
+    assert!(worker.step().await.unwrap());
+    assert!(worker.step().await.unwrap());
+    let partway = app.job(&job_id).await;
+    assert_eq!(partway["status"], "PROCESSING");
+    assert_eq!(partway["assets_created_count"], 6);
+    drop(worker);
+
+    let app = app.restart().await;
+    app.drain().await;
+    let job = app.job(&job_id).await;
+    assert_eq!(job["status"], "COMPLETED");
+    assert_eq!(job["assets_created_count"], 10);
+    let meter_ids: HashSet<&str> = job["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["meter_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(meter_ids.len(), 10);
+    assert_eq!(app.count_rows("SELECT count(*) FROM meters"), 10);
+    assert_eq!(
+        app.count_rows("SELECT count(DISTINCT partner_reference) FROM meters"),
+        10
+    );
+}
+
+#[tokio::test]
+async fn a_worker_that_lost_its_lease_cannot_write_to_the_job() {
+    let app = TestApp::with_config(small_chunks()).await;
+    let job_id = app
+        .submit(
+            "/v1.1/jobs/meters",
+            (0..9).map(|n| asset(&format!("r-{n}"))).collect(),
+        )
+        .await;
+    let mut first = app.worker("first");
+    assert!(first.step().await.unwrap());
+
+    // A restart releases the lease; a new worker takes the job over.
+    let app = app.restart().await;
+    let mut second = app.worker("second");
+    assert!(second.step().await.unwrap());
+
+    let id: JobId = job_id.parse().unwrap();
+    let stale = app
+        .store
+        .process_chunk(id, "first", 3, std::time::Duration::from_secs(30))
+        .await;
+    assert!(matches!(stale, Err(gridroll_store::StoreError::LeaseLost)));
+    second.drain().await.unwrap();
+    let job = app.job(&job_id).await;
+    assert_eq!(job["status"], "COMPLETED");
+    assert_eq!(app.count_rows("SELECT count(*) FROM meters"), 9);
+}
+
+#[tokio::test]
+async fn an_upload_cut_off_by_a_crash_is_removed_at_the_next_start() {
+    let app = TestApp::new().await;
+    // What a crash mid-upload leaves: a job being received with some assets stored.
+    let id = JobId::new();
+    app.store
+        .begin_job(
+            app.partner,
+            &NewJob {
+                id,
+                file_name: Some("cut.csv".to_owned()),
+                update_existing: false,
+                processed_by: None,
+            },
+        )
+        .await
+        .unwrap();
+    let data = MeterData::parse(asset("ref-1")).unwrap();
+    app.store
+        .append_assets(id, vec![NewAsset::new(0, &data)])
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get(&format!("/v1.1/jobs/meters/{id}")).await.status,
+        StatusCode::NOT_FOUND,
+        "a job being received is invisible"
+    );
+
+    let app = app.restart().await;
+    assert_eq!(app.count_rows("SELECT count(*) FROM jobs"), 0);
+    assert_eq!(app.count_rows("SELECT count(*) FROM provisional_assets"), 0);
+    app.drain().await;
+    assert_eq!(app.count_rows("SELECT count(*) FROM meters"), 0);
+}
+
+#[tokio::test]
+async fn an_accepted_upload_is_durable_before_the_answer() {
+    let app = TestApp::new().await;
+    let csv = format!("{CSV_HEADER}\n{}\n{}\n", csv_row("a-1"), csv_row("a-2"));
+    let answer = app.post_csv("/v1.1/jobs/meters", csv).await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+    let job_id = answer.body["job_id"].as_str().unwrap().to_owned();
+
+    // Nothing processed it before the stop; the restarted server finds it whole.
+    let app = app.restart().await;
+    assert_eq!(app.job(&job_id).await["assets_count"], 2);
+    app.drain().await;
+    assert_eq!(app.job(&job_id).await["status"], "COMPLETED");
+}
