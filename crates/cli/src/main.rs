@@ -82,7 +82,7 @@ struct ServeArgs {
     #[arg(long)]
     demo: bool,
     /// Job workers in this process.
-    #[arg(long, env = "GRIDROLL_WORKERS", default_value_t = 1)]
+    #[arg(long, env = "GRIDROLL_WORKERS", default_value_t = 2)]
     workers: usize,
     /// Assets processed per transaction.
     #[arg(long, env = "GRIDROLL_CHUNK_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 pub mod routes;
 pub mod upload;
 pub mod wire;
@@ -45,7 +46,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             max_body_bytes: 256 * 1024 * 1024,
-            workers: 1,
+            workers: 2,
             chunk_size: 1000,
             upload_batch: 5000,
             lease: Duration::from_secs(30),
@@ -97,6 +98,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/healthz", get(routes::healthz))
+        .route("/openapi.json", get(routes::openapi))
         .route(
             "/v1.1/jobs/meters",
             get(routes::jobs::list).post(routes::jobs::create),

@@ -473,3 +473,43 @@ async fn the_health_check_answers_once_the_server_is_ready() {
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.body["status"], "ok");
 }
+
+#[tokio::test]
+async fn every_path_of_the_openapi_document_is_served() {
+    let app = TestApp::new().await;
+    let document = app
+        .send(
+            axum::http::Method::GET,
+            "/openapi.json",
+            None,
+            None,
+            axum::body::Body::empty(),
+        )
+        .await;
+    assert_eq!(document.status, StatusCode::OK);
+    let paths = document.body["paths"].as_object().unwrap();
+    assert!(paths.len() >= 6);
+    for (path, operations) in paths {
+        let concrete = path
+            .replace("{job_id}", "01900000-0000-7000-8000-000000000000")
+            .replace("{meter_id}", "01900000-0000-7000-8000-000000000000");
+        for method in operations.as_object().unwrap().keys() {
+            let method: axum::http::Method = method.to_uppercase().parse().unwrap();
+            let answer = app
+                .send(
+                    method.clone(),
+                    &concrete,
+                    Some(&app.key),
+                    None,
+                    axum::body::Body::empty(),
+                )
+                .await;
+            assert_ne!(answer.body["title"], "No such endpoint", "{method} {path}");
+            assert_ne!(
+                answer.status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
+        }
+    }
+}

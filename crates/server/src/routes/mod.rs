@@ -13,6 +13,10 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+pub async fn openapi() -> Json<&'static Value> {
+    Json(&crate::openapi::DOCUMENT)
+}
+
 pub async fn not_found(uri: Uri) -> ApiError {
     ApiError::not_found("No such endpoint", json!({"path": uri.path()}))
 }

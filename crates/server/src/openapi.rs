@@ -1,0 +1,378 @@
+//! Gridroll's OpenAPI document, served at `/openapi.json`. The `CreateMeter` schema is
+//! generated from the domain's schema table, the same table that validates requests, so
+//! the document cannot drift from what the server accepts.
+
+use std::sync::LazyLock;
+
+use gridroll_domain::job::{AssetStatus, JobStatus, StatusName};
+use gridroll_domain::schema::{CREATE_METER, Check, Field, Kind};
+use serde_json::{Map, Value, json};
+use strum::VariantNames;
+
+/// The whole document, built once.
+pub static DOCUMENT: LazyLock<Value> = LazyLock::new(build);
+
+fn build() -> Value {
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Gridroll",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Meter onboarding and demand-response enrollment. The meter endpoints are compatible with Leap's partner API (create meters v1.1, meters v2)."
+        },
+        "security": [{"Bearer": []}],
+        "paths": paths(),
+        "components": {
+            "securitySchemes": {"Bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": schemas(),
+        }
+    })
+}
+
+fn reference(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn json_body(schema: Value) -> Value {
+    json!({"content": {"application/json": {"schema": schema}}})
+}
+
+fn answer(description: &str, schema: Value) -> Value {
+    let mut answer = json_body(schema);
+    answer["description"] = json!(description);
+    answer
+}
+
+fn error(description: &str) -> Value {
+    answer(description, reference("ErrorResponse"))
+}
+
+fn paths() -> Value {
+    let uuid_path = |name: &str, description: &str| {
+        json!({"name": name, "in": "path", "required": true, "description": description,
+               "schema": {"type": "string", "format": "uuid"}})
+    };
+    let update_existing = json!({
+        "name": "update_existing", "in": "query", "required": false,
+        "description": "Replace all data of the meter that already has the asset's partner_reference (create it when there is none). Without it, such an asset is a DUPLICATE.",
+        "schema": {"type": "boolean", "default": false}
+    });
+    let common_errors = |ok: (&str, Value)| {
+        let mut responses = Map::new();
+        responses.insert(ok.0.to_owned(), ok.1);
+        responses.insert(
+            "400".into(),
+            error("The request is invalid; details say why."),
+        );
+        responses.insert("401".into(), error("No valid API key."));
+        Value::Object(responses)
+    };
+    let mut create_job = common_errors((
+        "201",
+        answer(
+            "The job was accepted; poll it by its id.",
+            reference("CreateMeterBatchJobResponse"),
+        ),
+    ));
+    create_job["413"] = error("The body is larger than the configured limit.");
+    create_job["415"] = error("The Content-Type is neither application/json nor text/csv.");
+    let mut get_job = common_errors((
+        "200",
+        answer(
+            "The job and every asset's status.",
+            reference("JobAndAssets"),
+        ),
+    ));
+    get_job["404"] = error("No such job for this partner.");
+    let mut get_meter = common_errors((
+        "200",
+        answer("The meter.", reference("MeterDetailsResponse")),
+    ));
+    get_meter["404"] = error("No such meter for this partner.");
+
+    json!({
+        "/v1.1/jobs/meters": {
+            "post": {
+                "operationId": "createMeterBatchJob",
+                "summary": "Create or update meters in bulk",
+                "description": "Takes JSON ({\"assets\": [...]}) or a CSV file (text/csv). The whole request is validated first: any problem refuses it with every problem listed, and nothing is stored.",
+                "parameters": [
+                    update_existing,
+                    {"name": "file_name", "in": "query", "required": false,
+                     "schema": {"type": "string", "maxLength": 255,
+                                "pattern": gridroll_domain::schema::FILE_NAME.source}}
+                ],
+                "requestBody": {
+                    "required": true,
+                    "content": {
+                        "application/json": {"schema": reference("CreateMeterBatchJobRequest")},
+                        "text/csv": {"schema": {"type": "string",
+                            "description": "A header row naming fields (leaf names, billing_* for the billing address, or dotted paths), then one meter per row."}}
+                    }
+                },
+                "responses": create_job
+            },
+            "get": {
+                "operationId": "listMeterBatchJobs",
+                "summary": "List meter jobs, newest first",
+                "parameters": [
+                    {"name": "page_size", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}},
+                    {"name": "page_token", "in": "query", "schema": {"type": "string"}}
+                ],
+                "responses": common_errors(("200", answer("A page of jobs.", reference("PagedJobs"))))
+            }
+        },
+        "/v1.1/jobs/meters/{job_id}": {
+            "get": {
+                "operationId": "getMeterBatchJob",
+                "summary": "Get a job with the status of every asset",
+                "parameters": [uuid_path("job_id", "The id returned when the job was created.")],
+                "responses": get_job
+            }
+        },
+        "/v1.1/meters": {
+            "post": {
+                "operationId": "createSingleMeter",
+                "summary": "Create or update one meter synchronously",
+                "parameters": [update_existing],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": reference("CreateAssetRequest")}}},
+                "responses": common_errors(("200", answer("The provisional asset with its outcome.", reference("ProvisionalAsset"))))
+            }
+        },
+        "/v2/meters/{meter_id}": {
+            "get": {
+                "operationId": "getMeterDetails",
+                "summary": "Get a meter's details",
+                "parameters": [uuid_path("meter_id", "Meter ID")],
+                "responses": get_meter
+            }
+        },
+        "/healthz": {
+            "get": {
+                "operationId": "health",
+                "summary": "Answers 200 once the server is ready",
+                "security": [],
+                "responses": {"200": answer("Ready.", json!({"type": "object"}))}
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document",
+                "security": [],
+                "responses": {"200": answer("The OpenAPI document.", json!({"type": "object"}))}
+            }
+        }
+    })
+}
+
+fn schemas() -> Value {
+    let timestamp = json!({"type": "string", "format": "date-time"});
+    let uuid = json!({"type": "string", "format": "uuid"});
+    let count = json!({"type": "integer", "minimum": 0});
+    let job = json!({
+        "type": "object",
+        "required": ["job_id", "status", "created_at", "updated_at"],
+        "properties": {
+            "job_id": uuid,
+            "status": {"type": "string", "enum": JobStatus::VARIANTS},
+            "file_name": {"type": "string"},
+            "assets_count": count,
+            "assets_created_count": count,
+            "assets_updated_count": count,
+            "assets_failed_count": count,
+            "transmission_regions": {"type": "array", "items": {"type": "string"}},
+            "created_at": timestamp,
+            "updated_at": timestamp
+        }
+    });
+    let asset_status = json!({
+        "type": "object",
+        "required": ["partner_reference", "status", "status_detail"],
+        "properties": {
+            "partner_reference": {"type": "string"},
+            "status": {"type": "string", "enum": AssetStatus::VARIANTS},
+            "status_detail": {
+                "type": "object",
+                "description": "Empty while the asset is processing.",
+                "properties": {
+                    "name": {"type": "string", "enum": StatusName::VARIANTS},
+                    "description": {"type": "string"}
+                }
+            },
+            "created_at": timestamp,
+            "meter_id": uuid
+        }
+    });
+    json!({
+        "CreateMeter": object_schema(CREATE_METER),
+        "CreateMeterBatchJobRequest": {
+            "type": "object", "required": ["assets"], "additionalProperties": false,
+            "properties": {"assets": {"type": "array", "minItems": 1, "items": reference("CreateMeter")}}
+        },
+        "CreateMeterBatchJobResponse": {"type": "object", "required": ["job_id"], "properties": {"job_id": uuid}},
+        "CreateAssetRequest": {
+            "type": "object", "required": ["provisional_asset"], "additionalProperties": false,
+            "properties": {
+                "provisional_asset": reference("CreateMeter"),
+                "onboarding_token": {"type": "string", "description": "Accepted for compatibility; not required."}
+            }
+        },
+        "Job": job,
+        "PagedJobs": {
+            "type": "object", "required": ["jobs"],
+            "properties": {
+                "jobs": {"type": "array", "items": reference("Job")},
+                "next_page_token": {"type": "string", "description": "Absent on the last page."}
+            }
+        },
+        "AssetUploadStatus": asset_status,
+        "JobAndAssets": {
+            "allOf": [reference("Job"), {"type": "object", "properties": {
+                "assets": {"type": "array", "items": reference("AssetUploadStatus")}}}]
+        },
+        "ProvisionalAsset": {
+            "allOf": [reference("AssetUploadStatus"), {"type": "object", "required": ["job_id"], "properties": {
+                "job_id": uuid, "data": reference("CreateMeter")}}]
+        },
+        "MeterDetailsResponse": {
+            "allOf": [reference("CreateMeter"), {"type": "object",
+                "required": ["meter_id", "is_archived", "audit"],
+                "properties": {
+                    "meter_id": uuid,
+                    "is_archived": {"type": "boolean"},
+                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "connection_references": {"type": "array", "items": {"type": "string"}},
+                    "audit": {"type": "object", "properties": {
+                        "created_by": {"type": "string", "enum": gridroll_domain::enums::CreatedBy::VARIANTS},
+                        "created_at": timestamp,
+                        "updated_at": timestamp
+                    }}
+                }}]
+        },
+        "ValidationProblem": {
+            "type": "object", "required": ["message"],
+            "properties": {
+                "message": {"type": "string"},
+                "json_index": {"type": "integer", "description": "0-based index in assets."},
+                "csv_row": {"type": "integer", "description": "1-based row of the file; the header is row 1."},
+                "problem_field": {"type": "string", "description": "Dotted path (JSON) or column name (CSV)."}
+            }
+        },
+        "ErrorResponse": {
+            "type": "object", "required": ["title", "status", "details"],
+            "properties": {
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "details": {"description": "An object, or for refused uploads a list of ValidationProblem.",
+                            "oneOf": [{"type": "object"}, {"type": "array", "items": reference("ValidationProblem")}]}
+            }
+        }
+    })
+}
+
+/// The JSON Schema of an object of the schema table.
+pub fn object_schema(fields: &'static [Field]) -> Value {
+    let required: Vec<&str> = fields
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| f.name)
+        .collect();
+    let properties: Map<String, Value> = fields
+        .iter()
+        .map(|f| {
+            let mut schema = field_schema(f);
+            schema["description"] = json!(f.description);
+            (f.name.to_owned(), schema)
+        })
+        .collect();
+    let mut schema = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": properties,
+    });
+    if !required.is_empty() {
+        schema["required"] = json!(required);
+    }
+    schema
+}
+
+fn field_schema(field: &'static Field) -> Value {
+    match &field.kind {
+        Kind::Text(text) => {
+            let mut schema =
+                json!({"type": "string", "minLength": text.min, "maxLength": text.max});
+            match &text.check {
+                Check::None => {}
+                Check::Pattern(p) => schema["pattern"] = json!(p.source),
+                Check::Email => schema["format"] = json!("email"),
+                Check::NoMojibake => schema["pattern"] = json!("^[^?\u{a0}\u{fffd}]*$"),
+            }
+            schema
+        }
+        Kind::Enum(values) => json!({"type": "string", "enum": values}),
+        Kind::EnumList(values) => json!({
+            "type": "array", "minItems": 1, "uniqueItems": true,
+            "items": {"type": "string", "enum": values}
+        }),
+        Kind::Bool => json!({"type": "boolean"}),
+        Kind::Number { min, max } => json!({"type": "number", "minimum": min, "maximum": max}),
+        Kind::Integer { min, max } => json!({"type": "integer", "minimum": min, "maximum": max}),
+        Kind::Date => json!({"type": "string", "format": "date"}),
+        Kind::Object(children) => object_schema(children),
+        Kind::ObjectList(children) => json!({"type": "array", "items": object_schema(children)}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gridroll_domain::schema::LEAVES;
+
+    #[test]
+    fn every_field_of_the_model_is_in_the_create_meter_schema() {
+        let create_meter = &DOCUMENT["components"]["schemas"]["CreateMeter"];
+        for leaf in LEAVES.iter() {
+            let mut node = create_meter;
+            for segment in leaf.path.split('.') {
+                node = &node["properties"][segment];
+            }
+            assert!(node.is_object(), "{} is missing", leaf.path);
+            assert!(
+                node["description"].is_string(),
+                "{} has no description",
+                leaf.path
+            );
+        }
+        let site_device =
+            &create_meter["properties"]["site"]["properties"]["site_devices"]["items"];
+        assert_eq!(site_device["required"], json!(["device_type"]));
+        assert_eq!(create_meter["properties"]["load_types"]["minItems"], 1);
+        assert_eq!(
+            create_meter["properties"]["customer"]["required"]
+                .as_array()
+                .unwrap()
+                .len(),
+            5
+        );
+    }
+
+    #[test]
+    fn every_reference_points_at_a_defined_schema() {
+        fn walk(value: &Value, schemas: &Map<String, Value>) {
+            match value {
+                Value::Object(map) => {
+                    if let Some(Value::String(target)) = map.get("$ref") {
+                        let name = target.trim_start_matches("#/components/schemas/");
+                        assert!(schemas.contains_key(name), "{target} is not defined");
+                    }
+                    map.values().for_each(|v| walk(v, schemas));
+                }
+                Value::Array(items) => items.iter().for_each(|v| walk(v, schemas)),
+                _ => {}
+            }
+        }
+        let schemas = DOCUMENT["components"]["schemas"].as_object().unwrap();
+        walk(&DOCUMENT, schemas);
+    }
+}
