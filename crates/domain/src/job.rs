@@ -1,5 +1,7 @@
 //! Meter batch jobs: what happens to each asset, and what a job's status is.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use strum::{AsRefStr, Display, EnumString, VariantNames};
 
@@ -124,6 +126,62 @@ fn join(ids: &[MeterId]) -> String {
         .join(", ")
 }
 
+/// An asset waiting to be processed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub seq: u64,
+    pub partner_reference: String,
+}
+
+/// What processing an asset writes to its meter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// A new meter with this id, from the asset's data.
+    Create(MeterId),
+    /// The meter's data replaced by the asset's.
+    Replace(MeterId),
+    Nothing,
+}
+
+/// The planned processing of one asset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub seq: u64,
+    pub outcome: Outcome,
+    pub write: Write,
+}
+
+/// Plans a chunk of assets in file order. `existing` holds, per reference, the partner's
+/// meters that carry it (oldest first); a meter the chunk creates counts for the assets
+/// after it, so a reference repeated in one upload behaves as if uploaded twice.
+pub fn plan_chunk(
+    pending: &[Pending],
+    mut existing: HashMap<String, Vec<MeterId>>,
+    update_existing: bool,
+) -> Vec<Planned> {
+    pending
+        .iter()
+        .map(|asset| {
+            let meters = existing.entry(asset.partner_reference.clone()).or_default();
+            let (outcome, write) = match Decision::new(meters, update_existing) {
+                Decision::Create => {
+                    let id = MeterId::new();
+                    meters.push(id);
+                    (Outcome::created(id), Write::Create(id))
+                }
+                Decision::Update(id) => (Outcome::updated(id), Write::Replace(id)),
+                Decision::Duplicate(ids) => (Outcome::duplicate(&ids), Write::Nothing),
+                Decision::Ambiguous(ids) => (Outcome::ambiguous(&ids), Write::Nothing),
+            };
+            Planned {
+                seq: asset.seq,
+                outcome,
+                write,
+            }
+        })
+        .collect()
+}
+
 /// Running counts of a job.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct JobCounts {
@@ -211,6 +269,49 @@ mod tests {
         assert_eq!(counts(3, 2, 1, 0).status(), JobStatus::Completed);
         assert_eq!(counts(3, 2, 0, 1).status(), JobStatus::CompletedWithErrors);
         assert_eq!(counts(3, 0, 0, 3).status(), JobStatus::Failed);
+    }
+
+    fn pending(references: &[&str]) -> Vec<Pending> {
+        references
+            .iter()
+            .enumerate()
+            .map(|(seq, r)| Pending {
+                seq: seq as u64,
+                partner_reference: (*r).to_owned(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_repeated_reference_is_created_once_then_duplicate_or_updated() {
+        let plan = plan_chunk(&pending(&["a", "b", "a"]), HashMap::new(), false);
+        let Write::Create(first) = plan[0].write else {
+            panic!("{plan:?}")
+        };
+        assert!(matches!(plan[1].write, Write::Create(_)));
+        assert_eq!(plan[2].outcome, Outcome::duplicate(&[first]));
+
+        let plan = plan_chunk(&pending(&["a", "a", "a"]), HashMap::new(), true);
+        let Write::Create(first) = plan[0].write else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(plan[1].write, Write::Replace(first));
+        assert_eq!(plan[2].write, Write::Replace(first));
+    }
+
+    #[test]
+    fn existing_meters_decide_the_plan() {
+        let one = MeterId::new();
+        let (x, y) = (MeterId::new(), MeterId::new());
+        let existing = HashMap::from([
+            ("one".to_owned(), vec![one]),
+            ("two".to_owned(), vec![x, y]),
+        ]);
+        let plan = plan_chunk(&pending(&["one", "two", "new"]), existing, true);
+        assert_eq!(plan[0].write, Write::Replace(one));
+        assert_eq!(plan[1].outcome, Outcome::ambiguous(&[x, y]));
+        assert_eq!(plan[1].write, Write::Nothing);
+        assert!(matches!(plan[2].write, Write::Create(_)));
     }
 
     proptest! {

@@ -1,9 +1,10 @@
 //! Jobs, their assets, and turning assets into meters.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use gridroll_domain::enums::CreatedBy;
-use gridroll_domain::job::{Decision, JobCounts, JobStatus, Outcome};
+use gridroll_domain::job::{JobCounts, JobStatus, Pending, Planned, Write, plan_chunk};
 use gridroll_domain::timestamp::now_millis;
 use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -233,22 +234,41 @@ pub fn process_chunk(
         return Err(StoreError::LeaseLost);
     }
 
-    let pending: Vec<(u64, String)> = tx
+    let pending: Vec<Pending> = tx
         .prepare_cached(
             "SELECT seq, partner_reference FROM provisional_assets
              WHERE job_id = ?1 AND status = 'PROCESSING' ORDER BY seq LIMIT ?2",
         )?
         .query_map(params![job.as_uuid(), limit], |row| {
-            Ok((row.get(0)?, row.get(1)?))
+            Ok(Pending {
+                seq: row.get(0)?,
+                partner_reference: row.get(1)?,
+            })
         })?
         .collect::<rusqlite::Result<_>>()?;
 
-    let mut chunk = JobCounts::default();
+    let mut existing: HashMap<String, Vec<MeterId>> = HashMap::new();
     {
         let mut find = tx.prepare_cached(
             "SELECT id FROM meters WHERE partner_id = ?1 AND partner_reference = ?2
              ORDER BY created_at, id",
         )?;
+        for asset in &pending {
+            if existing.contains_key(&asset.partner_reference) {
+                continue;
+            }
+            let ids = find
+                .query_map(params![partner, asset.partner_reference], |row| {
+                    Ok(MeterId::from_uuid(row.get(0)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            existing.insert(asset.partner_reference.clone(), ids);
+        }
+    }
+    let plan = plan_chunk(&pending, existing, update_existing);
+
+    let mut chunk = JobCounts::default();
+    {
         let mut create = tx.prepare_cached(
             "INSERT INTO meters (id, partner_id, partner_reference, reference_slot, created_by,
                  transmission_region, customer_classification, meter_type, load_types,
@@ -271,25 +291,21 @@ pub fn process_chunk(
                  status_description = ?3, meter_id = ?4, updated_at = ?5
              WHERE job_id = ?6 AND seq = ?7",
         )?;
-        for (seq, reference) in &pending {
-            let existing: Vec<MeterId> = find
-                .query_map(params![partner, reference], |row| {
-                    Ok(MeterId::from_uuid(row.get(0)?))
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            let outcome = match Decision::new(&existing, update_existing) {
-                Decision::Create => {
-                    let id = MeterId::new();
+        for Planned {
+            seq,
+            outcome,
+            write,
+        } in &plan
+        {
+            match write {
+                Write::Create(id) => {
                     create.execute(params![id.as_uuid(), now, job.as_uuid(), seq])?;
-                    Outcome::created(id)
                 }
-                Decision::Update(id) => {
+                Write::Replace(id) => {
                     replace.execute(params![now, job.as_uuid(), seq, id.as_uuid()])?;
-                    Outcome::updated(id)
                 }
-                Decision::Duplicate(ids) => Outcome::duplicate(&ids),
-                Decision::Ambiguous(ids) => Outcome::ambiguous(&ids),
-            };
+                Write::Nothing => {}
+            }
             mark.execute(params![
                 outcome.status.as_ref(),
                 outcome.name.as_ref(),
@@ -299,7 +315,7 @@ pub fn process_chunk(
                 job.as_uuid(),
                 seq
             ])?;
-            chunk.record(&outcome);
+            chunk.record(outcome);
         }
     }
 
