@@ -6,6 +6,7 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -41,16 +42,40 @@ enum LogFormat {
 
 #[derive(Debug, Args)]
 struct Database {
-    /// Database to use: sqlite://PATH (created on first use).
+    /// Database to use: sqlite://PATH (created on first use) or postgres://USER@HOST/DB.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://gridroll.db")]
     database_url: String,
+    /// Most database connections this process opens.
+    #[arg(long, env = "GRIDROLL_DB_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    db_pool_size: u32,
+    /// Longest a single database statement may run, in seconds (PostgreSQL).
+    #[arg(long, env = "GRIDROLL_DB_STATEMENT_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    db_statement_timeout: u64,
 }
 
 impl Database {
     async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
-        gridroll_store::open(&self.database_url, &StoreOptions::default())
+        let options = StoreOptions {
+            max_connections: self.db_pool_size as usize,
+            statement_timeout: Duration::from_secs(self.db_statement_timeout),
+        };
+        gridroll_store::open(&self.database_url, &options)
             .await
-            .with_context(|| format!("cannot open the database {}", self.database_url))
+            .with_context(|| format!("cannot open the database {}", redact(&self.database_url)))
+    }
+}
+
+/// A database URL without its password, for messages and logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -90,6 +115,10 @@ struct ServeArgs {
     /// Largest bulk upload body, in bytes.
     #[arg(long, env = "GRIDROLL_MAX_BODY_BYTES", default_value_t = 256 * 1024 * 1024)]
     max_body_bytes: u64,
+    /// How long a worker's claim on a job lasts without renewal, in seconds. Another
+    /// process takes over a job whose worker died once this has passed.
+    #[arg(long, env = "GRIDROLL_LEASE_SECONDS", default_value_t = 30.0)]
+    lease_seconds: f64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -221,16 +250,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             partner.id
         );
     }
+    if !(args.lease_seconds.is_finite() && args.lease_seconds >= 0.1) {
+        bail!("--lease-seconds must be at least 0.1");
+    }
     let config = Config {
         max_body_bytes: args.max_body_bytes,
         workers: args.workers,
         chunk_size: args.chunk_size as usize,
+        lease: Duration::from_secs_f64(args.lease_seconds),
         ..Config::default()
     };
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
-    tracing::info!(addr = %listener.local_addr()?, database = %args.database.database_url, "gridroll is serving");
+    tracing::info!(addr = %listener.local_addr()?, database = %redact(&args.database.database_url), "gridroll is serving");
     gridroll_server::serve(listener, AppState::new(store, config), shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
@@ -292,4 +325,22 @@ async fn import_meters(
         .await?;
     println!("{}", json!({"imported": ids.len(), "meter_ids": ids}));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_left_out_of_database_urls() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db.internal:5432/gridroll"),
+            "postgres://app:***@db.internal:5432/gridroll"
+        );
+        assert_eq!(
+            redact("postgres://app@db/gridroll"),
+            "postgres://app@db/gridroll"
+        );
+        assert_eq!(redact("sqlite://gridroll.db"), "sqlite://gridroll.db");
+    }
 }

@@ -1,25 +1,28 @@
-//! The `gridroll` command as an operator uses it, and the server as a real process.
+//! The `gridroll` command as an operator uses it, and the server as real processes: killed
+//! mid-job, restarted, and (on PostgreSQL) several at once on one database.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use gridroll_testkit::TestDatabase;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gridroll");
 
-fn gridroll(db: &Path, args: &[&str]) -> std::process::Output {
+const CSV_HEADER: &str = "partner_reference,transmission_region,customer_classification,load_types,meter_type,street_1,postal_code,city,state_or_province_code,country_code";
+
+fn gridroll(db: &TestDatabase, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
         .args(args)
-        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("DATABASE_URL", db.url())
         .env("GRIDROLL_LOG", "warn")
         .output()
         .expect("run gridroll")
 }
 
-fn create_partner(db: &Path) -> (String, String) {
+fn create_partner(db: &TestDatabase) -> (String, String) {
     let out = gridroll(db, &["partners", "create", "--name", "Acme Energy"]);
     assert!(
         out.status.success(),
@@ -45,81 +48,14 @@ fn asset(reference: &str) -> Value {
     })
 }
 
-#[test]
-fn partners_create_prints_only_the_partner_and_its_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("g.db");
-    let out = gridroll(&db, &["partners", "create", "--name", "Acme Energy"]);
-    assert!(out.status.success());
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(stdout.lines().count(), 1, "{stdout}");
-    let printed: Value = serde_json::from_str(&stdout).unwrap();
-    let keys: Vec<&String> = printed.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["api_key", "partner_id"]);
-    assert!(printed["api_key"].as_str().unwrap().starts_with("grk_"));
-}
-
-#[test]
-fn keys_and_imports_refuse_an_unknown_partner() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("g.db");
-    let stranger = "01900000-0000-7000-8000-000000000000";
-    let out = gridroll(&db, &["keys", "create", "--partner", stranger]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no partner"));
-    let bad = gridroll(&db, &["keys", "create", "--partner", "acme"]);
-    assert!(!bad.status.success());
-}
-
-#[test]
-fn the_operator_import_stores_meters_that_share_a_reference() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("g.db");
-    let (partner, _) = create_partner(&db);
-    let file = dir.path().join("utility.json");
-    std::fs::write(
-        &file,
-        json!({"assets": [asset("acct-7"), asset("acct-7")]}).to_string(),
-    )
-    .unwrap();
-    let out = gridroll(
-        &db,
-        &[
-            "meters",
-            "import",
-            "--partner",
-            &partner,
-            "--file",
-            file.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(printed["imported"], 2);
-
-    let invalid = dir.path().join("invalid.json");
-    std::fs::write(
-        &invalid,
-        json!({"assets": [{"partner_reference": "x"}]}).to_string(),
-    )
-    .unwrap();
-    let out = gridroll(
-        &db,
-        &[
-            "meters",
-            "import",
-            "--partner",
-            &partner,
-            "--file",
-            invalid.to_str().unwrap(),
-        ],
-    );
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was imported"));
+fn csv(references: impl IntoIterator<Item = String>) -> String {
+    let mut csv = format!("{CSV_HEADER}\n");
+    for reference in references {
+        csv.push_str(&format!(
+            "{reference},NYISO,COMMERCIAL,HVAC,DEVICE,4 Broad St,10004,New York,NY,US\n"
+        ));
+    }
+    csv
 }
 
 /// A `gridroll serve` process on a free port, killed when dropped.
@@ -129,7 +65,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(db: &Path, extra: &[&str]) -> Self {
+    fn start(db: &TestDatabase, extra: &[&str]) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -139,7 +75,7 @@ impl Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--addr", &addr])
             .args(extra)
-            .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("DATABASE_URL", db.url())
             .env("GRIDROLL_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -160,6 +96,7 @@ impl Server {
         Self { child, base }
     }
 
+    /// SIGKILL: the process gets no chance to release anything.
     fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
@@ -172,6 +109,55 @@ impl Server {
             .expect("GET");
         serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
     }
+
+    /// Uploads a CSV and returns the job's path.
+    fn upload(&self, key: &str, body: &str) -> String {
+        let mut response = ureq::post(format!("{}/v1.1/jobs/meters", self.base))
+            .header("Authorization", format!("Bearer {key}"))
+            .content_type("text/csv")
+            .send(body)
+            .expect("upload");
+        let created: Value =
+            serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+        format!("/v1.1/jobs/meters/{}", created["job_id"].as_str().unwrap())
+    }
+
+    /// Polls a job until it is final.
+    fn finished(&self, job_path: &str, key: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let job = self.get(job_path, key);
+            if job["status"] != "PROCESSING" {
+                return job;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(90),
+                "the job never finished: {job}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Polls a job until some but not all of its assets are done.
+    fn wait_until_under_way(&self, job_path: &str, key: &str, total: u64) {
+        let started = Instant::now();
+        loop {
+            let job = self.get(job_path, key);
+            let done = job["assets_created_count"].as_u64().unwrap();
+            if done > 0 {
+                assert!(
+                    done < total,
+                    "the job finished too soon for the test; use more rows"
+                );
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the job never started"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 impl Drop for Server {
@@ -181,10 +167,73 @@ impl Drop for Server {
     }
 }
 
-#[test]
-fn serve_demo_prints_a_key_that_works_at_once() {
+fn assert_one_meter_per_reference(job: &Value, rows: usize) {
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    assert_eq!(job["assets_created_count"], rows);
+    assert_eq!(job["assets_failed_count"], 0);
+    let mut meters: Vec<&str> = job["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["meter_id"].as_str().unwrap())
+        .collect();
+    meters.sort_unstable();
+    meters.dedup();
+    assert_eq!(meters.len(), rows, "one meter per reference");
+}
+
+gridroll_testkit::backend_tests! {
+
+async fn partners_create_prints_only_the_partner_and_its_key(backend: Backend) {
+    let db = TestDatabase::new(backend).await.unwrap();
+    let out = gridroll(&db, &["partners", "create", "--name", "Acme Energy"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let printed: Value = serde_json::from_str(&stdout).unwrap();
+    let keys: Vec<&String> = printed.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["api_key", "partner_id"]);
+    assert!(printed["api_key"].as_str().unwrap().starts_with("grk_"));
+}
+
+async fn keys_and_imports_refuse_an_unknown_partner(backend: Backend) {
+    let db = TestDatabase::new(backend).await.unwrap();
+    let stranger = "01900000-0000-7000-8000-000000000000";
+    let out = gridroll(&db, &["keys", "create", "--partner", stranger]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no partner"));
+    let bad = gridroll(&db, &["keys", "create", "--partner", "acme"]);
+    assert!(!bad.status.success());
+}
+
+async fn the_operator_import_stores_meters_that_share_a_reference(backend: Backend) {
+    let db = TestDatabase::new(backend).await.unwrap();
+    let (partner, _) = create_partner(&db);
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("g.db");
+    let file = dir.path().join("utility.json");
+    std::fs::write(&file, json!({"assets": [asset("acct-7"), asset("acct-7")]}).to_string()).unwrap();
+    let out = gridroll(
+        &db,
+        &["meters", "import", "--partner", &partner, "--file", file.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["imported"], 2);
+    assert_eq!(db.count("SELECT count(*) FROM meters WHERE partner_reference = 'acct-7'").await, 2);
+
+    let invalid = dir.path().join("invalid.json");
+    std::fs::write(&invalid, json!({"assets": [{"partner_reference": "x"}]}).to_string()).unwrap();
+    let out = gridroll(
+        &db,
+        &["meters", "import", "--partner", &partner, "--file", invalid.to_str().unwrap()],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was imported"));
+    assert_eq!(db.count("SELECT count(*) FROM meters").await, 2);
+}
+
+async fn serve_demo_prints_a_key_that_works_at_once(backend: Backend) {
+    let db = TestDatabase::new(backend).await.unwrap();
     let mut server = Server::start(&db, &["--demo"]);
     let stdout = server.child.stdout.take().unwrap();
     let key = BufReader::new(stdout)
@@ -196,74 +245,117 @@ fn serve_demo_prints_a_key_that_works_at_once() {
     assert_eq!(jobs["jobs"], json!([]));
 }
 
-#[test]
-fn a_server_killed_mid_job_finishes_it_after_a_restart_without_duplicates() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("g.db");
+async fn a_server_killed_mid_job_finishes_it_after_a_restart_without_duplicates(backend: Backend) {
+    let db = TestDatabase::new(backend).await.unwrap();
     let (_, key) = create_partner(&db);
     const ROWS: usize = 5000;
-    let mut csv = String::from(
-        "partner_reference,transmission_region,customer_classification,load_types,meter_type,street_1,postal_code,city,state_or_province_code,country_code\n",
-    );
-    for n in 0..ROWS {
-        csv.push_str(&format!(
-            "kill-{n},NYISO,COMMERCIAL,HVAC,DEVICE,4 Broad St,10004,New York,NY,US\n"
-        ));
-    }
+    let body = csv((0..ROWS).map(|n| format!("kill-{n}")));
+    let flags = ["--chunk-size", "10", "--lease-seconds", "1"];
 
-    let server = Server::start(&db, &["--chunk-size", "10"]);
-    let mut response = ureq::post(format!("{}/v1.1/jobs/meters", server.base))
-        .header("Authorization", format!("Bearer {key}"))
-        .content_type("text/csv")
-        .send(&csv)
-        .expect("upload");
-    let created: Value =
-        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
-    let job_path = format!("/v1.1/jobs/meters/{}", created["job_id"].as_str().unwrap());
-
-    // Kill the process once the job is under way but not done.
-    let started = Instant::now();
-    loop {
-        let job = server.get(&job_path, &key);
-        let done = job["assets_created_count"].as_u64().unwrap();
-        if done > 0 {
-            assert!(
-                done < ROWS as u64,
-                "the job finished before the kill; use more rows"
-            );
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the job never started"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let server = Server::start(&db, &flags);
+    let job_path = server.upload(&key, &body);
+    server.wait_until_under_way(&job_path, &key, ROWS as u64);
     server.kill();
 
-    let server = Server::start(&db, &[]);
-    let started = Instant::now();
-    let job = loop {
-        let job = server.get(&job_path, &key);
-        if job["status"] != "PROCESSING" {
-            break job;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the job never finished"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    let server = Server::start(&db, &flags);
+    let job = server.finished(&job_path, &key);
+    assert_one_meter_per_reference(&job, ROWS);
+    assert_eq!(db.count("SELECT count(*) FROM meters").await, ROWS as i64);
+}
+
+}
+
+/// Two processes on one PostgreSQL database: the one that took a job is killed part-way,
+/// and the other finishes the job once the dead one's lease lapses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_of_a_killed_process_is_finished_by_another_process() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
     };
-    assert_eq!(job["status"], "COMPLETED");
-    assert_eq!(job["assets_created_count"], ROWS);
-    assert_eq!(job["assets_failed_count"], 0);
-    let mut meters: Vec<&str> = job["assets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["meter_id"].as_str().unwrap())
+    let (_, key) = create_partner(&db);
+    const ROWS: usize = 8000;
+    let flags = ["--chunk-size", "20", "--lease-seconds", "1"];
+
+    let first = Server::start(&db, &flags);
+    let job_path = first.upload(&key, &csv((0..ROWS).map(|n| format!("multi-{n}"))));
+    first.wait_until_under_way(&job_path, &key, ROWS as u64);
+    let second = Server::start(&db, &flags);
+    first.kill();
+
+    let job = second.finished(&job_path, &key);
+    assert_one_meter_per_reference(&job, ROWS);
+    assert_eq!(db.count("SELECT count(*) FROM meters").await, ROWS as i64);
+    assert_eq!(
+        db.count("SELECT count(DISTINCT partner_reference) FROM meters")
+            .await,
+        ROWS as i64
+    );
+}
+
+/// Concurrent jobs through two processes create overlapping references: each reference
+/// ends with exactly one meter, and every other asset that carries it is a duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_jobs_through_two_processes_create_each_reference_once() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let (_, key) = create_partner(&db);
+    let flags = ["--chunk-size", "25", "--workers", "3"];
+    let servers = [Server::start(&db, &flags), Server::start(&db, &flags)];
+
+    const SHARED: usize = 400;
+    const JOBS: usize = 6;
+    // Every job carries all shared references, in its own order, plus a few of its own.
+    let bodies: Vec<String> = (0..JOBS)
+        .map(|j| {
+            let mut references: Vec<String> = (0..SHARED).map(|n| format!("shared-{n}")).collect();
+            references.rotate_left(j * SHARED / JOBS);
+            if j % 2 == 1 {
+                references.reverse();
+            }
+            references.extend((0..10).map(|n| format!("own-{j}-{n}")));
+            csv(references)
+        })
         .collect();
-    meters.sort_unstable();
-    meters.dedup();
-    assert_eq!(meters.len(), ROWS, "one meter per reference");
+    let job_paths: Vec<String> = std::thread::scope(|scope| {
+        let uploads: Vec<_> = bodies
+            .iter()
+            .enumerate()
+            .map(|(j, body)| {
+                let server = &servers[j % 2];
+                let key = &key;
+                scope.spawn(move || server.upload(key, body))
+            })
+            .collect();
+        uploads.into_iter().map(|u| u.join().unwrap()).collect()
+    });
+
+    let mut created = 0;
+    let mut duplicates = 0;
+    for (j, path) in job_paths.iter().enumerate() {
+        let job = servers[j % 2].finished(path, &key);
+        for asset in job["assets"].as_array().unwrap() {
+            match asset["status"].as_str().unwrap() {
+                "COMPLETED" => created += 1,
+                "DUPLICATE" => duplicates += 1,
+                other => panic!("unexpected status {other}: {asset}"),
+            }
+        }
+        assert_eq!(
+            job["assets_created_count"].as_u64().unwrap()
+                + job["assets_failed_count"].as_u64().unwrap(),
+            (SHARED + 10) as u64
+        );
+    }
+    let distinct = SHARED + JOBS * 10;
+    assert_eq!(created, distinct);
+    assert_eq!(duplicates, JOBS * (SHARED + 10) - distinct);
+    assert_eq!(
+        db.count("SELECT count(*) FROM meters").await,
+        distinct as i64
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM (SELECT partner_reference FROM meters GROUP BY partner_reference HAVING count(*) > 1) AS twice").await,
+        0
+    );
 }

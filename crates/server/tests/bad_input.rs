@@ -9,7 +9,7 @@ use gridroll_server::Config;
 use serde_json::{Value, json};
 
 /// Asserts the contract's error shape and that no job, asset or meter was stored.
-fn assert_refused(app: &TestApp, answer: &Answer, status: StatusCode, case: &str) {
+async fn assert_refused(app: &TestApp, answer: &Answer, status: StatusCode, case: &str) {
     assert_eq!(answer.status, status, "{case}: {}", answer.body);
     assert_eq!(answer.body["status"], status.as_u16(), "{case}");
     assert!(
@@ -20,7 +20,7 @@ fn assert_refused(app: &TestApp, answer: &Answer, status: StatusCode, case: &str
     assert!(!answer.body["details"].is_null(), "{case}: {}", answer.body);
     for table in ["jobs", "provisional_assets", "meters"] {
         assert_eq!(
-            app.count_rows(&format!("SELECT count(*) FROM {table}")),
+            app.count(&format!("SELECT count(*) FROM {table}")).await,
             0,
             "{case}: {table} is not empty"
         );
@@ -33,9 +33,10 @@ fn first_message(answer: &Answer) -> &str {
         .unwrap_or_default()
 }
 
-#[tokio::test]
-async fn malformed_json_bodies_are_refused() {
-    let app = TestApp::new().await;
+gridroll_testkit::backend_tests! {
+
+async fn malformed_json_bodies_are_refused(backend: Backend) {
+    let app = TestApp::new(backend).await;
     let cases: [(&str, &[u8], &str); 7] = [
         ("empty body", b"", "empty"),
         ("an empty object", b"{}", "is required"),
@@ -71,7 +72,7 @@ async fn malformed_json_bodies_are_refused() {
                 Body::from(body.to_vec()),
             )
             .await;
-        assert_refused(&app, &answer, StatusCode::BAD_REQUEST, case);
+        assert_refused(&app, &answer, StatusCode::BAD_REQUEST, case).await;
         assert!(
             answer.body.to_string().contains(expected),
             "{case}: {}",
@@ -80,9 +81,8 @@ async fn malformed_json_bodies_are_refused() {
     }
 }
 
-#[tokio::test]
-async fn every_problem_of_every_asset_is_listed_with_its_index_and_field() {
-    let app = TestApp::new().await;
+async fn every_problem_of_every_asset_is_listed_with_its_index_and_field(backend: Backend) {
+    let app = TestApp::new(backend).await;
     let mut unknown_field = asset("ref-2");
     unknown_field["colour"] = json!("red");
     let mut bad_values = asset("ref-3");
@@ -96,7 +96,7 @@ async fn every_problem_of_every_asset_is_listed_with_its_index_and_field() {
             &json!({"assets": [asset("ref-1"), unknown_field, bad_values, missing]}),
         )
         .await;
-    assert_refused(&app, &answer, StatusCode::BAD_REQUEST, "invalid assets");
+    assert_refused(&app, &answer, StatusCode::BAD_REQUEST, "invalid assets").await;
     let found: Vec<(u64, String)> = answer.body["details"]
         .as_array()
         .unwrap()
@@ -136,9 +136,8 @@ async fn every_problem_of_every_asset_is_listed_with_its_index_and_field() {
     );
 }
 
-#[tokio::test]
-async fn malformed_csv_bodies_are_refused_with_the_row_and_column() {
-    let app = TestApp::new().await;
+async fn malformed_csv_bodies_are_refused_with_the_row_and_column(backend: Backend) {
+    let app = TestApp::new(backend).await;
     let ragged = format!("{CSV_HEADER}\n{}\nref-2,CAISO\n", csv_row("ref-1"));
     let unknown = format!("{CSV_HEADER},colour\n{},red\n", csv_row("ref-1"));
     let duplicated = format!("{CSV_HEADER},customer.city\n{},Oakland\n", csv_row("ref-1"));
@@ -194,7 +193,7 @@ async fn malformed_csv_bodies_are_refused_with_the_row_and_column() {
     ];
     for (case, body, row, field, expected) in cases {
         let answer = app.post_csv("/v1.1/jobs/meters", body).await;
-        assert_refused(&app, &answer, StatusCode::BAD_REQUEST, case);
+        assert_refused(&app, &answer, StatusCode::BAD_REQUEST, case).await;
         let problem = &answer.body["details"][0];
         assert_eq!(problem["csv_row"].as_u64(), row, "{case}: {problem}");
         assert_eq!(
@@ -209,9 +208,8 @@ async fn malformed_csv_bodies_are_refused_with_the_row_and_column() {
     }
 }
 
-#[tokio::test]
-async fn a_wrong_content_type_is_unsupported() {
-    let app = TestApp::new().await;
+async fn a_wrong_content_type_is_unsupported(backend: Backend) {
+    let app = TestApp::new(backend).await;
     for content_type in [None, Some("text/plain"), Some("application/xml")] {
         let answer = app
             .send(
@@ -227,7 +225,7 @@ async fn a_wrong_content_type_is_unsupported() {
             &answer,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "content type",
-        );
+        ).await;
     }
     let charset = app
         .send(
@@ -245,9 +243,8 @@ async fn a_wrong_content_type_is_unsupported() {
     );
 }
 
-#[tokio::test]
-async fn a_body_over_the_limit_is_too_large_whether_declared_or_streamed() {
-    let app = TestApp::with_config(Config {
+async fn a_body_over_the_limit_is_too_large_whether_declared_or_streamed(backend: Backend) {
+    let app = TestApp::with_config(backend, Config {
         max_body_bytes: 2048,
         ..Config::default()
     })
@@ -264,7 +261,7 @@ async fn a_body_over_the_limit_is_too_large_whether_declared_or_streamed() {
         &declared,
         StatusCode::PAYLOAD_TOO_LARGE,
         "declared length",
-    );
+    ).await;
 
     // A chunked body has no length up front: the limit applies as it streams.
     let chunks: Vec<Result<String, std::io::Error>> = csv
@@ -283,13 +280,12 @@ async fn a_body_over_the_limit_is_too_large_whether_declared_or_streamed() {
         &streamed,
         StatusCode::PAYLOAD_TOO_LARGE,
         "streamed body",
-    );
+    ).await;
     assert_eq!(streamed.body["details"]["limit_bytes"], 2048);
 }
 
-#[tokio::test]
-async fn bad_query_parameters_are_refused() {
-    let app = TestApp::new().await;
+async fn bad_query_parameters_are_refused(backend: Backend) {
+    let app = TestApp::new(backend).await;
     let body = json!({"assets": [asset("ref-1")]});
     let long_name = format!("/v1.1/jobs/meters?file_name={}.csv", "a".repeat(252));
     for uri in [
@@ -300,7 +296,7 @@ async fn bad_query_parameters_are_refused() {
         &long_name,
     ] {
         let answer = app.post_json(uri, &body).await;
-        assert_refused(&app, &answer, StatusCode::BAD_REQUEST, uri);
+        assert_refused(&app, &answer, StatusCode::BAD_REQUEST, uri).await;
     }
     for uri in [
         "/v1.1/jobs/meters?page_size=0",
@@ -318,9 +314,8 @@ async fn bad_query_parameters_are_refused() {
     }
 }
 
-#[tokio::test]
-async fn ids_that_are_not_uuids_are_bad_requests() {
-    let app = TestApp::new().await;
+async fn ids_that_are_not_uuids_are_bad_requests(backend: Backend) {
+    let app = TestApp::new(backend).await;
     let job = app.get("/v1.1/jobs/meters/not-a-uuid").await;
     assert_eq!(job.status, StatusCode::BAD_REQUEST);
     assert_eq!(job.body["title"], "Job id is not a UUID");
@@ -330,9 +325,8 @@ async fn ids_that_are_not_uuids_are_bad_requests() {
     assert_eq!(meter.body["title"], "Meter id is not a UUID");
 }
 
-#[tokio::test]
-async fn unknown_routes_and_methods_answer_json() {
-    let app = TestApp::new().await;
+async fn unknown_routes_and_methods_answer_json(backend: Backend) {
+    let app = TestApp::new(backend).await;
     let missing = app.get("/v1.1/nothing-here").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(missing.body["status"], 404);
@@ -349,9 +343,8 @@ async fn unknown_routes_and_methods_answer_json() {
     assert_eq!(wrong.body["status"], 405);
 }
 
-#[tokio::test]
-async fn the_server_keeps_serving_after_refusing_bad_input() {
-    let app = TestApp::new().await;
+async fn the_server_keeps_serving_after_refusing_bad_input(backend: Backend) {
+    let app = TestApp::new(backend).await;
     let refused = app
         .send(
             Method::POST,
@@ -365,4 +358,6 @@ async fn the_server_keeps_serving_after_refusing_bad_input() {
     let accepted = app.submit("/v1.1/jobs/meters", vec![asset("ref-1")]).await;
     app.drain().await;
     assert_eq!(app.job(&accepted).await["status"], Value::from("COMPLETED"));
+}
+
 }

@@ -79,9 +79,10 @@ fn data_of(meter: &Value) -> Value {
     data
 }
 
-#[tokio::test]
-async fn a_json_job_creates_every_meter_and_reports_each_id() {
-    let app = TestApp::new().await;
+gridroll_testkit::backend_tests! {
+
+async fn a_json_job_creates_every_meter_and_reports_each_id(backend: Backend) {
+    let app = TestApp::new(backend).await;
     let job_id = app
         .submit(
             "/v1.1/jobs/meters?file_name=first%20upload.json",
@@ -119,9 +120,8 @@ async fn a_json_job_creates_every_meter_and_reports_each_id() {
     assert_eq!(meter["is_archived"], false);
 }
 
-#[tokio::test]
-async fn a_job_without_a_file_name_is_named_after_its_id() {
-    let app = TestApp::new().await;
+async fn a_job_without_a_file_name_is_named_after_its_id(backend: Backend) {
+    let app = TestApp::new(backend).await;
     let job_id = app.submit("/v1.1/jobs/meters", vec![asset("ref-1")]).await;
     assert_eq!(
         app.job(&job_id).await["file_name"],
@@ -129,9 +129,8 @@ async fn a_job_without_a_file_name_is_named_after_its_id() {
     );
 }
 
-#[tokio::test]
-async fn a_csv_with_bom_crlf_quoted_commas_and_accents_round_trips_into_meter_details() {
-    let app = TestApp::new().await;
+async fn a_csv_with_bom_crlf_quoted_commas_and_accents_round_trips_into_meter_details(backend: Backend) {
+    let app = TestApp::new(backend).await;
     let csv = "\u{feff}partner_reference,transmission_region,customer_classification,load_types,meter_type,street_1,street_2,postal_code,city,state_or_province_code,country_code,billing_street_1,billing_postal_code,billing_city,billing_state_or_province_code,billing_country_code,device_type,is_receiving_sgip_funding,battery_energy_capacity_kwh,site.site_devices.0.device_type,site.site_devices.0.installer\r\n\
         réf-001,CAISO,RESIDENTIAL,\"HVAC,EV_CHARGING\",DEVICE,\"12 Rue de l'Église, Bâtiment B\",Apt 3,94105-1234,San José,CA,US,Bahnhofstrasse 1,80331,Zürich,ZH,CH,BATTERY,yes,13.5,EV_CHARGER,\"Müller, Söhne & Co\"\r\n";
     let answer = app
@@ -168,9 +167,8 @@ async fn a_csv_with_bom_crlf_quoted_commas_and_accents_round_trips_into_meter_de
     );
 }
 
-#[tokio::test]
-async fn the_single_meter_endpoint_answers_the_provisional_asset_at_once() {
-    let app = TestApp::new().await;
+async fn the_single_meter_endpoint_answers_the_provisional_asset_at_once(backend: Backend) {
+    let app = TestApp::new(backend).await;
     let created = app
         .post_json(
             "/v1.1/meters",
@@ -208,9 +206,8 @@ async fn the_single_meter_endpoint_answers_the_provisional_asset_at_once() {
     assert_eq!(app.meter(&meter_id).await["meter_type"], "SUBMETER");
 }
 
-#[tokio::test]
-async fn an_invalid_single_meter_is_refused_with_every_problem() {
-    let app = TestApp::new().await;
+async fn an_invalid_single_meter_is_refused_with_every_problem(backend: Backend) {
+    let app = TestApp::new(backend).await;
     let mut bad = asset("ab");
     bad["customer"]["postal_code"] = json!("ABCDE");
     let answer = app
@@ -227,12 +224,11 @@ async fn an_invalid_single_meter_is_refused_with_every_problem() {
         missing.body["details"][0]["problem_field"],
         "provisional_asset"
     );
-    assert_eq!(app.count_rows("SELECT count(*) FROM meters"), 0);
+    assert_eq!(app.count("SELECT count(*) FROM meters").await, 0);
 }
 
-#[tokio::test]
-async fn a_second_upload_of_a_reference_is_a_duplicate_naming_the_existing_meter() {
-    let app = TestApp::new().await;
+async fn a_second_upload_of_a_reference_is_a_duplicate_naming_the_existing_meter(backend: Backend) {
+    let app = TestApp::new(backend).await;
     let first = app.submit("/v1.1/jobs/meters", vec![asset("ref-1")]).await;
     app.drain().await;
     let meter_id = app.job(&first).await["assets"][0]["meter_id"].clone();
@@ -256,9 +252,8 @@ async fn a_second_upload_of_a_reference_is_a_duplicate_naming_the_existing_meter
     );
 }
 
-#[tokio::test]
-async fn a_job_where_nothing_succeeds_is_failed() {
-    let app = TestApp::new().await;
+async fn a_job_where_nothing_succeeds_is_failed(backend: Backend) {
+    let app = TestApp::new(backend).await;
     app.submit("/v1.1/jobs/meters", vec![asset("ref-1")]).await;
     app.drain().await;
     let job_id = app.submit("/v1.1/jobs/meters", vec![asset("ref-1")]).await;
@@ -266,9 +261,8 @@ async fn a_job_where_nothing_succeeds_is_failed() {
     assert_eq!(app.job(&job_id).await["status"], "FAILED");
 }
 
-#[tokio::test]
-async fn update_existing_replaces_every_field_of_the_meter() {
-    let app = TestApp::new().await;
+async fn update_existing_replaces_every_field_of_the_meter(backend: Backend) {
+    let app = TestApp::new(backend).await;
     let first = app
         .submit("/v1.1/jobs/meters", vec![full_asset("ref-1")])
         .await;
@@ -307,9 +301,8 @@ async fn update_existing_replaces_every_field_of_the_meter() {
     assert!(after["audit"]["updated_at"].as_str() > before["audit"]["updated_at"].as_str());
 }
 
-#[tokio::test]
-async fn a_reference_repeated_in_one_upload_is_handled_in_file_order() {
-    let app = TestApp::new().await;
+async fn a_reference_repeated_in_one_upload_is_handled_in_file_order(backend: Backend) {
+    let app = TestApp::new(backend).await;
     let plain = app
         .submit("/v1.1/jobs/meters", vec![asset("ref-1"), asset("ref-1")])
         .await;
@@ -337,9 +330,8 @@ async fn a_reference_repeated_in_one_upload_is_handled_in_file_order() {
     assert_eq!(meter["meter_type"], "SUBMETER");
 }
 
-#[tokio::test]
-async fn an_ambiguous_reference_updates_nothing() {
-    let app = TestApp::new().await;
+async fn an_ambiguous_reference_updates_nothing(backend: Backend) {
+    let app = TestApp::new(backend).await;
     let imported = app
         .store
         .import_meters(
@@ -374,12 +366,11 @@ async fn an_ambiguous_reference_updates_nothing() {
     for (id, before) in imported.iter().zip(before) {
         assert_eq!(app.meter(&id.to_string()).await, before);
     }
-    assert_eq!(app.count_rows("SELECT count(*) FROM meters"), 2);
+    assert_eq!(app.count("SELECT count(*) FROM meters").await, 2);
 }
 
-#[tokio::test]
-async fn without_update_existing_a_shared_reference_is_a_duplicate_naming_both_meters() {
-    let app = TestApp::new().await;
+async fn without_update_existing_a_shared_reference_is_a_duplicate_naming_both_meters(backend: Backend) {
+    let app = TestApp::new(backend).await;
     let imported = app
         .store
         .import_meters(
@@ -408,9 +399,8 @@ async fn without_update_existing_a_shared_reference_is_a_duplicate_naming_both_m
     );
 }
 
-#[tokio::test]
-async fn jobs_are_listed_newest_first_in_pages() {
-    let app = TestApp::new().await;
+async fn jobs_are_listed_newest_first_in_pages(backend: Backend) {
+    let app = TestApp::new(backend).await;
     let mut ids = Vec::new();
     for n in 0..5 {
         ids.push(
@@ -443,9 +433,8 @@ async fn jobs_are_listed_newest_first_in_pages() {
     assert!(all.body.get("next_page_token").is_none());
 }
 
-#[tokio::test]
-async fn csv_and_json_uploads_are_processed_alike() {
-    let app = TestApp::new().await;
+async fn csv_and_json_uploads_are_processed_alike(backend: Backend) {
+    let app = TestApp::new(backend).await;
     let csv = format!("{CSV_HEADER}\n{}\n{}\n", csv_row("csv-1"), csv_row("csv-2"));
     let answer = app.post_csv("/v1.1/jobs/meters", csv).await;
     assert_eq!(answer.status, StatusCode::CREATED);
@@ -458,9 +447,8 @@ async fn csv_and_json_uploads_are_processed_alike() {
     assert_eq!(data_of(&meter), asset("csv-2"));
 }
 
-#[tokio::test]
-async fn the_health_check_answers_once_the_server_is_ready() {
-    let app = TestApp::new().await;
+async fn the_health_check_answers_once_the_server_is_ready(backend: Backend) {
+    let app = TestApp::new(backend).await;
     let answer = app
         .send(
             axum::http::Method::GET,
@@ -474,9 +462,8 @@ async fn the_health_check_answers_once_the_server_is_ready() {
     assert_eq!(answer.body["status"], "ok");
 }
 
-#[tokio::test]
-async fn every_path_of_the_openapi_document_is_served() {
-    let app = TestApp::new().await;
+async fn every_path_of_the_openapi_document_is_served(backend: Backend) {
+    let app = TestApp::new(backend).await;
     let document = app
         .send(
             axum::http::Method::GET,
@@ -512,4 +499,6 @@ async fn every_path_of_the_openapi_document_is_served() {
             );
         }
     }
+}
+
 }

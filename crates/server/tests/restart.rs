@@ -4,25 +4,44 @@
 mod common;
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use common::{CSV_HEADER, TestApp, asset, csv_row};
 use gridroll_domain::JobId;
 use gridroll_domain::MeterData;
 use gridroll_server::Config;
+use gridroll_server::worker::Worker;
 use gridroll_store::NewAsset;
 use gridroll_store::NewJob;
 
+/// Small chunks, and leases short enough that a test can outlive a dead worker's. On
+/// SQLite a restart releases every lease at once; on PostgreSQL, where other processes
+/// may still be working, a dead worker's lease has to lapse.
 fn small_chunks() -> Config {
     Config {
         chunk_size: 3,
+        lease: Duration::from_millis(300),
         ..Config::default()
     }
 }
 
-#[tokio::test]
-async fn a_job_interrupted_by_a_restart_completes_with_one_meter_per_reference() {
-    let app = TestApp::with_config(small_chunks()).await;
+/// Steps a worker until it has claimed work, waiting out other workers' leases.
+async fn step_until_claimed(worker: &mut Worker) {
+    let started = Instant::now();
+    while !worker.step().await.unwrap() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no job became free"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+gridroll_testkit::backend_tests! {
+
+async fn a_job_interrupted_by_a_restart_completes_with_one_meter_per_reference(backend: Backend) {
+    let app = TestApp::with_config(backend, small_chunks()).await;
     let assets: Vec<_> = (0..10).map(|n| asset(&format!("ref-{n}"))).collect();
     let job_id = app.submit("/v1.1/jobs/meters", assets).await;
 
@@ -36,8 +55,7 @@ async fn a_job_interrupted_by_a_restart_completes_with_one_meter_per_reference()
     drop(worker);
 
     let app = app.restart().await;
-    app.drain().await;
-    let job = app.job(&job_id).await;
+    let job = app.finish(&job_id).await;
     assert_eq!(job["status"], "COMPLETED");
     assert_eq!(job["assets_created_count"], 10);
     let meter_ids: HashSet<&str> = job["assets"]
@@ -47,16 +65,15 @@ async fn a_job_interrupted_by_a_restart_completes_with_one_meter_per_reference()
         .map(|a| a["meter_id"].as_str().unwrap())
         .collect();
     assert_eq!(meter_ids.len(), 10);
-    assert_eq!(app.count_rows("SELECT count(*) FROM meters"), 10);
+    assert_eq!(app.count("SELECT count(*) FROM meters").await, 10);
     assert_eq!(
-        app.count_rows("SELECT count(DISTINCT partner_reference) FROM meters"),
+        app.count("SELECT count(DISTINCT partner_reference) FROM meters").await,
         10
     );
 }
 
-#[tokio::test]
-async fn a_worker_that_lost_its_lease_cannot_write_to_the_job() {
-    let app = TestApp::with_config(small_chunks()).await;
+async fn a_worker_that_lost_its_lease_cannot_write_to_the_job(backend: Backend) {
+    let app = TestApp::with_config(backend, small_chunks()).await;
     let job_id = app
         .submit(
             "/v1.1/jobs/meters",
@@ -66,10 +83,10 @@ async fn a_worker_that_lost_its_lease_cannot_write_to_the_job() {
     let mut first = app.worker("first");
     assert!(first.step().await.unwrap());
 
-    // A restart releases the lease; a new worker takes the job over.
+    // The first worker's process stops; a new worker takes the job over.
     let app = app.restart().await;
     let mut second = app.worker("second");
-    assert!(second.step().await.unwrap());
+    step_until_claimed(&mut second).await;
 
     let id: JobId = job_id.parse().unwrap();
     let stale = app
@@ -80,13 +97,13 @@ async fn a_worker_that_lost_its_lease_cannot_write_to_the_job() {
     second.drain().await.unwrap();
     let job = app.job(&job_id).await;
     assert_eq!(job["status"], "COMPLETED");
-    assert_eq!(app.count_rows("SELECT count(*) FROM meters"), 9);
+    assert_eq!(app.count("SELECT count(*) FROM meters").await, 9);
 }
 
-#[tokio::test]
-async fn an_upload_cut_off_by_a_crash_is_removed_at_the_next_start() {
-    let app = TestApp::new().await;
-    // What a crash mid-upload leaves: a job being received with some assets stored.
+async fn an_upload_cut_off_by_a_crash_is_removed_at_the_next_start(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    // What a crash mid-upload leaves: a job being received with some assets stored,
+    // whose receiving lease then lapses.
     let id = JobId::new();
     app.store
         .begin_job(
@@ -111,16 +128,18 @@ async fn an_upload_cut_off_by_a_crash_is_removed_at_the_next_start() {
         "a job being received is invisible"
     );
 
+    app.db
+        .execute("UPDATE jobs SET lease_expires_at = 0 WHERE status = 'RECEIVING'")
+        .await;
     let app = app.restart().await;
-    assert_eq!(app.count_rows("SELECT count(*) FROM jobs"), 0);
-    assert_eq!(app.count_rows("SELECT count(*) FROM provisional_assets"), 0);
+    assert_eq!(app.count("SELECT count(*) FROM jobs").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM provisional_assets").await, 0);
     app.drain().await;
-    assert_eq!(app.count_rows("SELECT count(*) FROM meters"), 0);
+    assert_eq!(app.count("SELECT count(*) FROM meters").await, 0);
 }
 
-#[tokio::test]
-async fn an_accepted_upload_is_durable_before_the_answer() {
-    let app = TestApp::new().await;
+async fn an_accepted_upload_is_durable_before_the_answer(backend: Backend) {
+    let app = TestApp::new(backend).await;
     let csv = format!("{CSV_HEADER}\n{}\n{}\n", csv_row("a-1"), csv_row("a-2"));
     let answer = app.post_csv("/v1.1/jobs/meters", csv).await;
     assert_eq!(answer.status, StatusCode::CREATED);
@@ -131,4 +150,6 @@ async fn an_accepted_upload_is_durable_before_the_answer() {
     assert_eq!(app.job(&job_id).await["assets_count"], 2);
     app.drain().await;
     assert_eq!(app.job(&job_id).await["status"], "COMPLETED");
+}
+
 }

@@ -3,7 +3,9 @@
 //! that partner's id, so one partner can never reach another's objects.
 
 mod error;
+mod lease;
 mod model;
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -89,28 +91,31 @@ pub trait Store: Send + Sync + 'static {
 /// Options common to every backend.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// Most connections used for reads at once.
-    pub max_readers: usize,
+    /// Most connections open at once (on SQLite: read connections beside the writer).
+    pub max_connections: usize,
+    /// Longest a single statement may run (PostgreSQL).
+    pub statement_timeout: Duration,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { max_readers: 8 }
+        Self {
+            max_connections: 16,
+            statement_timeout: Duration::from_secs(60),
+        }
     }
 }
 
 /// Opens the store a database URL names: `sqlite://PATH` (or `sqlite:PATH`, or a plain
-/// path). The schema is migrated before the store is returned.
+/// path), or `postgres://...`. The schema is migrated before the store is returned.
 pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = if let Some(path) = sqlite_path(url) {
         Arc::new(sqlite::SqliteStore::open(path, options).await?)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(StoreError::Config(
-            "PostgreSQL is not supported by this build yet; use sqlite://PATH".to_owned(),
-        ));
+        Arc::new(postgres::PostgresStore::open(url, options).await?)
     } else {
         return Err(StoreError::Config(format!(
-            "unsupported database URL {url:?}: use sqlite://PATH"
+            "unsupported database URL {url:?}: use sqlite://PATH or postgres://..."
         )));
     };
     store.migrate().await?;

@@ -1,5 +1,5 @@
-//! A test harness: the real router over a fresh SQLite file, one partner with a key, and
-//! a worker the test drives by hand, so that no test sleeps.
+//! A test harness: the real router over a fresh database of the backend under test, one
+//! partner with a key, and a worker the test drives by hand.
 
 #![allow(dead_code)]
 
@@ -13,20 +13,21 @@ use gridroll_server::auth::issue_api_key;
 use gridroll_server::worker::Worker;
 use gridroll_server::{AppState, Config, router};
 use gridroll_store::{Store, StoreOptions};
+use gridroll_testkit::{Backend, TestDatabase};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tempfile::TempDir;
 use tower::ServiceExt;
 
 pub const CSV_HEADER: &str = "partner_reference,transmission_region,customer_classification,load_types,meter_type,street_1,postal_code,city,state_or_province_code,country_code";
 
 pub struct TestApp {
-    pub dir: TempDir,
     pub store: Arc<dyn Store>,
     pub router: Router,
     pub config: Config,
     pub partner: PartnerId,
     pub key: String,
+    /// Last, so that it is dropped after the store's connections.
+    pub db: TestDatabase,
 }
 
 pub struct Answer {
@@ -35,50 +36,52 @@ pub struct Answer {
 }
 
 impl TestApp {
-    pub async fn new() -> Self {
-        Self::with_config(Config::default()).await
+    pub async fn new(backend: Backend) -> Self {
+        Self::with_config(backend, Config::default()).await
     }
 
-    pub async fn with_config(config: Config) -> Self {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let store = open(&dir).await;
+    pub async fn with_config(backend: Backend, config: Config) -> Self {
+        let db = TestDatabase::new(backend)
+            .await
+            .expect("the backend is available");
+        let store = open(&db).await;
         let partner = store.create_partner("Test Partner").await.unwrap();
         let key = issue_api_key(store.as_ref(), partner.id, "test")
             .await
             .unwrap();
         let router = router(AppState::new(store.clone(), config.clone()));
         Self {
-            dir,
             store,
             router,
             config,
             partner: partner.id,
             key,
+            db,
         }
     }
 
     /// The same database opened by a new process: the old store is dropped first.
     pub async fn restart(self) -> Self {
         let Self {
-            dir,
             store,
             router,
             config,
             partner,
             key,
+            db,
         } = self;
         drop(router);
         drop(store);
-        let store = open(&dir).await;
+        let store = open(&db).await;
         store.recover().await.unwrap();
-        let router = router_for(store.clone(), config.clone());
+        let router = gridroll_server::router(AppState::new(store.clone(), config.clone()));
         Self {
-            dir,
             store,
             router,
             config,
             partner,
             key,
+            db,
         }
     }
 
@@ -177,22 +180,35 @@ impl TestApp {
         answer.body
     }
 
-    /// Counts rows straight from the database file, behind the API's back.
-    pub fn count_rows(&self, sql: &str) -> i64 {
-        let conn = rusqlite::Connection::open(self.dir.path().join("gridroll.db")).unwrap();
-        conn.query_row(sql, [], |row| row.get(0)).unwrap()
+    /// Counts rows straight from the database, behind the API's back.
+    pub async fn count(&self, sql: &str) -> i64 {
+        self.db.count(sql).await
+    }
+
+    /// Drives workers until the job is final. Where a dead worker's lease must lapse
+    /// first (PostgreSQL keeps leases across restarts), this waits for it, up to a limit.
+    pub async fn finish(&self, job_id: &str) -> Value {
+        let started = std::time::Instant::now();
+        let mut worker = self.worker("finisher");
+        loop {
+            worker.drain().await.unwrap();
+            let job = self.job(job_id).await;
+            if job["status"] != "PROCESSING" {
+                return job;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "job {job_id} never finished: {job}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 }
 
-async fn open(dir: &TempDir) -> Arc<dyn Store> {
-    let url = format!("sqlite://{}", dir.path().join("gridroll.db").display());
-    gridroll_store::open(&url, &StoreOptions::default())
+async fn open(db: &TestDatabase) -> Arc<dyn Store> {
+    gridroll_store::open(db.url(), &StoreOptions::default())
         .await
         .expect("open the store")
-}
-
-fn router_for(store: Arc<dyn Store>, config: Config) -> Router {
-    router(AppState::new(store, config))
 }
 
 /// A valid asset with only the global required fields.

@@ -10,6 +10,7 @@ use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::rows::{self, JOB_COLUMNS, parsed, parsed_opt};
+use crate::lease::{OWN_LEASE, RECEIVE_LEASE, millis};
 use crate::model::{AssetState, ChunkReport, Job, JobPage, NewAsset, NewJob, ProvisionalAsset};
 use crate::{Result, StoreError};
 
@@ -17,14 +18,15 @@ pub fn begin(conn: &mut Connection, partner: PartnerId, job: &NewJob) -> Result<
     let now = now_millis();
     conn.execute(
         "INSERT INTO jobs (id, partner_id, status, file_name, update_existing, lease_owner,
-             created_at, updated_at)
-         VALUES (?1, ?2, 'RECEIVING', ?3, ?4, ?5, ?6, ?6)",
+             lease_expires_at, created_at, updated_at)
+         VALUES (?1, ?2, 'RECEIVING', ?3, ?4, ?5, ?6, ?7, ?7)",
         params![
             job.id.as_uuid(),
             partner.as_uuid(),
             job.file_name,
             job.update_existing,
             job.processed_by,
+            now + millis(RECEIVE_LEASE),
             now
         ],
     )?;
@@ -73,9 +75,6 @@ pub fn append(conn: &mut Connection, job: JobId, assets: &[NewAsset]) -> Result<
     Ok(())
 }
 
-/// How long the worker named at `begin` has to process the job before others may.
-const OWN_LEASE: Duration = Duration::from_secs(60);
-
 pub fn commit(conn: &mut Connection, job: JobId, assets_count: u64, regions: &str) -> Result<()> {
     let now = now_millis();
     let changed = conn.execute(
@@ -88,7 +87,7 @@ pub fn commit(conn: &mut Connection, job: JobId, assets_count: u64, regions: &st
             assets_count,
             regions,
             now,
-            now + lease_millis(OWN_LEASE)
+            now + millis(OWN_LEASE)
         ],
     )?;
     if changed == 1 {
@@ -192,14 +191,10 @@ pub fn claim(conn: &mut Connection, worker: &str, lease: Duration) -> Result<Opt
                            AND (lease_expires_at IS NULL OR lease_expires_at < ?3)
                          ORDER BY id LIMIT 1)
              RETURNING id",
-            params![worker, now + lease_millis(lease), now],
+            params![worker, now + millis(lease), now],
             |row| Ok(JobId::from_uuid(row.get(0)?)),
         )
         .optional()?)
-}
-
-fn lease_millis(lease: Duration) -> i64 {
-    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
 /// Processes the next `limit` assets of a job in file order, in one transaction: each
@@ -329,7 +324,7 @@ pub fn process_chunk(
             chunk.updated,
             chunk.failed,
             now,
-            now + lease_millis(lease),
+            now + millis(lease),
             job.as_uuid()
         ],
         |row| {

@@ -42,7 +42,7 @@ impl SqliteStore {
             readers: Arc::new(Readers {
                 path,
                 idle: Mutex::new(Vec::new()),
-                permits: Arc::new(Semaphore::new(options.max_readers.max(1))),
+                permits: Arc::new(Semaphore::new(options.max_connections.max(1))),
             }),
         })
     }

@@ -1,0 +1,597 @@
+//! Jobs, their assets, and turning assets into meters, on PostgreSQL.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use deadpool_postgres::Object;
+use gridroll_domain::enums::CreatedBy;
+use gridroll_domain::job::{JobCounts, JobStatus, Pending, Write, plan_chunk};
+use gridroll_domain::timestamp::now_millis;
+use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
+use serde_json::{Map, Value};
+use tokio_postgres::Row;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+use crate::lease::{OWN_LEASE, RECEIVE_LEASE, millis};
+use crate::model::{
+    AssetState, ChunkReport, Job, JobPage, Meter, NewAsset, NewJob, ProvisionalAsset,
+};
+use crate::{Result, StoreError};
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+fn parse<T: std::str::FromStr>(text: &str) -> Result<T> {
+    text.parse()
+        .map_err(|_| corrupt(format!("unexpected value {text:?}")))
+}
+
+fn count(n: i64) -> Result<u64> {
+    u64::try_from(n).map_err(|_| corrupt(format!("negative count {n}")))
+}
+
+pub fn meter(row: &Row) -> Result<Meter> {
+    Ok(Meter {
+        id: MeterId::from_uuid(row.get(0)),
+        partner_id: PartnerId::from_uuid(row.get(1)),
+        created_by: parse(row.get(2))?,
+        data: meter_data(row.get(3))?,
+        created_at: row.get(4),
+        updated_at: row.get(5),
+    })
+}
+
+fn meter_data(text: &str) -> Result<MeterData> {
+    serde_json::from_str::<Map<String, Value>>(text)
+        .map(MeterData::from_stored)
+        .map_err(corrupt)
+}
+
+pub async fn begin(client: &Object, partner: PartnerId, job: &NewJob) -> Result<()> {
+    let now = now_millis();
+    client
+        .execute(
+            "INSERT INTO jobs (id, partner_id, status, file_name, update_existing, lease_owner,
+                 lease_expires_at, created_at, updated_at)
+             VALUES ($1, $2, 'RECEIVING', $3, $4, $5, $6, $7, $7)",
+            &[
+                job.id.as_uuid(),
+                partner.as_uuid(),
+                &job.file_name,
+                &job.update_existing,
+                &job.processed_by,
+                &(now + millis(RECEIVE_LEASE)),
+                &now,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Writes a batch with one binary `COPY`.
+pub async fn append(client: &mut Object, job: JobId, assets: &[NewAsset]) -> Result<()> {
+    let now = now_millis();
+    let tx = client.transaction().await?;
+    let partner: Uuid = tx
+        .query_opt(
+            "UPDATE jobs SET lease_expires_at = $2 WHERE id = $1 AND status = 'RECEIVING'
+             RETURNING partner_id",
+            &[job.as_uuid(), &(now + millis(RECEIVE_LEASE))],
+        )
+        .await?
+        .ok_or_else(|| corrupt(format!("job {job} is not being received")))?
+        .get(0);
+    let sink = tx
+        .copy_in(
+            "COPY provisional_assets (job_id, seq, partner_id, partner_reference,
+                 transmission_region, customer_classification, meter_type, load_types,
+                 customer_group, status, data, created_at, updated_at)
+             FROM STDIN BINARY",
+        )
+        .await?;
+    let types = [
+        Type::UUID,
+        Type::INT8,
+        Type::UUID,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::INT8,
+        Type::INT8,
+    ];
+    let writer = BinaryCopyInWriter::new(sink, &types);
+    futures_util::pin_mut!(writer);
+    for a in assets {
+        writer
+            .as_mut()
+            .write(&[
+                job.as_uuid(),
+                &seq_param(a.seq)?,
+                &partner,
+                &a.partner_reference,
+                &a.transmission_region,
+                &a.customer_classification,
+                &a.meter_type,
+                &a.load_types,
+                &a.customer_group,
+                &"PROCESSING",
+                &a.data,
+                &now,
+                &now,
+            ])
+            .await?;
+    }
+    writer.finish().await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn seq_param(seq: u64) -> Result<i64> {
+    i64::try_from(seq).map_err(|_| corrupt(format!("sequence {seq} out of range")))
+}
+
+pub async fn commit(client: &Object, job: JobId, assets_count: u64, regions: &str) -> Result<()> {
+    let now = now_millis();
+    let changed = client
+        .execute(
+            "UPDATE jobs SET status = 'PROCESSING', assets_count = $2, transmission_regions = $3,
+                 updated_at = $4,
+                 lease_expires_at = CASE WHEN lease_owner IS NULL THEN NULL ELSE $5::bigint END
+             WHERE id = $1 AND status = 'RECEIVING'",
+            &[
+                job.as_uuid(),
+                &seq_param(assets_count)?,
+                &regions,
+                &now,
+                &(now + millis(OWN_LEASE)),
+            ],
+        )
+        .await?;
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(corrupt(format!("job {job} is not being received")))
+    }
+}
+
+const JOB_COLUMNS: &str = "id, partner_id, status, file_name, update_existing, assets_count, \
+     created_count, updated_count, failed_count, transmission_regions, created_at, updated_at";
+
+fn job(row: &Row) -> Result<Job> {
+    let regions: &str = row.get(9);
+    Ok(Job {
+        id: JobId::from_uuid(row.get(0)),
+        partner_id: PartnerId::from_uuid(row.get(1)),
+        status: parse(row.get(2))?,
+        file_name: row.get(3),
+        update_existing: row.get(4),
+        assets_count: count(row.get(5))?,
+        created_count: count(row.get(6))?,
+        updated_count: count(row.get(7))?,
+        failed_count: count(row.get(8))?,
+        transmission_regions: regions
+            .split(',')
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        created_at: row.get(10),
+        updated_at: row.get(11),
+    })
+}
+
+pub async fn get(client: &Object, partner: PartnerId, id: JobId) -> Result<Option<Job>> {
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT {JOB_COLUMNS} FROM jobs
+                 WHERE id = $1 AND partner_id = $2 AND status <> 'RECEIVING'"
+            ),
+            &[id.as_uuid(), partner.as_uuid()],
+        )
+        .await?;
+    row.as_ref().map(job).transpose()
+}
+
+pub async fn list(client: &Object, partner: PartnerId, page: &JobPage) -> Result<Vec<Job>> {
+    let before = page.before.map(|j| *j.as_uuid());
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {JOB_COLUMNS} FROM jobs
+                 WHERE partner_id = $1 AND status <> 'RECEIVING'
+                   AND ($2::uuid IS NULL OR id < $2)
+                 ORDER BY id DESC LIMIT $3"
+            ),
+            &[partner.as_uuid(), &before, &seq_param(page.limit as u64)?],
+        )
+        .await?;
+    rows.iter().map(job).collect()
+}
+
+const ASSET_STATE_COLUMNS: &str =
+    "seq, partner_reference, status, status_name, status_description, meter_id, created_at";
+
+fn asset_state(row: &Row) -> Result<AssetState> {
+    Ok(AssetState {
+        seq: count(row.get(0))?,
+        partner_reference: row.get(1),
+        status: parse(row.get(2))?,
+        status_name: row.get::<_, Option<&str>>(3).map(parse).transpose()?,
+        status_description: row.get(4),
+        meter_id: row.get::<_, Option<Uuid>>(5).map(MeterId::from_uuid),
+        created_at: row.get(6),
+    })
+}
+
+pub async fn assets(client: &Object, partner: PartnerId, job: JobId) -> Result<Vec<AssetState>> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {ASSET_STATE_COLUMNS} FROM provisional_assets
+                 WHERE job_id = $1 AND partner_id = $2 ORDER BY seq"
+            ),
+            &[job.as_uuid(), partner.as_uuid()],
+        )
+        .await?;
+    rows.iter().map(asset_state).collect()
+}
+
+pub async fn provisional_asset(
+    client: &Object,
+    partner: PartnerId,
+    job: JobId,
+    seq: u64,
+) -> Result<Option<ProvisionalAsset>> {
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT {ASSET_STATE_COLUMNS}, data FROM provisional_assets
+                 WHERE job_id = $1 AND seq = $2 AND partner_id = $3"
+            ),
+            &[job.as_uuid(), &seq_param(seq)?, partner.as_uuid()],
+        )
+        .await?;
+    row.map(|row| {
+        Ok(ProvisionalAsset {
+            job_id: job,
+            state: asset_state(&row)?,
+            data: meter_data(row.get(7))?,
+        })
+    })
+    .transpose()
+}
+
+pub async fn claim(client: &Object, worker: &str, lease: Duration) -> Result<Option<JobId>> {
+    let now = now_millis();
+    let row = client
+        .query_opt(
+            "UPDATE jobs SET lease_owner = $1, lease_expires_at = $2
+             WHERE id = (SELECT id FROM jobs
+                         WHERE status = 'PROCESSING'
+                           AND (lease_expires_at IS NULL OR lease_expires_at < $3)
+                         ORDER BY id LIMIT 1
+                         FOR UPDATE SKIP LOCKED)
+             RETURNING id",
+            &[&worker, &(now + millis(lease)), &now],
+        )
+        .await?;
+    Ok(row.map(|r| JobId::from_uuid(r.get(0))))
+}
+
+/// How often a chunk is tried again after colliding with a concurrent transaction.
+const ATTEMPTS: usize = 32;
+
+/// Processes the next `limit` assets of a job in one transaction. A chunk that collides
+/// with another process creating the same reference (or deadlocks with it) is rolled back
+/// and planned again, now seeing the other process's meter.
+pub async fn process_chunk(
+    client: &mut Object,
+    job: JobId,
+    worker: &str,
+    limit: usize,
+    lease: Duration,
+) -> Result<ChunkReport> {
+    for attempt in 1.. {
+        match try_chunk(client, job, worker, limit, lease).await {
+            Ok(Some(report)) => return Ok(report),
+            Ok(None) if attempt < ATTEMPTS => {
+                tracing::debug!(%job, attempt, "a concurrent job created the same reference; planning the chunk again");
+            }
+            Err(e) if is_transient(&e) && attempt < ATTEMPTS => {
+                tracing::debug!(%job, attempt, error = %e, "chunk rolled back; trying again");
+            }
+            Ok(None) => {
+                return Err(StoreError::Database(
+                    "the chunk kept colliding with concurrent jobs".into(),
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+fn is_transient(error: &StoreError) -> bool {
+    let StoreError::Database(inner) = error else {
+        return false;
+    };
+    inner
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(tokio_postgres::Error::code)
+        .is_some_and(|code| {
+            *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE
+        })
+}
+
+/// One attempt at a chunk; `None` when a create collided and the chunk was rolled back.
+async fn try_chunk(
+    client: &mut Object,
+    job: JobId,
+    worker: &str,
+    limit: usize,
+    lease: Duration,
+) -> Result<Option<ChunkReport>> {
+    let now = now_millis();
+    let tx = client.transaction().await?;
+    // The row lock keeps a worker that takes over an expired lease off this chunk.
+    let Some(head) = tx
+        .query_opt(
+            "SELECT partner_id, update_existing, status, lease_owner FROM jobs
+             WHERE id = $1 FOR UPDATE",
+            &[job.as_uuid()],
+        )
+        .await?
+    else {
+        return Err(StoreError::LeaseLost);
+    };
+    let partner: Uuid = head.get(0);
+    let update_existing: bool = head.get(1);
+    let status: JobStatus = parse(head.get(2))?;
+    if status != JobStatus::Processing {
+        return Ok(Some(ChunkReport {
+            processed: 0,
+            status,
+        }));
+    }
+    if head.get::<_, Option<&str>>(3) != Some(worker) {
+        return Err(StoreError::LeaseLost);
+    }
+
+    let pending: Vec<Pending> = tx
+        .query(
+            "SELECT seq, partner_reference FROM provisional_assets
+             WHERE job_id = $1 AND status = 'PROCESSING' ORDER BY seq LIMIT $2",
+            &[job.as_uuid(), &seq_param(limit as u64)?],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(Pending {
+                seq: count(row.get(0))?,
+                partner_reference: row.get(1),
+            })
+        })
+        .collect::<Result<_>>()?;
+    let references: Vec<&str> = pending
+        .iter()
+        .map(|p| p.partner_reference.as_str())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut existing: HashMap<String, Vec<MeterId>> = HashMap::new();
+    for row in tx
+        .query(
+            "SELECT partner_reference, id FROM meters
+             WHERE partner_id = $1 AND partner_reference = ANY($2)
+             ORDER BY created_at, id",
+            &[&partner, &references],
+        )
+        .await?
+    {
+        existing
+            .entry(row.get(0))
+            .or_default()
+            .push(MeterId::from_uuid(row.get(1)));
+    }
+    let plan = plan_chunk(&pending, existing, update_existing);
+
+    let reference_of: HashMap<u64, &str> = pending
+        .iter()
+        .map(|p| (p.seq, p.partner_reference.as_str()))
+        .collect();
+    // Creates in reference order, so concurrent chunks take index locks in one order.
+    let mut creates: Vec<(&str, Uuid, i64)> = Vec::new();
+    // Replacements: the last one of each meter in the chunk is its final state.
+    let mut replaces: HashMap<Uuid, i64> = HashMap::new();
+    for planned in &plan {
+        match planned.write {
+            Write::Create(id) => {
+                creates.push((
+                    reference_of[&planned.seq],
+                    *id.as_uuid(),
+                    seq_param(planned.seq)?,
+                ));
+            }
+            Write::Replace(id) => {
+                replaces.insert(*id.as_uuid(), seq_param(planned.seq)?);
+            }
+            Write::Nothing => {}
+        }
+    }
+    creates.sort_unstable();
+
+    if !creates.is_empty() {
+        let ids: Vec<Uuid> = creates.iter().map(|c| c.1).collect();
+        let seqs: Vec<i64> = creates.iter().map(|c| c.2).collect();
+        let inserted = tx
+            .execute(
+                "INSERT INTO meters (id, partner_id, partner_reference, reference_slot, created_by,
+                     transmission_region, customer_classification, meter_type, load_types,
+                     customer_group, data, created_at, updated_at)
+                 SELECT c.id, pa.partner_id, pa.partner_reference, ''::bytea, 'PARTNER',
+                     pa.transmission_region, pa.customer_classification, pa.meter_type,
+                     pa.load_types, pa.customer_group, pa.data, $4, $4
+                 FROM unnest($2::uuid[], $3::int8[]) WITH ORDINALITY AS c(id, seq, ord)
+                 JOIN provisional_assets pa ON pa.job_id = $1 AND pa.seq = c.seq
+                 ORDER BY c.ord
+                 ON CONFLICT (partner_id, partner_reference, reference_slot) DO NOTHING",
+                &[job.as_uuid(), &ids, &seqs, &now],
+            )
+            .await?;
+        if inserted as usize != creates.len() {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+    }
+    if !replaces.is_empty() {
+        let mut pairs: Vec<(Uuid, i64)> = replaces.into_iter().collect();
+        pairs.sort_unstable();
+        let (ids, seqs): (Vec<Uuid>, Vec<i64>) = pairs.into_iter().unzip();
+        // Replaces every field: the meter's data becomes exactly the asset's.
+        tx.execute(
+            "UPDATE meters m SET transmission_region = pa.transmission_region,
+                 customer_classification = pa.customer_classification,
+                 meter_type = pa.meter_type, load_types = pa.load_types,
+                 customer_group = pa.customer_group, data = pa.data, updated_at = $4
+             FROM unnest($2::uuid[], $3::int8[]) AS r(id, seq)
+             JOIN provisional_assets pa ON pa.job_id = $1 AND pa.seq = r.seq
+             WHERE m.id = r.id",
+            &[job.as_uuid(), &ids, &seqs, &now],
+        )
+        .await?;
+    }
+
+    let mut chunk = JobCounts::default();
+    let mut seqs = Vec::with_capacity(plan.len());
+    let mut statuses = Vec::with_capacity(plan.len());
+    let mut names = Vec::with_capacity(plan.len());
+    let mut descriptions = Vec::with_capacity(plan.len());
+    let mut meter_ids: Vec<Option<Uuid>> = Vec::with_capacity(plan.len());
+    for planned in &plan {
+        chunk.record(&planned.outcome);
+        seqs.push(seq_param(planned.seq)?);
+        statuses.push(planned.outcome.status.as_ref());
+        names.push(planned.outcome.name.as_ref());
+        descriptions.push(planned.outcome.description.as_str());
+        meter_ids.push(planned.outcome.meter_id.map(|m| *m.as_uuid()));
+    }
+    if !plan.is_empty() {
+        tx.execute(
+            "UPDATE provisional_assets pa SET status = u.status, status_name = u.name,
+                 status_description = u.description, meter_id = u.meter_id, updated_at = $2
+             FROM unnest($3::int8[], $4::text[], $5::text[], $6::text[], $7::uuid[])
+                 AS u(seq, status, name, description, meter_id)
+             WHERE pa.job_id = $1 AND pa.seq = u.seq",
+            &[
+                job.as_uuid(),
+                &now,
+                &seqs,
+                &statuses,
+                &names,
+                &descriptions,
+                &meter_ids,
+            ],
+        )
+        .await?;
+    }
+
+    let totals = tx
+        .query_one(
+            "UPDATE jobs SET created_count = created_count + $1,
+                 updated_count = updated_count + $2, failed_count = failed_count + $3,
+                 updated_at = $4, lease_expires_at = $5
+             WHERE id = $6
+             RETURNING assets_count, created_count, updated_count, failed_count",
+            &[
+                &seq_param(chunk.created)?,
+                &seq_param(chunk.updated)?,
+                &seq_param(chunk.failed)?,
+                &now,
+                &(now + millis(lease)),
+                job.as_uuid(),
+            ],
+        )
+        .await?;
+    let totals = JobCounts {
+        assets: count(totals.get(0))?,
+        created: count(totals.get(1))?,
+        updated: count(totals.get(2))?,
+        failed: count(totals.get(3))?,
+    };
+    let status = totals.status();
+    if status != JobStatus::Processing {
+        tx.execute(
+            "UPDATE jobs SET status = $1, lease_owner = NULL, lease_expires_at = NULL
+             WHERE id = $2",
+            &[&status.as_ref(), job.as_uuid()],
+        )
+        .await?;
+    } else if pending.is_empty() {
+        return Err(corrupt(format!(
+            "job {job} has no assets left to process but its counts are incomplete"
+        )));
+    }
+    tx.commit().await?;
+    Ok(Some(ChunkReport {
+        processed: pending.len(),
+        status,
+    }))
+}
+
+pub async fn import_meters(
+    client: &mut Object,
+    partner: PartnerId,
+    created_by: CreatedBy,
+    meters: &[MeterData],
+) -> Result<Vec<MeterId>> {
+    let now = now_millis();
+    let tx = client.transaction().await?;
+    let insert = tx
+        .prepare(
+            "INSERT INTO meters (id, partner_id, partner_reference, reference_slot, created_by,
+                 transmission_region, customer_classification, meter_type, load_types,
+                 customer_group, data, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+        )
+        .await?;
+    let mut ids = Vec::with_capacity(meters.len());
+    for data in meters {
+        let id = MeterId::new();
+        let slot: &[u8] = if created_by == CreatedBy::Partner {
+            &[]
+        } else {
+            id.as_uuid().as_bytes()
+        };
+        let row = NewAsset::new(0, data);
+        tx.execute(
+            &insert,
+            &[
+                id.as_uuid(),
+                partner.as_uuid(),
+                &row.partner_reference,
+                &slot,
+                &created_by.as_ref(),
+                &row.transmission_region,
+                &row.customer_classification,
+                &row.meter_type,
+                &row.load_types,
+                &row.customer_group,
+                &row.data,
+                &now,
+            ],
+        )
+        .await?;
+        ids.push(id);
+    }
+    tx.commit().await?;
+    Ok(ids)
+}

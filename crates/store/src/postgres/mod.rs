@@ -1,0 +1,268 @@
+//! The PostgreSQL store, for several Gridroll processes sharing one database. Jobs are
+//! claimed with `FOR UPDATE SKIP LOCKED` under a lease; uploads are written with binary
+//! `COPY`; a chunk is processed with a handful of set-based statements, and concurrent
+//! creates of one reference are settled by the unique index.
+
+mod jobs;
+mod migrate;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use gridroll_domain::enums::CreatedBy;
+use gridroll_domain::timestamp::now_millis;
+use gridroll_domain::{ApiKeyId, JobId, MeterData, MeterId, PartnerId};
+use tokio_postgres::{NoTls, Row};
+
+use crate::model::{
+    ApiKeyHash, AssetState, ChunkReport, Job, JobPage, Meter, NewAsset, NewJob, Partner,
+    ProvisionalAsset,
+};
+use crate::{Result, Store, StoreError, StoreOptions};
+
+/// The PostgreSQL implementation of [`Store`].
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::Database(Box::new(e))
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        Self::Database(Box::new(e))
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database a `postgres://` URL names.
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Self> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {e}")))?;
+        config.options(format!(
+            "-c statement_timeout={}",
+            options.statement_timeout.as_millis()
+        ));
+        if config.get_application_name().is_none() {
+            config.application_name("gridroll");
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.max_connections.max(2))
+            .build()
+            .map_err(|e| StoreError::Config(e.to_string()))?;
+        let store = Self { pool };
+        // Fail at start, with the reason, when the database cannot be reached.
+        drop(store.client().await?);
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<Object> {
+        Ok(self.pool.get().await?)
+    }
+}
+
+fn partner(row: &Row) -> Partner {
+    Partner {
+        id: PartnerId::from_uuid(row.get(0)),
+        name: row.get(1),
+        created_at: row.get(2),
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self) -> Result<()> {
+        let mut client = self.client().await?;
+        migrate::run(&mut client).await
+    }
+
+    async fn recover(&self) -> Result<()> {
+        // Other processes may be alive: only uploads whose receiving lease has lapsed are
+        // orphans, and job leases expire by themselves.
+        let client = self.client().await?;
+        let dropped = client
+            .execute(
+                "DELETE FROM jobs WHERE status = 'RECEIVING' AND lease_expires_at < $1",
+                &[&now_millis()],
+            )
+            .await?;
+        if dropped > 0 {
+            tracing::info!(dropped, "removed uploads that never completed");
+        }
+        Ok(())
+    }
+
+    async fn create_partner(&self, name: &str) -> Result<Partner> {
+        let partner = Partner {
+            id: PartnerId::new(),
+            name: name.to_owned(),
+            created_at: now_millis(),
+        };
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO partners (id, name, created_at) VALUES ($1, $2, $3)",
+                &[partner.id.as_uuid(), &partner.name, &partner.created_at],
+            )
+            .await?;
+        Ok(partner)
+    }
+
+    async fn get_partner(&self, id: PartnerId) -> Result<Option<Partner>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT id, name, created_at FROM partners WHERE id = $1",
+                &[id.as_uuid()],
+            )
+            .await?;
+        Ok(row.as_ref().map(partner))
+    }
+
+    async fn find_partner_by_name(&self, name: &str) -> Result<Option<Partner>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT id, name, created_at FROM partners WHERE name = $1 ORDER BY id LIMIT 1",
+                &[&name],
+            )
+            .await?;
+        Ok(row.as_ref().map(partner))
+    }
+
+    async fn add_api_key(&self, partner: PartnerId, name: &str, hash: &ApiKeyHash) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO api_keys (id, partner_id, name, key_hash, created_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    ApiKeyId::new().as_uuid(),
+                    partner.as_uuid(),
+                    &name,
+                    &&hash.0[..],
+                    &now_millis(),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn partner_for_key(&self, hash: &ApiKeyHash) -> Result<Option<PartnerId>> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT partner_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+            )
+            .await?;
+        let row = client.query_opt(&statement, &[&&hash.0[..]]).await?;
+        Ok(row.map(|r| PartnerId::from_uuid(r.get(0))))
+    }
+
+    async fn begin_job(&self, partner: PartnerId, job: &NewJob) -> Result<()> {
+        jobs::begin(&self.client().await?, partner, job).await
+    }
+
+    async fn append_assets(&self, job: JobId, assets: Vec<NewAsset>) -> Result<()> {
+        jobs::append(&mut self.client().await?, job, &assets).await
+    }
+
+    async fn commit_job(&self, job: JobId, assets_count: u64, regions: &[String]) -> Result<()> {
+        jobs::commit(&self.client().await?, job, assets_count, &regions.join(",")).await
+    }
+
+    async fn discard_job(&self, job: JobId) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "DELETE FROM jobs WHERE id = $1 AND status = 'RECEIVING'",
+                &[job.as_uuid()],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn get_job(&self, partner: PartnerId, job: JobId) -> Result<Option<Job>> {
+        jobs::get(&self.client().await?, partner, job).await
+    }
+
+    async fn job_assets(&self, partner: PartnerId, job: JobId) -> Result<Vec<AssetState>> {
+        jobs::assets(&self.client().await?, partner, job).await
+    }
+
+    async fn provisional_asset(
+        &self,
+        partner: PartnerId,
+        job: JobId,
+        seq: u64,
+    ) -> Result<Option<ProvisionalAsset>> {
+        jobs::provisional_asset(&self.client().await?, partner, job, seq).await
+    }
+
+    async fn list_jobs(&self, partner: PartnerId, page: &JobPage) -> Result<Vec<Job>> {
+        jobs::list(&self.client().await?, partner, page).await
+    }
+
+    async fn claim_job(&self, worker: &str, lease: Duration) -> Result<Option<JobId>> {
+        jobs::claim(&self.client().await?, worker, lease).await
+    }
+
+    async fn process_chunk(
+        &self,
+        job: JobId,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<ChunkReport> {
+        jobs::process_chunk(&mut self.client().await?, job, worker, limit, lease).await
+    }
+
+    async fn release_job(&self, job: JobId, worker: &str) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL
+                 WHERE id = $1 AND lease_owner = $2",
+                &[job.as_uuid(), &worker],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn get_meter(&self, partner: PartnerId, meter: MeterId) -> Result<Option<Meter>> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT id, partner_id, created_by, data, created_at, updated_at
+                 FROM meters WHERE id = $1 AND partner_id = $2",
+            )
+            .await?;
+        let row = client
+            .query_opt(&statement, &[meter.as_uuid(), partner.as_uuid()])
+            .await?;
+        row.map(|row| jobs::meter(&row)).transpose()
+    }
+
+    async fn import_meters(
+        &self,
+        partner: PartnerId,
+        created_by: CreatedBy,
+        meters: Vec<MeterData>,
+    ) -> Result<Vec<MeterId>> {
+        jobs::import_meters(&mut self.client().await?, partner, created_by, &meters).await
+    }
+}
