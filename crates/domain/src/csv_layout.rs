@@ -10,6 +10,7 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Number, Value};
 
+use crate::meter::MeterData;
 use crate::schema::{Field, Kind, LEAVES, SITE_DEVICE};
 
 /// Site devices addressable from CSV: `site.site_devices.0` to `site.site_devices.98`.
@@ -18,8 +19,24 @@ pub const MAX_SITE_DEVICES: usize = 99;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Target {
     Leaf(usize),
-    SiteDevice { index: usize, field: usize },
+    SiteDevice {
+        index: usize,
+        field: usize,
+    },
+    /// A status column of an export, read past on upload.
+    Status(usize),
 }
+
+/// The columns an export adds after the data: where each asset stands. An upload reads
+/// past them, so an exported file can be fixed and uploaded again as it is.
+pub const STATUS_COLUMNS: &[&str] = &[
+    "job_id",
+    "status",
+    "status_detail.name",
+    "status_detail.description",
+    "meter_id",
+    "created_at",
+];
 
 /// Every accepted column name, lower-cased, except the site-device ones.
 static NAMES: LazyLock<HashMap<String, Target>> = LazyLock::new(|| {
@@ -27,6 +44,9 @@ static NAMES: LazyLock<HashMap<String, Target>> = LazyLock::new(|| {
     for (i, leaf) in LEAVES.iter().enumerate() {
         names.insert(leaf.field.column_name().to_owned(), Target::Leaf(i));
         names.insert(leaf.path.to_owned(), Target::Leaf(i));
+    }
+    for (i, name) in STATUS_COLUMNS.iter().enumerate() {
+        names.insert((*name).to_owned(), Target::Status(i));
     }
     names
 });
@@ -118,6 +138,7 @@ impl CsvLayout {
                         .or_default()
                         .insert(field.name.to_owned(), convert(field, cell));
                 }
+                Target::Status(_) => {}
             }
         }
         if !site_devices.is_empty() {
@@ -140,6 +161,49 @@ impl CsvLayout {
             Some(Target::Leaf(i)) => LEAVES[*i].field.column_name().to_owned(),
             _ => path.to_owned(),
         }
+    }
+}
+
+/// The header of an export: every data column (site devices up to `site_devices`), then
+/// the [`STATUS_COLUMNS`].
+pub fn export_header(site_devices: usize) -> Vec<String> {
+    let mut header: Vec<String> = LEAVES
+        .iter()
+        .map(|leaf| leaf.field.column_name().to_owned())
+        .collect();
+    for index in 0..site_devices.min(MAX_SITE_DEVICES) {
+        header.extend(
+            SITE_DEVICE
+                .iter()
+                .map(|f| format!("site.site_devices.{index}.{}", f.name)),
+        );
+    }
+    header.extend(STATUS_COLUMNS.iter().map(|c| (*c).to_owned()));
+    header
+}
+
+/// The data cells of one meter in the order of [`export_header`] (without the status
+/// cells): what an upload of the same row reads back as the same data.
+pub fn export_cells(data: &MeterData, site_devices: usize) -> Vec<String> {
+    let mut cells: Vec<String> = LEAVES
+        .iter()
+        .map(|leaf| data.get(leaf.path).map(cell).unwrap_or_default())
+        .collect();
+    for index in 0..site_devices.min(MAX_SITE_DEVICES) {
+        for field in SITE_DEVICE {
+            let path = format!("site.site_devices.{index}.{}", field.name);
+            cells.push(data.get(&path).map(cell).unwrap_or_default());
+        }
+    }
+    cells
+}
+
+fn cell(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
     }
 }
 
@@ -289,6 +353,35 @@ mod tests {
         );
         assert_eq!(layout.column_for("customer.billing.city"), "billing_city");
         assert_eq!(layout.column_for("partner_reference"), "partner_reference");
+    }
+
+    #[test]
+    fn an_exported_row_reads_back_as_the_same_data() {
+        let original = serde_json::json!({
+            "partner_reference": "ref-9",
+            "transmission_region": "ISONE",
+            "customer_classification": "COMMERCIAL",
+            "load_types": ["HVAC", "LIGHTING"],
+            "meter_type": "SUBMETER",
+            "customer": {
+                "street_1": "1 Elm St, Suite 4", "postal_code": "02110", "city": "Boston",
+                "state_or_province_code": "MA", "country_code": "US",
+                "is_in_wholesale_capacity_market": false,
+                "billing": {"street_1": "PO Box 7", "postal_code": "02111", "city": "Boston",
+                            "state_or_province_code": "MA", "country_code": "US"}
+            },
+            "device": {"battery_energy_capacity_kwh": 13.5, "battery_duration_hours": 4,
+                       "install_date": "2024-05-01"},
+            "site": {"site_devices": [{"device_type": "BATTERY"}, {"device_type": "EV", "pv_connected": true}]}
+        });
+        let data = MeterData::parse(original.clone()).unwrap();
+        let header = export_header(2);
+        let mut cells = export_cells(&data, 2);
+        cells.extend(STATUS_COLUMNS.iter().map(|_| "ignored".to_owned()));
+        assert_eq!(header.len(), cells.len());
+        let layout = CsvLayout::from_header(header.iter().map(String::as_str)).unwrap();
+        let read_back = layout.row_to_value(cells.iter().map(String::as_str));
+        assert_eq!(MeterData::parse(read_back).unwrap(), data);
     }
 
     #[test]

@@ -105,6 +105,20 @@ wire_enum!(
     CreatedBy { Partner, Leap, Utility }
 );
 
+wire_enum!(
+    /// Where a meter stands with a program (or, for the global status, overall).
+    EnrollmentStatus { Active, Eligible, Ineligible, NotParticipating, Pending }
+);
+
+wire_enum!(
+    /// A kind of step a meter needs before it can participate.
+    ActionType {
+        IsAuthorized, DocumentsSigned, HasAmi, NotEnrolledInConflictingProgram, Participating,
+        HasMarketRegistration, NoMissingFields, Generator, Address, HasNominations,
+        HasBiddingStrategy, IsEligible, IsAssignedToAResource, MeetsExtraProgramRequirements,
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

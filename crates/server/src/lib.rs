@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod listing;
 pub mod openapi;
 pub mod routes;
 pub mod upload;
@@ -104,6 +105,16 @@ pub fn router(state: AppState) -> Router {
             get(routes::jobs::list).post(routes::jobs::create),
         )
         .route("/v1.1/jobs/meters/{job_id}", get(routes::jobs::get))
+        .route("/v1.1/jobs/meter-job-filters", get(routes::jobs::filters))
+        .route("/v1.1/provisional-assets", get(routes::assets::list))
+        .route(
+            "/v1.1/provisional-assets-filters",
+            get(routes::assets::filters),
+        )
+        .route(
+            "/v2/meters/search",
+            axum::routing::post(routes::meters::search),
+        )
         .route("/v1.1/meters", axum::routing::post(routes::meters::create))
         .route("/v2/meters/{meter_id}", get(routes::meters::get))
         .fallback(routes::not_found)

@@ -4,7 +4,7 @@
 use gridroll_domain::job::{AssetStatus, JobStatus, StatusName};
 use gridroll_domain::timestamp::format_millis;
 use gridroll_domain::{JobId, MeterId};
-use gridroll_store::{AssetState, Job, Meter, ProvisionalAsset};
+use gridroll_store::{AssetState, Facet, Job, Meter, ProvisionalAsset};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -127,4 +127,44 @@ pub fn meter_details(meter: Meter) -> Value {
         }),
     );
     Value::Object(body)
+}
+
+/// The values each filter key can take, as they occur in the partner's data.
+#[derive(Debug, Serialize)]
+pub struct FilterOptions {
+    pub filter_options: Vec<KeyValues>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeyValues {
+    pub key: &'static str,
+    pub values: Vec<String>,
+}
+
+impl From<Vec<Facet>> for FilterOptions {
+    fn from(facets: Vec<Facet>) -> Self {
+        Self {
+            filter_options: facets
+                .into_iter()
+                .map(|f| KeyValues {
+                    key: f.key,
+                    values: f.values,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProvisionalAssetList {
+    pub provisional_assets: Vec<ProvisionalAssetBody>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_page_token: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MeterList {
+    pub meters: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_page_token: Option<String>,
 }

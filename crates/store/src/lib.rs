@@ -2,10 +2,13 @@
 //! at start from the database URL. Every call that reads or changes a partner's data takes
 //! that partner's id, so one partner can never reach another's objects.
 
+pub mod cursor;
 mod error;
 mod lease;
 mod model;
 pub mod postgres;
+mod query;
+mod reads;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -17,8 +20,8 @@ use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
 
 pub use error::{Result, StoreError};
 pub use model::{
-    ApiKeyHash, AssetState, ChunkReport, Job, JobPage, Meter, NewAsset, NewJob, Partner,
-    ProvisionalAsset,
+    ApiKeyHash, AssetField, AssetFilter, AssetState, ChunkReport, Facet, Job, JobField, JobFilter,
+    JobPage, Meter, MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset, Search,
 };
 
 /// Everything Gridroll keeps. Implementations must be safe to share between tasks.
@@ -59,8 +62,29 @@ pub trait Store: Send + Sync + 'static {
         job: JobId,
         seq: u64,
     ) -> Result<Option<ProvisionalAsset>>;
-    /// A partner's jobs, newest first.
-    async fn list_jobs(&self, partner: PartnerId, page: &JobPage) -> Result<Vec<Job>>;
+    /// A page of a partner's jobs, newest first.
+    async fn list_jobs(
+        &self,
+        partner: PartnerId,
+        filter: &JobFilter,
+        page: &JobPage,
+    ) -> Result<Vec<Job>>;
+    /// The values that occur in a partner's jobs, per filter key.
+    async fn job_facets(&self, partner: PartnerId) -> Result<Vec<Facet>>;
+
+    /// A page of a partner's provisional assets: newest job first, each job's assets in
+    /// upload order, after the position `after` (job, seq).
+    async fn list_provisional_assets(
+        &self,
+        partner: PartnerId,
+        filter: &AssetFilter,
+        after: Option<(JobId, u64)>,
+        limit: usize,
+    ) -> Result<Vec<ProvisionalAsset>>;
+    /// The most site devices any matching provisional asset has.
+    async fn max_site_devices(&self, partner: PartnerId, filter: &AssetFilter) -> Result<usize>;
+    /// The values that occur in a partner's provisional assets, per filter key.
+    async fn asset_facets(&self, partner: PartnerId) -> Result<Vec<Facet>>;
 
     /// Takes the lease on the oldest job with work left whose lease is free or expired.
     async fn claim_job(&self, worker: &str, lease: Duration) -> Result<Option<JobId>>;
@@ -77,6 +101,14 @@ pub trait Store: Send + Sync + 'static {
     async fn release_job(&self, job: JobId, worker: &str) -> Result<()>;
 
     async fn get_meter(&self, partner: PartnerId, meter: MeterId) -> Result<Option<Meter>>;
+    /// A page of a partner's meters in creation order, after `after`.
+    async fn search_meters(
+        &self,
+        partner: PartnerId,
+        filter: &MeterFilter,
+        after: Option<MeterId>,
+        limit: usize,
+    ) -> Result<Vec<Meter>>;
     /// Stores meters that reach the platform by another channel than the partner's own
     /// uploads; they may share a `partner_reference` with each other and with the
     /// partner's meters.
@@ -86,6 +118,33 @@ pub trait Store: Send + Sync + 'static {
         created_by: CreatedBy,
         meters: Vec<MeterData>,
     ) -> Result<Vec<MeterId>>;
+}
+
+/// The filter keys of provisional assets and the columns behind them.
+const ASSET_FACETS: &[(&str, &str)] = &[
+    ("status", "status"),
+    ("transmission_region", "transmission_region"),
+    ("customer_classification", "customer_classification"),
+    ("meter_type", "meter_type"),
+];
+
+/// The filter keys of jobs and the columns behind them.
+const JOB_FACETS: &[(&str, &str)] = &[
+    ("status", "status"),
+    ("transmission_region", "transmission_regions"),
+];
+
+/// Collects facet values, splitting comma lists (a job's regions) into their members.
+fn facet(key: &'static str, raw: Vec<String>) -> Facet {
+    let mut values: Vec<String> = raw
+        .iter()
+        .flat_map(|v| v.split(','))
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect();
+    values.sort();
+    values.dedup();
+    Facet { key, values }
 }
 
 /// Options common to every backend.

@@ -1,6 +1,9 @@
 //! What the store hands out and takes in. These are the store's own types, not wire types.
 
-use gridroll_domain::enums::CreatedBy;
+use gridroll_domain::enums::{
+    ActionType, CreatedBy, CustomerClassification, EnrollmentStatus, LoadType, MeterType,
+    TransmissionRegion,
+};
 use gridroll_domain::job::{AssetStatus, JobStatus, StatusName};
 use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
 
@@ -128,4 +131,118 @@ pub struct Meter {
     pub data: MeterData,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// Which meters a search returns. `None` means no condition; lists match any of their
+/// values.
+#[derive(Debug, Clone, Default)]
+pub struct MeterFilter {
+    pub meter_ids: Option<Vec<MeterId>>,
+    pub partner_references: Option<Vec<String>>,
+    pub transmission_region: Option<TransmissionRegion>,
+    pub customer_classification: Option<CustomerClassification>,
+    pub meter_types: Option<Vec<MeterType>>,
+    /// Meters with any of these load types.
+    pub load_types: Option<Vec<LoadType>>,
+    pub customer_groups: Option<Vec<String>>,
+    pub tags: Option<Vec<String>>,
+    pub connection_reference_ids: Option<Vec<String>>,
+    /// Changed at or after this instant (ms).
+    pub modified_since: Option<i64>,
+    /// Created at or after this instant (ms).
+    pub created_after: Option<i64>,
+    /// Created before this instant (ms).
+    pub created_before: Option<i64>,
+    pub exclude_archived: bool,
+    pub global_enrollment_statuses: Option<Vec<EnrollmentStatus>>,
+    /// Only meters that need something from the partner.
+    pub partner_action_required: bool,
+    /// Meters with an open partner action of any of these types.
+    pub action_types: Option<Vec<ActionType>>,
+}
+
+/// Free-text search: any of `terms` found (ignoring case) in any of `fields`.
+#[derive(Debug, Clone)]
+pub struct Search<F> {
+    pub terms: Vec<String>,
+    pub fields: Vec<F>,
+}
+
+/// Fields of a provisional asset that free-text search looks in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssetField {
+    PartnerReference,
+    DeviceSerialNumber,
+    UtilityMeterSerialNumber,
+    ElectricServiceAccountNumber,
+    Street1,
+    City,
+    PostalCode,
+    EndCustomerName,
+    CustomerGroup,
+}
+
+impl AssetField {
+    /// Each field with the name clients use for it.
+    pub const ALL: &[(&'static str, AssetField)] = &[
+        ("partner_reference", Self::PartnerReference),
+        ("device_serial_number", Self::DeviceSerialNumber),
+        (
+            "utility_meter_serial_number",
+            Self::UtilityMeterSerialNumber,
+        ),
+        (
+            "electric_service_account_number",
+            Self::ElectricServiceAccountNumber,
+        ),
+        ("street_1", Self::Street1),
+        ("city", Self::City),
+        ("postal_code", Self::PostalCode),
+        ("end_customer_name", Self::EndCustomerName),
+        ("customer_group", Self::CustomerGroup),
+    ];
+}
+
+/// Which provisional assets a listing returns.
+#[derive(Debug, Clone, Default)]
+pub struct AssetFilter {
+    pub job_ids: Option<Vec<JobId>>,
+    pub statuses: Option<Vec<AssetStatus>>,
+    pub transmission_regions: Option<Vec<TransmissionRegion>>,
+    pub customer_classifications: Option<Vec<CustomerClassification>>,
+    pub meter_types: Option<Vec<MeterType>>,
+    pub partner_references: Option<Vec<String>>,
+    pub search: Option<Search<AssetField>>,
+}
+
+/// Fields of a job that free-text search looks in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobField {
+    FileName,
+    /// Any asset of the job.
+    PartnerReference,
+}
+
+impl JobField {
+    pub const ALL: &[(&'static str, JobField)] = &[
+        ("file_name", Self::FileName),
+        ("partner_reference", Self::PartnerReference),
+    ];
+}
+
+/// Which jobs a listing returns.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub statuses: Option<Vec<JobStatus>>,
+    /// Jobs with assets in any of these regions.
+    pub transmission_regions: Option<Vec<TransmissionRegion>>,
+    pub file_names: Option<Vec<String>>,
+    pub search: Option<Search<JobField>>,
+}
+
+/// The values that occur for one filter key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facet {
+    pub key: &'static str,
+    pub values: Vec<String>,
 }

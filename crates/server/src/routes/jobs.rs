@@ -2,13 +2,12 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gridroll_domain::intake::Format;
 use gridroll_domain::{JobId, schema};
-use gridroll_store::JobPage;
+use gridroll_store::cursor::{self, Listing};
+use gridroll_store::{JobField, JobFilter, JobPage};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -16,8 +15,9 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Query, path_id};
+use crate::listing::ListQuery;
 use crate::upload::{self, Upload};
-use crate::wire::{CreatedJob, JobBody, JobList, JobWithAssets};
+use crate::wire::{CreatedJob, FilterOptions, JobBody, JobList, JobWithAssets};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -121,24 +121,33 @@ fn job_not_found(id: JobId) -> ApiError {
 pub const DEFAULT_PAGE_SIZE: usize = 100;
 pub const MAX_PAGE_SIZE: usize = 500;
 
-#[derive(Debug, Deserialize)]
-pub struct ListParams {
-    page_size: Option<i64>,
-    page_token: Option<String>,
-}
+/// The filter keys of the job listing.
+const FILTER_KEYS: &[&str] = &["status", "transmission_region", "file_name"];
 
 /// `GET /v1.1/jobs/meters`
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<ListParams>,
+    RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<JobList>> {
-    let limit = page_size(params.page_size)?;
-    let before = params.page_token.as_deref().map(decode_token).transpose()?;
+    let query = ListQuery::parse(raw.as_deref())?;
+    query.check_keys(FILTER_KEYS)?;
+    let filter = JobFilter {
+        statuses: query.parsed("status")?,
+        transmission_regions: query.parsed("transmission_region")?,
+        file_names: query.texts("file_name"),
+        search: query.search(JobField::ALL)?,
+    };
+    let limit = query.page_size(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let before = match query.position(Listing::Jobs, caller.partner)? {
+        Some(position) => Some(job_at(&position)?),
+        None => None,
+    };
     let mut jobs = state
         .store
         .list_jobs(
             caller.partner,
+            &filter,
             &JobPage {
                 before,
                 limit: limit + 1,
@@ -147,7 +156,8 @@ pub async fn list(
         .await?;
     let next_page_token = if jobs.len() > limit {
         jobs.truncate(limit);
-        jobs.last().map(|j| encode_token(j.id))
+        jobs.last()
+            .map(|j| cursor::encode(Listing::Jobs, caller.partner, j.id.as_uuid().as_bytes()))
     } else {
         None
     };
@@ -157,31 +167,22 @@ pub async fn list(
     }))
 }
 
-fn page_size(requested: Option<i64>) -> ApiResult<usize> {
-    match requested {
-        None => Ok(DEFAULT_PAGE_SIZE),
-        Some(n) if (1..=MAX_PAGE_SIZE as i64).contains(&n) => Ok(n as usize),
-        Some(n) => Err(ApiError::bad_request(
-            "Invalid page_size",
-            json!({"page_size": n, "error": format!("must be between 1 and {MAX_PAGE_SIZE}")}),
-        )),
-    }
-}
-
-fn encode_token(last: JobId) -> String {
-    URL_SAFE_NO_PAD.encode(last.as_uuid().as_bytes())
-}
-
-fn decode_token(token: &str) -> ApiResult<JobId> {
-    URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|bytes| uuid::Uuid::from_slice(&bytes).ok())
+fn job_at(position: &[u8]) -> ApiResult<JobId> {
+    uuid::Uuid::from_slice(position)
         .map(JobId::from_uuid)
-        .ok_or_else(|| {
+        .map_err(|_| {
             ApiError::bad_request(
                 "Invalid page_token",
-                json!({"error": "use the next_page_token of a previous answer unchanged"}),
+                json!({"error": "use the next_page_token of the previous answer unchanged"}),
             )
         })
+}
+
+/// `GET /v1.1/jobs/meter-job-filters`
+pub async fn filters(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<FilterOptions>> {
+    let facets = state.store.job_facets(caller.partner).await?;
+    Ok(Json(FilterOptions::from(facets)))
 }

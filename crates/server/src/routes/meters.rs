@@ -5,16 +5,25 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use gridroll_domain::MeterId;
+use gridroll_domain::enums::{
+    ActionType, CustomerClassification, EnrollmentStatus, LoadType, MeterType, TransmissionRegion,
+};
 use gridroll_domain::intake::{Problem, Problems};
+use gridroll_domain::timestamp::to_millis;
+use gridroll_store::MeterFilter;
+use gridroll_store::cursor::{self, Listing};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Query, path_id};
+use crate::listing::{decode_token, page_size};
 use crate::upload;
-use crate::wire::{ProvisionalAssetBody, meter_details};
+use crate::wire::{MeterList, ProvisionalAssetBody, meter_details};
 
 /// Bodies of single-meter requests are small; anything larger is a mistake.
 const SINGLE_BODY_LIMIT: usize = 1024 * 1024;
@@ -34,22 +43,8 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<ProvisionalAssetBody>> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("application/json")
-        });
-    if !is_json {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Unsupported Content-Type",
-            json!({"supported": ["application/json"]}),
-        ));
+    if !is_json(&headers) {
+        return Err(unsupported_media_type());
     }
     let bytes = to_bytes(body, SINGLE_BODY_LIMIT)
         .await
@@ -77,4 +72,174 @@ pub async fn get(
         .await?
         .ok_or_else(|| ApiError::not_found("Meter not found", json!({"meter_id": id})))?;
     Ok(Json(meter_details(meter)))
+}
+
+/// The body of `POST /v2/meters/search` (`MeterFilterRequest`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    page_token: Option<String>,
+    page_size: Option<i64>,
+    transmission_region: Option<TransmissionRegion>,
+    customer_classification: Option<CustomerClassification>,
+    meter_ids: Option<Vec<String>>,
+    partner_references: Option<Vec<String>>,
+    global_enrollment_statuses: Option<Vec<EnrollmentStatus>>,
+    meter_types: Option<Vec<MeterType>>,
+    load_types: Option<Vec<LoadType>>,
+    customer_groups: Option<Vec<String>>,
+    tags: Option<Vec<String>>,
+    last_modified_date_time: Option<String>,
+    created_after_date_time: Option<String>,
+    created_before_date_time: Option<String>,
+    partner_action_required: Option<bool>,
+    exclude_archived: Option<bool>,
+    connection_reference_ids: Option<Vec<String>>,
+    action_type: Option<Vec<ActionType>>,
+}
+
+const MAX_SEARCH_PAGE: usize = 500;
+
+impl SearchRequest {
+    fn filter(self) -> ApiResult<MeterFilter> {
+        let meter_ids = sized("meter_ids", self.meter_ids, 0, 1000)?
+            .map(|ids| {
+                ids.iter()
+                    .map(|id| path_id::<MeterId>(id, "meter_id", "Meter"))
+                    .collect::<ApiResult<Vec<_>>>()
+            })
+            .transpose()?;
+        Ok(MeterFilter {
+            meter_ids,
+            partner_references: sized("partner_references", self.partner_references, 1, 1000)?,
+            transmission_region: self.transmission_region,
+            customer_classification: self.customer_classification,
+            meter_types: sized("meter_types", self.meter_types, 1, 20)?,
+            load_types: sized("load_types", self.load_types, 1, 20)?,
+            customer_groups: sized("customer_groups", self.customer_groups, 1, 20)?,
+            tags: sized("tags", self.tags, 1, 20)?,
+            connection_reference_ids: sized(
+                "connection_reference_ids",
+                self.connection_reference_ids,
+                1,
+                100,
+            )?,
+            modified_since: instant("last_modified_date_time", self.last_modified_date_time)?,
+            created_after: instant("created_after_date_time", self.created_after_date_time)?,
+            created_before: instant("created_before_date_time", self.created_before_date_time)?,
+            exclude_archived: self.exclude_archived.unwrap_or(false),
+            global_enrollment_statuses: sized(
+                "global_enrollment_statuses",
+                self.global_enrollment_statuses,
+                1,
+                5,
+            )?,
+            partner_action_required: self.partner_action_required.unwrap_or(false),
+            action_types: sized("action_type", self.action_type, 1, 20)?,
+        })
+    }
+}
+
+/// A list with the contract's bounds on its length.
+fn sized<T>(name: &str, list: Option<Vec<T>>, min: usize, max: usize) -> ApiResult<Option<Vec<T>>> {
+    match list {
+        Some(items) if items.len() < min || items.len() > max => Err(ApiError::bad_request(
+            format!("Invalid {name}"),
+            json!({name: format!("must list from {min} to {max} values, not {}", items.len())}),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// An RFC 3339 date-time as stored milliseconds.
+fn instant(name: &str, value: Option<String>) -> ApiResult<Option<i64>> {
+    value
+        .map(|text| {
+            OffsetDateTime::parse(&text, &Rfc3339)
+                .map(to_millis)
+                .map_err(|_| {
+                    ApiError::bad_request(
+                        format!("Invalid {name}"),
+                        json!({name: text, "error": "must be an RFC 3339 date-time such as 2024-10-21T11:43:05.892Z"}),
+                    )
+                })
+        })
+        .transpose()
+}
+
+/// `POST /v2/meters/search`
+pub async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<MeterList>> {
+    let bytes = to_bytes(body, SINGLE_BODY_LIMIT)
+        .await
+        .map_err(|_| ApiError::payload_too_large(SINGLE_BODY_LIMIT as u64))?;
+    let request: SearchRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
+        SearchRequest::default()
+    } else {
+        if !is_json(&headers) {
+            return Err(unsupported_media_type());
+        }
+        serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::bad_request("Invalid search request", json!({"error": e.to_string()}))
+        })?
+    };
+    let limit = match request.page_size {
+        None => MAX_SEARCH_PAGE,
+        Some(n) => page_size(Some(n), &n.to_string(), MAX_SEARCH_PAGE)?,
+    };
+    let after = match &request.page_token {
+        Some(token) => {
+            let position = decode_token(token, Listing::Meters, caller.partner)?;
+            let id = uuid::Uuid::from_slice(&position).map_err(|_| {
+                ApiError::bad_request(
+                    "Invalid page_token",
+                    json!({"error": "use the next_page_token of the previous answer unchanged"}),
+                )
+            })?;
+            Some(MeterId::from_uuid(id))
+        }
+        None => None,
+    };
+    let filter = request.filter()?;
+    let mut meters = state
+        .store
+        .search_meters(caller.partner, &filter, after, limit + 1)
+        .await?;
+    let next_page_token = if meters.len() > limit {
+        meters.truncate(limit);
+        meters
+            .last()
+            .map(|m| cursor::encode(Listing::Meters, caller.partner, m.id.as_uuid().as_bytes()))
+    } else {
+        None
+    };
+    Ok(Json(MeterList {
+        meters: meters.into_iter().map(meter_details).collect(),
+        next_page_token,
+    }))
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        })
+}
+
+fn unsupported_media_type() -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "Unsupported Content-Type",
+        json!({"supported": ["application/json"]}),
+    )
 }

@@ -1,5 +1,6 @@
 //! The HTTP routes. Handlers are thin: extract, call one service function, answer.
 
+pub mod assets;
 pub mod jobs;
 pub mod meters;
 

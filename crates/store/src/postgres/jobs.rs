@@ -16,9 +16,8 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use crate::lease::{OWN_LEASE, RECEIVE_LEASE, millis};
-use crate::model::{
-    AssetState, ChunkReport, Job, JobPage, Meter, NewAsset, NewJob, ProvisionalAsset,
-};
+use crate::model::{AssetState, ChunkReport, Job, Meter, NewAsset, NewJob, ProvisionalAsset};
+use crate::reads::JOB_COLUMNS;
 use crate::{Result, StoreError};
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
@@ -163,10 +162,7 @@ pub async fn commit(client: &Object, job: JobId, assets_count: u64, regions: &st
     }
 }
 
-const JOB_COLUMNS: &str = "id, partner_id, status, file_name, update_existing, assets_count, \
-     created_count, updated_count, failed_count, transmission_regions, created_at, updated_at";
-
-fn job(row: &Row) -> Result<Job> {
+pub fn job(row: &Row) -> Result<Job> {
     let regions: &str = row.get(9);
     Ok(Job {
         id: JobId::from_uuid(row.get(0)),
@@ -199,22 +195,6 @@ pub async fn get(client: &Object, partner: PartnerId, id: JobId) -> Result<Optio
         )
         .await?;
     row.as_ref().map(job).transpose()
-}
-
-pub async fn list(client: &Object, partner: PartnerId, page: &JobPage) -> Result<Vec<Job>> {
-    let before = page.before.map(|j| *j.as_uuid());
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {JOB_COLUMNS} FROM jobs
-                 WHERE partner_id = $1 AND status <> 'RECEIVING'
-                   AND ($2::uuid IS NULL OR id < $2)
-                 ORDER BY id DESC LIMIT $3"
-            ),
-            &[partner.as_uuid(), &before, &seq_param(page.limit as u64)?],
-        )
-        .await?;
-    rows.iter().map(job).collect()
 }
 
 const ASSET_STATE_COLUMNS: &str =
@@ -594,4 +574,22 @@ pub async fn import_meters(
     }
     tx.commit().await?;
     Ok(ids)
+}
+
+/// Columns: job_id, seq, partner_reference, status, status_name, status_description,
+/// meter_id, created_at, data.
+pub fn listed_asset(row: &Row) -> Result<ProvisionalAsset> {
+    Ok(ProvisionalAsset {
+        job_id: JobId::from_uuid(row.get(0)),
+        state: AssetState {
+            seq: count(row.get(1))?,
+            partner_reference: row.get(2),
+            status: parse(row.get(3))?,
+            status_name: row.get::<_, Option<&str>>(4).map(parse).transpose()?,
+            status_description: row.get(5),
+            meter_id: row.get::<_, Option<Uuid>>(6).map(MeterId::from_uuid),
+            created_at: row.get(7),
+        },
+        data: meter_data(row.get(8))?,
+    })
 }

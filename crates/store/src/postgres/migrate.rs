@@ -6,9 +6,10 @@ use gridroll_domain::timestamp::now_millis;
 
 use crate::{Result, StoreError};
 
-const MIGRATIONS: &[&str] = &[include_str!(
-    "../../migrations/postgres/0001_create_meters.sql"
-)];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_create_meters.sql"),
+    include_str!("../../migrations/postgres/0002_inventory.sql"),
+];
 
 /// An arbitrary key shared by every Gridroll process for the migration lock.
 const LOCK_KEY: i64 = 0x6772_6964_726f_6c6c;

@@ -13,13 +13,16 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use gridroll_domain::enums::CreatedBy;
 use gridroll_domain::timestamp::now_millis;
 use gridroll_domain::{ApiKeyId, JobId, MeterData, MeterId, PartnerId};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use crate::model::{
-    ApiKeyHash, AssetState, ChunkReport, Job, JobPage, Meter, NewAsset, NewJob, Partner,
-    ProvisionalAsset,
+    ApiKeyHash, AssetFilter, AssetState, ChunkReport, Facet, Job, JobFilter, JobPage, Meter,
+    MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset,
 };
-use crate::{Result, Store, StoreError, StoreOptions};
+use crate::query::{Dialect, Param};
+use crate::reads::{self, Query};
+use crate::{ASSET_FACETS, JOB_FACETS, Result, Store, StoreError, StoreOptions, facet};
 
 /// The PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
@@ -71,6 +74,27 @@ impl PostgresStore {
     async fn client(&self) -> Result<Object> {
         Ok(self.pool.get().await?)
     }
+}
+
+/// Runs a built query.
+async fn all(client: &Object, query: &Query) -> Result<Vec<Row>> {
+    let params: Vec<Box<dyn ToSql + Sync + Send>> = query
+        .params
+        .iter()
+        .map(|p| -> Box<dyn ToSql + Sync + Send> {
+            match p {
+                Param::Uuid(u) => Box::new(*u),
+                Param::Text(t) => Box::new(t.clone()),
+                Param::Int(i) => Box::new(*i),
+            }
+        })
+        .collect();
+    let refs: Vec<&(dyn ToSql + Sync)> = params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    let statement = client.prepare_cached(&query.sql).await?;
+    Ok(client.query(&statement, &refs).await?)
 }
 
 fn partner(row: &Row) -> Partner {
@@ -213,8 +237,74 @@ impl Store for PostgresStore {
         jobs::provisional_asset(&self.client().await?, partner, job, seq).await
     }
 
-    async fn list_jobs(&self, partner: PartnerId, page: &JobPage) -> Result<Vec<Job>> {
-        jobs::list(&self.client().await?, partner, page).await
+    async fn list_jobs(
+        &self,
+        partner: PartnerId,
+        filter: &JobFilter,
+        page: &JobPage,
+    ) -> Result<Vec<Job>> {
+        let query = reads::list_jobs(Dialect::Postgres, partner, filter, page.before, page.limit);
+        let rows = all(&self.client().await?, &query).await?;
+        rows.iter().map(jobs::job).collect()
+    }
+
+    async fn job_facets(&self, partner: PartnerId) -> Result<Vec<Facet>> {
+        let client = self.client().await?;
+        let mut facets = Vec::new();
+        for (key, column) in JOB_FACETS {
+            let rows = all(
+                &client,
+                &reads::job_facet(Dialect::Postgres, partner, column),
+            )
+            .await?;
+            facets.push(facet(key, rows.iter().map(|r| r.get(0)).collect()));
+        }
+        Ok(facets)
+    }
+
+    async fn list_provisional_assets(
+        &self,
+        partner: PartnerId,
+        filter: &AssetFilter,
+        after: Option<(JobId, u64)>,
+        limit: usize,
+    ) -> Result<Vec<ProvisionalAsset>> {
+        let query = reads::list_assets(Dialect::Postgres, partner, filter, after, limit);
+        let rows = all(&self.client().await?, &query).await?;
+        rows.iter().map(jobs::listed_asset).collect()
+    }
+
+    async fn max_site_devices(&self, partner: PartnerId, filter: &AssetFilter) -> Result<usize> {
+        let query = reads::max_site_devices(Dialect::Postgres, partner, filter);
+        let rows = all(&self.client().await?, &query).await?;
+        let most: i64 = rows.first().map_or(0, |r| r.get(0));
+        Ok(most.max(0) as usize)
+    }
+
+    async fn asset_facets(&self, partner: PartnerId) -> Result<Vec<Facet>> {
+        let client = self.client().await?;
+        let mut facets = Vec::new();
+        for (key, column) in ASSET_FACETS {
+            let rows = all(
+                &client,
+                &reads::asset_facet(Dialect::Postgres, partner, column),
+            )
+            .await?;
+            facets.push(facet(key, rows.iter().map(|r| r.get(0)).collect()));
+        }
+        Ok(facets)
+    }
+
+    async fn search_meters(
+        &self,
+        partner: PartnerId,
+        filter: &MeterFilter,
+        after: Option<MeterId>,
+        limit: usize,
+    ) -> Result<Vec<Meter>> {
+        let query = reads::search_meters(Dialect::Postgres, partner, filter, after, limit);
+        let rows = all(&self.client().await?, &query).await?;
+        rows.iter().map(jobs::meter).collect()
     }
 
     async fn claim_job(&self, worker: &str, lease: Duration) -> Result<Option<JobId>> {

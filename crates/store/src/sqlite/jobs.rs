@@ -9,9 +9,10 @@ use gridroll_domain::timestamp::now_millis;
 use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::rows::{self, JOB_COLUMNS, parsed, parsed_opt};
+use super::rows::{self, parsed, parsed_opt};
 use crate::lease::{OWN_LEASE, RECEIVE_LEASE, millis};
-use crate::model::{AssetState, ChunkReport, Job, JobPage, NewAsset, NewJob, ProvisionalAsset};
+use crate::model::{AssetState, ChunkReport, Job, NewAsset, NewJob, ProvisionalAsset};
+use crate::reads::JOB_COLUMNS;
 use crate::{Result, StoreError};
 
 pub fn begin(conn: &mut Connection, partner: PartnerId, job: &NewJob) -> Result<()> {
@@ -110,25 +111,6 @@ pub fn get(conn: &Connection, partner: PartnerId, job: JobId) -> Result<Option<J
             rows::job,
         )
         .optional()?)
-}
-
-pub fn list(conn: &Connection, partner: PartnerId, page: &JobPage) -> Result<Vec<Job>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {JOB_COLUMNS} FROM jobs
-         WHERE partner_id = ?1 AND status <> 'RECEIVING' AND (?2 IS NULL OR id < ?2)
-         ORDER BY id DESC LIMIT ?3"
-    ))?;
-    let jobs = stmt
-        .query_map(
-            params![
-                partner.as_uuid(),
-                page.before.map(|j| *j.as_uuid()),
-                page.limit
-            ],
-            rows::job,
-        )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(jobs)
 }
 
 const ASSET_STATE_COLUMNS: &str =

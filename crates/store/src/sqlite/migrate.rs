@@ -4,9 +4,10 @@ use rusqlite::Connection;
 
 use crate::{Result, StoreError};
 
-const MIGRATIONS: &[&str] = &[include_str!(
-    "../../migrations/sqlite/0001_create_meters.sql"
-)];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_create_meters.sql"),
+    include_str!("../../migrations/sqlite/0002_inventory.sql"),
+];
 
 pub fn run(conn: &mut Connection) -> Result<()> {
     let current: usize = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;

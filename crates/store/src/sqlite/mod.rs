@@ -14,14 +14,17 @@ use async_trait::async_trait;
 use gridroll_domain::enums::CreatedBy;
 use gridroll_domain::timestamp::now_millis;
 use gridroll_domain::{ApiKeyId, JobId, MeterData, MeterId, PartnerId};
+use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::Semaphore;
 
 use crate::model::{
-    ApiKeyHash, AssetState, ChunkReport, Job, JobPage, Meter, NewAsset, NewJob, Partner,
-    ProvisionalAsset,
+    ApiKeyHash, AssetFilter, AssetState, ChunkReport, Facet, Job, JobFilter, JobPage, Meter,
+    MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset,
 };
-use crate::{Result, Store, StoreError, StoreOptions};
+use crate::query::{Dialect, Param};
+use crate::reads::{self, Query};
+use crate::{ASSET_FACETS, JOB_FACETS, Result, Store, StoreError, StoreOptions, facet};
 
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
@@ -78,6 +81,28 @@ impl SqliteStore {
         })
         .await
     }
+}
+
+/// Runs a built query and maps every row.
+fn all<T>(
+    conn: &Connection,
+    query: &Query,
+    map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let params: Vec<Value> = query
+        .params
+        .iter()
+        .map(|p| match p {
+            Param::Uuid(u) => Value::Blob(u.as_bytes().to_vec()),
+            Param::Text(t) => Value::Text(t.clone()),
+            Param::Int(i) => Value::Integer(*i),
+        })
+        .collect();
+    let mut stmt = conn.prepare_cached(&query.sql)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(params), map)?
+        .collect::<rusqlite::Result<Vec<T>>>()?;
+    Ok(rows)
 }
 
 async fn blocking<T, F>(f: F) -> Result<T>
@@ -295,10 +320,71 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn list_jobs(&self, partner: PartnerId, page: &JobPage) -> Result<Vec<Job>> {
-        let page = page.clone();
-        self.read(move |conn| jobs::list(conn, partner, &page))
+    async fn list_jobs(
+        &self,
+        partner: PartnerId,
+        filter: &JobFilter,
+        page: &JobPage,
+    ) -> Result<Vec<Job>> {
+        let query = reads::list_jobs(Dialect::Sqlite, partner, filter, page.before, page.limit);
+        self.read(move |conn| all(conn, &query, rows::job)).await
+    }
+
+    async fn job_facets(&self, partner: PartnerId) -> Result<Vec<Facet>> {
+        self.read(move |conn| {
+            JOB_FACETS
+                .iter()
+                .map(|(key, column)| {
+                    let query = reads::job_facet(Dialect::Sqlite, partner, column);
+                    Ok(facet(key, all(conn, &query, |row| row.get(0))?))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn list_provisional_assets(
+        &self,
+        partner: PartnerId,
+        filter: &AssetFilter,
+        after: Option<(JobId, u64)>,
+        limit: usize,
+    ) -> Result<Vec<ProvisionalAsset>> {
+        let query = reads::list_assets(Dialect::Sqlite, partner, filter, after, limit);
+        self.read(move |conn| all(conn, &query, rows::provisional_asset))
             .await
+    }
+
+    async fn max_site_devices(&self, partner: PartnerId, filter: &AssetFilter) -> Result<usize> {
+        let query = reads::max_site_devices(Dialect::Sqlite, partner, filter);
+        let most: Vec<i64> = self
+            .read(move |conn| all(conn, &query, |row| row.get(0)))
+            .await?;
+        Ok(most.first().copied().unwrap_or(0).max(0) as usize)
+    }
+
+    async fn asset_facets(&self, partner: PartnerId) -> Result<Vec<Facet>> {
+        self.read(move |conn| {
+            ASSET_FACETS
+                .iter()
+                .map(|(key, column)| {
+                    let query = reads::asset_facet(Dialect::Sqlite, partner, column);
+                    Ok(facet(key, all(conn, &query, |row| row.get(0))?))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn search_meters(
+        &self,
+        partner: PartnerId,
+        filter: &MeterFilter,
+        after: Option<MeterId>,
+        limit: usize,
+    ) -> Result<Vec<Meter>> {
+        let query = reads::search_meters(Dialect::Sqlite, partner, filter, after, limit);
+        self.read(move |conn| all(conn, &query, rows::meter)).await
     }
 
     async fn claim_job(&self, worker: &str, lease: Duration) -> Result<Option<JobId>> {

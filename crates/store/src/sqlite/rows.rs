@@ -7,7 +7,7 @@ use rusqlite::Row;
 use rusqlite::types::Type;
 use serde_json::{Map, Value};
 
-use crate::model::{Job, Meter, Partner};
+use crate::model::{AssetState, Job, Meter, Partner, ProvisionalAsset};
 
 /// Parses a text column into an enum, failing like any other conversion.
 pub fn parsed<T: FromStr>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
@@ -56,9 +56,6 @@ pub fn meter(row: &Row<'_>) -> rusqlite::Result<Meter> {
     })
 }
 
-pub const JOB_COLUMNS: &str = "id, partner_id, status, file_name, update_existing, assets_count, \
-     created_count, updated_count, failed_count, transmission_regions, created_at, updated_at";
-
 pub fn job(row: &Row<'_>) -> rusqlite::Result<Job> {
     let regions: String = row.get(9)?;
     Ok(Job {
@@ -84,4 +81,22 @@ pub fn job(row: &Row<'_>) -> rusqlite::Result<Job> {
 fn count(row: &Row<'_>, index: usize) -> rusqlite::Result<u64> {
     let n: i64 = row.get(index)?;
     u64::try_from(n).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(index, n))
+}
+
+/// Columns: job_id, seq, partner_reference, status, status_name, status_description,
+/// meter_id, created_at, data.
+pub fn provisional_asset(row: &Row<'_>) -> rusqlite::Result<ProvisionalAsset> {
+    Ok(ProvisionalAsset {
+        job_id: gridroll_domain::JobId::from_uuid(row.get(0)?),
+        state: AssetState {
+            seq: row.get(1)?,
+            partner_reference: row.get(2)?,
+            status: parsed(row, 3)?,
+            status_name: parsed_opt(row, 4)?,
+            status_description: row.get(5)?,
+            meter_id: row.get::<_, Option<uuid::Uuid>>(6)?.map(MeterId::from_uuid),
+            created_at: row.get(7)?,
+        },
+        data: meter_data(row, 8)?,
+    })
 }

@@ -1,0 +1,161 @@
+//! Building the WHERE clause of a filtered read once for both SQL dialects: placeholders,
+//! lists, JSON lookups and case-insensitive matching differ; the filter logic does not.
+
+use uuid::Uuid;
+
+/// A bound value, converted by each backend to its own parameter type.
+#[derive(Debug, Clone)]
+pub enum Param {
+    Uuid(Uuid),
+    Text(String),
+    Int(i64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// Conditions joined with AND, and the parameters they bind.
+#[derive(Debug)]
+pub struct Conditions {
+    dialect: Dialect,
+    clauses: Vec<String>,
+    pub params: Vec<Param>,
+}
+
+impl Conditions {
+    pub fn new(dialect: Dialect) -> Self {
+        Self {
+            dialect,
+            clauses: Vec::new(),
+            params: Vec::new(),
+        }
+    }
+
+    /// Binds a value and returns its placeholder.
+    pub fn bind(&mut self, param: Param) -> String {
+        self.params.push(param);
+        match self.dialect {
+            Dialect::Sqlite => format!("?{}", self.params.len()),
+            Dialect::Postgres => format!("${}", self.params.len()),
+        }
+    }
+
+    pub fn push(&mut self, clause: impl Into<String>) {
+        self.clauses.push(clause.into());
+    }
+
+    /// `expr = value`
+    pub fn eq(&mut self, expr: &str, value: Param) {
+        let p = self.bind(value);
+        self.push(format!("{expr} = {p}"));
+    }
+
+    /// `expr IN (values)`; an empty list matches nothing.
+    pub fn one_of(&mut self, expr: &str, values: impl IntoIterator<Item = Param>) {
+        let placeholders: Vec<String> = values.into_iter().map(|v| self.bind(v)).collect();
+        if placeholders.is_empty() {
+            self.push("1 = 0");
+        } else {
+            self.push(format!("{expr} IN ({})", placeholders.join(", ")));
+        }
+    }
+
+    /// A condition that holds for no row.
+    pub fn nothing(&mut self) {
+        self.push("1 = 0");
+    }
+
+    /// Any of `exprs` contains any of `terms`, ignoring case.
+    pub fn contains_any(&mut self, exprs: &[String], terms: &[String]) {
+        let clause = self.matching(exprs, terms);
+        self.push(clause);
+    }
+
+    /// The clause of [`Conditions::contains_any`], bound here but not added, for use
+    /// inside a larger clause.
+    pub fn matching(&mut self, exprs: &[String], terms: &[String]) -> String {
+        let mut alternatives = Vec::new();
+        for term in terms {
+            let pattern = format!("%{}%", escape_like(&term.to_lowercase()));
+            let p = self.bind(Param::Text(pattern));
+            for expr in exprs {
+                alternatives.push(format!("lower({expr}) LIKE {p} ESCAPE '\\'"));
+            }
+        }
+        if alternatives.is_empty() {
+            "1 = 0".to_owned()
+        } else {
+            format!("({})", alternatives.join(" OR "))
+        }
+    }
+
+    /// The text at a path inside a JSON column.
+    pub fn json_text(&self, column: &str, path: &[&str]) -> String {
+        match self.dialect {
+            Dialect::Sqlite => format!("json_extract({column}, '$.{}')", path.join(".")),
+            Dialect::Postgres => format!("({column}::json #>> '{{{}}}')", path.join(",")),
+        }
+    }
+
+    /// The joined conditions, `1 = 1` when there are none.
+    pub fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            "1 = 1".to_owned()
+        } else {
+            self.clauses.join(" AND ")
+        }
+    }
+}
+
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_follow_the_dialect() {
+        let mut sqlite = Conditions::new(Dialect::Sqlite);
+        sqlite.eq("a", Param::Int(1));
+        sqlite.one_of("b", [Param::Int(2), Param::Int(3)]);
+        assert_eq!(sqlite.sql(), "a = ?1 AND b IN (?2, ?3)");
+        let mut postgres = Conditions::new(Dialect::Postgres);
+        postgres.eq("a", Param::Int(1));
+        postgres.one_of("b", []);
+        assert_eq!(postgres.sql(), "a = $1 AND 1 = 0");
+    }
+
+    #[test]
+    fn search_terms_are_escaped_and_lowercased() {
+        let mut c = Conditions::new(Dialect::Sqlite);
+        c.contains_any(&["x".to_owned()], &["50%_Off\\".to_owned()]);
+        assert_eq!(c.sql(), "(lower(x) LIKE ?1 ESCAPE '\\')");
+        assert!(matches!(&c.params[0], Param::Text(t) if t == "%50\\%\\_off\\\\%"));
+    }
+
+    #[test]
+    fn json_paths_follow_the_dialect() {
+        let c = Conditions::new(Dialect::Postgres);
+        assert_eq!(
+            c.json_text("data", &["device", "model"]),
+            "(data::json #>> '{device,model}')"
+        );
+        let c = Conditions::new(Dialect::Sqlite);
+        assert_eq!(
+            c.json_text("data", &["device", "model"]),
+            "json_extract(data, '$.device.model')"
+        );
+    }
+}

@@ -1,0 +1,314 @@
+//! The filtered reads, written once and rendered for either dialect. Every query is scoped
+//! to one partner and pages by key (never by offset), so a page costs the same wherever
+//! it is in the listing.
+
+use gridroll_domain::{JobId, MeterId, PartnerId};
+
+use crate::model::{AssetField, AssetFilter, JobField, JobFilter, MeterFilter};
+use crate::query::{Conditions, Dialect, Param};
+
+/// A statement and its parameters.
+pub struct Query {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+fn texts<T: AsRef<str>>(values: &[T]) -> impl Iterator<Item = Param> + '_ {
+    values.iter().map(|v| Param::Text(v.as_ref().to_owned()))
+}
+
+fn boolean(dialect: Dialect, value: bool) -> &'static str {
+    match (dialect, value) {
+        (Dialect::Sqlite, true) => "1",
+        (Dialect::Sqlite, false) => "0",
+        (Dialect::Postgres, true) => "true",
+        (Dialect::Postgres, false) => "false",
+    }
+}
+
+/// `(',' || column || ',') LIKE '%,value,%'` for any value: membership in a comma list.
+fn in_comma_list<T: AsRef<str>>(c: &mut Conditions, column: &str, values: &[T]) {
+    let alternatives: Vec<String> = values
+        .iter()
+        .map(|v| {
+            let p = c.bind(Param::Text(format!("%,{},%", v.as_ref())));
+            format!("(',' || {column} || ',') LIKE {p}")
+        })
+        .collect();
+    if alternatives.is_empty() {
+        c.nothing();
+    } else {
+        c.push(format!("({})", alternatives.join(" OR ")));
+    }
+}
+
+pub const METER_COLUMNS: &str = "id, partner_id, created_by, data, created_at, updated_at";
+
+/// A page of meters in id (creation) order, after `after`.
+pub fn search_meters(
+    dialect: Dialect,
+    partner: PartnerId,
+    filter: &MeterFilter,
+    after: Option<MeterId>,
+    limit: usize,
+) -> Query {
+    let mut c = Conditions::new(dialect);
+    c.eq("partner_id", Param::Uuid(*partner.as_uuid()));
+    if let Some(ids) = filter.meter_ids.as_ref().filter(|ids| !ids.is_empty()) {
+        c.one_of("id", ids.iter().map(|id| Param::Uuid(*id.as_uuid())));
+    }
+    if let Some(references) = &filter.partner_references {
+        c.one_of("partner_reference", texts(references));
+    }
+    if let Some(region) = filter.transmission_region {
+        c.eq("transmission_region", Param::Text(region.to_string()));
+    }
+    if let Some(class) = filter.customer_classification {
+        c.eq("customer_classification", Param::Text(class.to_string()));
+    }
+    if let Some(types) = &filter.meter_types {
+        c.one_of("meter_type", texts(types));
+    }
+    if let Some(types) = &filter.load_types {
+        // load_types holds the JSON array, e.g. ["HVAC","EV_CHARGING"].
+        let alternatives: Vec<String> = types
+            .iter()
+            .map(|t| {
+                let p = c.bind(Param::Text(format!("%\"{t}\"%")));
+                format!("load_types LIKE {p}")
+            })
+            .collect();
+        if alternatives.is_empty() {
+            c.nothing();
+        } else {
+            c.push(format!("({})", alternatives.join(" OR ")));
+        }
+    }
+    if let Some(groups) = &filter.customer_groups {
+        c.one_of("customer_group", texts(groups));
+    }
+    // Meters carry no tags or connection references yet, so asking for any finds none.
+    if filter.tags.is_some() || filter.connection_reference_ids.is_some() {
+        c.nothing();
+    }
+    if let Some(since) = filter.modified_since {
+        let p = c.bind(Param::Int(since));
+        c.push(format!("updated_at >= {p}"));
+    }
+    if let Some(after) = filter.created_after {
+        let p = c.bind(Param::Int(after));
+        c.push(format!("created_at >= {p}"));
+    }
+    if let Some(before) = filter.created_before {
+        let p = c.bind(Param::Int(before));
+        c.push(format!("created_at < {p}"));
+    }
+    if filter.exclude_archived {
+        c.push(format!("is_archived = {}", boolean(dialect, false)));
+    }
+    if let Some(statuses) = &filter.global_enrollment_statuses {
+        c.one_of("global_enrollment_status", texts(statuses));
+    }
+    if filter.partner_action_required {
+        c.push(format!(
+            "partner_action_required = {}",
+            boolean(dialect, true)
+        ));
+    }
+    if let Some(types) = &filter.action_types {
+        in_comma_list(&mut c, "partner_action_types", types);
+    }
+    if let Some(after) = after {
+        let p = c.bind(Param::Uuid(*after.as_uuid()));
+        c.push(format!("id > {p}"));
+    }
+    let limit = c.bind(Param::Int(limit as i64));
+    Query {
+        sql: format!(
+            "SELECT {METER_COLUMNS} FROM meters WHERE {} ORDER BY id LIMIT {limit}",
+            c.sql()
+        ),
+        params: c.params,
+    }
+}
+
+pub const ASSET_COLUMNS: &str = "job_id, seq, partner_reference, status, status_name, \
+     status_description, meter_id, created_at, data";
+
+fn asset_conditions(dialect: Dialect, partner: PartnerId, filter: &AssetFilter) -> Conditions {
+    let mut c = Conditions::new(dialect);
+    let partner_param = c.bind(Param::Uuid(*partner.as_uuid()));
+    c.push(format!("partner_id = {partner_param}"));
+    // Assets of an upload still being received are not there yet.
+    c.push(format!(
+        "EXISTS (SELECT 1 FROM jobs j WHERE j.id = job_id AND j.partner_id = {partner_param} \
+         AND j.status <> 'RECEIVING')"
+    ));
+    if let Some(jobs) = &filter.job_ids {
+        c.one_of("job_id", jobs.iter().map(|j| Param::Uuid(*j.as_uuid())));
+    }
+    if let Some(statuses) = &filter.statuses {
+        c.one_of("status", texts(statuses));
+    }
+    if let Some(regions) = &filter.transmission_regions {
+        c.one_of("transmission_region", texts(regions));
+    }
+    if let Some(classes) = &filter.customer_classifications {
+        c.one_of("customer_classification", texts(classes));
+    }
+    if let Some(types) = &filter.meter_types {
+        c.one_of("meter_type", texts(types));
+    }
+    if let Some(references) = &filter.partner_references {
+        c.one_of("partner_reference", texts(references));
+    }
+    if let Some(search) = &filter.search {
+        let exprs: Vec<String> = search
+            .fields
+            .iter()
+            .map(|field| match field {
+                AssetField::PartnerReference => "partner_reference".to_owned(),
+                AssetField::CustomerGroup => "customer_group".to_owned(),
+                AssetField::DeviceSerialNumber => {
+                    c.json_text("data", &["device", "device_serial_number"])
+                }
+                AssetField::UtilityMeterSerialNumber => {
+                    c.json_text("data", &["utility", "utility_meter_serial_number"])
+                }
+                AssetField::ElectricServiceAccountNumber => {
+                    c.json_text("data", &["utility", "electric_service_account_number"])
+                }
+                AssetField::Street1 => c.json_text("data", &["customer", "street_1"]),
+                AssetField::City => c.json_text("data", &["customer", "city"]),
+                AssetField::PostalCode => c.json_text("data", &["customer", "postal_code"]),
+                AssetField::EndCustomerName => {
+                    c.json_text("data", &["customer", "end_customer_name"])
+                }
+            })
+            .collect();
+        c.contains_any(&exprs, &search.terms);
+    }
+    c
+}
+
+/// A page of provisional assets: newest job first, each job's assets in upload order.
+pub fn list_assets(
+    dialect: Dialect,
+    partner: PartnerId,
+    filter: &AssetFilter,
+    after: Option<(JobId, u64)>,
+    limit: usize,
+) -> Query {
+    let mut c = asset_conditions(dialect, partner, filter);
+    if let Some((job, seq)) = after {
+        let j = c.bind(Param::Uuid(*job.as_uuid()));
+        let s = c.bind(Param::Int(seq as i64));
+        c.push(format!("(job_id < {j} OR (job_id = {j} AND seq > {s}))"));
+    }
+    let limit = c.bind(Param::Int(limit as i64));
+    Query {
+        sql: format!(
+            "SELECT {ASSET_COLUMNS} FROM provisional_assets WHERE {}
+             ORDER BY job_id DESC, seq LIMIT {limit}",
+            c.sql()
+        ),
+        params: c.params,
+    }
+}
+
+/// The most site devices any matching asset has: how many groups of site-device columns
+/// a CSV export needs.
+pub fn max_site_devices(dialect: Dialect, partner: PartnerId, filter: &AssetFilter) -> Query {
+    let c = asset_conditions(dialect, partner, filter);
+    let length = match dialect {
+        Dialect::Sqlite => "json_array_length(data, '$.site.site_devices')",
+        Dialect::Postgres => "json_array_length((data::json) -> 'site' -> 'site_devices')",
+    };
+    Query {
+        sql: format!(
+            "SELECT CAST(coalesce(max({length}), 0) AS BIGINT) FROM provisional_assets WHERE {}",
+            c.sql()
+        ),
+        params: c.params,
+    }
+}
+
+pub const JOB_COLUMNS: &str = "id, partner_id, status, file_name, update_existing, assets_count, \
+     created_count, updated_count, failed_count, transmission_regions, created_at, updated_at";
+
+/// A page of jobs, newest first, before `before`.
+pub fn list_jobs(
+    dialect: Dialect,
+    partner: PartnerId,
+    filter: &JobFilter,
+    before: Option<JobId>,
+    limit: usize,
+) -> Query {
+    let mut c = Conditions::new(dialect);
+    c.eq("partner_id", Param::Uuid(*partner.as_uuid()));
+    c.push("status <> 'RECEIVING'");
+    if let Some(statuses) = &filter.statuses {
+        c.one_of("status", texts(statuses));
+    }
+    if let Some(regions) = &filter.transmission_regions {
+        in_comma_list(&mut c, "transmission_regions", regions);
+    }
+    if let Some(names) = &filter.file_names {
+        c.one_of("file_name", texts(names));
+    }
+    if let Some(search) = &filter.search {
+        let mut alternatives = Vec::new();
+        for field in &search.fields {
+            alternatives.push(match field {
+                JobField::FileName => c.matching(&["file_name".to_owned()], &search.terms),
+                JobField::PartnerReference => format!(
+                    "EXISTS (SELECT 1 FROM provisional_assets pa WHERE pa.job_id = jobs.id AND {})",
+                    c.matching(&["pa.partner_reference".to_owned()], &search.terms)
+                ),
+            });
+        }
+        if alternatives.is_empty() {
+            c.nothing();
+        } else {
+            c.push(format!("({})", alternatives.join(" OR ")));
+        }
+    }
+    if let Some(before) = before {
+        let p = c.bind(Param::Uuid(*before.as_uuid()));
+        c.push(format!("id < {p}"));
+    }
+    let limit = c.bind(Param::Int(limit as i64));
+    Query {
+        sql: format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE {} ORDER BY id DESC LIMIT {limit}",
+            c.sql()
+        ),
+        params: c.params,
+    }
+}
+
+/// Distinct values of an asset column, for the filters a partner can pick from.
+pub fn asset_facet(dialect: Dialect, partner: PartnerId, column: &str) -> Query {
+    let c = asset_conditions(dialect, partner, &AssetFilter::default());
+    Query {
+        sql: format!(
+            "SELECT DISTINCT {column} FROM provisional_assets WHERE {} ORDER BY {column}",
+            c.sql()
+        ),
+        params: c.params,
+    }
+}
+
+/// Distinct values of a job column.
+pub fn job_facet(dialect: Dialect, partner: PartnerId, column: &str) -> Query {
+    let mut c = Conditions::new(dialect);
+    c.eq("partner_id", Param::Uuid(*partner.as_uuid()));
+    c.push("status <> 'RECEIVING'");
+    Query {
+        sql: format!(
+            "SELECT DISTINCT {column} FROM jobs WHERE {} ORDER BY {column}",
+            c.sql()
+        ),
+        params: c.params,
+    }
+}
