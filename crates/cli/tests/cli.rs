@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gridroll_testkit::TestDatabase;
+use gridroll_testkit::{Backend, TestDatabase};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gridroll");
@@ -182,12 +182,14 @@ fn assert_one_meter_per_reference(job: &Value, rows: usize) {
     assert_eq!(meters.len(), rows, "one meter per reference");
 }
 
-gridroll_testkit::backend_tests! {
-
 async fn partners_create_prints_only_the_partner_and_its_key(backend: Backend) {
     let db = TestDatabase::new(backend).await.unwrap();
     let out = gridroll(&db, &["partners", "create", "--name", "Acme Energy"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     let printed: Value = serde_json::from_str(&stdout).unwrap();
@@ -211,21 +213,51 @@ async fn the_operator_import_stores_meters_that_share_a_reference(backend: Backe
     let (partner, _) = create_partner(&db);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("utility.json");
-    std::fs::write(&file, json!({"assets": [asset("acct-7"), asset("acct-7")]}).to_string()).unwrap();
+    std::fs::write(
+        &file,
+        json!({"assets": [asset("acct-7"), asset("acct-7")]}).to_string(),
+    )
+    .unwrap();
     let out = gridroll(
         &db,
-        &["meters", "import", "--partner", &partner, "--file", file.to_str().unwrap()],
+        &[
+            "meters",
+            "import",
+            "--partner",
+            &partner,
+            "--file",
+            file.to_str().unwrap(),
+        ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed["imported"], 2);
-    assert_eq!(db.count("SELECT count(*) FROM meters WHERE partner_reference = 'acct-7'").await, 2);
+    assert_eq!(
+        db.count("SELECT count(*) FROM meters WHERE partner_reference = 'acct-7'")
+            .await,
+        2
+    );
 
     let invalid = dir.path().join("invalid.json");
-    std::fs::write(&invalid, json!({"assets": [{"partner_reference": "x"}]}).to_string()).unwrap();
+    std::fs::write(
+        &invalid,
+        json!({"assets": [{"partner_reference": "x"}]}).to_string(),
+    )
+    .unwrap();
     let out = gridroll(
         &db,
-        &["meters", "import", "--partner", &partner, "--file", invalid.to_str().unwrap()],
+        &[
+            "meters",
+            "import",
+            "--partner",
+            &partner,
+            "--file",
+            invalid.to_str().unwrap(),
+        ],
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was imported"));
@@ -263,7 +295,13 @@ async fn a_server_killed_mid_job_finishes_it_after_a_restart_without_duplicates(
     assert_eq!(db.count("SELECT count(*) FROM meters").await, ROWS as i64);
 }
 
-}
+gridroll_testkit::backend_tests!(
+    partners_create_prints_only_the_partner_and_its_key,
+    keys_and_imports_refuse_an_unknown_partner,
+    the_operator_import_stores_meters_that_share_a_reference,
+    serve_demo_prints_a_key_that_works_at_once,
+    a_server_killed_mid_job_finishes_it_after_a_restart_without_duplicates,
+);
 
 /// Two processes on one PostgreSQL database: the one that took a job is killed part-way,
 /// and the other finishes the job once the dead one's lease lapses.

@@ -4,6 +4,9 @@
 
 use std::sync::LazyLock;
 
+use gridroll_domain::enums::{
+    ActionType, CustomerClassification, EnrollmentStatus, LoadType, MeterType, TransmissionRegion,
+};
 use gridroll_domain::job::{AssetStatus, JobStatus, StatusName};
 use gridroll_domain::schema::{CREATE_METER, Check, Field, Kind};
 use serde_json::{Map, Value, json};
@@ -115,10 +118,10 @@ fn paths() -> Value {
             "get": {
                 "operationId": "listMeterBatchJobs",
                 "summary": "List meter jobs, newest first",
-                "parameters": [
-                    {"name": "page_size", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}},
-                    {"name": "page_token", "in": "query", "schema": {"type": "string"}}
-                ],
+                "parameters": list_parameters(
+                    "Keys: status, transmission_region, file_name.",
+                    "Fields: file_name, partner_reference (of any asset of the job)."
+                ),
                 "responses": common_errors(("200", answer("A page of jobs.", reference("PagedJobs"))))
             }
         },
@@ -147,6 +150,51 @@ fn paths() -> Value {
                 "responses": get_meter
             }
         },
+        "/v1.1/jobs/meter-job-filters": {
+            "get": {
+                "operationId": "listMeterBatchJobsFilters",
+                "summary": "The filter values that occur in the partner's jobs",
+                "responses": common_errors(("200", answer("Filter keys and values.", reference("FilterOptions"))))
+            }
+        },
+        "/v1.1/provisional-assets": {
+            "get": {
+                "operationId": "listProvisionalAssets",
+                "summary": "List provisional assets: newest job first, each job in upload order",
+                "description": "With Accept: text/csv, answers every matching row (page_size and page_token do not apply) in the upload layout followed by the status columns job_id, status, status_detail.name, status_detail.description, meter_id, created_at, which an upload reads past: fix the rows and upload the file again.",
+                "parameters": list_parameters(
+                    "Keys: job_id, status, transmission_region, customer_classification, meter_type, partner_reference.",
+                    "Fields: partner_reference, device_serial_number, utility_meter_serial_number, electric_service_account_number, street_1, city, postal_code, end_customer_name, customer_group."
+                ),
+                "responses": {
+                    "200": {
+                        "description": "A page of provisional assets, or all of them as CSV.",
+                        "content": {
+                            "application/json": {"schema": reference("ListProvisionalAssetsResponse")},
+                            "text/csv": {"schema": {"type": "string"}}
+                        }
+                    },
+                    "400": error("An unknown filter key or value, search field, page size or page token."),
+                    "401": error("No valid API key.")
+                }
+            }
+        },
+        "/v1.1/provisional-assets-filters": {
+            "get": {
+                "operationId": "listProvisionalAssetsFilters",
+                "summary": "The filter values that occur in the partner's provisional assets",
+                "responses": common_errors(("200", answer("Filter keys and values.", reference("FilterOptions"))))
+            }
+        },
+        "/v2/meters/search": {
+            "post": {
+                "operationId": "searchMeterDetails",
+                "summary": "Search meters; page through the whole inventory or what changed since an instant",
+                "description": "Meters come in creation order. Pages are by key: paging while other uploads land returns every meter that existed when paging began exactly once. Lists match any of their values; all given filters must hold.",
+                "requestBody": {"required": false, "content": {"application/json": {"schema": reference("MeterFilterRequest")}}},
+                "responses": common_errors(("200", answer("A page of meters.", reference("ListMeterDetailsResponse"))))
+            }
+        },
         "/healthz": {
             "get": {
                 "operationId": "health",
@@ -164,6 +212,22 @@ fn paths() -> Value {
             }
         }
     })
+}
+
+/// The query parameters of the list endpoints.
+fn list_parameters(filter_keys: &str, search_fields: &str) -> Value {
+    json!([
+        {"name": "filter", "in": "query", "style": "form", "explode": true,
+         "description": format!("key:value1,value2 — all filters must hold; the values of one are alternatives. {filter_keys}"),
+         "schema": {"type": "array", "items": {"type": "string"}}},
+        {"name": "search_query", "in": "query", "description": "Comma-separated terms, any of which found (ignoring case) in any of search_fields matches.",
+         "schema": {"type": "string"}},
+        {"name": "search_fields", "in": "query", "style": "form", "explode": true,
+         "description": format!("Required with search_query. {search_fields}"),
+         "schema": {"type": "array", "items": {"type": "string"}}},
+        {"name": "page_size", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}},
+        {"name": "page_token", "in": "query", "schema": {"type": "string"}}
+    ])
 }
 
 fn schemas() -> Value {
@@ -249,6 +313,50 @@ fn schemas() -> Value {
                         "updated_at": timestamp
                     }}
                 }}]
+        },
+        "MeterFilterRequest": {
+            "type": "object", "additionalProperties": false,
+            "properties": {
+                "page_token": {"type": "string"},
+                "page_size": {"type": "integer", "minimum": 1, "maximum": 500, "default": 500},
+                "transmission_region": {"type": "string", "enum": TransmissionRegion::VARIANTS},
+                "customer_classification": {"type": "string", "enum": CustomerClassification::VARIANTS},
+                "meter_ids": {"type": "array", "maxItems": 1000, "items": uuid},
+                "partner_references": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"type": "string"}},
+                "global_enrollment_statuses": {"type": "array", "minItems": 1, "maxItems": 5, "items": {"type": "string", "enum": EnrollmentStatus::VARIANTS}},
+                "meter_types": {"type": "array", "minItems": 1, "maxItems": 20, "items": {"type": "string", "enum": MeterType::VARIANTS}},
+                "load_types": {"type": "array", "minItems": 1, "maxItems": 20, "description": "Meters with any of these load types.", "items": {"type": "string", "enum": LoadType::VARIANTS}},
+                "customer_groups": {"type": "array", "minItems": 1, "maxItems": 20, "items": {"type": "string"}},
+                "tags": {"type": "array", "minItems": 1, "maxItems": 20, "items": {"type": "string"}},
+                "last_modified_date_time": {"type": "string", "format": "date-time", "description": "Meters changed at or after this instant."},
+                "created_after_date_time": {"type": "string", "format": "date-time", "description": "Meters created at or after this instant."},
+                "created_before_date_time": {"type": "string", "format": "date-time", "description": "Meters created before this instant."},
+                "partner_action_required": {"type": "boolean", "default": false},
+                "exclude_archived": {"type": "boolean", "default": false},
+                "connection_reference_ids": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "string"}},
+                "action_type": {"type": "array", "minItems": 1, "maxItems": 20, "items": {"type": "string", "enum": ActionType::VARIANTS}}
+            }
+        },
+        "ListMeterDetailsResponse": {
+            "type": "object", "required": ["meters"],
+            "properties": {
+                "meters": {"type": "array", "items": reference("MeterDetailsResponse")},
+                "next_page_token": {"type": "string", "description": "Absent on the last page."}
+            }
+        },
+        "ListProvisionalAssetsResponse": {
+            "type": "object", "required": ["provisional_assets"],
+            "properties": {
+                "provisional_assets": {"type": "array", "items": reference("ProvisionalAsset")},
+                "next_page_token": {"type": "string", "description": "Absent on the last page."}
+            }
+        },
+        "FilterOptions": {
+            "type": "object", "required": ["filter_options"],
+            "properties": {"filter_options": {"type": "array", "items": {
+                "type": "object", "required": ["key", "values"],
+                "properties": {"key": {"type": "string"}, "values": {"type": "array", "items": {"type": "string"}}}
+            }}}
         },
         "ValidationProblem": {
             "type": "object", "required": ["message"],

@@ -2,12 +2,12 @@
 
 mod common;
 
+use gridroll_testkit::Backend;
+
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use common::{TestApp, asset};
 use serde_json::json;
-
-gridroll_testkit::backend_tests! {
 
 async fn requests_without_a_valid_key_are_unauthorized(backend: Backend) {
     let app = TestApp::new(backend).await;
@@ -55,7 +55,10 @@ async fn keys_are_stored_only_as_hashes(backend: Backend) {
     assert_eq!(app.count("SELECT length(key_hash) FROM api_keys").await, 32);
     if let Some(raw) = app.db.raw_file() {
         let needle = app.key.as_bytes();
-        assert!(!raw.windows(needle.len()).any(|w| w == needle), "the key is in the file");
+        assert!(
+            !raw.windows(needle.len()).any(|w| w == needle),
+            "the key is in the file"
+        );
     }
 }
 
@@ -113,4 +116,10 @@ async fn a_nonexistent_job_or_meter_is_not_found(backend: Backend) {
     );
 }
 
-}
+gridroll_testkit::backend_tests!(
+    requests_without_a_valid_key_are_unauthorized,
+    the_bearer_scheme_is_case_insensitive,
+    keys_are_stored_only_as_hashes,
+    another_partners_jobs_and_meters_are_not_found,
+    a_nonexistent_job_or_meter_is_not_found,
+);

@@ -2,6 +2,8 @@
 
 mod common;
 
+use gridroll_testkit::Backend;
+
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use common::{Answer, CSV_HEADER, TestApp, asset, csv_row};
@@ -32,8 +34,6 @@ fn first_message(answer: &Answer) -> &str {
         .as_str()
         .unwrap_or_default()
 }
-
-gridroll_testkit::backend_tests! {
 
 async fn malformed_json_bodies_are_refused(backend: Backend) {
     let app = TestApp::new(backend).await;
@@ -225,7 +225,8 @@ async fn a_wrong_content_type_is_unsupported(backend: Backend) {
             &answer,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "content type",
-        ).await;
+        )
+        .await;
     }
     let charset = app
         .send(
@@ -244,10 +245,13 @@ async fn a_wrong_content_type_is_unsupported(backend: Backend) {
 }
 
 async fn a_body_over_the_limit_is_too_large_whether_declared_or_streamed(backend: Backend) {
-    let app = TestApp::with_config(backend, Config {
-        max_body_bytes: 2048,
-        ..Config::default()
-    })
+    let app = TestApp::with_config(
+        backend,
+        Config {
+            max_body_bytes: 2048,
+            ..Config::default()
+        },
+    )
     .await;
     let mut csv = CSV_HEADER.to_owned();
     for n in 0..40 {
@@ -261,7 +265,8 @@ async fn a_body_over_the_limit_is_too_large_whether_declared_or_streamed(backend
         &declared,
         StatusCode::PAYLOAD_TOO_LARGE,
         "declared length",
-    ).await;
+    )
+    .await;
 
     // A chunked body has no length up front: the limit applies as it streams.
     let chunks: Vec<Result<String, std::io::Error>> = csv
@@ -280,7 +285,8 @@ async fn a_body_over_the_limit_is_too_large_whether_declared_or_streamed(backend
         &streamed,
         StatusCode::PAYLOAD_TOO_LARGE,
         "streamed body",
-    ).await;
+    )
+    .await;
     assert_eq!(streamed.body["details"]["limit_bytes"], 2048);
 }
 
@@ -360,4 +366,14 @@ async fn the_server_keeps_serving_after_refusing_bad_input(backend: Backend) {
     assert_eq!(app.job(&accepted).await["status"], Value::from("COMPLETED"));
 }
 
-}
+gridroll_testkit::backend_tests!(
+    malformed_json_bodies_are_refused,
+    every_problem_of_every_asset_is_listed_with_its_index_and_field,
+    malformed_csv_bodies_are_refused_with_the_row_and_column,
+    a_wrong_content_type_is_unsupported,
+    a_body_over_the_limit_is_too_large_whether_declared_or_streamed,
+    bad_query_parameters_are_refused,
+    ids_that_are_not_uuids_are_bad_requests,
+    unknown_routes_and_methods_answer_json,
+    the_server_keeps_serving_after_refusing_bad_input,
+);

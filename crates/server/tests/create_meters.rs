@@ -2,6 +2,8 @@
 
 mod common;
 
+use gridroll_testkit::Backend;
+
 use axum::http::StatusCode;
 use common::{CSV_HEADER, TestApp, asset, csv_row};
 use gridroll_domain::MeterData;
@@ -79,8 +81,6 @@ fn data_of(meter: &Value) -> Value {
     data
 }
 
-gridroll_testkit::backend_tests! {
-
 async fn a_json_job_creates_every_meter_and_reports_each_id(backend: Backend) {
     let app = TestApp::new(backend).await;
     let job_id = app
@@ -129,7 +129,9 @@ async fn a_job_without_a_file_name_is_named_after_its_id(backend: Backend) {
     );
 }
 
-async fn a_csv_with_bom_crlf_quoted_commas_and_accents_round_trips_into_meter_details(backend: Backend) {
+async fn a_csv_with_bom_crlf_quoted_commas_and_accents_round_trips_into_meter_details(
+    backend: Backend,
+) {
     let app = TestApp::new(backend).await;
     let csv = "\u{feff}partner_reference,transmission_region,customer_classification,load_types,meter_type,street_1,street_2,postal_code,city,state_or_province_code,country_code,billing_street_1,billing_postal_code,billing_city,billing_state_or_province_code,billing_country_code,device_type,is_receiving_sgip_funding,battery_energy_capacity_kwh,site.site_devices.0.device_type,site.site_devices.0.installer\r\n\
         réf-001,CAISO,RESIDENTIAL,\"HVAC,EV_CHARGING\",DEVICE,\"12 Rue de l'Église, Bâtiment B\",Apt 3,94105-1234,San José,CA,US,Bahnhofstrasse 1,80331,Zürich,ZH,CH,BATTERY,yes,13.5,EV_CHARGER,\"Müller, Söhne & Co\"\r\n";
@@ -369,7 +371,9 @@ async fn an_ambiguous_reference_updates_nothing(backend: Backend) {
     assert_eq!(app.count("SELECT count(*) FROM meters").await, 2);
 }
 
-async fn without_update_existing_a_shared_reference_is_a_duplicate_naming_both_meters(backend: Backend) {
+async fn without_update_existing_a_shared_reference_is_a_duplicate_naming_both_meters(
+    backend: Backend,
+) {
     let app = TestApp::new(backend).await;
     let imported = app
         .store
@@ -501,4 +505,20 @@ async fn every_path_of_the_openapi_document_is_served(backend: Backend) {
     }
 }
 
-}
+gridroll_testkit::backend_tests!(
+    a_json_job_creates_every_meter_and_reports_each_id,
+    a_job_without_a_file_name_is_named_after_its_id,
+    a_csv_with_bom_crlf_quoted_commas_and_accents_round_trips_into_meter_details,
+    the_single_meter_endpoint_answers_the_provisional_asset_at_once,
+    an_invalid_single_meter_is_refused_with_every_problem,
+    a_second_upload_of_a_reference_is_a_duplicate_naming_the_existing_meter,
+    a_job_where_nothing_succeeds_is_failed,
+    update_existing_replaces_every_field_of_the_meter,
+    a_reference_repeated_in_one_upload_is_handled_in_file_order,
+    an_ambiguous_reference_updates_nothing,
+    without_update_existing_a_shared_reference_is_a_duplicate_naming_both_meters,
+    jobs_are_listed_newest_first_in_pages,
+    csv_and_json_uploads_are_processed_alike,
+    the_health_check_answers_once_the_server_is_ready,
+    every_path_of_the_openapi_document_is_served,
+);

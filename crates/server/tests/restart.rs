@@ -3,6 +3,8 @@
 
 mod common;
 
+use gridroll_testkit::Backend;
+
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -38,8 +40,6 @@ async fn step_until_claimed(worker: &mut Worker) {
     }
 }
 
-gridroll_testkit::backend_tests! {
-
 async fn a_job_interrupted_by_a_restart_completes_with_one_meter_per_reference(backend: Backend) {
     let app = TestApp::with_config(backend, small_chunks()).await;
     let assets: Vec<_> = (0..10).map(|n| asset(&format!("ref-{n}"))).collect();
@@ -67,7 +67,8 @@ async fn a_job_interrupted_by_a_restart_completes_with_one_meter_per_reference(b
     assert_eq!(meter_ids.len(), 10);
     assert_eq!(app.count("SELECT count(*) FROM meters").await, 10);
     assert_eq!(
-        app.count("SELECT count(DISTINCT partner_reference) FROM meters").await,
+        app.count("SELECT count(DISTINCT partner_reference) FROM meters")
+            .await,
         10
     );
 }
@@ -133,7 +134,10 @@ async fn an_upload_cut_off_by_a_crash_is_removed_at_the_next_start(backend: Back
         .await;
     let app = app.restart().await;
     assert_eq!(app.count("SELECT count(*) FROM jobs").await, 0);
-    assert_eq!(app.count("SELECT count(*) FROM provisional_assets").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM provisional_assets").await,
+        0
+    );
     app.drain().await;
     assert_eq!(app.count("SELECT count(*) FROM meters").await, 0);
 }
@@ -152,4 +156,9 @@ async fn an_accepted_upload_is_durable_before_the_answer(backend: Backend) {
     assert_eq!(app.job(&job_id).await["status"], "COMPLETED");
 }
 
-}
+gridroll_testkit::backend_tests!(
+    a_job_interrupted_by_a_restart_completes_with_one_meter_per_reference,
+    a_worker_that_lost_its_lease_cannot_write_to_the_job,
+    an_upload_cut_off_by_a_crash_is_removed_at_the_next_start,
+    an_accepted_upload_is_durable_before_the_answer,
+);

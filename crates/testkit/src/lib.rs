@@ -229,20 +229,18 @@ pub async fn available(backend: Backend) -> bool {
     }
 }
 
-/// Defines each test once and runs it on every backend: `sqlite::NAME` and
-/// `postgres::NAME`. Each test is written as `async fn NAME(backend: Backend) { ... }`.
+/// Runs each named test on every backend, as `sqlite::NAME` and `postgres::NAME`. Each
+/// test is an ordinary `async fn NAME(backend: Backend)` defined beside the invocation.
 #[macro_export]
 macro_rules! backend_tests {
-    ($( $(#[$meta:meta])* async fn $name:ident($backend:ident: Backend) $body:block )*) => {
-        $( $(#[$meta])* async fn $name($backend: $crate::Backend) $body )*
-
+    ($($name:ident),+ $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::Backend::Sqlite).await
                 }
-            )*
+            )+
         }
 
         mod postgres {
@@ -253,7 +251,7 @@ macro_rules! backend_tests {
                         super::$name($crate::Backend::Postgres).await
                     }
                 }
-            )*
+            )+
         }
     };
 }
