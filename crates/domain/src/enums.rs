@@ -111,6 +111,11 @@ wire_enum!(
 );
 
 wire_enum!(
+    /// Whether a meter takes part in events during a period.
+    ParticipationPreference { Participate, Idle, Disenroll }
+);
+
+wire_enum!(
     /// A kind of step a meter needs before it can participate.
     ActionType {
         IsAuthorized, DocumentsSigned, HasAmi, NotEnrolledInConflictingProgram, Participating,

@@ -1,13 +1,16 @@
 //! Gridroll's domain: the meter model and its validation, the CSV layout, reading upload
-//! bodies, and the rules of batch jobs. Pure: no I/O beyond reading a body it is given,
+//! bodies, the rules of batch jobs, programs, eligibility and enrollments. Pure: no I/O beyond reading a body it is given,
 //! no async, no database.
 
 pub mod csv_layout;
+pub mod eligibility;
+pub mod enrollment;
 pub mod enums;
 pub mod ids;
 pub mod intake;
 pub mod job;
 pub mod meter;
+pub mod program;
 pub mod schema;
 pub mod suggest;
 pub mod timestamp;

@@ -16,12 +16,22 @@ pub fn to_millis(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// Stored milliseconds as a UTC date-time.
+pub fn from_millis(millis: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
 /// Formats stored milliseconds for the wire.
 pub fn format_millis(millis: i64) -> String {
-    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-        .to_offset(UtcOffset::UTC);
-    t.format(WIRE).expect("a UTC timestamp always formats")
+    format(from_millis(millis))
+}
+
+/// Formats a date-time for the wire.
+pub fn format(t: OffsetDateTime) -> String {
+    t.to_offset(UtcOffset::UTC)
+        .format(WIRE)
+        .expect("a UTC timestamp always formats")
 }
 
 #[cfg(test)]

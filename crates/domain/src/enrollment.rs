@@ -1,0 +1,576 @@
+//! Enrollments: where a meter stands with each program, what the partner and the operator
+//! still have to do, and the meter's participation preferences.
+//!
+//! What is stored per meter and program is the outcome of eligibility (INELIGIBLE,
+//! ELIGIBLE, PENDING or ACTIVE, with missing fields or reasons). The delivery period,
+//! deadlines and NOT_PARTICIPATING are derived when read, from the catalog, the
+//! participation preferences and the clock.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::eligibility::{Verdict, describe_missing, evaluate};
+use crate::enums::{ActionType, EnrollmentStatus, ParticipationPreference};
+use crate::meter::MeterData;
+use crate::program::{Deadline, Period, Program};
+use crate::timestamp::to_millis;
+
+/// A meter's standing with one program, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrollment {
+    pub program: String,
+    /// INELIGIBLE, ELIGIBLE, PENDING or ACTIVE.
+    pub status: EnrollmentStatus,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    /// When the operator (or the activation date) made it ACTIVE, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activated_at: Option<i64>,
+}
+
+/// Evaluates a meter against the programs its partner may use, keeping what still holds
+/// of its previous enrollments: an ACTIVE enrollment stays ACTIVE while the meter remains
+/// complete, and a program the meter left (its region changed) stays listed as INELIGIBLE.
+pub fn reevaluate(
+    programs: &[Program],
+    meter: &MeterData,
+    previous: &[Enrollment],
+) -> Vec<Enrollment> {
+    let region = meter.transmission_region();
+    let before: HashMap<&str, &Enrollment> =
+        previous.iter().map(|e| (e.program.as_str(), e)).collect();
+    let mut enrollments = Vec::new();
+    for program in programs {
+        let in_region = program.transmission_regions.contains(&region);
+        let was_enrolled = before.contains_key(program.identifier.as_str());
+        if !in_region && !was_enrolled {
+            continue;
+        }
+        let earlier = before.get(program.identifier.as_str());
+        enrollments.push(match evaluate(program, meter) {
+            Verdict::Ineligible(reasons) => Enrollment {
+                program: program.identifier.clone(),
+                status: EnrollmentStatus::Ineligible,
+                missing: vec![],
+                reasons,
+                activated_at: None,
+            },
+            Verdict::Eligible(missing) if !missing.is_empty() => Enrollment {
+                program: program.identifier.clone(),
+                status: EnrollmentStatus::Eligible,
+                missing,
+                reasons: vec![],
+                activated_at: None,
+            },
+            Verdict::Eligible(_) => match earlier {
+                Some(e) if e.status == EnrollmentStatus::Active => (*e).clone(),
+                _ => Enrollment {
+                    program: program.identifier.clone(),
+                    status: EnrollmentStatus::Pending,
+                    missing: vec![],
+                    reasons: vec![],
+                    activated_at: None,
+                },
+            },
+        });
+    }
+    enrollments
+}
+
+/// Makes a PENDING enrollment ACTIVE. Returns whether anything changed.
+pub fn activate(enrollments: &mut [Enrollment], program: &str, now: OffsetDateTime) -> bool {
+    match enrollments.iter_mut().find(|e| e.program == program) {
+        Some(e) if e.status == EnrollmentStatus::Pending => {
+            e.status = EnrollmentStatus::Active;
+            e.activated_at = Some(to_millis(now));
+            true
+        }
+        _ => false,
+    }
+}
+
+/// A period in which a meter does not take part in events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Abstention {
+    /// IDLE or DISENROLL.
+    pub preference: ParticipationPreference,
+    pub start: i64,
+    /// Exclusive; none: open-ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A partner's change of participation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreferenceChange {
+    pub preference: ParticipationPreference,
+    pub start: i64,
+    pub end: Option<i64>,
+    pub reason: Option<String>,
+}
+
+/// Why a participation change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PreferenceError {
+    #[error("IDLE needs an end_time: a meter idles for a period")]
+    IdleWithoutEnd,
+    #[error("end_time must be after start_time")]
+    EndBeforeStart,
+}
+
+/// Applies a change to a meter's abstentions: the new preference holds from `start` to
+/// `end` (or for good), replacing whatever held there before.
+pub fn apply_preference(
+    abstentions: &mut Vec<Abstention>,
+    change: PreferenceChange,
+) -> Result<(), PreferenceError> {
+    if change.end.is_some_and(|end| end <= change.start) {
+        return Err(PreferenceError::EndBeforeStart);
+    }
+    if change.preference == ParticipationPreference::Idle && change.end.is_none() {
+        return Err(PreferenceError::IdleWithoutEnd);
+    }
+    let (start, end) = (change.start, change.end);
+    let mut kept = Vec::new();
+    for a in abstentions.drain(..) {
+        let a_end = a.end.unwrap_or(i64::MAX);
+        let c_end = end.unwrap_or(i64::MAX);
+        if a_end <= start || a.start >= c_end {
+            kept.push(a);
+            continue;
+        }
+        // Keep the parts outside the new period.
+        if a.start < start {
+            kept.push(Abstention {
+                end: Some(start),
+                ..a.clone()
+            });
+        }
+        if a_end > c_end {
+            kept.push(Abstention { start: c_end, ..a });
+        }
+    }
+    if change.preference != ParticipationPreference::Participate {
+        kept.push(Abstention {
+            preference: change.preference,
+            start,
+            end,
+            reason: change.reason,
+        });
+    }
+    kept.sort_by_key(|a| a.start);
+    *abstentions = kept;
+    Ok(())
+}
+
+/// One entry of the participation timeline shown to partners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineEntry {
+    pub preference: ParticipationPreference,
+    pub start: i64,
+    pub end: Option<i64>,
+    pub reason: Option<String>,
+}
+
+/// The whole timeline from `since`: PARTICIPATE wherever no abstention holds.
+pub fn timeline(abstentions: &[Abstention], since: i64) -> Vec<TimelineEntry> {
+    let mut entries = Vec::new();
+    let mut cursor = since;
+    for a in abstentions {
+        if a.start > cursor {
+            entries.push(TimelineEntry {
+                preference: ParticipationPreference::Participate,
+                start: cursor,
+                end: Some(a.start),
+                reason: None,
+            });
+        }
+        entries.push(TimelineEntry {
+            preference: a.preference,
+            start: a.start,
+            end: a.end,
+            reason: a.reason.clone(),
+        });
+        match a.end {
+            Some(end) => cursor = cursor.max(end),
+            None => return entries,
+        }
+    }
+    entries.push(TimelineEntry {
+        preference: ParticipationPreference::Participate,
+        start: cursor,
+        end: None,
+        reason: None,
+    });
+    entries
+}
+
+/// A required action, on the partner or on the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    pub program: String,
+    pub delivery_period: String,
+    pub deadline: Option<OffsetDateTime>,
+    pub action_type: ActionType,
+    pub description: String,
+    pub code: &'static str,
+}
+
+/// A meter's enrollment in one program, as shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramView {
+    pub program: String,
+    pub period: Option<Period>,
+    pub status: EnrollmentStatus,
+    pub reasons: Vec<String>,
+    pub missing: Vec<String>,
+}
+
+/// Everything the enrollment endpoints show of a meter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeterEnrollments {
+    pub global_status: EnrollmentStatus,
+    pub programs: Vec<ProgramView>,
+    pub partner_actions: Vec<Action>,
+    pub operator_actions: Vec<Action>,
+}
+
+impl MeterEnrollments {
+    /// The action types the partner has to act on, for search.
+    pub fn partner_action_types(&self) -> Vec<ActionType> {
+        let mut types: Vec<ActionType> =
+            self.partner_actions.iter().map(|a| a.action_type).collect();
+        types.sort();
+        types.dedup();
+        types
+    }
+}
+
+/// Where the meter stands overall: the best of its programs' statuses.
+pub fn global_status(statuses: impl IntoIterator<Item = EnrollmentStatus>) -> EnrollmentStatus {
+    fn rank(s: EnrollmentStatus) -> u8 {
+        match s {
+            EnrollmentStatus::Active => 4,
+            EnrollmentStatus::Pending => 3,
+            EnrollmentStatus::Eligible => 2,
+            EnrollmentStatus::NotParticipating => 1,
+            EnrollmentStatus::Ineligible => 0,
+        }
+    }
+    statuses
+        .into_iter()
+        .max_by_key(|s| rank(*s))
+        .unwrap_or(EnrollmentStatus::Ineligible)
+}
+
+/// Derives what a partner sees: each program's delivery period and deadlines, NOT_PARTICIPATING
+/// where an abstention overlaps the period, and the required actions.
+pub fn view(
+    enrollments: &[Enrollment],
+    catalog: &HashMap<String, Program>,
+    abstentions: &[Abstention],
+    now: OffsetDateTime,
+) -> MeterEnrollments {
+    let mut programs = Vec::new();
+    let mut partner_actions = Vec::new();
+    let mut operator_actions = Vec::new();
+    for enrollment in enrollments {
+        let Some(program) = catalog.get(&enrollment.program) else {
+            continue;
+        };
+        let period = match enrollment.status {
+            // An active enrollment delivers in the period under way, if one is.
+            EnrollmentStatus::Active => program
+                .periods_around(now)
+                .into_iter()
+                .find(|p| p.start <= now && now < p.end)
+                .or_else(|| program.target_period(now)),
+            _ => program.target_period(now),
+        };
+        let abstaining = period.as_ref().is_some_and(|p| {
+            abstentions.iter().any(|a| {
+                p.overlaps(
+                    crate::timestamp::from_millis(a.start),
+                    a.end.map(crate::timestamp::from_millis),
+                )
+            })
+        });
+        let status = match enrollment.status {
+            EnrollmentStatus::Ineligible => EnrollmentStatus::Ineligible,
+            _ if abstaining => EnrollmentStatus::NotParticipating,
+            other => other,
+        };
+        let period_name = period.as_ref().map(|p| p.name.clone()).unwrap_or_default();
+        let deadline = period
+            .as_ref()
+            .and_then(|p| p.next_deadline(now))
+            .map(|d: Deadline| d.deadline);
+        match status {
+            EnrollmentStatus::Eligible => partner_actions.push(Action {
+                program: program.identifier.clone(),
+                delivery_period: period_name.clone(),
+                deadline,
+                action_type: ActionType::NoMissingFields,
+                description: format!(
+                    "There are missing fields: {}",
+                    enrollment
+                        .missing
+                        .iter()
+                        .map(|m| describe_missing(program, m))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                code: "FIELDS_0001",
+            }),
+            EnrollmentStatus::Pending => operator_actions.push(Action {
+                program: program.identifier.clone(),
+                delivery_period: period_name.clone(),
+                deadline,
+                action_type: ActionType::IsAssignedToAResource,
+                description:
+                    "The meter is complete and awaits the operator's confirmation of its enrollment"
+                        .to_owned(),
+                code: "LEAP_0001",
+            }),
+            _ => {}
+        }
+        programs.push(ProgramView {
+            program: program.identifier.clone(),
+            period,
+            status,
+            reasons: enrollment.reasons.clone(),
+            missing: enrollment.missing.clone(),
+        });
+    }
+    MeterEnrollments {
+        global_status: global_status(programs.iter().map(|p| p.status)),
+        programs,
+        partner_actions,
+        operator_actions,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::program::{DEFAULT_CATALOG, parse_catalog};
+    use crate::timestamp::to_millis;
+    use serde_json::json;
+    use time::macros::datetime;
+
+    fn catalog() -> HashMap<String, Program> {
+        parse_catalog(DEFAULT_CATALOG)
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.identifier.clone(), p))
+            .collect()
+    }
+
+    fn programs() -> Vec<Program> {
+        parse_catalog(DEFAULT_CATALOG).unwrap()
+    }
+
+    fn meter(region: &str, utility: Option<(&str, &str)>) -> MeterData {
+        let mut value = json!({
+            "partner_reference": "ref-1",
+            "transmission_region": region,
+            "customer_classification": "RESIDENTIAL",
+            "load_types": ["HVAC"],
+            "meter_type": "DEVICE",
+            "customer": {"street_1": "1 Main St", "postal_code": "94105", "city": "Springfield",
+                         "state_or_province_code": "CA", "country_code": "US"}
+        });
+        if let Some((name, account)) = utility {
+            value["utility"] =
+                json!({"utility_name": name, "electric_service_account_number": account});
+        }
+        MeterData::parse(value).unwrap()
+    }
+
+    const NOW: OffsetDateTime = datetime!(2027-03-01 00:00 UTC);
+
+    #[test]
+    fn a_meter_is_evaluated_against_the_programs_of_its_region() {
+        let enrollments = reevaluate(&programs(), &meter("SERC", None), &[]);
+        assert_eq!(enrollments.len(), 1);
+        assert_eq!(enrollments[0].program, "TVA-RPO");
+        assert_eq!(enrollments[0].status, EnrollmentStatus::Eligible);
+        assert_eq!(enrollments[0].missing, ["utility.utility_name"]);
+
+        let complete = reevaluate(
+            &programs(),
+            &meter("SERC", Some(("TVA", "A-1"))),
+            &enrollments,
+        );
+        assert_eq!(complete[0].status, EnrollmentStatus::Pending);
+    }
+
+    #[test]
+    fn active_survives_an_update_that_keeps_the_meter_complete_and_a_region_change_leaves_ineligible()
+     {
+        let mut enrollments = reevaluate(&programs(), &meter("SERC", Some(("TVA", "A-1"))), &[]);
+        assert!(activate(&mut enrollments, "TVA-RPO", NOW));
+        assert!(
+            !activate(&mut enrollments, "TVA-RPO", NOW),
+            "only PENDING becomes ACTIVE"
+        );
+        let again = reevaluate(
+            &programs(),
+            &meter("SERC", Some(("TVA", "A-2"))),
+            &enrollments,
+        );
+        assert_eq!(again[0].status, EnrollmentStatus::Active);
+        assert_eq!(again[0].activated_at, Some(to_millis(NOW)));
+
+        let moved = reevaluate(&programs(), &meter("WECC_SW", Some(("SRP", "A-3"))), &again);
+        let tva = moved.iter().find(|e| e.program == "TVA-RPO").unwrap();
+        assert_eq!(tva.status, EnrollmentStatus::Ineligible);
+        assert!(tva.reasons[0].contains("WECC_SW"));
+        let srp = moved.iter().find(|e| e.program == "SRP-RPO").unwrap();
+        assert_eq!(srp.status, EnrollmentStatus::Pending);
+    }
+
+    #[test]
+    fn the_view_derives_periods_actions_and_the_global_status() {
+        let enrollments = reevaluate(&programs(), &meter("CAISO", Some(("PGE", "A-1"))), &[]);
+        let shown = view(&enrollments, &catalog(), &[], NOW);
+        let by_program: HashMap<&str, &ProgramView> = shown
+            .programs
+            .iter()
+            .map(|p| (p.program.as_str(), p))
+            .collect();
+        assert_eq!(by_program["CEC-DSGS"].status, EnrollmentStatus::Ineligible);
+        assert_eq!(
+            by_program["CEC-DSGS-OPTION2"].status,
+            EnrollmentStatus::Pending
+        );
+        assert_eq!(by_program["ELRP"].status, EnrollmentStatus::Eligible);
+        assert_eq!(
+            by_program["ELRP"].period.as_ref().unwrap().name,
+            "ELRP_2027_MAY_OCT"
+        );
+        assert_eq!(shown.global_status, EnrollmentStatus::Pending);
+        let missing: Vec<&str> = shown
+            .partner_actions
+            .iter()
+            .map(|a| a.description.as_str())
+            .collect();
+        assert!(
+            missing.contains(&"There are missing fields: utility.utility_meter_serial_number"),
+            "{missing:?}"
+        );
+        assert!(
+            shown
+                .operator_actions
+                .iter()
+                .any(|a| a.program == "CEC-DSGS-OPTION2")
+        );
+        assert_eq!(shown.partner_action_types(), [ActionType::NoMissingFields]);
+    }
+
+    #[test]
+    fn an_abstention_overlapping_the_period_makes_the_meter_not_participating() {
+        let enrollments = reevaluate(&programs(), &meter("SERC", Some(("TVA", "A-1"))), &[]);
+        let mut abstentions = Vec::new();
+        let idle = PreferenceChange {
+            preference: ParticipationPreference::Idle,
+            start: to_millis(datetime!(2027-03-05 00:00 UTC)),
+            end: Some(to_millis(datetime!(2027-03-20 00:00 UTC))),
+            reason: Some("renovation".into()),
+        };
+        apply_preference(&mut abstentions, idle).unwrap();
+        let shown = view(&enrollments, &catalog(), &abstentions, NOW);
+        assert_eq!(shown.programs[0].status, EnrollmentStatus::NotParticipating);
+        assert_eq!(shown.global_status, EnrollmentStatus::NotParticipating);
+
+        // Taking part again from the start of the idle period lifts it.
+        apply_preference(
+            &mut abstentions,
+            PreferenceChange {
+                preference: ParticipationPreference::Participate,
+                start: to_millis(datetime!(2027-03-05 00:00 UTC)),
+                end: None,
+                reason: None,
+            },
+        )
+        .unwrap();
+        assert!(abstentions.is_empty());
+        assert_eq!(
+            view(&enrollments, &catalog(), &abstentions, NOW).programs[0].status,
+            EnrollmentStatus::Pending
+        );
+    }
+
+    #[test]
+    fn preferences_replace_what_held_before_in_their_period() {
+        let mut a = Vec::new();
+        let change = |preference, start, end: Option<i64>| PreferenceChange {
+            preference,
+            start,
+            end,
+            reason: None,
+        };
+        apply_preference(&mut a, change(ParticipationPreference::Idle, 10, Some(20))).unwrap();
+        apply_preference(&mut a, change(ParticipationPreference::Disenroll, 15, None)).unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!((a[0].start, a[0].end), (10, Some(15)));
+        assert_eq!(
+            (a[1].preference, a[1].start, a[1].end),
+            (ParticipationPreference::Disenroll, 15, None)
+        );
+        apply_preference(
+            &mut a,
+            change(ParticipationPreference::Participate, 12, Some(30)),
+        )
+        .unwrap();
+        assert_eq!(
+            a.iter().map(|x| (x.start, x.end)).collect::<Vec<_>>(),
+            [(10, Some(12)), (30, None)]
+        );
+
+        let shown = timeline(&a, 0);
+        let kinds: Vec<_> = shown
+            .iter()
+            .map(|e| (e.preference, e.start, e.end))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (ParticipationPreference::Participate, 0, Some(10)),
+                (ParticipationPreference::Idle, 10, Some(12)),
+                (ParticipationPreference::Participate, 12, Some(30)),
+                (ParticipationPreference::Disenroll, 30, None),
+            ]
+        );
+
+        assert_eq!(
+            apply_preference(&mut a, change(ParticipationPreference::Idle, 5, None)),
+            Err(PreferenceError::IdleWithoutEnd)
+        );
+        assert_eq!(
+            apply_preference(&mut a, change(ParticipationPreference::Idle, 5, Some(5))),
+            Err(PreferenceError::EndBeforeStart)
+        );
+    }
+
+    #[test]
+    fn the_global_status_ranks_active_over_pending_over_eligible() {
+        use EnrollmentStatus::*;
+        assert_eq!(
+            global_status([Ineligible, Eligible, NotParticipating]),
+            Eligible
+        );
+        assert_eq!(global_status([Pending, Active]), Active);
+        assert_eq!(
+            global_status([Ineligible, NotParticipating]),
+            NotParticipating
+        );
+        assert_eq!(global_status([]), Ineligible);
+    }
+}
