@@ -252,6 +252,36 @@ impl MeterEnrollments {
     }
 }
 
+/// What search filters on, kept on the meter and refreshed whenever its enrollments or
+/// preferences change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub global_status: EnrollmentStatus,
+    pub partner_action_required: bool,
+    pub action_types: Vec<ActionType>,
+    /// Programs the meter is PENDING in, awaiting the operator.
+    pub pending_programs: Vec<String>,
+}
+
+pub fn summarize(
+    enrollments: &[Enrollment],
+    catalog: &HashMap<String, Program>,
+    abstentions: &[Abstention],
+    now: OffsetDateTime,
+) -> Summary {
+    let shown = view(enrollments, catalog, abstentions, now);
+    Summary {
+        global_status: shown.global_status,
+        partner_action_required: !shown.partner_actions.is_empty(),
+        action_types: shown.partner_action_types(),
+        pending_programs: enrollments
+            .iter()
+            .filter(|e| e.status == EnrollmentStatus::Pending)
+            .map(|e| e.program.clone())
+            .collect(),
+    }
+}
+
 /// Where the meter stands overall: the best of its programs' statuses.
 pub fn global_status(statuses: impl IntoIterator<Item = EnrollmentStatus>) -> EnrollmentStatus {
     fn rank(s: EnrollmentStatus) -> u8 {

@@ -105,11 +105,32 @@ pub fn read_assets<R: Read>(
     body: R,
     sink: &mut dyn FnMut(MeterData) -> ControlFlow<()>,
 ) -> Result<Accepted, IntakeError> {
+    let mut located = |_: usize, data: MeterData| sink(data);
+    read(format, body, &mut located, true)
+}
+
+/// Like [`read_assets`], but every valid asset reaches `sink`, problems or not, with its
+/// position (the JSON index, or the CSV row): for dry runs that report on each asset.
+pub fn read_all_assets<R: Read>(
+    format: Format,
+    body: R,
+    sink: &mut dyn FnMut(usize, MeterData) -> ControlFlow<()>,
+) -> Result<Accepted, IntakeError> {
+    read(format, body, sink, false)
+}
+
+fn read<R: Read>(
+    format: Format,
+    body: R,
+    sink: &mut dyn FnMut(usize, MeterData) -> ControlFlow<()>,
+    stop_handing_on_problem: bool,
+) -> Result<Accepted, IntakeError> {
     let mut run = Run {
         sink,
         problems: Problems::default(),
         accepted: Accepted::default(),
         stopped: false,
+        stop_handing_on_problem,
     };
     match format {
         Format::Json => read_json(BufReader::with_capacity(64 * 1024, body), &mut run)?,
@@ -148,21 +169,23 @@ pub fn parse_one(value: Value) -> Result<MeterData, Problems> {
 }
 
 struct Run<'s> {
-    sink: &'s mut dyn FnMut(MeterData) -> ControlFlow<()>,
+    sink: &'s mut dyn FnMut(usize, MeterData) -> ControlFlow<()>,
     problems: Problems,
     accepted: Accepted,
     stopped: bool,
+    stop_handing_on_problem: bool,
 }
 
 impl Run<'_> {
-    fn take(&mut self, value: Value, locate: impl Fn(String, String) -> Problem) {
+    fn take(&mut self, position: usize, value: Value, locate: impl Fn(String, String) -> Problem) {
         match MeterData::parse(value) {
             Ok(data) => {
                 self.accepted.assets_count += 1;
                 self.accepted
                     .transmission_regions
                     .insert(data.transmission_region());
-                if self.problems.is_empty() && !self.stopped && (self.sink)(data).is_break() {
+                let handing = !self.stop_handing_on_problem || self.problems.is_empty();
+                if handing && !self.stopped && (self.sink)(position, data).is_break() {
                     self.stopped = true;
                 }
             }
@@ -235,7 +258,7 @@ fn read_csv<R: Read>(body: R, run: &mut Run<'_>) -> Result<(), IntakeError> {
             }),
             Ok(true) => {
                 let value = layout.row_to_value(record.iter());
-                run.take(value, |path, message| Problem {
+                run.take(row, value, |path, message| Problem {
                     message,
                     json_index: None,
                     csv_row: Some(row),
@@ -360,7 +383,7 @@ impl<'de> Visitor<'de> for Assets<'_, '_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut index = 0;
         while let Some(value) = seq.next_element::<Value>()? {
-            self.run.take(value, |path, message| Problem {
+            self.run.take(index, value, |path, message| Problem {
                 message,
                 json_index: Some(index),
                 csv_row: None,

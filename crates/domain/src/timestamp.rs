@@ -7,6 +7,21 @@ use time::{OffsetDateTime, UtcOffset};
 const WIRE: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 
+/// Where "now" comes from, so that tests and sandboxes can set the time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
 /// Milliseconds since the Unix epoch, the stored form of every timestamp.
 pub fn now_millis() -> i64 {
     to_millis(OffsetDateTime::now_utc())

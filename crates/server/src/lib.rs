@@ -17,7 +17,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use gridroll_domain::program::{DEFAULT_CATALOG, Program, parse_catalog};
+use gridroll_domain::timestamp::{Clock, SystemClock};
 use gridroll_store::Store;
 use serde_json::json;
 use tokio::sync::Notify;
@@ -41,6 +43,10 @@ pub struct Config {
     pub upload_batch: usize,
     /// How long a worker's claim on a job lasts without renewal.
     pub lease: Duration,
+    /// Programs added to the catalog at start when it does not have them yet.
+    pub programs: Vec<Program>,
+    /// SHA-256 of the operator token; none: the operator API is closed.
+    pub operator_token_hash: Option<[u8; 32]>,
 }
 
 impl Default for Config {
@@ -51,7 +57,18 @@ impl Default for Config {
             chunk_size: 1000,
             upload_batch: 5000,
             lease: Duration::from_secs(30),
+            programs: parse_catalog(DEFAULT_CATALOG).expect("the shipped catalog is valid"),
+            operator_token_hash: None,
         }
+    }
+}
+
+impl Config {
+    /// Opens the operator API to requests that carry this token.
+    pub fn with_operator_token(mut self, token: &str) -> Self {
+        use sha2::Digest;
+        self.operator_token_hash = Some(sha2::Sha256::digest(token.as_bytes()).into());
+        self
     }
 }
 
@@ -72,6 +89,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Woken when a job is ready for the workers.
     pub jobs_ready: Arc<Notify>,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl AppState {
@@ -80,6 +98,7 @@ impl AppState {
             store,
             config: Arc::new(config),
             jobs_ready: Arc::new(Notify::new()),
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -115,8 +134,52 @@ pub fn router(state: AppState) -> Router {
             "/v2/meters/search",
             axum::routing::post(routes::meters::search),
         )
-        .route("/v1.1/meters", axum::routing::post(routes::meters::create))
+        .route("/v1.1/meters", post(routes::meters::create))
         .route("/v2/meters/{meter_id}", get(routes::meters::get))
+        .route(
+            "/v2/meters/{meter_id}/enrollments",
+            get(routes::enrollments::get),
+        )
+        .route(
+            "/v2/meters/enrollments/search",
+            post(routes::enrollments::search),
+        )
+        .route(
+            "/v2/meters/{meter_id}/participation",
+            post(routes::enrollments::participation),
+        )
+        .route(
+            "/v2/meters/participation",
+            post(routes::enrollments::participation_bulk),
+        )
+        .route("/v1.1/programs", get(routes::programs::list))
+        .route(
+            "/v1.1/programs/{program_identifier}",
+            get(routes::programs::get),
+        )
+        .route("/v1.1/meters/validate", post(routes::programs::validate))
+        .route("/operator/v1/programs", get(routes::operator::programs))
+        .route(
+            "/operator/v1/programs/{program_identifier}",
+            axum::routing::put(routes::operator::put_program)
+                .delete(routes::operator::retire_program),
+        )
+        .route(
+            "/operator/v1/partners/{partner_id}/programs",
+            axum::routing::put(routes::operator::set_partner_programs),
+        )
+        .route(
+            "/operator/v1/partners/{partner_id}/enrollments/activate",
+            post(routes::operator::activate),
+        )
+        .route(
+            "/operator/v1/partners/{partner_id}/enrollments/refresh",
+            post(routes::operator::refresh),
+        )
+        .route(
+            "/operator/v1/partners/{partner_id}/meters/import",
+            post(routes::operator::import),
+        )
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state)
@@ -137,6 +200,17 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     .into_response()
 }
 
+/// Readies the store for serving: cleans up after stopped processes and adds the
+/// configured programs the catalog lacks.
+pub async fn prepare(state: &AppState) -> Result<(), gridroll_store::StoreError> {
+    state.store.recover().await?;
+    let added = state.store.seed_programs(&state.config.programs).await?;
+    if added > 0 {
+        tracing::info!(added, "added programs to the catalog");
+    }
+    Ok(())
+}
+
 /// Serves the API on `listener` until `shutdown` completes, then stops the workers after
 /// the chunk each has in hand.
 pub async fn serve(
@@ -144,7 +218,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    state.store.recover().await.map_err(std::io::Error::other)?;
+    prepare(&state).await.map_err(std::io::Error::other)?;
     let workers = state.start_workers();
     let result = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)

@@ -1,8 +1,10 @@
 //! Response bodies, shaped as the contract shows them. Built from the store's types here,
 //! so storage rows never leak onto the wire.
 
+use gridroll_domain::enrollment::{Action, MeterEnrollments, ProgramView, timeline};
 use gridroll_domain::job::{AssetStatus, JobStatus, StatusName};
-use gridroll_domain::timestamp::format_millis;
+use gridroll_domain::program::Program;
+use gridroll_domain::timestamp::{format, format_millis};
 use gridroll_domain::{JobId, MeterId};
 use gridroll_store::{AssetState, Facet, Job, Meter, ProvisionalAsset};
 use serde::Serialize;
@@ -113,18 +115,17 @@ impl From<ProvisionalAsset> for ProvisionalAssetBody {
 
 /// Meter details: the meter's data with its id, identifiers and audit information.
 pub fn meter_details(meter: Meter) -> Value {
+    let audit = audit(&meter);
     let mut body: Map<String, Value> = meter.data.into_map();
     body.insert("meter_id".to_owned(), json!(meter.id));
     body.insert("is_archived".to_owned(), json!(false));
     body.insert("connection_references".to_owned(), json!([]));
     body.insert("tags".to_owned(), json!([]));
+    body.insert("audit".to_owned(), audit);
+    // As of the meter's last change; GET /v2/meters/{id}/enrollments derives it afresh.
     body.insert(
-        "audit".to_owned(),
-        json!({
-            "created_by": meter.created_by,
-            "created_at": format_millis(meter.created_at),
-            "updated_at": format_millis(meter.updated_at),
-        }),
+        "global_enrollment_status".to_owned(),
+        json!(meter.global_status),
     );
     Value::Object(body)
 }
@@ -167,4 +168,151 @@ pub struct MeterList {
     pub meters: Vec<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_page_token: Option<String>,
+}
+
+/// `MeterEnrollmentResponse`: a meter's identifiers, its enrollment in each program,
+/// its participation and the actions required of the partner and of the operator.
+pub fn meter_enrollments(meter: &Meter, shown: &MeterEnrollments) -> Value {
+    let data = meter.data.as_map();
+    let mut body = Map::new();
+    body.insert("meter_id".to_owned(), json!(meter.id));
+    for key in [
+        "partner_reference",
+        "transmission_region",
+        "customer_classification",
+        "load_types",
+        "meter_type",
+        "customer_group",
+    ] {
+        if let Some(value) = data.get(key) {
+            body.insert(key.to_owned(), value.clone());
+        }
+    }
+    body.insert("connection_references".to_owned(), json!([]));
+    body.insert("tags".to_owned(), json!([]));
+    body.insert("is_archived".to_owned(), json!(false));
+    body.insert("audit".to_owned(), audit(meter));
+    body.insert(
+        "global_enrollment_status".to_owned(),
+        json!(shown.global_status),
+    );
+    body.insert(
+        "participation_preferences".to_owned(),
+        Value::Array(
+            timeline(&meter.abstentions, meter.created_at)
+                .into_iter()
+                .map(|entry| {
+                    let mut e = json!({
+                        "participation_preference": entry.preference,
+                        "start_time": format_millis(entry.start),
+                        "end_time": entry.end.map_or_else(|| OPEN_END.to_owned(), format_millis),
+                    });
+                    if let Some(reason) = entry.reason {
+                        e["reason"] = json!(reason);
+                    }
+                    e
+                })
+                .collect(),
+        ),
+    );
+    body.insert(
+        "program_enrollment".to_owned(),
+        Value::Array(shown.programs.iter().map(program_enrollment).collect()),
+    );
+    body.insert(
+        "required_actions".to_owned(),
+        json!({
+            "partner": shown.partner_actions.iter().map(action).collect::<Vec<_>>(),
+            "leap": shown.operator_actions.iter().map(action).collect::<Vec<_>>(),
+        }),
+    );
+    Value::Object(body)
+}
+
+/// How an open-ended participation period is shown, as Leap does.
+const OPEN_END: &str = "9000-01-01T00:00:00.000Z";
+
+fn audit(meter: &Meter) -> Value {
+    json!({
+        "created_by": meter.created_by,
+        "created_at": format_millis(meter.created_at),
+        "updated_at": format_millis(meter.updated_at),
+    })
+}
+
+fn program_enrollment(view: &ProgramView) -> Value {
+    let mut e = json!({
+        "program_identifier": view.program,
+        "enrollment_status": view.status,
+    });
+    if let Some(period) = &view.period {
+        e["delivery_period"] = json!(period.name);
+        e["delivery_period_start_date_time"] = json!(format(period.start));
+        e["delivery_period_end_date_time"] = json!(format(period.end));
+        e["enrollment_deadlines"] = Value::Array(
+            period
+                .deadlines
+                .iter()
+                .map(|d| {
+                    json!({
+                        "enrollment_deadline_date_time": format(d.deadline),
+                        "activation_date_time": format(d.activation),
+                    })
+                })
+                .collect(),
+        );
+    } else {
+        e["enrollment_deadlines"] = json!([]);
+    }
+    // Extensions: why a meter is out, and what it lacks.
+    if !view.reasons.is_empty() {
+        e["ineligibility_reasons"] = json!(view.reasons);
+    }
+    if !view.missing.is_empty() {
+        e["missing_fields"] = json!(view.missing);
+    }
+    e
+}
+
+fn action(action: &Action) -> Value {
+    let mut a = json!({
+        "program_identifier": action.program,
+        "delivery_period": action.delivery_period,
+        "action_type": action.action_type,
+        "action_description": action.description,
+        "action_code": action.code,
+    });
+    if let Some(deadline) = action.deadline {
+        a["enrollment_deadline_date_time"] = json!(format(deadline));
+    }
+    a
+}
+
+/// A program as partners see it: who may join and what it needs.
+pub fn program(program: &Program, now: time::OffsetDateTime) -> Value {
+    let period = program.target_period(now);
+    json!({
+        "program_identifier": program.identifier,
+        "name": program.name,
+        "description": program.description,
+        "transmission_regions": program.transmission_regions,
+        "customer_classifications": program.customer_classifications,
+        "meter_types": program.meter_types,
+        "load_types": program.load_types,
+        "utilities": program.utilities,
+        "required_fields": program.required_fields,
+        "conditional_fields": program.conditional_fields.iter().map(|r| {
+            json!({"any_of": r.any_of, "when": r.when.as_ref().map(ToString::to_string)})
+        }).collect::<Vec<_>>(),
+        "next_delivery_period": period.as_ref().map(|p| json!({
+            "delivery_period": p.name,
+            "delivery_period_start_date_time": format(p.start),
+            "delivery_period_end_date_time": format(p.end),
+            "enrollment_deadlines": p.deadlines.iter().map(|d| json!({
+                "enrollment_deadline_date_time": format(d.deadline),
+                "activation_date_time": format(d.activation),
+            })).collect::<Vec<_>>(),
+        })),
+        "auto_activate": program.auto_activate,
+    })
 }

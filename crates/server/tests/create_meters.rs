@@ -75,6 +75,7 @@ fn data_of(meter: &Value) -> Value {
         "is_archived",
         "tags",
         "connection_references",
+        "global_enrollment_status",
     ] {
         object.remove(key);
     }

@@ -190,6 +190,47 @@ async fn every_search_filter_matches_an_independent_computation(backend: Backend
         })
         .collect();
 
+    // Which meters need something from the partner, as the enrollment view shows them.
+    let mut acting: BTreeSet<String> = BTreeSet::new();
+    let mut body = json!({"page_size": 500});
+    loop {
+        let answer = app
+            .send(
+                Method::POST,
+                "/v2/meters/enrollments/search",
+                Some(&app.key),
+                Some("application/json"),
+                body.to_string(),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        for m in answer.body["meters"].as_array().unwrap() {
+            if !m["required_actions"]["partner"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+            {
+                acting.insert(m["meter_id"].as_str().unwrap().to_owned());
+            }
+        }
+        match answer.body.get("next_page_token") {
+            Some(token) => body["page_token"] = token.clone(),
+            None => break,
+        }
+    }
+    assert!(
+        !acting.is_empty() && acting.len() < everything.len(),
+        "the seed has meters with and without actions"
+    );
+    let statuses: BTreeSet<&str> = everything
+        .iter()
+        .map(|m| m["global_enrollment_status"].as_str().unwrap())
+        .collect();
+    assert!(
+        statuses.len() >= 2,
+        "the seed has meters of several statuses: {statuses:?}"
+    );
+
     type Predicate = Box<dyn Fn(&Value) -> bool>;
     let region_is =
         |r: &'static str| -> Predicate { Box::new(move |m| m["transmission_region"] == r) };
@@ -246,22 +287,33 @@ async fn every_search_filter_matches_an_independent_computation(backend: Backend
         ),
         (
             json!({"global_enrollment_statuses": ["INELIGIBLE"]}),
-            Box::new(|_| true),
+            Box::new(|m| m["global_enrollment_status"] == "INELIGIBLE"),
         ),
         (
-            json!({"global_enrollment_statuses": ["ACTIVE", "PENDING"]}),
-            Box::new(|_| false),
+            json!({"global_enrollment_statuses": ["ELIGIBLE", "PENDING"]}),
+            Box::new(|m| {
+                m["global_enrollment_status"] == "ELIGIBLE"
+                    || m["global_enrollment_status"] == "PENDING"
+            }),
         ),
         (
-            json!({"partner_action_required": true}),
+            json!({"global_enrollment_statuses": ["ACTIVE"]}),
             Box::new(|_| false),
         ),
+        (json!({"partner_action_required": true}), {
+            let acting = acting.clone();
+            Box::new(move |m| acting.contains(m["meter_id"].as_str().unwrap()))
+        }),
         (
             json!({"partner_action_required": false}),
             Box::new(|_| true),
         ),
+        (json!({"action_type": ["NO_MISSING_FIELDS"]}), {
+            let acting = acting.clone();
+            Box::new(move |m| acting.contains(m["meter_id"].as_str().unwrap()))
+        }),
         (
-            json!({"action_type": ["NO_MISSING_FIELDS"]}),
+            json!({"action_type": ["IS_AUTHORIZED"]}),
             Box::new(|_| false),
         ),
         (

@@ -4,6 +4,7 @@
 
 pub mod cursor;
 mod error;
+mod evaluate;
 mod lease;
 mod model;
 pub mod postgres;
@@ -15,13 +16,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use gridroll_domain::enrollment::PreferenceChange;
 use gridroll_domain::enums::CreatedBy;
+use gridroll_domain::program::Program;
 use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
 
 pub use error::{Result, StoreError};
 pub use model::{
-    ApiKeyHash, AssetField, AssetFilter, AssetState, ChunkReport, Facet, Job, JobField, JobFilter,
-    JobPage, Meter, MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset, Search,
+    ApiKeyHash, AssetField, AssetFilter, AssetState, CatalogEntry, ChunkReport, Facet, Job,
+    JobField, JobFilter, JobPage, Meter, MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset,
+    Search,
 };
 
 /// Everything Gridroll keeps. Implementations must be safe to share between tasks.
@@ -99,6 +103,42 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<ChunkReport>;
     /// Gives up the lease on a job (on shutdown), so another worker can take it at once.
     async fn release_job(&self, job: JobId, worker: &str) -> Result<()>;
+
+    /// Adds the programs the catalog does not have yet; returns how many were added.
+    async fn seed_programs(&self, programs: &[Program]) -> Result<usize>;
+    /// Every program, retired ones included.
+    async fn list_programs(&self) -> Result<Vec<CatalogEntry>>;
+    /// Adds a program or replaces its definition (and brings it back if retired).
+    async fn put_program(&self, program: &Program) -> Result<()>;
+    /// Retires a program: no meter is evaluated against it any more. False if unknown.
+    async fn retire_program(&self, identifier: &str) -> Result<bool>;
+    /// Limits the programs a partner may use; `None` allows every program.
+    async fn set_partner_programs(
+        &self,
+        partner: PartnerId,
+        programs: Option<&[String]>,
+    ) -> Result<()>;
+    /// The programs a partner may use.
+    async fn partner_programs(&self, partner: PartnerId) -> Result<Vec<Program>>;
+
+    /// Applies a participation change to meters of a partner, all or none: the answer
+    /// lists the ids that are not the partner's (nothing changed then).
+    async fn set_participation(
+        &self,
+        partner: PartnerId,
+        meters: &[MeterId],
+        change: &PreferenceChange,
+    ) -> Result<Vec<MeterId>>;
+    /// Makes PENDING enrollments in a program ACTIVE: one meter's, or every meter's of
+    /// the partner. Returns how many changed.
+    async fn activate_enrollments(
+        &self,
+        partner: PartnerId,
+        program: &str,
+        meter: Option<MeterId>,
+    ) -> Result<u64>;
+    /// Evaluates every meter of a partner again (after the catalog changed).
+    async fn refresh_enrollments(&self, partner: PartnerId) -> Result<u64>;
 
     async fn get_meter(&self, partner: PartnerId, meter: MeterId) -> Result<Option<Meter>>;
     /// A page of a partner's meters in creation order, after `after`.

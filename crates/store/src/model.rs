@@ -1,10 +1,12 @@
 //! What the store hands out and takes in. These are the store's own types, not wire types.
 
+use gridroll_domain::enrollment::{Abstention, Enrollment};
 use gridroll_domain::enums::{
     ActionType, CreatedBy, CustomerClassification, EnrollmentStatus, LoadType, MeterType,
     TransmissionRegion,
 };
 use gridroll_domain::job::{AssetStatus, JobStatus, StatusName};
+use gridroll_domain::program::Program;
 use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +132,18 @@ pub struct Meter {
     pub created_by: CreatedBy,
     pub data: MeterData,
     pub created_at: i64,
+    pub updated_at: i64,
+    pub enrollments: Vec<Enrollment>,
+    pub abstentions: Vec<Abstention>,
+    /// As of the meter's last change.
+    pub global_status: EnrollmentStatus,
+}
+
+/// A program of the catalog and whether it is retired.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogEntry {
+    pub program: Program,
+    pub retired: bool,
     pub updated_at: i64,
 }
 

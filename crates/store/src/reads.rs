@@ -42,7 +42,8 @@ fn in_comma_list<T: AsRef<str>>(c: &mut Conditions, column: &str, values: &[T]) 
     }
 }
 
-pub const METER_COLUMNS: &str = "id, partner_id, created_by, data, created_at, updated_at";
+pub const METER_COLUMNS: &str = "id, partner_id, created_by, data, created_at, updated_at, \
+     enrollments, participation, global_enrollment_status";
 
 /// A page of meters in id (creation) order, after `after`.
 pub fn search_meters(

@@ -56,7 +56,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(CreatedJob { job_id })))
 }
 
-fn body_format(headers: &HeaderMap) -> ApiResult<Format> {
+pub fn body_format(headers: &HeaderMap) -> ApiResult<Format> {
     let raw = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

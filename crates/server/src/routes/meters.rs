@@ -4,14 +4,14 @@ use axum::Json;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use gridroll_domain::MeterId;
 use gridroll_domain::enums::{
     ActionType, CustomerClassification, EnrollmentStatus, LoadType, MeterType, TransmissionRegion,
 };
 use gridroll_domain::intake::{Problem, Problems};
 use gridroll_domain::timestamp::to_millis;
-use gridroll_store::MeterFilter;
+use gridroll_domain::{MeterId, PartnerId};
 use gridroll_store::cursor::{self, Listing};
+use gridroll_store::{Meter, MeterFilter};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -174,13 +174,28 @@ pub async fn search(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<MeterList>> {
+    let (meters, next_page_token) = search_page(&state, caller.partner, &headers, body).await?;
+    Ok(Json(MeterList {
+        meters: meters.into_iter().map(meter_details).collect(),
+        next_page_token,
+    }))
+}
+
+/// Reads a `MeterFilterRequest` body and answers the page of meters it asks for, with the
+/// token of the next page. Shared by the meter and the enrollment searches.
+pub async fn search_page(
+    state: &AppState,
+    partner: PartnerId,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<(Vec<Meter>, Option<String>)> {
     let bytes = to_bytes(body, SINGLE_BODY_LIMIT)
         .await
         .map_err(|_| ApiError::payload_too_large(SINGLE_BODY_LIMIT as u64))?;
     let request: SearchRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
         SearchRequest::default()
     } else {
-        if !is_json(&headers) {
+        if !is_json(headers) {
             return Err(unsupported_media_type());
         }
         serde_json::from_slice(&bytes).map_err(|e| {
@@ -193,7 +208,7 @@ pub async fn search(
     };
     let after = match &request.page_token {
         Some(token) => {
-            let position = decode_token(token, Listing::Meters, caller.partner)?;
+            let position = decode_token(token, Listing::Meters, partner)?;
             let id = uuid::Uuid::from_slice(&position).map_err(|_| {
                 ApiError::bad_request(
                     "Invalid page_token",
@@ -207,23 +222,20 @@ pub async fn search(
     let filter = request.filter()?;
     let mut meters = state
         .store
-        .search_meters(caller.partner, &filter, after, limit + 1)
+        .search_meters(partner, &filter, after, limit + 1)
         .await?;
     let next_page_token = if meters.len() > limit {
         meters.truncate(limit);
         meters
             .last()
-            .map(|m| cursor::encode(Listing::Meters, caller.partner, m.id.as_uuid().as_bytes()))
+            .map(|m| cursor::encode(Listing::Meters, partner, m.id.as_uuid().as_bytes()))
     } else {
         None
     };
-    Ok(Json(MeterList {
-        meters: meters.into_iter().map(meter_details).collect(),
-        next_page_token,
-    }))
+    Ok((meters, next_page_token))
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
+pub fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -236,7 +248,7 @@ fn is_json(headers: &HeaderMap) -> bool {
         })
 }
 
-fn unsupported_media_type() -> ApiError {
+pub fn unsupported_media_type() -> ApiError {
     ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "Unsupported Content-Type",

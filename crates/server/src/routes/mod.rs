@@ -1,8 +1,11 @@
 //! The HTTP routes. Handlers are thin: extract, call one service function, answer.
 
 pub mod assets;
+pub mod enrollments;
 pub mod jobs;
 pub mod meters;
+pub mod operator;
+pub mod programs;
 
 use axum::Json;
 use axum::http::{StatusCode, Uri};

@@ -45,6 +45,9 @@ impl TestApp {
             .await
             .expect("the backend is available");
         let store = open(&db).await;
+        gridroll_server::prepare(&AppState::new(store.clone(), config.clone()))
+            .await
+            .unwrap();
         let partner = store.create_partner("Test Partner").await.unwrap();
         let key = issue_api_key(store.as_ref(), partner.id, "test")
             .await

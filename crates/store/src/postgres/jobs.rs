@@ -3,10 +3,12 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use deadpool_postgres::GenericClient;
 use deadpool_postgres::Object;
+use gridroll_domain::enrollment::{Abstention, Enrollment};
 use gridroll_domain::enums::CreatedBy;
 use gridroll_domain::job::{JobCounts, JobStatus, Pending, Write, plan_chunk};
-use gridroll_domain::timestamp::now_millis;
+use gridroll_domain::timestamp::{from_millis, now_millis};
 use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
 use serde_json::{Map, Value};
 use tokio_postgres::Row;
@@ -15,6 +17,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
+use crate::evaluate::{self, Catalog, Columns, PARTNER_PROGRAMS_SQL};
 use crate::lease::{OWN_LEASE, RECEIVE_LEASE, millis};
 use crate::model::{AssetState, ChunkReport, Job, Meter, NewAsset, NewJob, ProvisionalAsset};
 use crate::reads::JOB_COLUMNS;
@@ -33,6 +36,7 @@ fn count(n: i64) -> Result<u64> {
     u64::try_from(n).map_err(|_| corrupt(format!("negative count {n}")))
 }
 
+/// Columns: those of `reads::METER_COLUMNS`.
 pub fn meter(row: &Row) -> Result<Meter> {
     Ok(Meter {
         id: MeterId::from_uuid(row.get(0)),
@@ -41,6 +45,9 @@ pub fn meter(row: &Row) -> Result<Meter> {
         data: meter_data(row.get(3))?,
         created_at: row.get(4),
         updated_at: row.get(5),
+        enrollments: evaluate::parse_enrollments(row.get(6))?,
+        abstentions: evaluate::parse_abstentions(row.get(7))?,
+        global_status: parse(row.get(8))?,
     })
 }
 
@@ -346,21 +353,23 @@ async fn try_chunk(
         return Err(StoreError::LeaseLost);
     }
 
-    let pending: Vec<Pending> = tx
+    let rows = tx
         .query(
-            "SELECT seq, partner_reference FROM provisional_assets
+            "SELECT seq, partner_reference, data FROM provisional_assets
              WHERE job_id = $1 AND status = 'PROCESSING' ORDER BY seq LIMIT $2",
             &[job.as_uuid(), &seq_param(limit as u64)?],
         )
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(Pending {
-                seq: count(row.get(0))?,
-                partner_reference: row.get(1),
-            })
-        })
-        .collect::<Result<_>>()?;
+        .await?;
+    let mut pending = Vec::with_capacity(rows.len());
+    let mut data_of: HashMap<u64, &str> = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let seq = count(row.get(0))?;
+        pending.push(Pending {
+            seq,
+            partner_reference: row.get(1),
+        });
+        data_of.insert(seq, row.get(2));
+    }
     let references: Vec<&str> = pending
         .iter()
         .map(|p| p.partner_reference.as_str())
@@ -383,48 +392,117 @@ async fn try_chunk(
             .push(MeterId::from_uuid(row.get(1)));
     }
     let plan = plan_chunk(&pending, existing, update_existing);
+    let catalog = partner_catalog(&tx, &partner).await?;
+    let clock = from_millis(now);
 
-    let reference_of: HashMap<u64, &str> = pending
+    // Enrollments as they stand, per meter, for the meters this chunk replaces.
+    let replaced: Vec<Uuid> = plan
         .iter()
-        .map(|p| (p.seq, p.partner_reference.as_str()))
+        .filter_map(|p| match p.write {
+            Write::Replace(id) => Some(*id.as_uuid()),
+            _ => None,
+        })
         .collect();
-    // Creates in reference order, so concurrent chunks take index locks in one order.
-    let mut creates: Vec<(&str, Uuid, i64)> = Vec::new();
-    // Replacements: the last one of each meter in the chunk is its final state.
-    let mut replaces: HashMap<Uuid, i64> = HashMap::new();
-    for planned in &plan {
-        match planned.write {
-            Write::Create(id) => {
-                creates.push((
-                    reference_of[&planned.seq],
-                    *id.as_uuid(),
-                    seq_param(planned.seq)?,
-                ));
-            }
-            Write::Replace(id) => {
-                replaces.insert(*id.as_uuid(), seq_param(planned.seq)?);
-            }
-            Write::Nothing => {}
+    let mut state: HashMap<Uuid, (Vec<Enrollment>, Vec<Abstention>)> = HashMap::new();
+    if !replaced.is_empty() {
+        for row in tx
+            .query(
+                "SELECT id, enrollments, participation FROM meters WHERE id = ANY($1)",
+                &[&replaced],
+            )
+            .await?
+        {
+            state.insert(
+                row.get(0),
+                (
+                    evaluate::parse_enrollments(row.get(1))?,
+                    evaluate::parse_abstentions(row.get(2))?,
+                ),
+            );
         }
     }
-    creates.sort_unstable();
+
+    // Evaluate in file order, so a meter written twice in the chunk is evaluated on top of
+    // its first write; only the last write of each meter is applied.
+    let mut creates: Vec<(&str, Uuid, i64, Columns)> = Vec::new();
+    let mut replaces: HashMap<Uuid, (i64, Columns)> = HashMap::new();
+    for planned in &plan {
+        let (id, created) = match planned.write {
+            Write::Create(id) => (*id.as_uuid(), true),
+            Write::Replace(id) => (*id.as_uuid(), false),
+            Write::Nothing => continue,
+        };
+        let data = evaluate::parse_data(data_of[&planned.seq])?;
+        let (previous, abstentions) = state.remove(&id).unwrap_or_default();
+        let columns = evaluate::evaluate(&catalog, &data, &previous, &abstentions, clock);
+        state.insert(
+            id,
+            (
+                evaluate::parse_enrollments(&columns.enrollments)?,
+                abstentions,
+            ),
+        );
+        let seq = seq_param(planned.seq)?;
+        if created {
+            let reference = pending
+                .iter()
+                .find(|p| p.seq == planned.seq)
+                .map_or("", |p| p.partner_reference.as_str());
+            creates.push((reference, id, seq, columns));
+        } else {
+            replaces.insert(id, (seq, columns));
+        }
+    }
+    // A meter created and then replaced in the same chunk is inserted with its final state.
+    for create in &mut creates {
+        if let Some((seq, columns)) = replaces.remove(&create.1) {
+            create.2 = seq;
+            create.3 = columns;
+        }
+    }
+    // Creates in reference order, so concurrent chunks take index locks in one order.
+    creates.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
 
     if !creates.is_empty() {
         let ids: Vec<Uuid> = creates.iter().map(|c| c.1).collect();
         let seqs: Vec<i64> = creates.iter().map(|c| c.2).collect();
+        let enrollments: Vec<&str> = creates.iter().map(|c| c.3.enrollments.as_str()).collect();
+        let statuses: Vec<&str> = creates.iter().map(|c| c.3.global_status.as_str()).collect();
+        let flags: Vec<bool> = creates.iter().map(|c| c.3.action_required).collect();
+        let types: Vec<&str> = creates.iter().map(|c| c.3.action_types.as_str()).collect();
+        let pendings: Vec<&str> = creates
+            .iter()
+            .map(|c| c.3.pending_programs.as_str())
+            .collect();
         let inserted = tx
             .execute(
                 "INSERT INTO meters (id, partner_id, partner_reference, reference_slot, created_by,
                      transmission_region, customer_classification, meter_type, load_types,
-                     customer_group, data, created_at, updated_at)
+                     customer_group, data, enrollments, global_enrollment_status,
+                     partner_action_required, partner_action_types, pending_programs,
+                     created_at, updated_at)
                  SELECT c.id, pa.partner_id, pa.partner_reference, ''::bytea, 'PARTNER',
                      pa.transmission_region, pa.customer_classification, pa.meter_type,
-                     pa.load_types, pa.customer_group, pa.data, $4, $4
-                 FROM unnest($2::uuid[], $3::int8[]) WITH ORDINALITY AS c(id, seq, ord)
+                     pa.load_types, pa.customer_group, pa.data, c.enrollments, c.status,
+                     c.action_required, c.action_types, c.pending, $4, $4
+                 FROM unnest($2::uuid[], $3::int8[], $5::text[], $6::text[], $7::bool[],
+                             $8::text[], $9::text[])
+                     WITH ORDINALITY AS c(id, seq, enrollments, status, action_required,
+                                          action_types, pending, ord)
                  JOIN provisional_assets pa ON pa.job_id = $1 AND pa.seq = c.seq
                  ORDER BY c.ord
                  ON CONFLICT (partner_id, partner_reference, reference_slot) DO NOTHING",
-                &[job.as_uuid(), &ids, &seqs, &now],
+                &[
+                    job.as_uuid(),
+                    &ids,
+                    &seqs,
+                    &now,
+                    &enrollments,
+                    &statuses,
+                    &flags,
+                    &types,
+                    &pendings,
+                ],
             )
             .await?;
         if inserted as usize != creates.len() {
@@ -433,19 +511,43 @@ async fn try_chunk(
         }
     }
     if !replaces.is_empty() {
-        let mut pairs: Vec<(Uuid, i64)> = replaces.into_iter().collect();
-        pairs.sort_unstable();
-        let (ids, seqs): (Vec<Uuid>, Vec<i64>) = pairs.into_iter().unzip();
+        let mut rows: Vec<(Uuid, (i64, Columns))> = replaces.into_iter().collect();
+        rows.sort_unstable_by_key(|r| r.0);
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+        let seqs: Vec<i64> = rows.iter().map(|r| r.1.0).collect();
+        let enrollments: Vec<&str> = rows.iter().map(|r| r.1.1.enrollments.as_str()).collect();
+        let statuses: Vec<&str> = rows.iter().map(|r| r.1.1.global_status.as_str()).collect();
+        let flags: Vec<bool> = rows.iter().map(|r| r.1.1.action_required).collect();
+        let types: Vec<&str> = rows.iter().map(|r| r.1.1.action_types.as_str()).collect();
+        let pendings: Vec<&str> = rows
+            .iter()
+            .map(|r| r.1.1.pending_programs.as_str())
+            .collect();
         // Replaces every field: the meter's data becomes exactly the asset's.
         tx.execute(
             "UPDATE meters m SET transmission_region = pa.transmission_region,
                  customer_classification = pa.customer_classification,
                  meter_type = pa.meter_type, load_types = pa.load_types,
-                 customer_group = pa.customer_group, data = pa.data, updated_at = $4
-             FROM unnest($2::uuid[], $3::int8[]) AS r(id, seq)
+                 customer_group = pa.customer_group, data = pa.data, updated_at = $4,
+                 enrollments = r.enrollments, global_enrollment_status = r.status,
+                 partner_action_required = r.action_required,
+                 partner_action_types = r.action_types, pending_programs = r.pending
+             FROM unnest($2::uuid[], $3::int8[], $5::text[], $6::text[], $7::bool[],
+                         $8::text[], $9::text[])
+                 AS r(id, seq, enrollments, status, action_required, action_types, pending)
              JOIN provisional_assets pa ON pa.job_id = $1 AND pa.seq = r.seq
              WHERE m.id = r.id",
-            &[job.as_uuid(), &ids, &seqs, &now],
+            &[
+                job.as_uuid(),
+                &ids,
+                &seqs,
+                &now,
+                &enrollments,
+                &statuses,
+                &flags,
+                &types,
+                &pendings,
+            ],
         )
         .await?;
     }
@@ -535,12 +637,16 @@ pub async fn import_meters(
 ) -> Result<Vec<MeterId>> {
     let now = now_millis();
     let tx = client.transaction().await?;
+    let catalog = partner_catalog(&tx, partner.as_uuid()).await?;
     let insert = tx
         .prepare(
             "INSERT INTO meters (id, partner_id, partner_reference, reference_slot, created_by,
                  transmission_region, customer_classification, meter_type, load_types,
-                 customer_group, data, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+                 customer_group, data, enrollments, global_enrollment_status,
+                 partner_action_required, partner_action_types, pending_programs,
+                 created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                 $17, $17)",
         )
         .await?;
     let mut ids = Vec::with_capacity(meters.len());
@@ -552,6 +658,7 @@ pub async fn import_meters(
             id.as_uuid().as_bytes()
         };
         let row = NewAsset::new(0, data);
+        let c = evaluate::evaluate(&catalog, data, &[], &[], from_millis(now));
         tx.execute(
             &insert,
             &[
@@ -566,6 +673,11 @@ pub async fn import_meters(
                 &row.load_types,
                 &row.customer_group,
                 &row.data,
+                &c.enrollments,
+                &c.global_status,
+                &c.action_required,
+                &c.action_types,
+                &c.pending_programs,
                 &now,
             ],
         )
@@ -592,4 +704,11 @@ pub fn listed_asset(row: &Row) -> Result<ProvisionalAsset> {
         },
         data: meter_data(row.get(8))?,
     })
+}
+
+/// The programs a partner may use, read with the given client or transaction.
+pub async fn partner_catalog(client: &impl GenericClient, partner: &Uuid) -> Result<Catalog> {
+    let sql = PARTNER_PROGRAMS_SQL.replace("{partner}", "$1");
+    let rows = client.query(&sql, &[partner]).await?;
+    Catalog::from_definitions(rows.iter().map(|r| r.get::<_, String>(0)))
 }

@@ -5,20 +5,23 @@
 
 mod jobs;
 mod migrate;
+mod programs;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use gridroll_domain::enrollment::PreferenceChange;
 use gridroll_domain::enums::CreatedBy;
+use gridroll_domain::program::Program;
 use gridroll_domain::timestamp::now_millis;
 use gridroll_domain::{ApiKeyId, JobId, MeterData, MeterId, PartnerId};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use crate::model::{
-    ApiKeyHash, AssetFilter, AssetState, ChunkReport, Facet, Job, JobFilter, JobPage, Meter,
-    MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset,
+    ApiKeyHash, AssetFilter, AssetState, CatalogEntry, ChunkReport, Facet, Job, JobFilter, JobPage,
+    Meter, MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset,
 };
 use crate::query::{Dialect, Param};
 use crate::reads::{self, Query};
@@ -333,13 +336,66 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn seed_programs(&self, list: &[Program]) -> Result<usize> {
+        programs::seed(&mut self.client().await?, list).await
+    }
+
+    async fn list_programs(&self) -> Result<Vec<CatalogEntry>> {
+        programs::list(&self.client().await?).await
+    }
+
+    async fn put_program(&self, program: &Program) -> Result<()> {
+        programs::put(&self.client().await?, program).await
+    }
+
+    async fn retire_program(&self, identifier: &str) -> Result<bool> {
+        programs::retire(&self.client().await?, identifier).await
+    }
+
+    async fn set_partner_programs(
+        &self,
+        partner: PartnerId,
+        list: Option<&[String]>,
+    ) -> Result<()> {
+        programs::set_partner_programs(&mut self.client().await?, partner, list).await
+    }
+
+    async fn partner_programs(&self, partner: PartnerId) -> Result<Vec<Program>> {
+        let client = self.client().await?;
+        Ok(jobs::partner_catalog(&client, partner.as_uuid())
+            .await?
+            .programs)
+    }
+
+    async fn set_participation(
+        &self,
+        partner: PartnerId,
+        meters: &[MeterId],
+        change: &PreferenceChange,
+    ) -> Result<Vec<MeterId>> {
+        programs::set_participation(&mut self.client().await?, partner, meters, change).await
+    }
+
+    async fn activate_enrollments(
+        &self,
+        partner: PartnerId,
+        program: &str,
+        meter: Option<MeterId>,
+    ) -> Result<u64> {
+        programs::activate(&mut self.client().await?, partner, program, meter).await
+    }
+
+    async fn refresh_enrollments(&self, partner: PartnerId) -> Result<u64> {
+        programs::refresh(&mut self.client().await?, partner).await
+    }
+
     async fn get_meter(&self, partner: PartnerId, meter: MeterId) -> Result<Option<Meter>> {
         let client = self.client().await?;
         let statement = client
-            .prepare_cached(
-                "SELECT id, partner_id, created_by, data, created_at, updated_at
-                 FROM meters WHERE id = $1 AND partner_id = $2",
-            )
+            .prepare_cached(&format!(
+                "SELECT {} FROM meters WHERE id = $1 AND partner_id = $2",
+                reads::METER_COLUMNS
+            ))
             .await?;
         let row = client
             .query_opt(&statement, &[meter.as_uuid(), partner.as_uuid()])

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use gridroll_domain::enums::CreatedBy;
 use gridroll_domain::job::{JobCounts, JobStatus, Pending, Planned, Write, plan_chunk};
-use gridroll_domain::timestamp::now_millis;
+use gridroll_domain::timestamp::{from_millis, now_millis};
 use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::rows::{self, parsed, parsed_opt};
+use crate::evaluate::{self, Catalog, PARTNER_PROGRAMS_SQL};
 use crate::lease::{OWN_LEASE, RECEIVE_LEASE, millis};
 use crate::model::{AssetState, ChunkReport, Job, NewAsset, NewJob, ProvisionalAsset};
 use crate::reads::JOB_COLUMNS;
@@ -211,18 +212,27 @@ pub fn process_chunk(
         return Err(StoreError::LeaseLost);
     }
 
-    let pending: Vec<Pending> = tx
+    let rows: Vec<(Pending, String)> = tx
         .prepare_cached(
-            "SELECT seq, partner_reference FROM provisional_assets
+            "SELECT seq, partner_reference, data FROM provisional_assets
              WHERE job_id = ?1 AND status = 'PROCESSING' ORDER BY seq LIMIT ?2",
         )?
         .query_map(params![job.as_uuid(), limit], |row| {
-            Ok(Pending {
-                seq: row.get(0)?,
-                partner_reference: row.get(1)?,
-            })
+            Ok((
+                Pending {
+                    seq: row.get(0)?,
+                    partner_reference: row.get(1)?,
+                },
+                row.get(2)?,
+            ))
         })?
         .collect::<rusqlite::Result<_>>()?;
+    let (pending, data): (Vec<Pending>, Vec<String>) = rows.into_iter().unzip();
+    let data_of: HashMap<u64, &str> = pending
+        .iter()
+        .zip(&data)
+        .map(|(p, d)| (p.seq, d.as_str()))
+        .collect();
 
     let mut existing: HashMap<String, Vec<MeterId>> = HashMap::new();
     {
@@ -243,24 +253,34 @@ pub fn process_chunk(
         }
     }
     let plan = plan_chunk(&pending, existing, update_existing);
+    let catalog = partner_catalog(&tx, &partner)?;
+    let clock = from_millis(now);
 
     let mut chunk = JobCounts::default();
     {
         let mut create = tx.prepare_cached(
             "INSERT INTO meters (id, partner_id, partner_reference, reference_slot, created_by,
                  transmission_region, customer_classification, meter_type, load_types,
-                 customer_group, data, created_at, updated_at)
+                 customer_group, data, enrollments, global_enrollment_status,
+                 partner_action_required, partner_action_types, pending_programs,
+                 created_at, updated_at)
              SELECT ?1, partner_id, partner_reference, X'', 'PARTNER', transmission_region,
-                 customer_classification, meter_type, load_types, customer_group, data, ?2, ?2
+                 customer_classification, meter_type, load_types, customer_group, data,
+                 ?5, ?6, ?7, ?8, ?9, ?2, ?2
              FROM provisional_assets WHERE job_id = ?3 AND seq = ?4",
         )?;
+        let mut previous =
+            tx.prepare_cached("SELECT enrollments, participation FROM meters WHERE id = ?1")?;
         // Replaces every field: the meter's data becomes exactly the asset's.
         let mut replace = tx.prepare_cached(
             "UPDATE meters SET (transmission_region, customer_classification, meter_type,
                  load_types, customer_group, data, updated_at) =
                  (SELECT transmission_region, customer_classification, meter_type, load_types,
                       customer_group, data, ?1
-                  FROM provisional_assets WHERE job_id = ?2 AND seq = ?3)
+                  FROM provisional_assets WHERE job_id = ?2 AND seq = ?3),
+                 enrollments = ?5, global_enrollment_status = ?6,
+                 partner_action_required = ?7, partner_action_types = ?8,
+                 pending_programs = ?9
              WHERE id = ?4",
         )?;
         let mut mark = tx.prepare_cached(
@@ -276,10 +296,42 @@ pub fn process_chunk(
         {
             match write {
                 Write::Create(id) => {
-                    create.execute(params![id.as_uuid(), now, job.as_uuid(), seq])?;
+                    let meter = evaluate::parse_data(data_of[seq])?;
+                    let c = evaluate::evaluate(&catalog, &meter, &[], &[], clock);
+                    create.execute(params![
+                        id.as_uuid(),
+                        now,
+                        job.as_uuid(),
+                        seq,
+                        c.enrollments,
+                        c.global_status,
+                        c.action_required,
+                        c.action_types,
+                        c.pending_programs
+                    ])?;
                 }
                 Write::Replace(id) => {
-                    replace.execute(params![now, job.as_uuid(), seq, id.as_uuid()])?;
+                    let (enrollments, abstentions): (String, String) =
+                        previous.query_row([id.as_uuid()], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                    let meter = evaluate::parse_data(data_of[seq])?;
+                    let c = evaluate::evaluate(
+                        &catalog,
+                        &meter,
+                        &evaluate::parse_enrollments(&enrollments)?,
+                        &evaluate::parse_abstentions(&abstentions)?,
+                        clock,
+                    );
+                    replace.execute(params![
+                        now,
+                        job.as_uuid(),
+                        seq,
+                        id.as_uuid(),
+                        c.enrollments,
+                        c.global_status,
+                        c.action_required,
+                        c.action_types,
+                        c.pending_programs
+                    ])?;
                 }
                 Write::Nothing => {}
             }
@@ -345,13 +397,17 @@ pub fn import_meters(
 ) -> Result<Vec<MeterId>> {
     let now = now_millis();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let catalog = partner_catalog(&tx, partner.as_uuid())?;
     let mut ids = Vec::with_capacity(meters.len());
     {
         let mut insert = tx.prepare_cached(
             "INSERT INTO meters (id, partner_id, partner_reference, reference_slot, created_by,
                  transmission_region, customer_classification, meter_type, load_types,
-                 customer_group, data, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+                 customer_group, data, enrollments, global_enrollment_status,
+                 partner_action_required, partner_action_types, pending_programs,
+                 created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                 ?17, ?17)",
         )?;
         for data in meters {
             let id = MeterId::new();
@@ -361,6 +417,7 @@ pub fn import_meters(
                 id.as_uuid().as_bytes()
             };
             let row = NewAsset::new(0, data);
+            let c = evaluate::evaluate(&catalog, data, &[], &[], from_millis(now));
             insert.execute(params![
                 id.as_uuid(),
                 partner.as_uuid(),
@@ -373,6 +430,11 @@ pub fn import_meters(
                 row.load_types,
                 row.customer_group,
                 row.data,
+                c.enrollments,
+                c.global_status,
+                c.action_required,
+                c.action_types,
+                c.pending_programs,
                 now
             ])?;
             ids.push(id);
@@ -380,4 +442,14 @@ pub fn import_meters(
     }
     tx.commit()?;
     Ok(ids)
+}
+
+/// The programs a partner may use, read in the current transaction.
+pub fn partner_catalog(conn: &Connection, partner: &uuid::Uuid) -> Result<Catalog> {
+    let sql = PARTNER_PROGRAMS_SQL.replace("{partner}", "?1");
+    let definitions = conn
+        .prepare_cached(&sql)?
+        .query_map([partner], |row| row.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Catalog::from_definitions(definitions)
 }

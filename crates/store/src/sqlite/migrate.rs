@@ -7,6 +7,7 @@ use crate::{Result, StoreError};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_create_meters.sql"),
     include_str!("../../migrations/sqlite/0002_inventory.sql"),
+    include_str!("../../migrations/sqlite/0003_programs.sql"),
 ];
 
 pub fn run(conn: &mut Connection) -> Result<()> {

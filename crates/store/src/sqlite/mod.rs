@@ -4,6 +4,7 @@
 
 mod jobs;
 mod migrate;
+mod programs;
 mod rows;
 
 use std::path::{Path, PathBuf};
@@ -11,7 +12,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use gridroll_domain::enrollment::PreferenceChange;
 use gridroll_domain::enums::CreatedBy;
+use gridroll_domain::program::Program;
 use gridroll_domain::timestamp::now_millis;
 use gridroll_domain::{ApiKeyId, JobId, MeterData, MeterId, PartnerId};
 use rusqlite::types::Value;
@@ -19,8 +22,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::Semaphore;
 
 use crate::model::{
-    ApiKeyHash, AssetFilter, AssetState, ChunkReport, Facet, Job, JobFilter, JobPage, Meter,
-    MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset,
+    ApiKeyHash, AssetFilter, AssetState, CatalogEntry, ChunkReport, Facet, Job, JobFilter, JobPage,
+    Meter, MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset,
 };
 use crate::query::{Dialect, Param};
 use crate::reads::{self, Query};
@@ -418,12 +421,76 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn seed_programs(&self, list: &[Program]) -> Result<usize> {
+        let list = list.to_vec();
+        self.write(move |conn| programs::seed(conn, &list)).await
+    }
+
+    async fn list_programs(&self) -> Result<Vec<CatalogEntry>> {
+        self.read(programs::list).await
+    }
+
+    async fn put_program(&self, program: &Program) -> Result<()> {
+        let program = program.clone();
+        self.write(move |conn| programs::put(conn, &program)).await
+    }
+
+    async fn retire_program(&self, identifier: &str) -> Result<bool> {
+        let identifier = identifier.to_owned();
+        self.write(move |conn| programs::retire(conn, &identifier))
+            .await
+    }
+
+    async fn set_partner_programs(
+        &self,
+        partner: PartnerId,
+        list: Option<&[String]>,
+    ) -> Result<()> {
+        let list = list.map(<[String]>::to_vec);
+        self.write(move |conn| programs::set_partner_programs(conn, partner, list.as_deref()))
+            .await
+    }
+
+    async fn partner_programs(&self, partner: PartnerId) -> Result<Vec<Program>> {
+        self.read(move |conn| Ok(jobs::partner_catalog(conn, partner.as_uuid())?.programs))
+            .await
+    }
+
+    async fn set_participation(
+        &self,
+        partner: PartnerId,
+        meters: &[MeterId],
+        change: &PreferenceChange,
+    ) -> Result<Vec<MeterId>> {
+        let (meters, change) = (meters.to_vec(), change.clone());
+        self.write(move |conn| programs::set_participation(conn, partner, &meters, &change))
+            .await
+    }
+
+    async fn activate_enrollments(
+        &self,
+        partner: PartnerId,
+        program: &str,
+        meter: Option<MeterId>,
+    ) -> Result<u64> {
+        let program = program.to_owned();
+        self.write(move |conn| programs::activate(conn, partner, &program, meter))
+            .await
+    }
+
+    async fn refresh_enrollments(&self, partner: PartnerId) -> Result<u64> {
+        self.write(move |conn| programs::refresh(conn, partner))
+            .await
+    }
+
     async fn get_meter(&self, partner: PartnerId, meter: MeterId) -> Result<Option<Meter>> {
         self.read(move |conn| {
             Ok(conn
                 .query_row(
-                    "SELECT id, partner_id, created_by, data, created_at, updated_at
-                     FROM meters WHERE id = ?1 AND partner_id = ?2",
+                    &format!(
+                        "SELECT {} FROM meters WHERE id = ?1 AND partner_id = ?2",
+                        reads::METER_COLUMNS
+                    ),
                     [meter.as_uuid(), partner.as_uuid()],
                     rows::meter,
                 )

@@ -44,7 +44,7 @@ pub fn partner(row: &Row<'_>) -> rusqlite::Result<Partner> {
     })
 }
 
-/// Columns: id, partner_id, created_by, data, created_at, updated_at.
+/// Columns: those of `reads::METER_COLUMNS`.
 pub fn meter(row: &Row<'_>) -> rusqlite::Result<Meter> {
     Ok(Meter {
         id: MeterId::from_uuid(row.get(0)?),
@@ -53,7 +53,17 @@ pub fn meter(row: &Row<'_>) -> rusqlite::Result<Meter> {
         data: meter_data(row, 3)?,
         created_at: row.get(4)?,
         updated_at: row.get(5)?,
+        enrollments: json(row, 6)?,
+        abstentions: json(row, 7)?,
+        global_status: parsed(row, 8)?,
     })
+}
+
+/// Parses a JSON column.
+pub fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, Type::Text, e.into()))
 }
 
 pub fn job(row: &Row<'_>) -> rusqlite::Result<Job> {

@@ -1,0 +1,123 @@
+//! Extensions beyond Leap: the program catalog a partner may use (`/v1.1/programs`), and a
+//! dry run of an upload (`/v1.1/meters/validate`).
+
+use std::ops::ControlFlow;
+
+use axum::Json;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use gridroll_domain::enrollment;
+use gridroll_domain::enums::EnrollmentStatus;
+use gridroll_domain::intake::{self, Format, IntakeError, MAX_LISTED_PROBLEMS, Problems};
+use serde_json::{Value, json};
+
+use super::jobs::body_format;
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::wire;
+
+/// `GET /v1.1/programs`
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let now = state.clock.now();
+    let programs = state.store.partner_programs(caller.partner).await?;
+    Ok(Json(json!({
+        "programs": programs.iter().map(|p| wire::program(p, now)).collect::<Vec<_>>()
+    })))
+}
+
+/// `GET /v1.1/programs/{program_identifier}`
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let programs = state.store.partner_programs(caller.partner).await?;
+    programs
+        .iter()
+        .find(|p| p.identifier == identifier)
+        .map(|p| Json(wire::program(p, state.clock.now())))
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "Program not found",
+                json!({"program_identifier": identifier}),
+            )
+        })
+}
+
+/// `POST /v1.1/meters/validate`: what an upload of this body would be refused for, and for
+/// each valid asset the programs it could join and what each still needs. Stores nothing.
+pub async fn validate(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let format = body_format(&headers)?;
+    let limit = state.config.max_body_bytes;
+    let bytes = to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX))
+        .await
+        .map_err(|_| ApiError::payload_too_large(limit))?;
+    let programs = state.store.partner_programs(caller.partner).await?;
+    let read = tokio::task::spawn_blocking(move || {
+        let mut assets = Vec::new();
+        let mut more = 0usize;
+        let result = intake::read_all_assets(format, bytes.as_ref(), &mut |position, data| {
+            if assets.len() >= MAX_LISTED_PROBLEMS {
+                more += 1;
+                return ControlFlow::Continue(());
+            }
+            let enrollments = enrollment::reevaluate(&programs, &data, &[]);
+            let verdicts: Vec<Value> = enrollments
+                .iter()
+                .map(|e| {
+                    let mut v = json!({
+                        "program_identifier": e.program,
+                        "eligible": e.status != EnrollmentStatus::Ineligible,
+                        "ready": e.status == EnrollmentStatus::Pending,
+                    });
+                    if !e.missing.is_empty() {
+                        v["missing_fields"] = json!(e.missing);
+                    }
+                    if !e.reasons.is_empty() {
+                        v["ineligibility_reasons"] = json!(e.reasons);
+                    }
+                    v
+                })
+                .collect();
+            let locator = match format {
+                Format::Json => "json_index",
+                Format::Csv => "csv_row",
+            };
+            assets.push(json!({
+                locator: position,
+                "partner_reference": data.partner_reference(),
+                "programs": verdicts,
+            }));
+            ControlFlow::Continue(())
+        });
+        (result, assets, more)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?;
+    let (result, assets, more) = read;
+    let problems = match result {
+        Ok(_) => Problems::default(),
+        Err(IntakeError::Rejected(problems)) => problems,
+        Err(IntakeError::Read(e)) => {
+            return Err(ApiError::bad_request(
+                "The request body could not be read",
+                json!({"error": e.to_string()}),
+            ));
+        }
+        Err(IntakeError::Stopped) => Problems::default(),
+    };
+    Ok(Json(json!({
+        "valid": problems.is_empty(),
+        "problems_count": problems.total,
+        "problems": problems.listed,
+        "assets": assets,
+        "assets_not_listed": more,
+    })))
+}

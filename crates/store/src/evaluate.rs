@@ -1,0 +1,108 @@
+//! Running the enrollment rules inside a store transaction, so a meter's enrollments are
+//! always written together with the meter: the same code for both backends.
+
+use std::collections::HashMap;
+
+use gridroll_domain::MeterData;
+use gridroll_domain::enrollment::{self, Abstention, Enrollment, Summary};
+use gridroll_domain::program::Program;
+use time::OffsetDateTime;
+
+use crate::{Result, StoreError};
+
+/// The programs one partner may use.
+pub struct Catalog {
+    pub programs: Vec<Program>,
+    pub by_id: HashMap<String, Program>,
+}
+
+impl Catalog {
+    pub fn new(programs: Vec<Program>) -> Self {
+        let by_id = programs
+            .iter()
+            .map(|p| (p.identifier.clone(), p.clone()))
+            .collect();
+        Self { programs, by_id }
+    }
+
+    /// Parses the stored definitions.
+    pub fn from_definitions(definitions: impl IntoIterator<Item = String>) -> Result<Self> {
+        let programs = definitions
+            .into_iter()
+            .map(|d| serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect::<Result<Vec<Program>>>()?;
+        Ok(Self::new(programs))
+    }
+}
+
+/// The enrollment columns of a meter, ready to write.
+pub struct Columns {
+    pub enrollments: String,
+    pub global_status: String,
+    pub action_required: bool,
+    pub action_types: String,
+    pub pending_programs: String,
+}
+
+impl Columns {
+    fn new(enrollments: &[Enrollment], summary: Summary) -> Self {
+        Self {
+            enrollments: serde_json::to_string(enrollments).expect("enrollments serialize"),
+            global_status: summary.global_status.to_string(),
+            action_required: summary.partner_action_required,
+            action_types: summary
+                .action_types
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+            pending_programs: summary.pending_programs.join(","),
+        }
+    }
+}
+
+/// Evaluates a meter's data against the catalog, keeping what holds of `previous`.
+pub fn evaluate(
+    catalog: &Catalog,
+    data: &MeterData,
+    previous: &[Enrollment],
+    abstentions: &[Abstention],
+    now: OffsetDateTime,
+) -> Columns {
+    let enrollments = enrollment::reevaluate(&catalog.programs, data, previous);
+    let summary = enrollment::summarize(&enrollments, &catalog.by_id, abstentions, now);
+    Columns::new(&enrollments, summary)
+}
+
+/// The columns of enrollments that changed without the meter's data changing.
+pub fn summarize(
+    catalog: &Catalog,
+    enrollments: &[Enrollment],
+    abstentions: &[Abstention],
+    now: OffsetDateTime,
+) -> Columns {
+    let summary = enrollment::summarize(enrollments, &catalog.by_id, abstentions, now);
+    Columns::new(enrollments, summary)
+}
+
+pub fn parse_enrollments(text: &str) -> Result<Vec<Enrollment>> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("enrollments: {e}")))
+}
+
+pub fn parse_abstentions(text: &str) -> Result<Vec<Abstention>> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("participation: {e}")))
+}
+
+pub fn parse_data(text: &str) -> Result<MeterData> {
+    serde_json::from_str(text)
+        .map(MeterData::from_stored)
+        .map_err(|e| StoreError::Corrupt(format!("meter data: {e}")))
+}
+
+/// The SQL that selects the programs a partner may use (`?1`/`$1` is the partner).
+pub const PARTNER_PROGRAMS_SQL: &str = "SELECT definition FROM programs p
+     WHERE NOT p.retired
+       AND (NOT EXISTS (SELECT 1 FROM partner_programs pp WHERE pp.partner_id = {partner})
+            OR EXISTS (SELECT 1 FROM partner_programs pp
+                       WHERE pp.partner_id = {partner} AND pp.identifier = p.identifier))
+     ORDER BY p.identifier";
