@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use gridroll_domain::PartnerId;
 use gridroll_domain::enums::CreatedBy;
 use gridroll_domain::intake::{self, Format, IntakeError};
+use gridroll_domain::program::{DEFAULT_CATALOG, Program, parse_catalog};
+use gridroll_domain::{MeterId, PartnerId};
 use gridroll_server::auth::issue_api_key;
 use gridroll_server::{AppState, Config};
 use gridroll_store::{Store, StoreOptions};
@@ -59,9 +60,12 @@ impl Database {
             max_connections: self.db_pool_size as usize,
             statement_timeout: Duration::from_secs(self.db_statement_timeout),
         };
-        gridroll_store::open(&self.database_url, &options)
+        let store = gridroll_store::open(&self.database_url, &options)
             .await
-            .with_context(|| format!("cannot open the database {}", redact(&self.database_url)))
+            .with_context(|| format!("cannot open the database {}", redact(&self.database_url)))?;
+        let shipped = parse_catalog(DEFAULT_CATALOG).map_err(anyhow::Error::msg)?;
+        store.seed_programs(&shipped).await?;
+        Ok(store)
     }
 }
 
@@ -94,6 +98,76 @@ enum Command {
     /// Operator tools for meters.
     #[command(subcommand)]
     Meters(MetersCommand),
+    /// The program catalog.
+    #[command(subcommand)]
+    Programs(ProgramsCommand),
+    /// Operator moves on enrollments.
+    #[command(subcommand)]
+    Enrollments(EnrollmentsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ProgramsCommand {
+    /// List every program (retired ones marked); one JSON object per line.
+    List {
+        #[command(flatten)]
+        database: Database,
+    },
+    /// Show one program's definition as JSON.
+    Show {
+        identifier: String,
+        #[command(flatten)]
+        database: Database,
+    },
+    /// Add or change the programs of a catalog file (the layout of programs.toml).
+    Put {
+        #[arg(long)]
+        file: PathBuf,
+        #[command(flatten)]
+        database: Database,
+    },
+    /// Retire a program: meters are no longer evaluated against it.
+    Retire {
+        identifier: String,
+        #[command(flatten)]
+        database: Database,
+    },
+    /// Choose the programs a partner may use (every program unless limited).
+    Enable {
+        #[arg(long)]
+        partner: PartnerId,
+        /// Comma-separated program identifiers.
+        #[arg(long, value_delimiter = ',', required_unless_present = "all")]
+        programs: Vec<String>,
+        /// Allow every program.
+        #[arg(long, conflicts_with = "programs")]
+        all: bool,
+        #[command(flatten)]
+        database: Database,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EnrollmentsCommand {
+    /// Confirm PENDING enrollments in a program: ACTIVE from now.
+    Activate {
+        #[arg(long)]
+        partner: PartnerId,
+        #[arg(long)]
+        program: String,
+        /// Only this meter; without it, every PENDING meter of the partner.
+        #[arg(long)]
+        meter: Option<MeterId>,
+        #[command(flatten)]
+        database: Database,
+    },
+    /// Evaluate every meter of a partner again, after the catalog changed.
+    Refresh {
+        #[arg(long)]
+        partner: PartnerId,
+        #[command(flatten)]
+        database: Database,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +193,13 @@ struct ServeArgs {
     /// process takes over a job whose worker died once this has passed.
     #[arg(long, env = "GRIDROLL_LEASE_SECONDS", default_value_t = 30.0)]
     lease_seconds: f64,
+    /// Token that opens the operator API (/operator/v1); without it the API is closed.
+    #[arg(long, env = "GRIDROLL_OPERATOR_TOKEN", hide_env_values = true)]
+    operator_token: Option<String>,
+    /// A catalog file whose programs are added at start when missing (default: the
+    /// catalog shipped with Gridroll).
+    #[arg(long, env = "GRIDROLL_PROGRAMS")]
+    programs: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -227,6 +308,131 @@ async fn run(command: Command) -> anyhow::Result<()> {
             file,
             database,
         }) => import_meters(database, partner, file).await,
+        Command::Programs(command) => programs(command).await,
+        Command::Enrollments(command) => enrollments(command).await,
+    }
+}
+
+fn read_catalog(file: &PathBuf) -> anyhow::Result<Vec<Program>> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    parse_catalog(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
+}
+
+async fn programs(command: ProgramsCommand) -> anyhow::Result<()> {
+    match command {
+        ProgramsCommand::List { database } => {
+            let store = database.open().await?;
+            for entry in store.list_programs().await? {
+                println!(
+                    "{}",
+                    json!({
+                        "program_identifier": entry.program.identifier,
+                        "name": entry.program.name,
+                        "transmission_regions": entry.program.transmission_regions,
+                        "retired": entry.retired,
+                    })
+                );
+            }
+            Ok(())
+        }
+        ProgramsCommand::Show {
+            identifier,
+            database,
+        } => {
+            let store = database.open().await?;
+            let entry = store
+                .list_programs()
+                .await?
+                .into_iter()
+                .find(|e| e.program.identifier == identifier)
+                .with_context(|| format!("there is no program {identifier}"))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &json!({"definition": entry.program, "retired": entry.retired})
+                )?
+            );
+            Ok(())
+        }
+        ProgramsCommand::Put { file, database } => {
+            let catalog = read_catalog(&file)?;
+            let store = database.open().await?;
+            for program in &catalog {
+                store.put_program(program).await?;
+                eprintln!("put {}", program.identifier);
+            }
+            eprintln!(
+                "{} programs saved; meters are evaluated against them from their next change, \
+                 or at once with `gridroll enrollments refresh`",
+                catalog.len()
+            );
+            Ok(())
+        }
+        ProgramsCommand::Retire {
+            identifier,
+            database,
+        } => {
+            let store = database.open().await?;
+            if !store.retire_program(&identifier).await? {
+                bail!("there is no program {identifier}");
+            }
+            eprintln!("retired {identifier}");
+            Ok(())
+        }
+        ProgramsCommand::Enable {
+            partner,
+            programs,
+            all,
+            database,
+        } => {
+            let store = database.open().await?;
+            require_partner(store.as_ref(), partner).await?;
+            if !all {
+                let known: Vec<String> = store
+                    .list_programs()
+                    .await?
+                    .into_iter()
+                    .map(|e| e.program.identifier)
+                    .collect();
+                if let Some(unknown) = programs.iter().find(|p| !known.contains(p)) {
+                    bail!("there is no program {unknown}");
+                }
+            }
+            store
+                .set_partner_programs(partner, (!all).then_some(programs.as_slice()))
+                .await?;
+            let enabled = store.partner_programs(partner).await?;
+            println!(
+                "{}",
+                json!({"partner_id": partner, "programs": enabled.iter().map(|p| &p.identifier).collect::<Vec<_>>()})
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn enrollments(command: EnrollmentsCommand) -> anyhow::Result<()> {
+    match command {
+        EnrollmentsCommand::Activate {
+            partner,
+            program,
+            meter,
+            database,
+        } => {
+            let store = database.open().await?;
+            require_partner(store.as_ref(), partner).await?;
+            let activated = store.activate_enrollments(partner, &program, meter).await?;
+            println!("{}", json!({"program": program, "activated": activated}));
+            Ok(())
+        }
+        EnrollmentsCommand::Refresh { partner, database } => {
+            let store = database.open().await?;
+            require_partner(store.as_ref(), partner).await?;
+            let changed = store.refresh_enrollments(partner).await?;
+            println!("{}", json!({"changed": changed}));
+            Ok(())
+        }
     }
 }
 
@@ -253,13 +459,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if !(args.lease_seconds.is_finite() && args.lease_seconds >= 0.1) {
         bail!("--lease-seconds must be at least 0.1");
     }
-    let config = Config {
+    let mut config = Config {
         max_body_bytes: args.max_body_bytes,
         workers: args.workers,
         chunk_size: args.chunk_size as usize,
         lease: Duration::from_secs_f64(args.lease_seconds),
         ..Config::default()
     };
+    if let Some(file) = &args.programs {
+        config.programs = read_catalog(file)?;
+    }
+    if let Some(token) = args.operator_token.as_deref().filter(|t| !t.is_empty()) {
+        if token.len() < 16 {
+            bail!("--operator-token must be at least 16 characters");
+        }
+        config = config.with_operator_token(token);
+    }
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;

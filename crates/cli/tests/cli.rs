@@ -264,6 +264,100 @@ async fn the_operator_import_stores_meters_that_share_a_reference(backend: Backe
     assert_eq!(db.count("SELECT count(*) FROM meters").await, 2);
 }
 
+async fn operators_manage_programs_and_activate_enrollments_from_the_command_line(
+    backend: Backend,
+) {
+    let db = TestDatabase::new(backend).await.unwrap();
+    let (partner, _) = create_partner(&db);
+    let listed = gridroll(&db, &["programs", "list"]);
+    assert!(listed.status.success());
+    let programs: Vec<Value> = String::from_utf8(listed.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        programs
+            .iter()
+            .any(|p| p["program_identifier"] == "CONED-CSRP")
+    );
+
+    let enabled = gridroll(
+        &db,
+        &[
+            "programs",
+            "enable",
+            "--partner",
+            &partner,
+            "--programs",
+            "CONED-CSRP,CONED-DLRP",
+        ],
+    );
+    assert!(
+        enabled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enabled.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&enabled.stdout).unwrap();
+    assert_eq!(printed["programs"], json!(["CONED-CSRP", "CONED-DLRP"]));
+    let unknown = gridroll(
+        &db,
+        &[
+            "programs",
+            "enable",
+            "--partner",
+            &partner,
+            "--programs",
+            "NOPE",
+        ],
+    );
+    assert!(!unknown.status.success());
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("meters.json");
+    let mut office = asset("office-9");
+    office["utility"] =
+        json!({"utility_name": "CECONY", "electric_service_account_number": "CE-9"});
+    office["nyiso"] = json!({"cbl_method": "AVERAGE_DAY"});
+    std::fs::write(&file, json!({"assets": [office]}).to_string()).unwrap();
+    let imported = gridroll(
+        &db,
+        &[
+            "meters",
+            "import",
+            "--partner",
+            &partner,
+            "--file",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(imported.status.success());
+
+    let activated = gridroll(
+        &db,
+        &[
+            "enrollments",
+            "activate",
+            "--partner",
+            &partner,
+            "--program",
+            "CONED-DLRP",
+        ],
+    );
+    assert!(
+        activated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&activated.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&activated.stdout).unwrap();
+    assert_eq!(printed["activated"], 1);
+    assert_eq!(
+        db.count("SELECT count(*) FROM meters WHERE global_enrollment_status = 'ACTIVE'")
+            .await,
+        1
+    );
+}
+
 async fn serve_demo_prints_a_key_that_works_at_once(backend: Backend) {
     let db = TestDatabase::new(backend).await.unwrap();
     let mut server = Server::start(&db, &["--demo"]);
@@ -296,6 +390,7 @@ async fn a_server_killed_mid_job_finishes_it_after_a_restart_without_duplicates(
 }
 
 gridroll_testkit::backend_tests!(
+    operators_manage_programs_and_activate_enrollments_from_the_command_line,
     partners_create_prints_only_the_partner_and_its_key,
     keys_and_imports_refuse_an_unknown_partner,
     the_operator_import_stores_meters_that_share_a_reference,

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! Gridroll's server: the partner HTTP API, authentication, and the background workers
 //! that turn uploaded assets into meters.
 

@@ -5,7 +5,8 @@
 use std::sync::LazyLock;
 
 use gridroll_domain::enums::{
-    ActionType, CustomerClassification, EnrollmentStatus, LoadType, MeterType, TransmissionRegion,
+    ActionType, CustomerClassification, EnrollmentStatus, LoadType, MeterType,
+    ParticipationPreference, TransmissionRegion,
 };
 use gridroll_domain::job::{AssetStatus, JobStatus, StatusName};
 use gridroll_domain::schema::{CREATE_METER, Check, Field, Kind};
@@ -26,10 +27,17 @@ fn build() -> Value {
         "security": [{"Bearer": []}],
         "paths": paths(),
         "components": {
-            "securitySchemes": {"Bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "Bearer": {"type": "http", "scheme": "bearer", "description": "A partner's API key."},
+                "OperatorToken": {"type": "http", "scheme": "bearer", "description": "The operator token (--operator-token)."}
+            },
             "schemas": schemas(),
         }
     })
+}
+
+fn uuid_schema() -> Value {
+    json!({"type": "string", "format": "uuid"})
 }
 
 fn reference(name: &str) -> Value {
@@ -92,6 +100,14 @@ fn paths() -> Value {
         answer("The meter.", reference("MeterDetailsResponse")),
     ));
     get_meter["404"] = error("No such meter for this partner.");
+    let mut get_meter_enrollment = common_errors((
+        "200",
+        answer(
+            "The meter's enrollments.",
+            reference("MeterEnrollmentResponse"),
+        ),
+    ));
+    get_meter_enrollment["404"] = error("No such meter for this partner.");
 
     json!({
         "/v1.1/jobs/meters": {
@@ -194,6 +210,115 @@ fn paths() -> Value {
                 "requestBody": {"required": false, "content": {"application/json": {"schema": reference("MeterFilterRequest")}}},
                 "responses": common_errors(("200", answer("A page of meters.", reference("ListMeterDetailsResponse"))))
             }
+        },
+        "/v2/meters/{meter_id}/enrollments": {
+            "get": {
+                "operationId": "getMeterEnrollment",
+                "summary": "A meter's enrollment in each program, its participation and the actions required",
+                "description": "program_enrollment lists every program the partner may use in the meter's region (and those it left), INELIGIBLE ones with ineligibility_reasons and ELIGIBLE ones with missing_fields (extensions).",
+                "parameters": [uuid_path("meter_id", "Meter ID")],
+                "responses": get_meter_enrollment
+            }
+        },
+        "/v2/meters/enrollments/search": {
+            "post": {
+                "operationId": "searchMeterEnrollments",
+                "summary": "Search meters' enrollments with the filters of the meter search",
+                "requestBody": {"required": false, "content": {"application/json": {"schema": reference("MeterFilterRequest")}}},
+                "responses": common_errors(("200", answer("A page of meter enrollments.", json!({
+                    "type": "object", "required": ["meters"],
+                    "properties": {"meters": {"type": "array", "items": reference("MeterEnrollmentResponse")},
+                                   "next_page_token": {"type": "string"}}
+                }))))
+            }
+        },
+        "/v2/meters/{meter_id}/participation": {
+            "post": {
+                "operationId": "setParticipation",
+                "summary": "Set a meter's participation preference from start_time (to end_time)",
+                "description": "IDLE needs an end_time; DISENROLL holds until changed; PARTICIPATE lifts IDLE or DISENROLL in its period. A meter that does not participate during a program's delivery period is NOT_PARTICIPATING there.",
+                "parameters": [uuid_path("meter_id", "Meter ID")],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": reference("ParticipationRequest")}}},
+                "responses": common_errors(("200", answer("The meter's enrollments after the change.", reference("MeterEnrollmentResponse"))))
+            }
+        },
+        "/v2/meters/participation": {
+            "post": {
+                "operationId": "setParticipationBulk",
+                "summary": "The same participation change for up to 1,000 meters, all or none",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"allOf": [
+                    reference("ParticipationRequest"),
+                    {"type": "object", "required": ["meter_ids"], "properties": {"meter_ids": {"type": "array", "minItems": 1, "maxItems": 1000, "items": uuid_schema()}}}
+                ]}}}},
+                "responses": common_errors(("200", answer("How many meters changed.", json!({"type": "object"}))))
+            }
+        },
+        "/v1.1/programs": {
+            "get": {
+                "operationId": "listPrograms",
+                "summary": "The programs the partner may use: who may join, what each needs, the next delivery period",
+                "responses": common_errors(("200", answer("Programs.", json!({"type": "object", "properties": {"programs": {"type": "array", "items": reference("Program")}}}))))
+            }
+        },
+        "/v1.1/programs/{program_identifier}": {
+            "get": {
+                "operationId": "getProgram",
+                "summary": "One program",
+                "parameters": [{"name": "program_identifier", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": common_errors(("200", answer("The program.", reference("Program"))))
+            }
+        },
+        "/v1.1/meters/validate": {
+            "post": {
+                "operationId": "validateMeters",
+                "summary": "Dry run of an upload: the problems it would be refused for and, per valid asset, the programs it could join and what each still needs. Stores nothing.",
+                "requestBody": {"required": true, "content": {
+                    "application/json": {"schema": reference("CreateMeterBatchJobRequest")},
+                    "text/csv": {"schema": {"type": "string"}}
+                }},
+                "responses": common_errors(("200", answer("The verdict.", json!({"type": "object", "properties": {
+                    "valid": {"type": "boolean"},
+                    "problems_count": {"type": "integer"},
+                    "problems": {"type": "array", "items": reference("ValidationProblem")},
+                    "assets": {"type": "array", "items": {"type": "object"}}
+                }}))))
+            }
+        },
+        "/operator/v1/programs": {
+            "get": {"operationId": "operatorListPrograms", "summary": "Operator: every program, retired ones included", "security": [{"OperatorToken": []}],
+                    "responses": {"200": answer("Programs.", json!({"type": "object"})), "401": error("Wrong token."), "403": error("The operator API is closed.")}}
+        },
+        "/operator/v1/programs/{program_identifier}": {
+            "put": {"operationId": "operatorPutProgram", "summary": "Operator: add or change a program", "security": [{"OperatorToken": []}],
+                    "parameters": [{"name": "program_identifier", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "description": "A program definition, as in programs.toml."}}}},
+                    "responses": {"200": answer("Saved.", json!({"type": "object"})), "400": error("Invalid definition.")}},
+            "delete": {"operationId": "operatorRetireProgram", "summary": "Operator: retire a program", "security": [{"OperatorToken": []}],
+                       "parameters": [{"name": "program_identifier", "in": "path", "required": true, "schema": {"type": "string"}}],
+                       "responses": {"204": {"description": "Retired."}, "404": error("No such program.")}}
+        },
+        "/operator/v1/partners/{partner_id}/programs": {
+            "put": {"operationId": "operatorSetPartnerPrograms", "summary": "Operator: the programs a partner may use (null: all)", "security": [{"OperatorToken": []}],
+                    "parameters": [uuid_path("partner_id", "Partner ID")],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"programs": {"type": "array", "nullable": true, "items": {"type": "string"}}}}}}},
+                    "responses": {"200": answer("The partner's programs.", json!({"type": "object"}))}}
+        },
+        "/operator/v1/partners/{partner_id}/enrollments/activate": {
+            "post": {"operationId": "operatorActivate", "summary": "Operator: confirm PENDING enrollments in a program (every meter, or meter_ids)", "security": [{"OperatorToken": []}],
+                     "parameters": [uuid_path("partner_id", "Partner ID")],
+                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["program"], "properties": {"program": {"type": "string"}, "meter_ids": {"type": "array", "items": uuid_schema()}}}}}},
+                     "responses": {"200": answer("How many became ACTIVE.", json!({"type": "object"}))}}
+        },
+        "/operator/v1/partners/{partner_id}/enrollments/refresh": {
+            "post": {"operationId": "operatorRefresh", "summary": "Operator: evaluate every meter of a partner again", "security": [{"OperatorToken": []}],
+                     "parameters": [uuid_path("partner_id", "Partner ID")],
+                     "responses": {"200": answer("How many meters changed.", json!({"type": "object"}))}}
+        },
+        "/operator/v1/partners/{partner_id}/meters/import": {
+            "post": {"operationId": "operatorImport", "summary": "Operator: import meters from other channels; they may share a partner_reference", "security": [{"OperatorToken": []}],
+                     "parameters": [uuid_path("partner_id", "Partner ID")],
+                     "requestBody": {"required": true, "content": {"application/json": {"schema": reference("CreateMeterBatchJobRequest")}}},
+                     "responses": {"201": answer("The new meters' ids.", json!({"type": "object"}))}}
         },
         "/healthz": {
             "get": {
@@ -357,6 +482,70 @@ fn schemas() -> Value {
                 "type": "object", "required": ["key", "values"],
                 "properties": {"key": {"type": "string"}, "values": {"type": "array", "items": {"type": "string"}}}
             }}}
+        },
+        "ParticipationRequest": {
+            "type": "object", "required": ["participation_preference", "start_time"],
+            "properties": {
+                "participation_preference": {"type": "string", "enum": ParticipationPreference::VARIANTS},
+                "start_time": timestamp,
+                "end_time": timestamp,
+                "reason": {"type": "string", "maxLength": 500}
+            }
+        },
+        "Program": {
+            "type": "object",
+            "properties": {
+                "program_identifier": {"type": "string"},
+                "name": {"type": "string"},
+                "transmission_regions": {"type": "array", "items": {"type": "string"}},
+                "customer_classifications": {"type": "array", "items": {"type": "string"}, "description": "Empty: any."},
+                "meter_types": {"type": "array", "items": {"type": "string"}, "description": "Empty: any."},
+                "load_types": {"type": "array", "items": {"type": "string"}, "description": "A meter needs one of these; empty: any."},
+                "utilities": {"type": "array", "items": {"type": "string"}, "description": "Empty: any."},
+                "required_fields": {"type": "array", "items": {"type": "string"}, "description": "Dotted CreateMeter paths."},
+                "conditional_fields": {"type": "array", "items": {"type": "object"}},
+                "next_delivery_period": {"type": "object"}
+            }
+        },
+        "MeterEnrollmentResponse": {
+            "type": "object",
+            "required": ["meter_id", "global_enrollment_status", "program_enrollment", "required_actions", "audit"],
+            "properties": {
+                "meter_id": uuid,
+                "partner_reference": {"type": "string"},
+                "transmission_region": {"type": "string", "enum": TransmissionRegion::VARIANTS},
+                "global_enrollment_status": {"type": "string", "enum": EnrollmentStatus::VARIANTS},
+                "participation_preferences": {"type": "array", "items": {"type": "object", "properties": {
+                    "participation_preference": {"type": "string", "enum": ParticipationPreference::VARIANTS},
+                    "start_time": timestamp, "end_time": timestamp, "reason": {"type": "string"}
+                }}},
+                "program_enrollment": {"type": "array", "items": {"type": "object", "properties": {
+                    "program_identifier": {"type": "string"},
+                    "delivery_period": {"type": "string"},
+                    "delivery_period_start_date_time": timestamp,
+                    "delivery_period_end_date_time": timestamp,
+                    "enrollment_status": {"type": "string", "enum": EnrollmentStatus::VARIANTS},
+                    "enrollment_deadlines": {"type": "array", "items": {"type": "object", "properties": {
+                        "enrollment_deadline_date_time": timestamp, "activation_date_time": timestamp}}},
+                    "ineligibility_reasons": {"type": "array", "items": {"type": "string"}, "description": "Extension: why the meter cannot join."},
+                    "missing_fields": {"type": "array", "items": {"type": "string"}, "description": "Extension: what the meter still needs."}
+                }}},
+                "required_actions": {"type": "object", "properties": {
+                    "partner": {"type": "array", "items": reference("RequiredAction")},
+                    "leap": {"type": "array", "items": reference("RequiredAction")}
+                }}
+            }
+        },
+        "RequiredAction": {
+            "type": "object",
+            "properties": {
+                "program_identifier": {"type": "string"},
+                "delivery_period": {"type": "string"},
+                "enrollment_deadline_date_time": timestamp,
+                "action_type": {"type": "string", "enum": ActionType::VARIANTS},
+                "action_description": {"type": "string"},
+                "action_code": {"type": "string"}
+            }
         },
         "ValidationProblem": {
             "type": "object", "required": ["message"],
