@@ -1,0 +1,529 @@
+//! `gridroll-bench`: measures Gridroll side by side with the database engine's own bulk
+//! load, in one run, and prints every figure next to its target. See BENCHMARKS.md.
+
+mod generate;
+mod http;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use serde_json::{Value, json};
+
+use crate::http::{Connection, hammer, percentile};
+
+/// Benchmarks Gridroll's bulk import, meter reads and search.
+#[derive(Debug, Parser)]
+#[command(name = "gridroll-bench")]
+struct Args {
+    /// Rows of the large import.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: usize,
+    /// Rows of the small import (also the reference for memory growth).
+    #[arg(long, default_value_t = 100_000)]
+    small_rows: usize,
+    /// Seconds of each read load.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Connections of each read load.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Run against PostgreSQL (an admin URL; the benchmark makes and drops its database).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Where to put the generated files (a temporary directory by default).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(run(args))
+}
+
+struct Report {
+    lines: Vec<String>,
+}
+
+impl Report {
+    fn figure(&mut self, name: &str, value: String, target: &str, holds: Option<bool>) {
+        let verdict = match holds {
+            Some(true) => "ok",
+            Some(false) => "MISSED",
+            None => "",
+        };
+        let line = format!("{name:<44} {value:>22}   target {target:<28} {verdict}");
+        println!("{line}");
+        self.lines.push(line);
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let temp = tempfile::tempdir()?;
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
+    std::fs::create_dir_all(&dir)?;
+    let gridroll = std::env::current_exe()?.with_file_name("gridroll");
+    if !gridroll.exists() {
+        bail!(
+            "{} is missing: build it with `cargo build --release -p gridroll`",
+            gridroll.display()
+        );
+    }
+    let mut report = Report { lines: Vec::new() };
+    println!(
+        "machine: {} cores; backend: {}",
+        std::thread::available_parallelism()?,
+        if args.database_url.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    );
+
+    let small = dir.join("small.csv");
+    let large = dir.join("large.csv");
+    let started = Instant::now();
+    let small_bytes = generate::write_csv(&small, args.small_rows)?;
+    let large_bytes = generate::write_csv(&large, args.rows)?;
+    println!(
+        "generated {} rows ({:.1} MB) and {} rows ({:.1} MB) in {:.1} s",
+        args.small_rows,
+        small_bytes as f64 / 1e6,
+        args.rows,
+        large_bytes as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+
+    let baseline = match &args.database_url {
+        None => sqlite_import(&dir, &large)?,
+        Some(url) => postgres_copy(url, &large)?,
+    };
+    let engine = if args.database_url.is_some() {
+        "PostgreSQL COPY"
+    } else {
+        "sqlite3 .import"
+    };
+    report.figure(
+        &format!("baseline: {engine} of {} rows", args.rows),
+        format!("{:.2} s", baseline.as_secs_f64()),
+        "-",
+        None,
+    );
+
+    // The small import, on a server of its own.
+    let small_run = import(
+        &gridroll,
+        &dir,
+        "small",
+        args.database_url.as_deref(),
+        &small,
+    )
+    .await?;
+    report.figure(
+        &format!("import {} rows, upload to COMPLETED", args.small_rows),
+        format!("{:.2} s", small_run.seconds),
+        "<= 1.5 s",
+        Some(small_run.seconds <= 1.5),
+    );
+
+    let mut large_run = import(
+        &gridroll,
+        &dir,
+        "large",
+        args.database_url.as_deref(),
+        &large,
+    )
+    .await?;
+    let ratio = large_run.seconds / baseline.as_secs_f64();
+    let (limit, target) = if args.database_url.is_some() {
+        (4.0, "<= 4x COPY")
+    } else {
+        (2.5, "<= 2.5x sqlite3 .import")
+    };
+    report.figure(
+        &format!("import {} rows, upload to COMPLETED", args.rows),
+        format!(
+            "{:.2} s ({:.0} rows/s)",
+            large_run.seconds,
+            args.rows as f64 / large_run.seconds
+        ),
+        "-",
+        None,
+    );
+    report.figure(
+        "  ratio to the baseline",
+        format!("{ratio:.2}x"),
+        target,
+        Some(ratio <= limit),
+    );
+    report.figure(
+        &format!("  job: created / failed of {}", args.rows),
+        format!(
+            "{} / {}",
+            large_run.job["assets_created_count"], large_run.job["assets_failed_count"]
+        ),
+        "-",
+        None,
+    );
+    let peak_mb = large_run.peak_rss_kb as f64 / 1024.0;
+    let small_mb = small_run.peak_rss_kb as f64 / 1024.0;
+    report.figure(
+        "server peak RSS during the large import",
+        format!("{peak_mb:.0} MB"),
+        "<= 96 MB",
+        Some(peak_mb <= 96.0),
+    );
+    let growth = peak_mb / small_mb;
+    report.figure(
+        "  peak RSS, large / small import",
+        format!("{growth:.2}"),
+        "<= 1.20",
+        Some(growth <= 1.2),
+    );
+
+    // Reads on the large inventory.
+    let ids = meter_ids(&large_run.addr, &large_run.key, 10_000).await?;
+    let bare = hammer(
+        &large_run.addr,
+        &large_run.key,
+        &["/healthz".to_owned()],
+        args.connections,
+        Duration::from_secs(args.seconds),
+    )
+    .await?;
+    let paths: Vec<String> = ids.iter().map(|id| format!("/v2/meters/{id}")).collect();
+    let meters = hammer(
+        &large_run.addr,
+        &large_run.key,
+        &paths,
+        args.connections,
+        Duration::from_secs(args.seconds),
+    )
+    .await?;
+    report.figure(
+        &format!("bare JSON endpoint, {} connections", args.connections),
+        format!("{:.0} req/s", bare.per_second()),
+        "-",
+        None,
+    );
+    report.figure(
+        "GET /v2/meters/{id}",
+        format!(
+            "{:.0} req/s ({} errors)",
+            meters.per_second(),
+            meters.errors
+        ),
+        "-",
+        None,
+    );
+    let share = meters.per_second() / bare.per_second();
+    report.figure(
+        "  share of the bare endpoint",
+        format!("{:.0}%", share * 100.0),
+        ">= 40%",
+        Some(share >= 0.4),
+    );
+    report.figure(
+        "  p50",
+        format!("{:.2} ms", meters.percentile_ms(50.0)),
+        "-",
+        None,
+    );
+    report.figure(
+        "  p99",
+        format!("{:.2} ms", meters.percentile_ms(99.0)),
+        "<= 10 ms",
+        Some(meters.percentile_ms(99.0) <= 10.0),
+    );
+
+    let pages = search_all_pages(&large_run.addr, &large_run.key).await?;
+    let all: Vec<u32> = pages.iter().map(|d| d.as_micros() as u32).collect();
+    let p50 = percentile(&all, 50.0) as f64 / 1000.0;
+    let p99 = percentile(&all, 99.0) as f64 / 1000.0;
+    report.figure(
+        &format!(
+            "POST /v2/meters/search, 3 filters, {} pages of 500",
+            pages.len()
+        ),
+        format!("p50 {p50:.1} ms"),
+        "p50 <= 30 ms",
+        Some(p50 <= 30.0),
+    );
+    report.figure(
+        "  p99",
+        format!("{p99:.1} ms"),
+        "<= 100 ms",
+        Some(p99 <= 100.0),
+    );
+    let head: Vec<u32> = all.iter().take(5).copied().collect();
+    let tail: Vec<u32> = all.iter().rev().take(5).copied().collect();
+    report.figure(
+        "  first 5 pages / last 5 pages (median)",
+        format!(
+            "{:.1} / {:.1} ms",
+            percentile(&head, 50.0) as f64 / 1000.0,
+            percentile(&tail, 50.0) as f64 / 1000.0
+        ),
+        "last as fast as first",
+        None,
+    );
+    large_run.server.stop();
+    Ok(())
+}
+
+/// `sqlite3 .import` into a plain table: the floor of writing the same rows.
+fn sqlite_import(dir: &Path, csv: &Path) -> anyhow::Result<Duration> {
+    let sqlite3 = which("sqlite3").context(
+        "the baseline needs the sqlite3 command; install it (Debian: apt-get install -y sqlite3)",
+    )?;
+    let db = dir.join("baseline.db");
+    let _ = std::fs::remove_file(&db);
+    let started = Instant::now();
+    let status = Command::new(sqlite3)
+        .arg(&db)
+        .arg(".mode csv")
+        .arg(format!(".import {} meters", csv.display()))
+        .status()?;
+    if !status.success() {
+        bail!("sqlite3 .import failed");
+    }
+    Ok(started.elapsed())
+}
+
+/// `COPY` into a table with a unique index on the reference: PostgreSQL's floor.
+fn postgres_copy(url: &str, csv: &Path) -> anyhow::Result<Duration> {
+    let psql = which("psql")
+        .context("the baseline needs psql (Debian: apt-get install -y postgresql-client)")?;
+    let columns = generate::HEADER
+        .split(',')
+        .map(|c| format!("{c} text"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy ({columns}); CREATE INDEX ON bench_copy (partner_reference);"
+    );
+    let ok = Command::new(&psql).args([url, "-q", "-c", &sql]).status()?;
+    if !ok.success() {
+        bail!("psql could not prepare the baseline table");
+    }
+    let started = Instant::now();
+    let copy = format!(
+        "\\copy bench_copy FROM '{}' WITH (FORMAT csv, HEADER true)",
+        csv.display()
+    );
+    let ok = Command::new(&psql)
+        .args([url, "-q", "-c", &copy])
+        .status()?;
+    let elapsed = started.elapsed();
+    let _ = Command::new(&psql)
+        .args([url, "-q", "-c", "DROP TABLE bench_copy"])
+        .status();
+    if !ok.success() {
+        bail!("COPY failed");
+    }
+    Ok(elapsed)
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join(program))
+        .find(|p| p.is_file())
+}
+
+/// A `gridroll serve` process.
+struct Server {
+    child: Child,
+}
+
+impl Server {
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn peak_rss_kb(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kb| kb.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Imported {
+    seconds: f64,
+    peak_rss_kb: u64,
+    job: Value,
+    addr: String,
+    key: String,
+    server: Server,
+}
+
+/// Starts a server on a fresh database, uploads a file and waits for the job to finish.
+async fn import(
+    gridroll: &Path,
+    dir: &Path,
+    name: &str,
+    postgres: Option<&str>,
+    csv: &Path,
+) -> anyhow::Result<Imported> {
+    let url = match postgres {
+        None => {
+            let path = dir.join(format!("{name}.db"));
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+            format!("sqlite://{}", path.display())
+        }
+        Some(admin) => fresh_postgres(admin, name)?,
+    };
+    let created = Command::new(gridroll)
+        .args(["partners", "create", "--name", "Benchmark"])
+        .env("DATABASE_URL", &url)
+        .env("GRIDROLL_LOG", "warn")
+        .output()?;
+    if !created.status.success() {
+        bail!(
+            "partners create: {}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+    }
+    let key = serde_json::from_slice::<Value>(&created.stdout)?["api_key"]
+        .as_str()
+        .context("no api_key")?
+        .to_owned();
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = Command::new(gridroll)
+        .args(["serve", "--addr", &addr])
+        .env("DATABASE_URL", &url)
+        .env("GRIDROLL_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()?;
+    let server = Server { child };
+    let mut client = loop {
+        if let Ok(mut c) = Connection::open(&addr, &key).await
+            && c.get("/healthz").await.is_ok()
+        {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    let started = Instant::now();
+    let created = client
+        .upload_csv("/v1.1/jobs/meters?file_name=bench.csv", csv)
+        .await?;
+    let job_id = created["job_id"].as_str().context("no job_id")?.to_owned();
+    let job = loop {
+        let page = client.get_json("/v1.1/jobs/meters?page_size=1").await?;
+        let job = page["jobs"][0].clone();
+        if job["job_id"] == job_id.as_str() && job["status"] != "PROCESSING" {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(Imported {
+        seconds,
+        peak_rss_kb: server.peak_rss_kb(),
+        job,
+        addr,
+        key,
+        server,
+    })
+}
+
+fn fresh_postgres(admin: &str, name: &str) -> anyhow::Result<String> {
+    let psql = which("psql").context("psql is needed to make the benchmark's database")?;
+    let database = format!("gridroll_bench_{name}");
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+        format!("CREATE DATABASE {database}"),
+    ] {
+        let ok = Command::new(&psql)
+            .args([admin, "-q", "-c", &sql])
+            .status()?;
+        if !ok.success() {
+            bail!("psql: {sql} failed");
+        }
+    }
+    let base = admin.rsplit_once('/').map_or(admin, |(base, _)| base);
+    Ok(format!("{base}/{database}"))
+}
+
+/// Up to `n` meter ids, from the search.
+async fn meter_ids(addr: &str, key: &str, n: usize) -> anyhow::Result<Vec<String>> {
+    let mut client = Connection::open(addr, key).await?;
+    let mut ids = Vec::new();
+    let mut body = json!({"page_size": 500});
+    while ids.len() < n {
+        let (_, bytes) = client.post_json("/v2/meters/search", &body).await?;
+        let page: Value = serde_json::from_slice(&bytes)?;
+        ids.extend(
+            page["meters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["meter_id"].as_str().map(str::to_owned)),
+        );
+        match page.get("next_page_token") {
+            Some(token) => body["page_token"] = token.clone(),
+            None => break,
+        }
+    }
+    // Spread the reads over the whole inventory, deterministically.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    for i in (1..ids.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        ids.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    Ok(ids)
+}
+
+/// Pages through every CAISO residential HVAC meter, 500 at a time, timing each page.
+async fn search_all_pages(addr: &str, key: &str) -> anyhow::Result<Vec<Duration>> {
+    let mut client = Connection::open(addr, key).await?;
+    let mut timings = Vec::new();
+    let mut body = json!({
+        "transmission_region": "CAISO",
+        "customer_classification": "RESIDENTIAL",
+        "load_types": ["HVAC"],
+        "page_size": 500
+    });
+    loop {
+        let started = Instant::now();
+        let (status, bytes) = client.post_json("/v2/meters/search", &body).await?;
+        timings.push(started.elapsed());
+        if status != 200 {
+            bail!("search: {status}");
+        }
+        let page: Value = serde_json::from_slice(&bytes)?;
+        match page.get("next_page_token") {
+            Some(token) => body["page_token"] = token.clone(),
+            None => return Ok(timings),
+        }
+    }
+}
