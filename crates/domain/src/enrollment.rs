@@ -267,9 +267,9 @@ pub fn summarize(
     enrollments: &[Enrollment],
     catalog: &HashMap<String, Program>,
     abstentions: &[Abstention],
-    now: OffsetDateTime,
+    schedule: &Schedule,
 ) -> Summary {
-    let shown = view(enrollments, catalog, abstentions, now);
+    let shown = view(enrollments, catalog, abstentions, schedule);
     Summary {
         global_status: shown.global_status,
         partner_action_required: !shown.partner_actions.is_empty(),
@@ -299,14 +299,56 @@ pub fn global_status(statuses: impl IntoIterator<Item = EnrollmentStatus>) -> En
         .unwrap_or(EnrollmentStatus::Ineligible)
 }
 
+/// The delivery periods of a catalog's programs at one instant, worked out once and used
+/// for every meter evaluated at that instant.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub now: OffsetDateTime,
+    periods: HashMap<String, (Option<Period>, Option<Period>)>,
+}
+
+impl Schedule {
+    pub fn new<'a>(programs: impl IntoIterator<Item = &'a Program>, now: OffsetDateTime) -> Self {
+        let periods = programs
+            .into_iter()
+            .map(|program| {
+                let current = program
+                    .periods_around(now)
+                    .into_iter()
+                    .find(|p| p.start <= now && now < p.end);
+                (
+                    program.identifier.clone(),
+                    (program.target_period(now), current),
+                )
+            })
+            .collect();
+        Self { now, periods }
+    }
+
+    /// The period a meter joining `program` now would deliver in.
+    pub fn target(&self, program: &str) -> Option<&Period> {
+        self.periods
+            .get(program)
+            .and_then(|(target, _)| target.as_ref())
+    }
+
+    /// The period under way, if any.
+    pub fn current(&self, program: &str) -> Option<&Period> {
+        self.periods
+            .get(program)
+            .and_then(|(_, current)| current.as_ref())
+    }
+}
+
 /// Derives what a partner sees: each program's delivery period and deadlines, NOT_PARTICIPATING
 /// where an abstention overlaps the period, and the required actions.
 pub fn view(
     enrollments: &[Enrollment],
     catalog: &HashMap<String, Program>,
     abstentions: &[Abstention],
-    now: OffsetDateTime,
+    schedule: &Schedule,
 ) -> MeterEnrollments {
+    let now = schedule.now;
     let mut programs = Vec::new();
     let mut partner_actions = Vec::new();
     let mut operator_actions = Vec::new();
@@ -316,13 +358,12 @@ pub fn view(
         };
         let period = match enrollment.status {
             // An active enrollment delivers in the period under way, if one is.
-            EnrollmentStatus::Active => program
-                .periods_around(now)
-                .into_iter()
-                .find(|p| p.start <= now && now < p.end)
-                .or_else(|| program.target_period(now)),
-            _ => program.target_period(now),
-        };
+            EnrollmentStatus::Active => schedule
+                .current(&program.identifier)
+                .or_else(|| schedule.target(&program.identifier)),
+            _ => schedule.target(&program.identifier),
+        }
+        .cloned();
         let abstaining = period.as_ref().is_some_and(|p| {
             abstentions.iter().any(|a| {
                 p.overlaps(
@@ -425,6 +466,10 @@ mod tests {
 
     const NOW: OffsetDateTime = datetime!(2027-03-01 00:00 UTC);
 
+    fn schedule() -> Schedule {
+        Schedule::new(&programs(), NOW)
+    }
+
     #[test]
     fn a_meter_is_evaluated_against_the_programs_of_its_region() {
         let enrollments = reevaluate(&programs(), &meter("SERC", None), &[]);
@@ -469,7 +514,7 @@ mod tests {
     #[test]
     fn the_view_derives_periods_actions_and_the_global_status() {
         let enrollments = reevaluate(&programs(), &meter("CAISO", Some(("PGE", "A-1"))), &[]);
-        let shown = view(&enrollments, &catalog(), &[], NOW);
+        let shown = view(&enrollments, &catalog(), &[], &schedule());
         let by_program: HashMap<&str, &ProgramView> = shown
             .programs
             .iter()
@@ -515,7 +560,7 @@ mod tests {
             reason: Some("renovation".into()),
         };
         apply_preference(&mut abstentions, idle).unwrap();
-        let shown = view(&enrollments, &catalog(), &abstentions, NOW);
+        let shown = view(&enrollments, &catalog(), &abstentions, &schedule());
         assert_eq!(shown.programs[0].status, EnrollmentStatus::NotParticipating);
         assert_eq!(shown.global_status, EnrollmentStatus::NotParticipating);
 
@@ -532,7 +577,7 @@ mod tests {
         .unwrap();
         assert!(abstentions.is_empty());
         assert_eq!(
-            view(&enrollments, &catalog(), &abstentions, NOW).programs[0].status,
+            view(&enrollments, &catalog(), &abstentions, &schedule()).programs[0].status,
             EnrollmentStatus::Pending
         );
     }

@@ -226,7 +226,7 @@ pub async fn create_single(
     store.commit_job(id, 1, &[region]).await?;
     guard.disarm();
     store
-        .process_chunk(id, &worker, 1, state.config.lease)
+        .process_chunk(id, &worker, 1, state.config.lease, true)
         .await?;
     store
         .provisional_asset(partner, id, 0)

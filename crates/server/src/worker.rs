@@ -58,7 +58,13 @@ impl Worker {
         };
         let result = self
             .store
-            .process_chunk(job, &self.name, self.config.chunk_size, self.config.lease)
+            .process_chunk(
+                job,
+                &self.name,
+                self.config.chunk_size,
+                self.config.lease,
+                false,
+            )
             .await;
         match result {
             Ok(report) if report.status == JobStatus::Processing => {}

@@ -92,7 +92,7 @@ async fn a_worker_that_lost_its_lease_cannot_write_to_the_job(backend: Backend) 
     let id: JobId = job_id.parse().unwrap();
     let stale = app
         .store
-        .process_chunk(id, "first", 3, std::time::Duration::from_secs(30))
+        .process_chunk(id, "first", 3, std::time::Duration::from_secs(30), false)
         .await;
     assert!(matches!(stale, Err(gridroll_store::StoreError::LeaseLost)));
     second.drain().await.unwrap();

@@ -4,34 +4,43 @@
 use std::collections::HashMap;
 
 use gridroll_domain::MeterData;
-use gridroll_domain::enrollment::{self, Abstention, Enrollment, Summary};
+use gridroll_domain::enrollment::{self, Abstention, Enrollment, Schedule, Summary};
 use gridroll_domain::program::Program;
 use time::OffsetDateTime;
 
 use crate::{Result, StoreError};
 
-/// The programs one partner may use.
+/// The programs one partner may use, and their delivery periods at one instant.
 pub struct Catalog {
     pub programs: Vec<Program>,
     pub by_id: HashMap<String, Program>,
+    pub schedule: Schedule,
 }
 
 impl Catalog {
-    pub fn new(programs: Vec<Program>) -> Self {
+    pub fn new(programs: Vec<Program>, now: OffsetDateTime) -> Self {
         let by_id = programs
             .iter()
             .map(|p| (p.identifier.clone(), p.clone()))
             .collect();
-        Self { programs, by_id }
+        let schedule = Schedule::new(&programs, now);
+        Self {
+            programs,
+            by_id,
+            schedule,
+        }
     }
 
     /// Parses the stored definitions.
-    pub fn from_definitions(definitions: impl IntoIterator<Item = String>) -> Result<Self> {
+    pub fn from_definitions(
+        definitions: impl IntoIterator<Item = String>,
+        now: OffsetDateTime,
+    ) -> Result<Self> {
         let programs = definitions
             .into_iter()
             .map(|d| serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(e.to_string())))
             .collect::<Result<Vec<Program>>>()?;
-        Ok(Self::new(programs))
+        Ok(Self::new(programs, now))
     }
 }
 
@@ -67,10 +76,10 @@ pub fn evaluate(
     data: &MeterData,
     previous: &[Enrollment],
     abstentions: &[Abstention],
-    now: OffsetDateTime,
 ) -> Columns {
     let enrollments = enrollment::reevaluate(&catalog.programs, data, previous);
-    let summary = enrollment::summarize(&enrollments, &catalog.by_id, abstentions, now);
+    let summary =
+        enrollment::summarize(&enrollments, &catalog.by_id, abstentions, &catalog.schedule);
     Columns::new(&enrollments, summary)
 }
 
@@ -79,9 +88,9 @@ pub fn summarize(
     catalog: &Catalog,
     enrollments: &[Enrollment],
     abstentions: &[Abstention],
-    now: OffsetDateTime,
 ) -> Columns {
-    let summary = enrollment::summarize(enrollments, &catalog.by_id, abstentions, now);
+    let summary =
+        enrollment::summarize(enrollments, &catalog.by_id, abstentions, &catalog.schedule);
     Columns::new(enrollments, summary)
 }
 

@@ -93,13 +93,16 @@ pub trait Store: Send + Sync + 'static {
     /// Takes the lease on the oldest job with work left whose lease is free or expired.
     async fn claim_job(&self, worker: &str, lease: Duration) -> Result<Option<JobId>>;
     /// Processes up to `limit` assets of a job in one transaction and renews the lease.
-    /// Fails with [`StoreError::LeaseLost`] if another worker holds the job.
+    /// Fails with [`StoreError::LeaseLost`] if another worker holds the job. `durable`
+    /// waits for the disk before returning; without it a power cut may undo the chunk,
+    /// which is then simply processed again.
     async fn process_chunk(
         &self,
         job: JobId,
         worker: &str,
         limit: usize,
         lease: Duration,
+        durable: bool,
     ) -> Result<ChunkReport>;
     /// Gives up the lease on a job (on shutdown), so another worker can take it at once.
     async fn release_job(&self, job: JobId, worker: &str) -> Result<()>;

@@ -56,9 +56,34 @@ pub struct NewAsset {
 
 impl NewAsset {
     pub fn new(seq: u64, data: &MeterData) -> Self {
+        let columns = IndexColumns::of(data);
         Self {
             seq,
             partner_reference: data.partner_reference().to_owned(),
+            transmission_region: columns.transmission_region,
+            customer_classification: columns.customer_classification,
+            meter_type: columns.meter_type,
+            load_types: columns.load_types,
+            customer_group: columns.customer_group,
+            data: serde_json::to_string(data.as_map()).expect("meter data serializes"),
+        }
+    }
+}
+
+/// The columns of a meter that searches filter on, taken from its data.
+#[derive(Debug, Clone)]
+pub struct IndexColumns {
+    pub transmission_region: String,
+    pub customer_classification: String,
+    pub meter_type: String,
+    /// The load types as a JSON array.
+    pub load_types: String,
+    pub customer_group: Option<String>,
+}
+
+impl IndexColumns {
+    pub fn of(data: &MeterData) -> Self {
+        Self {
             transmission_region: data.transmission_region().to_string(),
             customer_classification: data.customer_classification().to_string(),
             meter_type: data.meter_type().to_string(),
@@ -68,7 +93,6 @@ impl NewAsset {
                 .map(|v| v.to_string())
                 .unwrap_or_else(|| "[]".to_owned()),
             customer_group: data.customer_group().map(str::to_owned),
-            data: serde_json::Value::Object(data.as_map().clone()).to_string(),
         }
     }
 }

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use gridroll_domain::enrollment::{self, PreferenceChange};
+use gridroll_domain::enrollment::{self, PreferenceChange, Schedule};
 use gridroll_domain::enums::ParticipationPreference;
 use gridroll_domain::program::Program;
 use gridroll_domain::timestamp::to_millis;
@@ -36,8 +36,8 @@ async fn catalog(state: &AppState, partner: PartnerId) -> ApiResult<HashMap<Stri
         .collect())
 }
 
-fn render(meter: &Meter, catalog: &HashMap<String, Program>, now: OffsetDateTime) -> Value {
-    let shown = enrollment::view(&meter.enrollments, catalog, &meter.abstentions, now);
+fn render(meter: &Meter, catalog: &HashMap<String, Program>, schedule: &Schedule) -> Value {
+    let shown = enrollment::view(&meter.enrollments, catalog, &meter.abstentions, schedule);
     meter_enrollments(meter, &shown)
 }
 
@@ -54,7 +54,8 @@ pub async fn get(
         .await?
         .ok_or_else(|| meter_not_found(id))?;
     let catalog = catalog(&state, caller.partner).await?;
-    Ok(Json(render(&meter, &catalog, state.clock.now())))
+    let schedule = Schedule::new(catalog.values(), state.clock.now());
+    Ok(Json(render(&meter, &catalog, &schedule)))
 }
 
 fn meter_not_found(id: MeterId) -> ApiError {
@@ -70,9 +71,12 @@ pub async fn search(
 ) -> ApiResult<Json<MeterList>> {
     let (meters, next_page_token) = search_page(&state, caller.partner, &headers, body).await?;
     let catalog = catalog(&state, caller.partner).await?;
-    let now = state.clock.now();
+    let schedule = Schedule::new(catalog.values(), state.clock.now());
     Ok(Json(MeterList {
-        meters: meters.iter().map(|m| render(m, &catalog, now)).collect(),
+        meters: meters
+            .iter()
+            .map(|m| render(m, &catalog, &schedule))
+            .collect(),
         next_page_token,
     }))
 }
@@ -174,7 +178,8 @@ pub async fn participation(
         .await?
         .ok_or_else(|| meter_not_found(id))?;
     let catalog = catalog(&state, caller.partner).await?;
-    Ok(Json(render(&meter, &catalog, state.clock.now())))
+    let schedule = Schedule::new(catalog.values(), state.clock.now());
+    Ok(Json(render(&meter, &catalog, &schedule)))
 }
 
 /// `POST /v2/meters/participation`: the same change for up to 1,000 meters, all or none.

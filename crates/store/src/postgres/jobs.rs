@@ -286,9 +286,10 @@ pub async fn process_chunk(
     worker: &str,
     limit: usize,
     lease: Duration,
+    durable: bool,
 ) -> Result<ChunkReport> {
     for attempt in 1.. {
-        match try_chunk(client, job, worker, limit, lease).await {
+        match try_chunk(client, job, worker, limit, lease, durable).await {
             Ok(Some(report)) => return Ok(report),
             Ok(None) if attempt < ATTEMPTS => {
                 tracing::debug!(%job, attempt, "a concurrent job created the same reference; planning the chunk again");
@@ -326,13 +327,19 @@ async fn try_chunk(
     worker: &str,
     limit: usize,
     lease: Duration,
+    durable: bool,
 ) -> Result<Option<ChunkReport>> {
     let now = now_millis();
     let tx = client.transaction().await?;
+    if !durable {
+        // A chunk lost to a crash of the database server is processed again.
+        tx.batch_execute("SET LOCAL synchronous_commit = off")
+            .await?;
+    }
     // The row lock keeps a worker that takes over an expired lease off this chunk.
     let Some(head) = tx
         .query_opt(
-            "SELECT partner_id, update_existing, status, lease_owner FROM jobs
+            "SELECT partner_id, update_existing, status, lease_owner, next_seq FROM jobs
              WHERE id = $1 FOR UPDATE",
             &[job.as_uuid()],
         )
@@ -352,12 +359,13 @@ async fn try_chunk(
     if head.get::<_, Option<&str>>(3) != Some(worker) {
         return Err(StoreError::LeaseLost);
     }
+    let next_seq: i64 = head.get(4);
 
     let rows = tx
         .query(
             "SELECT seq, partner_reference, data FROM provisional_assets
-             WHERE job_id = $1 AND status = 'PROCESSING' ORDER BY seq LIMIT $2",
-            &[job.as_uuid(), &seq_param(limit as u64)?],
+             WHERE job_id = $1 AND seq >= $3 AND status = 'PROCESSING' ORDER BY seq LIMIT $2",
+            &[job.as_uuid(), &seq_param(limit as u64)?, &next_seq],
         )
         .await?;
     let mut pending = Vec::with_capacity(rows.len());
@@ -392,8 +400,7 @@ async fn try_chunk(
             .push(MeterId::from_uuid(row.get(1)));
     }
     let plan = plan_chunk(&pending, existing, update_existing);
-    let catalog = partner_catalog(&tx, &partner).await?;
-    let clock = from_millis(now);
+    let catalog = partner_catalog(&tx, &partner, from_millis(now)).await?;
 
     // Enrollments as they stand, per meter, for the meters this chunk replaces.
     let replaced: Vec<Uuid> = plan
@@ -434,7 +441,7 @@ async fn try_chunk(
         };
         let data = evaluate::parse_data(data_of[&planned.seq])?;
         let (previous, abstentions) = state.remove(&id).unwrap_or_default();
-        let columns = evaluate::evaluate(&catalog, &data, &previous, &abstentions, clock);
+        let columns = evaluate::evaluate(&catalog, &data, &previous, &abstentions);
         state.insert(
             id,
             (
@@ -586,11 +593,15 @@ async fn try_chunk(
         .await?;
     }
 
+    let next_seq = match pending.last() {
+        Some(p) => seq_param(p.seq + 1)?,
+        None => next_seq,
+    };
     let totals = tx
         .query_one(
             "UPDATE jobs SET created_count = created_count + $1,
                  updated_count = updated_count + $2, failed_count = failed_count + $3,
-                 updated_at = $4, lease_expires_at = $5
+                 updated_at = $4, lease_expires_at = $5, next_seq = $7
              WHERE id = $6
              RETURNING assets_count, created_count, updated_count, failed_count",
             &[
@@ -600,6 +611,7 @@ async fn try_chunk(
                 &now,
                 &(now + millis(lease)),
                 job.as_uuid(),
+                &next_seq,
             ],
         )
         .await?;
@@ -637,7 +649,7 @@ pub async fn import_meters(
 ) -> Result<Vec<MeterId>> {
     let now = now_millis();
     let tx = client.transaction().await?;
-    let catalog = partner_catalog(&tx, partner.as_uuid()).await?;
+    let catalog = partner_catalog(&tx, partner.as_uuid(), from_millis(now)).await?;
     let insert = tx
         .prepare(
             "INSERT INTO meters (id, partner_id, partner_reference, reference_slot, created_by,
@@ -658,7 +670,7 @@ pub async fn import_meters(
             id.as_uuid().as_bytes()
         };
         let row = NewAsset::new(0, data);
-        let c = evaluate::evaluate(&catalog, data, &[], &[], from_millis(now));
+        let c = evaluate::evaluate(&catalog, data, &[], &[]);
         tx.execute(
             &insert,
             &[
@@ -707,8 +719,12 @@ pub fn listed_asset(row: &Row) -> Result<ProvisionalAsset> {
 }
 
 /// The programs a partner may use, read with the given client or transaction.
-pub async fn partner_catalog(client: &impl GenericClient, partner: &Uuid) -> Result<Catalog> {
+pub async fn partner_catalog(
+    client: &impl GenericClient,
+    partner: &Uuid,
+    now: time::OffsetDateTime,
+) -> Result<Catalog> {
     let sql = PARTNER_PROGRAMS_SQL.replace("{partner}", "$1");
     let rows = client.query(&sql, &[partner]).await?;
-    Catalog::from_definitions(rows.iter().map(|r| r.get::<_, String>(0)))
+    Catalog::from_definitions(rows.iter().map(|r| r.get::<_, String>(0)), now)
 }

@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_create_meters.sql"),
     include_str!("../../migrations/postgres/0002_inventory.sql"),
     include_str!("../../migrations/postgres/0003_programs.sql"),
+    include_str!("../../migrations/postgres/0004_job_progress.sql"),
 ];
 
 /// An arbitrary key shared by every Gridroll process for the migration lock.

@@ -320,8 +320,17 @@ impl Store for PostgresStore {
         worker: &str,
         limit: usize,
         lease: Duration,
+        durable: bool,
     ) -> Result<ChunkReport> {
-        jobs::process_chunk(&mut self.client().await?, job, worker, limit, lease).await
+        jobs::process_chunk(
+            &mut self.client().await?,
+            job,
+            worker,
+            limit,
+            lease,
+            durable,
+        )
+        .await
     }
 
     async fn release_job(&self, job: JobId, worker: &str) -> Result<()> {
@@ -362,9 +371,11 @@ impl Store for PostgresStore {
 
     async fn partner_programs(&self, partner: PartnerId) -> Result<Vec<Program>> {
         let client = self.client().await?;
-        Ok(jobs::partner_catalog(&client, partner.as_uuid())
-            .await?
-            .programs)
+        Ok(
+            jobs::partner_catalog(&client, partner.as_uuid(), time::OffsetDateTime::now_utc())
+                .await?
+                .programs,
+        )
     }
 
     async fn set_participation(

@@ -138,7 +138,7 @@ pub async fn set_participation(
 ) -> Result<Vec<MeterId>> {
     let now = now_millis();
     let tx = client.transaction().await?;
-    let catalog = partner_catalog(&tx, partner.as_uuid()).await?;
+    let catalog = partner_catalog(&tx, partner.as_uuid(), from_millis(now)).await?;
     let ids: Vec<Uuid> = meters.iter().map(|m| *m.as_uuid()).collect();
     let rows = tx
         .query(
@@ -161,7 +161,7 @@ pub async fn set_participation(
         let mut abstentions = evaluate::parse_abstentions(row.get(2))?;
         enrollment::apply_preference(&mut abstentions, change.clone())
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let columns = evaluate::summarize(&catalog, &enrollments, &abstentions, from_millis(now));
+        let columns = evaluate::summarize(&catalog, &enrollments, &abstentions);
         let participation = serde_json::to_string(&abstentions).expect("abstentions serialize");
         write_columns(&tx, &row.get(0), Some(&participation), &columns, now).await?;
     }
@@ -177,7 +177,7 @@ pub async fn activate(
 ) -> Result<u64> {
     let now = now_millis();
     let tx = client.transaction().await?;
-    let catalog = partner_catalog(&tx, partner.as_uuid()).await?;
+    let catalog = partner_catalog(&tx, partner.as_uuid(), from_millis(now)).await?;
     let pattern = format!("%,{program},%");
     let rows = tx
         .query(
@@ -193,8 +193,7 @@ pub async fn activate(
         let mut enrollments = evaluate::parse_enrollments(row.get(1))?;
         if enrollment::activate(&mut enrollments, program, from_millis(now)) {
             let abstentions = evaluate::parse_abstentions(row.get(2))?;
-            let columns =
-                evaluate::summarize(&catalog, &enrollments, &abstentions, from_millis(now));
+            let columns = evaluate::summarize(&catalog, &enrollments, &abstentions);
             write_columns(&tx, &row.get(0), None, &columns, now).await?;
             changed += 1;
         }
@@ -212,7 +211,7 @@ pub async fn refresh(client: &mut Object, partner: PartnerId) -> Result<u64> {
     loop {
         let now = now_millis();
         let tx = client.transaction().await?;
-        let catalog = partner_catalog(&tx, partner.as_uuid()).await?;
+        let catalog = partner_catalog(&tx, partner.as_uuid(), from_millis(now)).await?;
         let rows = tx
             .query(
                 "SELECT id, data, enrollments, participation, global_enrollment_status
@@ -233,7 +232,6 @@ pub async fn refresh(client: &mut Object, partner: PartnerId) -> Result<u64> {
                 &evaluate::parse_data(row.get(1))?,
                 &evaluate::parse_enrollments(enrollments)?,
                 &evaluate::parse_abstentions(row.get(3))?,
-                from_millis(now),
             );
             // Only meters whose enrollments changed are written (and show up in a sync).
             if columns.enrollments != enrollments || columns.global_status != status {

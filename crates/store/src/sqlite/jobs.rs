@@ -12,7 +12,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::rows::{self, parsed, parsed_opt};
 use crate::evaluate::{self, Catalog, PARTNER_PROGRAMS_SQL};
 use crate::lease::{OWN_LEASE, RECEIVE_LEASE, millis};
-use crate::model::{AssetState, ChunkReport, Job, NewAsset, NewJob, ProvisionalAsset};
+use crate::model::{
+    AssetState, ChunkReport, IndexColumns, Job, NewAsset, NewJob, ProvisionalAsset,
+};
 use crate::reads::JOB_COLUMNS;
 use crate::{Result, StoreError};
 
@@ -192,14 +194,24 @@ pub fn process_chunk(
 ) -> Result<ChunkReport> {
     let now = now_millis();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let head: Option<(uuid::Uuid, bool, JobStatus, Option<String>)> = tx
+    type Head = (uuid::Uuid, bool, JobStatus, Option<String>, u64);
+    let head: Option<Head> = tx
         .query_row(
-            "SELECT partner_id, update_existing, status, lease_owner FROM jobs WHERE id = ?1",
+            "SELECT partner_id, update_existing, status, lease_owner, next_seq FROM jobs
+             WHERE id = ?1",
             [job.as_uuid()],
-            |row| Ok((row.get(0)?, row.get(1)?, parsed(row, 2)?, row.get(3)?)),
+            |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    parsed(row, 2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            },
         )
         .optional()?;
-    let Some((partner, update_existing, status, owner)) = head else {
+    let Some((partner, update_existing, status, owner, next_seq)) = head else {
         return Err(StoreError::LeaseLost);
     };
     if status != JobStatus::Processing {
@@ -215,9 +227,9 @@ pub fn process_chunk(
     let rows: Vec<(Pending, String)> = tx
         .prepare_cached(
             "SELECT seq, partner_reference, data FROM provisional_assets
-             WHERE job_id = ?1 AND status = 'PROCESSING' ORDER BY seq LIMIT ?2",
+             WHERE job_id = ?1 AND seq >= ?3 AND status = 'PROCESSING' ORDER BY seq LIMIT ?2",
         )?
-        .query_map(params![job.as_uuid(), limit], |row| {
+        .query_map(params![job.as_uuid(), limit, next_seq], |row| {
             Ok((
                 Pending {
                     seq: row.get(0)?,
@@ -253,35 +265,30 @@ pub fn process_chunk(
         }
     }
     let plan = plan_chunk(&pending, existing, update_existing);
-    let catalog = partner_catalog(&tx, &partner)?;
-    let clock = from_millis(now);
+    let catalog = partner_catalog(&tx, &partner, from_millis(now))?;
 
     let mut chunk = JobCounts::default();
     {
+        // The asset's data is in hand: written as is, never read back.
         let mut create = tx.prepare_cached(
             "INSERT INTO meters (id, partner_id, partner_reference, reference_slot, created_by,
                  transmission_region, customer_classification, meter_type, load_types,
                  customer_group, data, enrollments, global_enrollment_status,
                  partner_action_required, partner_action_types, pending_programs,
                  created_at, updated_at)
-             SELECT ?1, partner_id, partner_reference, X'', 'PARTNER', transmission_region,
-                 customer_classification, meter_type, load_types, customer_group, data,
-                 ?5, ?6, ?7, ?8, ?9, ?2, ?2
-             FROM provisional_assets WHERE job_id = ?3 AND seq = ?4",
+             VALUES (?1, ?2, ?3, X'', 'PARTNER', ?4, ?5, ?6, ?7, ?8, ?9,
+                 ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
         )?;
         let mut previous =
             tx.prepare_cached("SELECT enrollments, participation FROM meters WHERE id = ?1")?;
         // Replaces every field: the meter's data becomes exactly the asset's.
         let mut replace = tx.prepare_cached(
-            "UPDATE meters SET (transmission_region, customer_classification, meter_type,
-                 load_types, customer_group, data, updated_at) =
-                 (SELECT transmission_region, customer_classification, meter_type, load_types,
-                      customer_group, data, ?1
-                  FROM provisional_assets WHERE job_id = ?2 AND seq = ?3),
-                 enrollments = ?5, global_enrollment_status = ?6,
-                 partner_action_required = ?7, partner_action_types = ?8,
-                 pending_programs = ?9
-             WHERE id = ?4",
+            "UPDATE meters SET transmission_region = ?2, customer_classification = ?3,
+                 meter_type = ?4, load_types = ?5, customer_group = ?6, data = ?7,
+                 enrollments = ?8, global_enrollment_status = ?9,
+                 partner_action_required = ?10, partner_action_types = ?11,
+                 pending_programs = ?12, updated_at = ?13
+             WHERE id = ?1",
         )?;
         let mut mark = tx.prepare_cached(
             "UPDATE provisional_assets SET status = ?1, status_name = ?2,
@@ -297,17 +304,24 @@ pub fn process_chunk(
             match write {
                 Write::Create(id) => {
                     let meter = evaluate::parse_data(data_of[seq])?;
-                    let c = evaluate::evaluate(&catalog, &meter, &[], &[], clock);
+                    let columns = IndexColumns::of(&meter);
+                    let c = evaluate::evaluate(&catalog, &meter, &[], &[]);
                     create.execute(params![
                         id.as_uuid(),
-                        now,
-                        job.as_uuid(),
-                        seq,
+                        partner,
+                        meter.partner_reference(),
+                        columns.transmission_region,
+                        columns.customer_classification,
+                        columns.meter_type,
+                        columns.load_types,
+                        columns.customer_group,
+                        data_of[seq],
                         c.enrollments,
                         c.global_status,
                         c.action_required,
                         c.action_types,
-                        c.pending_programs
+                        c.pending_programs,
+                        now
                     ])?;
                 }
                 Write::Replace(id) => {
@@ -319,18 +333,22 @@ pub fn process_chunk(
                         &meter,
                         &evaluate::parse_enrollments(&enrollments)?,
                         &evaluate::parse_abstentions(&abstentions)?,
-                        clock,
                     );
+                    let columns = IndexColumns::of(&meter);
                     replace.execute(params![
-                        now,
-                        job.as_uuid(),
-                        seq,
                         id.as_uuid(),
+                        columns.transmission_region,
+                        columns.customer_classification,
+                        columns.meter_type,
+                        columns.load_types,
+                        columns.customer_group,
+                        data_of[seq],
                         c.enrollments,
                         c.global_status,
                         c.action_required,
                         c.action_types,
-                        c.pending_programs
+                        c.pending_programs,
+                        now
                     ])?;
                 }
                 Write::Nothing => {}
@@ -348,9 +366,11 @@ pub fn process_chunk(
         }
     }
 
+    let next_seq = pending.last().map_or(next_seq, |p| p.seq + 1);
     let totals = tx.query_row(
         "UPDATE jobs SET created_count = created_count + ?1, updated_count = updated_count + ?2,
-             failed_count = failed_count + ?3, updated_at = ?4, lease_expires_at = ?5
+             failed_count = failed_count + ?3, updated_at = ?4, lease_expires_at = ?5,
+             next_seq = ?7
          WHERE id = ?6
          RETURNING assets_count, created_count, updated_count, failed_count",
         params![
@@ -359,7 +379,8 @@ pub fn process_chunk(
             chunk.failed,
             now,
             now + millis(lease),
-            job.as_uuid()
+            job.as_uuid(),
+            next_seq
         ],
         |row| {
             Ok(JobCounts {
@@ -397,7 +418,7 @@ pub fn import_meters(
 ) -> Result<Vec<MeterId>> {
     let now = now_millis();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let catalog = partner_catalog(&tx, partner.as_uuid())?;
+    let catalog = partner_catalog(&tx, partner.as_uuid(), from_millis(now))?;
     let mut ids = Vec::with_capacity(meters.len());
     {
         let mut insert = tx.prepare_cached(
@@ -417,7 +438,7 @@ pub fn import_meters(
                 id.as_uuid().as_bytes()
             };
             let row = NewAsset::new(0, data);
-            let c = evaluate::evaluate(&catalog, data, &[], &[], from_millis(now));
+            let c = evaluate::evaluate(&catalog, data, &[], &[]);
             insert.execute(params![
                 id.as_uuid(),
                 partner.as_uuid(),
@@ -445,11 +466,15 @@ pub fn import_meters(
 }
 
 /// The programs a partner may use, read in the current transaction.
-pub fn partner_catalog(conn: &Connection, partner: &uuid::Uuid) -> Result<Catalog> {
+pub fn partner_catalog(
+    conn: &Connection,
+    partner: &uuid::Uuid,
+    now: time::OffsetDateTime,
+) -> Result<Catalog> {
     let sql = PARTNER_PROGRAMS_SQL.replace("{partner}", "?1");
     let definitions = conn
         .prepare_cached(&sql)?
         .query_map([partner], |row| row.get(0))?
         .collect::<rusqlite::Result<Vec<String>>>()?;
-    Catalog::from_definitions(definitions)
+    Catalog::from_definitions(definitions, now)
 }

@@ -138,7 +138,7 @@ fn open_writer(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = FULL;
+         PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 5000;
          PRAGMA cache_size = -16000;
@@ -289,8 +289,15 @@ impl Store for SqliteStore {
 
     async fn commit_job(&self, job: JobId, assets_count: u64, regions: &[String]) -> Result<()> {
         let regions = regions.join(",");
-        self.write(move |conn| jobs::commit(conn, job, assets_count, &regions))
-            .await
+        // A job is durable before its 201: this one commit waits for the disk. Other commits
+        // may be lost to a power cut, and are then simply redone (WAL keeps them atomic).
+        self.write(move |conn| {
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            let committed = jobs::commit(conn, job, assets_count, &regions);
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            committed
+        })
+        .await
     }
 
     async fn discard_job(&self, job: JobId) -> Result<()> {
@@ -402,10 +409,20 @@ impl Store for SqliteStore {
         worker: &str,
         limit: usize,
         lease: Duration,
+        durable: bool,
     ) -> Result<ChunkReport> {
         let worker = worker.to_owned();
-        self.write(move |conn| jobs::process_chunk(conn, job, &worker, limit, lease))
-            .await
+        self.write(move |conn| {
+            if durable {
+                conn.pragma_update(None, "synchronous", "FULL")?;
+            }
+            let report = jobs::process_chunk(conn, job, &worker, limit, lease);
+            if durable {
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+            }
+            report
+        })
+        .await
     }
 
     async fn release_job(&self, job: JobId, worker: &str) -> Result<()> {
@@ -452,8 +469,13 @@ impl Store for SqliteStore {
     }
 
     async fn partner_programs(&self, partner: PartnerId) -> Result<Vec<Program>> {
-        self.read(move |conn| Ok(jobs::partner_catalog(conn, partner.as_uuid())?.programs))
-            .await
+        self.read(move |conn| {
+            Ok(
+                jobs::partner_catalog(conn, partner.as_uuid(), time::OffsetDateTime::now_utc())?
+                    .programs,
+            )
+        })
+        .await
     }
 
     async fn set_participation(

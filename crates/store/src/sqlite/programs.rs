@@ -130,7 +130,7 @@ pub fn set_participation(
 ) -> Result<Vec<MeterId>> {
     let now = now_millis();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let catalog = partner_catalog(&tx, partner.as_uuid())?;
+    let catalog = partner_catalog(&tx, partner.as_uuid(), from_millis(now))?;
     let mut missing = Vec::new();
     let mut found = Vec::new();
     {
@@ -157,7 +157,7 @@ pub fn set_participation(
         let mut abstentions = evaluate::parse_abstentions(&participation)?;
         enrollment::apply_preference(&mut abstentions, change.clone())
             .map_err(|e| crate::StoreError::Corrupt(e.to_string()))?;
-        let columns = evaluate::summarize(&catalog, &enrollments, &abstentions, from_millis(now));
+        let columns = evaluate::summarize(&catalog, &enrollments, &abstentions);
         let participation = serde_json::to_string(&abstentions).expect("abstentions serialize");
         write_columns(&tx, id.as_uuid(), Some(&participation), &columns, now)?;
     }
@@ -173,7 +173,7 @@ pub fn activate(
 ) -> Result<u64> {
     let now = now_millis();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let catalog = partner_catalog(&tx, partner.as_uuid())?;
+    let catalog = partner_catalog(&tx, partner.as_uuid(), from_millis(now))?;
     let pattern = format!("%,{program},%");
     let rows: Vec<(uuid::Uuid, String, String)> = tx
         .prepare_cached(
@@ -191,8 +191,7 @@ pub fn activate(
         let mut enrollments = evaluate::parse_enrollments(&enrollments)?;
         if enrollment::activate(&mut enrollments, program, from_millis(now)) {
             let abstentions = evaluate::parse_abstentions(&participation)?;
-            let columns =
-                evaluate::summarize(&catalog, &enrollments, &abstentions, from_millis(now));
+            let columns = evaluate::summarize(&catalog, &enrollments, &abstentions);
             write_columns(&tx, &id, None, &columns, now)?;
             changed += 1;
         }
@@ -210,7 +209,7 @@ pub fn refresh(conn: &mut Connection, partner: PartnerId) -> Result<u64> {
     loop {
         let now = now_millis();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let catalog = partner_catalog(&tx, partner.as_uuid())?;
+        let catalog = partner_catalog(&tx, partner.as_uuid(), from_millis(now))?;
         type Row = (uuid::Uuid, String, String, String, String);
         let rows: Vec<Row> = tx
             .prepare_cached(
@@ -231,7 +230,6 @@ pub fn refresh(conn: &mut Connection, partner: PartnerId) -> Result<u64> {
                 &evaluate::parse_data(data)?,
                 &evaluate::parse_enrollments(enrollments)?,
                 &evaluate::parse_abstentions(participation)?,
-                from_millis(now),
             );
             // Only meters whose enrollments changed are written (and show up in a sync).
             if columns.enrollments != *enrollments || columns.global_status != *status {
