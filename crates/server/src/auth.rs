@@ -1,6 +1,10 @@
 //! API keys: issued once in clear, stored as a SHA-256 hash, presented as
 //! `Authorization: Bearer <key>`.
 
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -34,6 +38,45 @@ pub fn hash_key(key: &str) -> ApiKeyHash {
     ApiKeyHash(Sha256::digest(key.as_bytes()).into())
 }
 
+/// Keys seen recently and their partners, so that a busy client's requests do not each
+/// hash and query. An entry lives a minute: a revoked key stops working within that.
+#[derive(Default)]
+pub struct KeyCache {
+    entries: RwLock<HashMap<[u8; 32], (PartnerId, Instant)>>,
+}
+
+const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
+const KEY_CACHE_SIZE: usize = 10_000;
+
+impl KeyCache {
+    fn get(&self, hash: &ApiKeyHash) -> Option<PartnerId> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(&hash.0)
+            .filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL)
+            .map(|(partner, _)| *partner)
+    }
+
+    fn put(&self, hash: &ApiKeyHash, partner: PartnerId) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= KEY_CACHE_SIZE {
+            entries.retain(|_, (_, at)| at.elapsed() < KEY_CACHE_TTL);
+            if entries.len() >= KEY_CACHE_SIZE {
+                entries.clear();
+            }
+        }
+        entries.insert(hash.0, (partner, Instant::now()));
+    }
+
+    /// Forgets every key, e.g. after one was revoked.
+    pub fn clear(&self) {
+        self.entries
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
 /// The partner on whose behalf a request is made.
 #[derive(Debug, Clone, Copy)]
 pub struct Caller {
@@ -54,11 +97,16 @@ impl FromRequestParts<AppState> for Caller {
             })
             .filter(|key| !key.is_empty())
             .ok_or_else(ApiError::unauthorized)?;
+        let hash = hash_key(key);
+        if let Some(partner) = state.keys.get(&hash) {
+            return Ok(Self { partner });
+        }
         let partner = state
             .store
-            .partner_for_key(&hash_key(key))
+            .partner_for_key(&hash)
             .await?
             .ok_or_else(ApiError::unauthorized)?;
+        state.keys.put(&hash, partner);
         Ok(Self { partner })
     }
 }

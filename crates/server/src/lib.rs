@@ -91,6 +91,8 @@ pub struct AppState {
     /// Woken when a job is ready for the workers.
     pub jobs_ready: Arc<Notify>,
     pub clock: Arc<dyn Clock>,
+    /// Recently used API keys.
+    pub keys: Arc<auth::KeyCache>,
 }
 
 impl AppState {
@@ -100,6 +102,7 @@ impl AppState {
             config: Arc::new(config),
             jobs_ready: Arc::new(Notify::new()),
             clock: Arc::new(SystemClock),
+            keys: Arc::new(auth::KeyCache::default()),
         }
     }
 

@@ -108,6 +108,26 @@ fn all<T>(
     Ok(rows)
 }
 
+impl SqliteStore {
+    /// Runs a point read (a lookup by key, microseconds long) on the calling thread:
+    /// handing it to a blocking thread would cost more than the read itself.
+    async fn read_point<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T>,
+    {
+        let _permit = self
+            .readers
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Task)?;
+        let conn = self.readers.take()?;
+        let result = f(&conn);
+        self.readers.give(conn);
+        result
+    }
+}
+
 async fn blocking<T, F>(f: F) -> Result<T>
 where
     T: Send + 'static,
@@ -215,7 +235,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_partner(&self, partner: PartnerId) -> Result<Option<Partner>> {
-        self.read(move |conn| {
+        self.read_point(move |conn| {
             Ok(conn
                 .query_row(
                     "SELECT id, name, created_at FROM partners WHERE id = ?1",
@@ -264,7 +284,7 @@ impl Store for SqliteStore {
 
     async fn partner_for_key(&self, hash: &ApiKeyHash) -> Result<Option<PartnerId>> {
         let hash = hash.0;
-        self.read(move |conn| {
+        self.read_point(move |conn| {
             Ok(conn
                 .query_row(
                     "SELECT partner_id FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL",
@@ -312,7 +332,8 @@ impl Store for SqliteStore {
     }
 
     async fn get_job(&self, partner: PartnerId, job: JobId) -> Result<Option<Job>> {
-        self.read(move |conn| jobs::get(conn, partner, job)).await
+        self.read_point(move |conn| jobs::get(conn, partner, job))
+            .await
     }
 
     async fn job_assets(&self, partner: PartnerId, job: JobId) -> Result<Vec<AssetState>> {
@@ -326,7 +347,7 @@ impl Store for SqliteStore {
         job: JobId,
         seq: u64,
     ) -> Result<Option<ProvisionalAsset>> {
-        self.read(move |conn| jobs::provisional_asset(conn, partner, job, seq))
+        self.read_point(move |conn| jobs::provisional_asset(conn, partner, job, seq))
             .await
     }
 
@@ -506,7 +527,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_meter(&self, partner: PartnerId, meter: MeterId) -> Result<Option<Meter>> {
-        self.read(move |conn| {
+        self.read_point(move |conn| {
             Ok(conn
                 .query_row(
                     &format!(
