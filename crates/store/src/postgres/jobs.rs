@@ -19,7 +19,9 @@ use uuid::Uuid;
 
 use crate::evaluate::{self, Catalog, Columns, PARTNER_PROGRAMS_SQL};
 use crate::lease::{OWN_LEASE, RECEIVE_LEASE, millis};
-use crate::model::{AssetState, ChunkReport, Job, Meter, NewAsset, NewJob, ProvisionalAsset};
+use crate::model::{
+    AssetState, ChunkReport, IndexColumns, Job, Meter, NewAsset, NewJob, ProvisionalAsset,
+};
 use crate::reads::JOB_COLUMNS;
 use crate::{Result, StoreError};
 
@@ -363,8 +365,11 @@ async fn try_chunk(
 
     let rows = tx
         .query(
+            // The next chunk is exactly the `limit` assets from next_seq on; bounding
+            // the range keeps the plan cheap even before the table has statistics.
             "SELECT seq, partner_reference, data FROM provisional_assets
-             WHERE job_id = $1 AND seq >= $3 AND status = 'PROCESSING' ORDER BY seq LIMIT $2",
+             WHERE job_id = $1 AND seq >= $3 AND seq < $3 + $2 AND status = 'PROCESSING'
+             ORDER BY seq",
             &[job.as_uuid(), &seq_param(limit as u64)?, &next_seq],
         )
         .await?;
@@ -431,15 +436,23 @@ async fn try_chunk(
 
     // Evaluate in file order, so a meter written twice in the chunk is evaluated on top of
     // its first write; only the last write of each meter is applied.
-    let mut creates: Vec<(&str, Uuid, i64, Columns)> = Vec::new();
-    let mut replaces: HashMap<Uuid, (i64, Columns)> = HashMap::new();
+    struct Row<'d> {
+        reference: String,
+        id: Uuid,
+        index: IndexColumns,
+        data: &'d str,
+        columns: Columns,
+    }
+    let mut creates: Vec<Row> = Vec::new();
+    let mut replaces: HashMap<Uuid, Row> = HashMap::new();
     for planned in &plan {
         let (id, created) = match planned.write {
             Write::Create(id) => (*id.as_uuid(), true),
             Write::Replace(id) => (*id.as_uuid(), false),
             Write::Nothing => continue,
         };
-        let data = evaluate::parse_data(data_of[&planned.seq])?;
+        let text = data_of[&planned.seq];
+        let data = evaluate::parse_data(text)?;
         let (previous, abstentions) = state.remove(&id).unwrap_or_default();
         let columns = evaluate::evaluate(&catalog, &data, &previous, &abstentions);
         state.insert(
@@ -449,38 +462,65 @@ async fn try_chunk(
                 abstentions,
             ),
         );
-        let seq = seq_param(planned.seq)?;
+        let row = Row {
+            reference: data.partner_reference().to_owned(),
+            id,
+            index: IndexColumns::of(&data),
+            data: text,
+            columns,
+        };
         if created {
-            let reference = pending
-                .iter()
-                .find(|p| p.seq == planned.seq)
-                .map_or("", |p| p.partner_reference.as_str());
-            creates.push((reference, id, seq, columns));
+            creates.push(row);
         } else {
-            replaces.insert(id, (seq, columns));
+            replaces.insert(id, row);
         }
     }
     // A meter created and then replaced in the same chunk is inserted with its final state.
     for create in &mut creates {
-        if let Some((seq, columns)) = replaces.remove(&create.1) {
-            create.2 = seq;
-            create.3 = columns;
+        if let Some(last) = replaces.remove(&create.id) {
+            *create = last;
         }
     }
     // Creates in reference order, so concurrent chunks take index locks in one order.
-    creates.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    creates.sort_unstable_by(|a, b| (&a.reference, a.id).cmp(&(&b.reference, b.id)));
+
+    // The data goes in as parameters: no statement reads the job input back.
+    fn arrays<'r>(rows: &[&'r Row<'r>]) -> [Vec<Option<&'r str>>; 10] {
+        let pick = |f: &dyn Fn(&'r Row<'r>) -> Option<&'r str>| rows.iter().map(|r| f(r)).collect();
+        [
+            pick(&|r| Some(r.reference.as_str())),
+            pick(&|r| Some(r.index.transmission_region.as_str())),
+            pick(&|r| Some(r.index.customer_classification.as_str())),
+            pick(&|r| Some(r.index.meter_type.as_str())),
+            pick(&|r| Some(r.index.load_types.as_str())),
+            pick(&|r| r.index.customer_group.as_deref()),
+            pick(&|r| Some(r.data)),
+            pick(&|r| Some(r.columns.enrollments.as_str())),
+            pick(&|r| Some(r.columns.global_status.as_str())),
+            pick(&|r| Some(r.columns.action_types.as_str())),
+        ]
+    }
 
     if !creates.is_empty() {
-        let ids: Vec<Uuid> = creates.iter().map(|c| c.1).collect();
-        let seqs: Vec<i64> = creates.iter().map(|c| c.2).collect();
-        let enrollments: Vec<&str> = creates.iter().map(|c| c.3.enrollments.as_str()).collect();
-        let statuses: Vec<&str> = creates.iter().map(|c| c.3.global_status.as_str()).collect();
-        let flags: Vec<bool> = creates.iter().map(|c| c.3.action_required).collect();
-        let types: Vec<&str> = creates.iter().map(|c| c.3.action_types.as_str()).collect();
-        let pendings: Vec<&str> = creates
+        let rows: Vec<&Row> = creates.iter().collect();
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let flags: Vec<bool> = rows.iter().map(|r| r.columns.action_required).collect();
+        let pendings: Vec<&str> = rows
             .iter()
-            .map(|c| c.3.pending_programs.as_str())
+            .map(|r| r.columns.pending_programs.as_str())
             .collect();
+        let [
+            refs,
+            regions,
+            classes,
+            types,
+            loads,
+            groups,
+            datas,
+            enrollments,
+            statuses,
+            actions,
+        ] = arrays(&rows);
         let inserted = tx
             .execute(
                 "INSERT INTO meters (id, partner_id, partner_reference, reference_slot, created_by,
@@ -488,26 +528,32 @@ async fn try_chunk(
                      customer_group, data, enrollments, global_enrollment_status,
                      partner_action_required, partner_action_types, pending_programs,
                      created_at, updated_at)
-                 SELECT c.id, pa.partner_id, pa.partner_reference, ''::bytea, 'PARTNER',
-                     pa.transmission_region, pa.customer_classification, pa.meter_type,
-                     pa.load_types, pa.customer_group, pa.data, c.enrollments, c.status,
-                     c.action_required, c.action_types, c.pending, $4, $4
-                 FROM unnest($2::uuid[], $3::int8[], $5::text[], $6::text[], $7::bool[],
-                             $8::text[], $9::text[])
-                     WITH ORDINALITY AS c(id, seq, enrollments, status, action_required,
-                                          action_types, pending, ord)
-                 JOIN provisional_assets pa ON pa.job_id = $1 AND pa.seq = c.seq
+                 SELECT c.id, $1, c.reference, ''::bytea, 'PARTNER', c.region, c.class, c.type,
+                     c.loads, c.grp, c.data, c.enrollments, c.status, c.action_required,
+                     c.action_types, c.pending, $2, $2
+                 FROM unnest($3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
+                             $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+                             $13::bool[], $14::text[], $15::text[])
+                     WITH ORDINALITY AS c(id, reference, region, class, type, loads, grp, data,
+                                          enrollments, status, action_required, action_types,
+                                          pending, ord)
                  ORDER BY c.ord
                  ON CONFLICT (partner_id, partner_reference, reference_slot) DO NOTHING",
                 &[
-                    job.as_uuid(),
-                    &ids,
-                    &seqs,
+                    &partner,
                     &now,
+                    &ids,
+                    &refs,
+                    &regions,
+                    &classes,
+                    &types,
+                    &loads,
+                    &groups,
+                    &datas,
                     &enrollments,
                     &statuses,
                     &flags,
-                    &types,
+                    &actions,
                     &pendings,
                 ],
             )
@@ -518,41 +564,53 @@ async fn try_chunk(
         }
     }
     if !replaces.is_empty() {
-        let mut rows: Vec<(Uuid, (i64, Columns))> = replaces.into_iter().collect();
-        rows.sort_unstable_by_key(|r| r.0);
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
-        let seqs: Vec<i64> = rows.iter().map(|r| r.1.0).collect();
-        let enrollments: Vec<&str> = rows.iter().map(|r| r.1.1.enrollments.as_str()).collect();
-        let statuses: Vec<&str> = rows.iter().map(|r| r.1.1.global_status.as_str()).collect();
-        let flags: Vec<bool> = rows.iter().map(|r| r.1.1.action_required).collect();
-        let types: Vec<&str> = rows.iter().map(|r| r.1.1.action_types.as_str()).collect();
+        let mut rows: Vec<&Row> = replaces.values().collect();
+        rows.sort_unstable_by_key(|r| r.id);
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let flags: Vec<bool> = rows.iter().map(|r| r.columns.action_required).collect();
         let pendings: Vec<&str> = rows
             .iter()
-            .map(|r| r.1.1.pending_programs.as_str())
+            .map(|r| r.columns.pending_programs.as_str())
             .collect();
+        let [
+            _,
+            regions,
+            classes,
+            types,
+            loads,
+            groups,
+            datas,
+            enrollments,
+            statuses,
+            actions,
+        ] = arrays(&rows);
         // Replaces every field: the meter's data becomes exactly the asset's.
         tx.execute(
-            "UPDATE meters m SET transmission_region = pa.transmission_region,
-                 customer_classification = pa.customer_classification,
-                 meter_type = pa.meter_type, load_types = pa.load_types,
-                 customer_group = pa.customer_group, data = pa.data, updated_at = $4,
+            "UPDATE meters m SET transmission_region = r.region,
+                 customer_classification = r.class, meter_type = r.type, load_types = r.loads,
+                 customer_group = r.grp, data = r.data, updated_at = $1,
                  enrollments = r.enrollments, global_enrollment_status = r.status,
                  partner_action_required = r.action_required,
                  partner_action_types = r.action_types, pending_programs = r.pending
-             FROM unnest($2::uuid[], $3::int8[], $5::text[], $6::text[], $7::bool[],
-                         $8::text[], $9::text[])
-                 AS r(id, seq, enrollments, status, action_required, action_types, pending)
-             JOIN provisional_assets pa ON pa.job_id = $1 AND pa.seq = r.seq
-             WHERE m.id = r.id",
+             FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
+                         $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[],
+                         $12::text[], $13::text[])
+                 AS r(id, region, class, type, loads, grp, data, enrollments, status,
+                      action_required, action_types, pending)
+             WHERE m.id = r.id AND m.id = ANY($2)",
             &[
-                job.as_uuid(),
-                &ids,
-                &seqs,
                 &now,
+                &ids,
+                &regions,
+                &classes,
+                &types,
+                &loads,
+                &groups,
+                &datas,
                 &enrollments,
                 &statuses,
                 &flags,
-                &types,
+                &actions,
                 &pendings,
             ],
         )

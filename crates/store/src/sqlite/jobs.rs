@@ -226,8 +226,10 @@ pub fn process_chunk(
 
     let rows: Vec<(Pending, String)> = tx
         .prepare_cached(
+            // The next chunk is exactly the `limit` assets from next_seq on.
             "SELECT seq, partner_reference, data FROM provisional_assets
-             WHERE job_id = ?1 AND seq >= ?3 AND status = 'PROCESSING' ORDER BY seq LIMIT ?2",
+             WHERE job_id = ?1 AND seq >= ?3 AND seq < ?3 + ?2 AND status = 'PROCESSING'
+             ORDER BY seq",
         )?
         .query_map(params![job.as_uuid(), limit, next_seq], |row| {
             Ok((
