@@ -55,17 +55,16 @@ struct Database {
 }
 
 impl Database {
+    /// Opens (creating and migrating) the database. The program catalog is filled by
+    /// `serve` and `migrate`, from `--programs` or the shipped catalog.
     async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
         let options = StoreOptions {
             max_connections: self.db_pool_size as usize,
             statement_timeout: Duration::from_secs(self.db_statement_timeout),
         };
-        let store = gridroll_store::open(&self.database_url, &options)
+        gridroll_store::open(&self.database_url, &options)
             .await
-            .with_context(|| format!("cannot open the database {}", redact(&self.database_url)))?;
-        let shipped = parse_catalog(DEFAULT_CATALOG).map_err(anyhow::Error::msg)?;
-        store.seed_programs(&shipped).await?;
-        Ok(store)
+            .with_context(|| format!("cannot open the database {}", redact(&self.database_url)))
     }
 }
 
@@ -87,8 +86,14 @@ fn redact(url: &str) -> String {
 enum Command {
     /// Run the HTTP API and the job workers.
     Serve(ServeArgs),
-    /// Create or update the database schema, then exit.
-    Migrate(Database),
+    /// Create or update the database schema and add the catalog's missing programs, then exit.
+    Migrate {
+        #[command(flatten)]
+        database: Database,
+        /// A catalog file (default: the catalog shipped with Gridroll).
+        #[arg(long, env = "GRIDROLL_PROGRAMS")]
+        programs: Option<PathBuf>,
+    },
     /// Manage partners.
     #[command(subcommand)]
     Partners(PartnersCommand),
@@ -276,9 +281,14 @@ fn init_logging(format: LogFormat) {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => serve(args).await,
-        Command::Migrate(database) => {
-            database.open().await?;
-            eprintln!("the database is up to date");
+        Command::Migrate { database, programs } => {
+            let store = database.open().await?;
+            let catalog = match &programs {
+                Some(file) => read_catalog(file)?,
+                None => parse_catalog(DEFAULT_CATALOG).map_err(anyhow::Error::msg)?,
+            };
+            let added = store.seed_programs(&catalog).await?;
+            eprintln!("the database is up to date; {added} programs added to the catalog");
             Ok(())
         }
         Command::Partners(PartnersCommand::Create { name, database }) => {

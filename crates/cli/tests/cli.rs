@@ -269,6 +269,17 @@ async fn operators_manage_programs_and_activate_enrollments_from_the_command_lin
 ) {
     let db = TestDatabase::new(backend).await.unwrap();
     let (partner, _) = create_partner(&db);
+    let empty = gridroll(&db, &["programs", "list"]);
+    assert!(
+        empty.stdout.is_empty(),
+        "the catalog is filled by serve or migrate"
+    );
+    let migrated = gridroll(&db, &["migrate"]);
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
     let listed = gridroll(&db, &["programs", "list"]);
     assert!(listed.status.success());
     let programs: Vec<Value> = String::from_utf8(listed.stdout)

@@ -41,9 +41,6 @@ pub struct Program {
     #[serde(default)]
     pub conditional_fields: Vec<Rule>,
     pub delivery: Delivery,
-    /// Turn PENDING enrollments ACTIVE at their activation date, without the operator.
-    #[serde(default)]
-    pub auto_activate: bool,
 }
 
 /// A requirement: one of `any_of` must be present, when `when` holds (always without it).

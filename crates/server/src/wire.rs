@@ -313,6 +313,5 @@ pub fn program(program: &Program, now: time::OffsetDateTime) -> Value {
                 "activation_date_time": format(d.activation),
             })).collect::<Vec<_>>(),
         })),
-        "auto_activate": program.auto_activate,
     })
 }
