@@ -86,7 +86,7 @@ impl CsvLayout {
             let target = NAMES.get(&key).copied().or_else(|| parse_site_device(&key));
             let Some(target) = target else {
                 problems.push(HeaderProblem {
-                    column: name.to_owned(),
+                    column: crate::suggest::clip(name),
                     message: unknown_column_message(name),
                 });
                 continue;
@@ -211,7 +211,7 @@ fn unknown_column_message(name: &str) -> String {
     if name.is_empty() {
         return "a column has no name".to_owned();
     }
-    let mut message = format!("unknown column {name}");
+    let mut message = format!("unknown column {}", crate::suggest::clip(name));
     let known = LEAVES.iter().map(|l| l.field.column_name());
     if let Some(near) = crate::suggest::closest(name, known) {
         message.push_str(&format!(" (did you mean {near}?)"));

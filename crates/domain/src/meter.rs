@@ -136,7 +136,7 @@ fn check_object(
                 message.push_str(&format!(" (did you mean {near}?)"));
             }
             problems.push(FieldProblem {
-                path: join(&key),
+                path: join(&crate::suggest::clip(&key)),
                 message,
             });
             continue;

@@ -337,6 +337,9 @@ impl Program {
             }
             Some(Every::Month) | None => {}
         }
+        if d.deadline_days_before > 366 {
+            return Err(format!("{id}: deadline_days_before must be at most 366"));
+        }
         if d.every.is_none() && d.periods.is_empty() {
             return Err(format!(
                 "{id}: the delivery needs `every` or explicit periods"
@@ -344,7 +347,8 @@ impl Program {
         }
         for p in &d.periods {
             match (parse_date(&p.start), parse_date(&p.end)) {
-                (Some(start), Some(end)) if start <= end => {}
+                (Some(start), Some(end))
+                    if start <= end && start.year() >= 1900 && end.year() <= 9000 => {}
                 _ => {
                     return Err(format!(
                         "{id}: period {} needs start <= end as YYYY-MM-DD",

@@ -3,14 +3,31 @@
 /// The candidate closest to `input` by edit distance (case-insensitive), if it is close
 /// enough to be a plausible typo: at most a third of the input's length, and at most 3.
 pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    // Names and values in the model are short; a long input is no typo of one of them.
+    let length = input.chars().count();
+    if length > 64 {
+        return None;
+    }
     let input = input.to_lowercase();
-    let limit = (input.chars().count() / 3).clamp(1, 3);
+    let limit = (length / 3).clamp(1, 3);
     candidates
         .into_iter()
+        .filter(|c| c.chars().count().abs_diff(length) <= limit)
         .map(|c| (edit_distance(&input, &c.to_lowercase()), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
+}
+
+/// A name from the client, shortened for echoing back in a message.
+pub fn clip(name: &str) -> String {
+    const LIMIT: usize = 100;
+    if name.chars().count() > LIMIT {
+        let cut: String = name.chars().take(LIMIT).collect();
+        format!("{cut}…")
+    } else {
+        name.to_owned()
+    }
 }
 
 /// Levenshtein distance over characters.

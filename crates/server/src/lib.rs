@@ -48,6 +48,8 @@ pub struct Config {
     pub programs: Vec<Program>,
     /// SHA-256 of the operator token; none: the operator API is closed.
     pub operator_token_hash: Option<[u8; 32]>,
+    /// Bulk uploads received at once; more are answered 429.
+    pub max_concurrent_uploads: usize,
 }
 
 impl Default for Config {
@@ -60,6 +62,7 @@ impl Default for Config {
             lease: Duration::from_secs(30),
             programs: parse_catalog(DEFAULT_CATALOG).expect("the shipped catalog is valid"),
             operator_token_hash: None,
+            max_concurrent_uploads: 8,
         }
     }
 }
@@ -93,12 +96,15 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Recently used API keys.
     pub keys: Arc<auth::KeyCache>,
+    /// Permits for bulk uploads in progress.
+    pub uploads: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
         Self {
             store,
+            uploads: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_uploads)),
             config: Arc::new(config),
             jobs_ready: Arc::new(Notify::new()),
             clock: Arc::new(SystemClock),

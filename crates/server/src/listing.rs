@@ -12,6 +12,16 @@ use strum::VariantNames;
 
 use crate::error::{ApiError, ApiResult};
 
+/// Most values one filter, or one search, may name.
+const MAX_VALUES: usize = 100;
+
+/// Most filters one request may give.
+const MAX_FILTERS: usize = 20;
+
+fn clip(text: &str) -> String {
+    gridroll_domain::suggest::clip(text)
+}
+
 /// The parsed query string of a list endpoint.
 #[derive(Debug, Default)]
 pub struct ListQuery {
@@ -42,6 +52,12 @@ impl ListQuery {
                     if values.is_empty() {
                         return Err(bad_filter(&value, "the filter names no value"));
                     }
+                    if values.len() > MAX_VALUES {
+                        return Err(bad_filter(
+                            &clip(&value),
+                            &format!("a filter takes at most {MAX_VALUES} values"),
+                        ));
+                    }
                     let name = name.trim().to_owned();
                     match query.filters.get_mut(&name) {
                         Some(existing) => existing.retain(|v| values.contains(v)),
@@ -57,6 +73,12 @@ impl ListQuery {
                         .filter(|t| !t.is_empty())
                         .map(str::to_owned)
                         .collect();
+                    if terms.len() > MAX_VALUES {
+                        return Err(ApiError::bad_request(
+                            "Invalid search_query",
+                            json!({"error": format!("at most {MAX_VALUES} terms")}),
+                        ));
+                    }
                     query.search_terms = Some(terms);
                 }
                 "search_fields" => query.search_fields.extend(
@@ -71,11 +93,17 @@ impl ListQuery {
                 other => {
                     return Err(ApiError::bad_request(
                         "Unknown query parameter",
-                        json!({"parameter": other,
+                        json!({"parameter": clip(other),
                                "known": ["filter", "search_query", "search_fields", "page_size", "page_token"]}),
                     ));
                 }
             }
+        }
+        if query.filters.len() > MAX_FILTERS {
+            return Err(ApiError::bad_request(
+                "Too many filters",
+                json!({"error": format!("at most {MAX_FILTERS} filter keys")}),
+            ));
         }
         Ok(query)
     }
@@ -86,7 +114,7 @@ impl ListQuery {
             if !known.contains(&key.as_str()) {
                 return Err(ApiError::bad_request(
                     "Unknown filter key",
-                    json!({"filter": key, "known": known}),
+                    json!({"filter": clip(key), "known": known}),
                 ));
             }
         }
@@ -109,7 +137,7 @@ impl ListQuery {
                         v.parse().map_err(|_| {
                             ApiError::bad_request(
                                 "Invalid filter value",
-                                json!({"filter": key, "value": v, "allowed": T::VARIANTS}),
+                                json!({"filter": key, "value": clip(v), "allowed": T::VARIANTS}),
                             )
                         })
                     })
@@ -147,7 +175,7 @@ impl ListQuery {
                     .ok_or_else(|| {
                         ApiError::bad_request(
                             "Unknown search field",
-                            json!({"search_field": name, "known": names}),
+                            json!({"search_field": clip(name), "known": names}),
                         )
                     })
             })

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use gridroll_domain::JobId;
 use gridroll_domain::job::JobStatus;
 use gridroll_store::{Store, StoreError};
@@ -99,11 +100,20 @@ impl Worker {
             let notified = ready.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            match self.step().await {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::error!(worker = %self.name, error = %e, "job processing failed; retrying")
+            // A panic in one step must not end the worker: it gives up the job in hand
+            // (it is claimed again when its lease lapses) and carries on.
+            let step = std::panic::AssertUnwindSafe(self.step())
+                .catch_unwind()
+                .await;
+            match step {
+                Ok(Ok(true)) => continue,
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(worker = %self.name, error = %e, "job processing failed; retrying");
+                }
+                Err(_) => {
+                    tracing::error!(worker = %self.name, job = ?self.current, "job processing panicked; retrying");
+                    self.current = None;
                 }
             }
             tokio::select! {

@@ -366,7 +366,66 @@ async fn the_server_keeps_serving_after_refusing_bad_input(backend: Backend) {
     assert_eq!(app.job(&accepted).await["status"], Value::from("COMPLETED"));
 }
 
+async fn uploads_past_the_concurrency_limit_are_asked_to_retry(backend: Backend) {
+    let app = TestApp::with_config(
+        backend,
+        Config {
+            max_concurrent_uploads: 1,
+            ..Config::default()
+        },
+    )
+    .await;
+    // An upload whose body is still arriving holds the only permit.
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<String>();
+    sender.send(format!("{CSV_HEADER}\n")).unwrap();
+    let receiver = futures_util::stream::unfold(receiver, |mut r| async move {
+        r.recv()
+            .await
+            .map(|chunk| (Ok::<_, std::io::Error>(chunk), r))
+    });
+    let request = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/v1.1/jobs/meters")
+        .header("authorization", format!("Bearer {}", app.key))
+        .header("content-type", "text/csv")
+        .body(Body::from_stream(receiver))
+        .unwrap();
+    let first = tokio::spawn(tower::ServiceExt::oneshot(app.router.clone(), request));
+    // Once its job is being received, the first upload holds the permit.
+    for _ in 0..500 {
+        if app
+            .count("SELECT count(*) FROM jobs WHERE status = 'RECEIVING'")
+            .await
+            == 1
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let body = format!("{CSV_HEADER}\n{}\n", csv_row("r-2"));
+    let second = app.post_csv("/v1.1/jobs/meters", body.clone()).await;
+    assert_eq!(
+        second.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        second.body
+    );
+    assert_eq!(second.body["status"], 429);
+
+    sender.send(format!("{}\n", csv_row("r-1"))).unwrap();
+    drop(sender);
+    let first = first.await.unwrap().unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let third = app.post_csv("/v1.1/jobs/meters", body).await;
+    assert_eq!(
+        third.status,
+        StatusCode::CREATED,
+        "the permit is given back"
+    );
+}
+
 gridroll_testkit::backend_tests!(
+    uploads_past_the_concurrency_limit_are_asked_to_retry,
     malformed_json_bodies_are_refused,
     every_problem_of_every_asset_is_listed_with_its_index_and_field,
     malformed_csv_bodies_are_refused_with_the_row_and_column,

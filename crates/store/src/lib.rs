@@ -216,9 +216,10 @@ pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>> {
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Arc::new(postgres::PostgresStore::open(url, options).await?)
     } else {
-        return Err(StoreError::Config(format!(
-            "unsupported database URL {url:?}: use sqlite://PATH or postgres://..."
-        )));
+        // The URL itself is not repeated: it may hold a password.
+        return Err(StoreError::Config(
+            "unsupported database URL: use sqlite://PATH or postgres://USER@HOST/DB".to_owned(),
+        ));
     };
     store.migrate().await?;
     Ok(store)
@@ -231,7 +232,8 @@ fn sqlite_path(url: &str) -> Option<&str> {
     {
         return Some(rest);
     }
-    (!url.contains("://")).then_some(url)
+    // A plain path; a libpq "key=value" string is not one.
+    (!url.contains("://") && !url.contains('=')).then_some(url)
 }
 
 #[cfg(test)]

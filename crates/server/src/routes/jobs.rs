@@ -47,6 +47,15 @@ pub async fn create(
     if declared.is_some_and(|len| len > limit) {
         return Err(ApiError::payload_too_large(limit));
     }
+    // Each upload in progress holds a thread reading its body; past the limit, clients
+    // are asked to come back rather than left to queue.
+    let _permit = state.uploads.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many uploads in progress",
+            json!({"error": "retry when one of your uploads has been accepted", "limit": state.config.max_concurrent_uploads}),
+        )
+    })?;
     let upload = Upload {
         format,
         file_name: params.file_name,

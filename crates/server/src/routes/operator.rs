@@ -145,6 +145,12 @@ pub async fn set_partner_programs(
 ) -> ApiResult<Json<Value>> {
     let partner = partner(&state, &raw).await?;
     let request: PartnerPrograms = json_body(&headers, body, 64 * 1024).await?;
+    if request.programs.as_ref().is_some_and(Vec::is_empty) {
+        return Err(ApiError::bad_request(
+            "A partner needs at least one program",
+            json!({"error": "list the programs, or send null to allow every program"}),
+        ));
+    }
     if let Some(wanted) = &request.programs {
         let known: Vec<String> = state
             .store

@@ -46,6 +46,9 @@ pub async fn get(
         })
 }
 
+/// Largest body a dry run takes.
+const VALIDATE_LIMIT: u64 = 32 * 1024 * 1024;
+
 /// `POST /v1.1/meters/validate`: what an upload of this body would be refused for, and for
 /// each valid asset the programs it could join and what each still needs. Stores nothing.
 pub async fn validate(
@@ -55,7 +58,8 @@ pub async fn validate(
     body: Body,
 ) -> ApiResult<Json<Value>> {
     let format = body_format(&headers)?;
-    let limit = state.config.max_body_bytes;
+    // A dry run answers per asset from memory; uploads of any size go to the jobs API.
+    let limit = state.config.max_body_bytes.min(VALIDATE_LIMIT);
     let bytes = to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX))
         .await
         .map_err(|_| ApiError::payload_too_large(limit))?;

@@ -169,8 +169,11 @@ pub async fn commit(client: &Object, job: JobId, assets_count: u64, regions: &st
     }
     // A large upload changes the job input table faster than autovacuum notices; fresh
     // statistics keep the chunk statements on their indexes.
-    if assets_count >= LARGE_UPLOAD {
-        client.batch_execute("ANALYZE provisional_assets").await?;
+    if assets_count >= LARGE_UPLOAD
+        && let Err(e) = client.batch_execute("ANALYZE provisional_assets").await
+    {
+        // The job is committed: a failed refresh of statistics must not fail the upload.
+        tracing::warn!(%job, error = %e, "could not refresh the statistics of the job input");
     }
     Ok(())
 }
@@ -426,7 +429,10 @@ async fn try_chunk(
     if !replaced.is_empty() {
         for row in tx
             .query(
-                "SELECT id, enrollments, participation FROM meters WHERE id = ANY($1)",
+                // Locked, so that an activation or participation change committed meanwhile
+                // is not overwritten with what was read before it.
+                "SELECT id, enrollments, participation FROM meters WHERE id = ANY($1)
+                 ORDER BY id FOR UPDATE",
                 &[&replaced],
             )
             .await?
