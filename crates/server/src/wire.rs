@@ -48,13 +48,6 @@ impl From<Job> for JobBody {
 }
 
 #[derive(Debug, Serialize)]
-pub struct JobWithAssets {
-    #[serde(flatten)]
-    pub job: JobBody,
-    pub assets: Vec<AssetBody>,
-}
-
-#[derive(Debug, Serialize)]
 pub struct JobList {
     pub jobs: Vec<JobBody>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -506,7 +506,28 @@ async fn every_path_of_the_openapi_document_is_served(backend: Backend) {
     }
 }
 
+async fn a_large_job_answers_every_asset_in_upload_order(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    // More assets than the answer reads in one batch.
+    let rows = 5003;
+    let mut csv = format!("{CSV_HEADER}\n");
+    for n in 0..rows {
+        csv.push_str(&csv_row(&format!("big-{n:05}")));
+        csv.push('\n');
+    }
+    let answer = app.post_csv("/v1.1/jobs/meters", csv).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    let job = app.job(answer.body["job_id"].as_str().unwrap()).await;
+    let assets = job["assets"].as_array().unwrap();
+    assert_eq!(assets.len(), rows);
+    assert_eq!(job["assets_count"], rows);
+    for (n, asset) in assets.iter().enumerate() {
+        assert_eq!(asset["partner_reference"], format!("big-{n:05}"));
+    }
+}
+
 gridroll_testkit::backend_tests!(
+    a_large_job_answers_every_asset_in_upload_order,
     a_json_job_creates_every_meter_and_reports_each_id,
     a_job_without_a_file_name_is_named_after_its_id,
     a_csv_with_bom_crlf_quoted_commas_and_accents_round_trips_into_meter_details,

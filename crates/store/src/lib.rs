@@ -57,8 +57,14 @@ pub trait Store: Send + Sync + 'static {
     async fn discard_job(&self, job: JobId) -> Result<()>;
 
     async fn get_job(&self, partner: PartnerId, job: JobId) -> Result<Option<Job>>;
-    /// The state of every asset of a job, in upload order.
-    async fn job_assets(&self, partner: PartnerId, job: JobId) -> Result<Vec<AssetState>>;
+    /// The state of up to `limit` assets of a job from `from_seq` on, in upload order.
+    async fn job_assets(
+        &self,
+        partner: PartnerId,
+        job: JobId,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AssetState>>;
     /// One provisional asset with its data.
     async fn provisional_asset(
         &self,

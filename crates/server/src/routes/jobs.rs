@@ -4,8 +4,12 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::StreamExt;
 use gridroll_domain::intake::Format;
 use gridroll_domain::{JobId, schema};
+use gridroll_store::StoreError;
 use gridroll_store::cursor::{self, Listing};
 use gridroll_store::{JobField, JobFilter, JobPage};
 use serde::Deserialize;
@@ -17,7 +21,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Query, path_id};
 use crate::listing::ListQuery;
 use crate::upload::{self, Upload};
-use crate::wire::{CreatedJob, FilterOptions, JobBody, JobList, JobWithAssets};
+use crate::wire::{AssetBody, CreatedJob, FilterOptions, JobBody, JobList};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -109,19 +113,60 @@ pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw): Path<String>,
-) -> ApiResult<Json<JobWithAssets>> {
+) -> ApiResult<Response> {
     let id: JobId = path_id(&raw, "job_id", "Job")?;
     let job = state
         .store
         .get_job(caller.partner, id)
         .await?
         .ok_or_else(|| job_not_found(id))?;
-    let assets = state.store.job_assets(caller.partner, id).await?;
-    Ok(Json(JobWithAssets {
-        job: job.into(),
-        assets: assets.into_iter().map(Into::into).collect(),
-    }))
+    // A job may hold a million assets: the answer streams them a batch at a time, so the
+    // server's memory does not grow with the job.
+    let mut head =
+        serde_json::to_string(&JobBody::from(job)).map_err(|e| ApiError::internal(&e))?;
+    head.pop();
+    head.push_str(",\"assets\":[");
+    let (store, partner) = (state.store.clone(), caller.partner);
+    let batches = futures_util::stream::unfold(Some(0u64), move |from| {
+        let store = store.clone();
+        async move {
+            let from = from?;
+            match store.job_assets(partner, id, from, ASSET_BATCH).await {
+                Ok(assets) => {
+                    let next = (assets.len() == ASSET_BATCH)
+                        .then(|| assets.last().map(|a| a.seq + 1))
+                        .flatten();
+                    let mut chunk = Vec::with_capacity(assets.len() * 200);
+                    for asset in assets {
+                        if from > 0 || !chunk.is_empty() {
+                            chunk.push(b',');
+                        }
+                        serde_json::to_writer(&mut chunk, &AssetBody::from(asset))
+                            .expect("asset bodies serialize");
+                    }
+                    Some((Ok::<_, StoreError>(Bytes::from(chunk)), next))
+                }
+                Err(e) => {
+                    tracing::error!(job = %id, error = %e, "a job's answer stopped part-way");
+                    Some((Err(e), None))
+                }
+            }
+        }
+    });
+    let body = futures_util::stream::once(async move { Ok(Bytes::from(head)) })
+        .chain(batches)
+        .chain(futures_util::stream::once(async {
+            Ok(Bytes::from_static(b"]}"))
+        }));
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response())
 }
+
+/// Assets read per query while a job's answer streams.
+const ASSET_BATCH: usize = 5000;
 
 fn job_not_found(id: JobId) -> ApiError {
     ApiError::not_found("Job not found", json!({"job_id": id}))

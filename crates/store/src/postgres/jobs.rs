@@ -231,14 +231,25 @@ fn asset_state(row: &Row) -> Result<AssetState> {
     })
 }
 
-pub async fn assets(client: &Object, partner: PartnerId, job: JobId) -> Result<Vec<AssetState>> {
+pub async fn assets(
+    client: &Object,
+    partner: PartnerId,
+    job: JobId,
+    from_seq: u64,
+    limit: usize,
+) -> Result<Vec<AssetState>> {
     let rows = client
         .query(
             &format!(
                 "SELECT {ASSET_STATE_COLUMNS} FROM provisional_assets
-                 WHERE job_id = $1 AND partner_id = $2 ORDER BY seq"
+                 WHERE job_id = $1 AND partner_id = $2 AND seq >= $3 ORDER BY seq LIMIT $4"
             ),
-            &[job.as_uuid(), partner.as_uuid()],
+            &[
+                job.as_uuid(),
+                partner.as_uuid(),
+                &seq_param(from_seq)?,
+                &seq_param(limit as u64)?,
+            ],
         )
         .await?;
     rows.iter().map(asset_state).collect()

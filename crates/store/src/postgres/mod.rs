@@ -228,8 +228,14 @@ impl Store for PostgresStore {
         jobs::get(&self.client().await?, partner, job).await
     }
 
-    async fn job_assets(&self, partner: PartnerId, job: JobId) -> Result<Vec<AssetState>> {
-        jobs::assets(&self.client().await?, partner, job).await
+    async fn job_assets(
+        &self,
+        partner: PartnerId,
+        job: JobId,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AssetState>> {
+        jobs::assets(&self.client().await?, partner, job, from_seq, limit).await
     }
 
     async fn provisional_asset(

@@ -131,13 +131,22 @@ fn asset_state(row: &rusqlite::Row<'_>) -> rusqlite::Result<AssetState> {
     })
 }
 
-pub fn assets(conn: &Connection, partner: PartnerId, job: JobId) -> Result<Vec<AssetState>> {
+pub fn assets(
+    conn: &Connection,
+    partner: PartnerId,
+    job: JobId,
+    from_seq: u64,
+    limit: usize,
+) -> Result<Vec<AssetState>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ASSET_STATE_COLUMNS} FROM provisional_assets
-         WHERE job_id = ?1 AND partner_id = ?2 ORDER BY seq"
+         WHERE job_id = ?1 AND partner_id = ?2 AND seq >= ?3 ORDER BY seq LIMIT ?4"
     ))?;
     let assets = stmt
-        .query_map([job.as_uuid(), partner.as_uuid()], asset_state)?
+        .query_map(
+            params![job.as_uuid(), partner.as_uuid(), from_seq, limit],
+            asset_state,
+        )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(assets)
 }

@@ -336,8 +336,14 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn job_assets(&self, partner: PartnerId, job: JobId) -> Result<Vec<AssetState>> {
-        self.read(move |conn| jobs::assets(conn, partner, job))
+    async fn job_assets(
+        &self,
+        partner: PartnerId,
+        job: JobId,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AssetState>> {
+        self.read(move |conn| jobs::assets(conn, partner, job, from_seq, limit))
             .await
     }
 
