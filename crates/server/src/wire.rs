@@ -6,7 +6,7 @@ use gridroll_domain::job::{AssetStatus, JobStatus, StatusName};
 use gridroll_domain::program::Program;
 use gridroll_domain::timestamp::{format, format_millis};
 use gridroll_domain::{JobId, MeterId};
-use gridroll_store::{AssetState, Facet, Job, Meter, ProvisionalAsset};
+use gridroll_store::{AssetState, Facet, Job, Meter, ProvisionalAsset, StoredMeter};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -121,6 +121,32 @@ pub fn meter_details(meter: Meter) -> Value {
         json!(meter.global_status),
     );
     Value::Object(body)
+}
+
+/// Meter details as JSON text, the stored data spliced in as it is: the hot read of a
+/// meter neither parses nor re-serializes it. Everything added is an id, an enum name or
+/// a timestamp, none of which needs escaping.
+pub fn meter_details_json(meter: &StoredMeter) -> String {
+    let data = meter.data_json.trim_end();
+    let inner = data.strip_suffix('}').unwrap_or(data);
+    let mut out = String::with_capacity(data.len() + 300);
+    out.push_str(inner);
+    if inner.trim_end() != "{" {
+        out.push(',');
+    }
+    out.push_str(&format!(
+        concat!(
+            r#""meter_id":"{}","is_archived":false,"connection_references":[],"tags":[],"#,
+            r#""audit":{{"created_by":"{}","created_at":"{}","updated_at":"{}"}},"#,
+            r#""global_enrollment_status":"{}"}}"#
+        ),
+        meter.id,
+        meter.created_by,
+        format_millis(meter.created_at),
+        format_millis(meter.updated_at),
+        meter.global_status,
+    ));
+    out
 }
 
 /// The values each filter key can take, as they occur in the partner's data.

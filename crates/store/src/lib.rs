@@ -25,7 +25,7 @@ pub use error::{Result, StoreError};
 pub use model::{
     ApiKeyHash, AssetField, AssetFilter, AssetState, CatalogEntry, ChunkReport, Facet, Job,
     JobField, JobFilter, JobPage, Meter, MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset,
-    Search,
+    Search, StoredMeter,
 };
 
 /// Everything Gridroll keeps. Implementations must be safe to share between tasks.
@@ -150,6 +150,12 @@ pub trait Store: Send + Sync + 'static {
     async fn refresh_enrollments(&self, partner: PartnerId) -> Result<u64>;
 
     async fn get_meter(&self, partner: PartnerId, meter: MeterId) -> Result<Option<Meter>>;
+    /// A meter with its data as stored (JSON text), for the hot read of its details.
+    async fn get_stored_meter(
+        &self,
+        partner: PartnerId,
+        meter: MeterId,
+    ) -> Result<Option<StoredMeter>>;
     /// A page of a partner's meters in creation order, after `after`.
     async fn search_meters(
         &self,

@@ -163,6 +163,18 @@ pub struct Meter {
     pub global_status: EnrollmentStatus,
 }
 
+/// A meter as stored, for answering its details without parsing what is stored as JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMeter {
+    pub id: MeterId,
+    pub created_by: CreatedBy,
+    /// The meter's data: a JSON object, as validated when it was written.
+    pub data_json: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub global_status: EnrollmentStatus,
+}
+
 /// A program of the catalog and whether it is retired.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CatalogEntry {

@@ -133,6 +133,10 @@ pub fn search_meters(
     }
 }
 
+/// The columns of a [`crate::StoredMeter`].
+pub const STORED_METER_COLUMNS: &str =
+    "id, created_by, data, created_at, updated_at, global_enrollment_status";
+
 pub const ASSET_COLUMNS: &str = "job_id, seq, partner_reference, status, status_name, \
      status_description, meter_id, created_at, data";
 

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use gridroll_domain::enums::{
     ActionType, CustomerClassification, EnrollmentStatus, LoadType, MeterType, TransmissionRegion,
 };
@@ -23,7 +24,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Query, path_id};
 use crate::listing::{decode_token, page_size};
 use crate::upload;
-use crate::wire::{MeterList, ProvisionalAssetBody, meter_details};
+use crate::wire::{MeterList, ProvisionalAssetBody, meter_details, meter_details_json};
 
 /// Bodies of single-meter requests are small; anything larger is a mistake.
 const SINGLE_BODY_LIMIT: usize = 1024 * 1024;
@@ -64,14 +65,18 @@ pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let id: MeterId = path_id(&raw, "meter_id", "Meter")?;
     let meter = state
         .store
-        .get_meter(caller.partner, id)
+        .get_stored_meter(caller.partner, id)
         .await?
         .ok_or_else(|| ApiError::not_found("Meter not found", json!({"meter_id": id})))?;
-    Ok(Json(meter_details(meter)))
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        meter_details_json(&meter),
+    )
+        .into_response())
 }
 
 /// The body of `POST /v2/meters/search` (`MeterFilterRequest`).

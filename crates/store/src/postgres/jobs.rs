@@ -21,6 +21,7 @@ use crate::evaluate::{self, Catalog, Columns, PARTNER_PROGRAMS_SQL};
 use crate::lease::{OWN_LEASE, RECEIVE_LEASE, millis};
 use crate::model::{
     AssetState, ChunkReport, IndexColumns, Job, Meter, NewAsset, NewJob, ProvisionalAsset,
+    StoredMeter,
 };
 use crate::reads::JOB_COLUMNS;
 use crate::{Result, StoreError};
@@ -36,6 +37,18 @@ fn parse<T: std::str::FromStr>(text: &str) -> Result<T> {
 
 fn count(n: i64) -> Result<u64> {
     u64::try_from(n).map_err(|_| corrupt(format!("negative count {n}")))
+}
+
+/// Columns: those of `reads::STORED_METER_COLUMNS`.
+pub fn stored_meter(row: &Row) -> Result<StoredMeter> {
+    Ok(StoredMeter {
+        id: MeterId::from_uuid(row.get(0)),
+        created_by: parse(row.get(1))?,
+        data_json: row.get(2),
+        created_at: row.get(3),
+        updated_at: row.get(4),
+        global_status: parse(row.get(5))?,
+    })
 }
 
 /// Columns: those of `reads::METER_COLUMNS`.

@@ -21,7 +21,7 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::model::{
     ApiKeyHash, AssetFilter, AssetState, CatalogEntry, ChunkReport, Facet, Job, JobFilter, JobPage,
-    Meter, MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset,
+    Meter, MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset, StoredMeter,
 };
 use crate::query::{Dialect, Param};
 use crate::reads::{self, Query};
@@ -405,6 +405,24 @@ impl Store for PostgresStore {
 
     async fn refresh_enrollments(&self, partner: PartnerId) -> Result<u64> {
         programs::refresh(&mut self.client().await?, partner).await
+    }
+
+    async fn get_stored_meter(
+        &self,
+        partner: PartnerId,
+        meter: MeterId,
+    ) -> Result<Option<StoredMeter>> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {} FROM meters WHERE id = $1 AND partner_id = $2",
+                reads::STORED_METER_COLUMNS
+            ))
+            .await?;
+        let row = client
+            .query_opt(&statement, &[meter.as_uuid(), partner.as_uuid()])
+            .await?;
+        row.map(|row| jobs::stored_meter(&row)).transpose()
     }
 
     async fn get_meter(&self, partner: PartnerId, meter: MeterId) -> Result<Option<Meter>> {

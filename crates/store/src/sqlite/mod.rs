@@ -23,7 +23,7 @@ use tokio::sync::Semaphore;
 
 use crate::model::{
     ApiKeyHash, AssetFilter, AssetState, CatalogEntry, ChunkReport, Facet, Job, JobFilter, JobPage,
-    Meter, MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset,
+    Meter, MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset, StoredMeter,
 };
 use crate::query::{Dialect, Param};
 use crate::reads::{self, Query};
@@ -530,6 +530,32 @@ impl Store for SqliteStore {
     async fn refresh_enrollments(&self, partner: PartnerId) -> Result<u64> {
         self.write(move |conn| programs::refresh(conn, partner))
             .await
+    }
+
+    async fn get_stored_meter(
+        &self,
+        partner: PartnerId,
+        meter: MeterId,
+    ) -> Result<Option<StoredMeter>> {
+        self.read_point(move |conn| {
+            Ok(conn
+                .prepare_cached(&format!(
+                    "SELECT {} FROM meters WHERE id = ?1 AND partner_id = ?2",
+                    reads::STORED_METER_COLUMNS
+                ))?
+                .query_row([meter.as_uuid(), partner.as_uuid()], |row| {
+                    Ok(StoredMeter {
+                        id: MeterId::from_uuid(row.get(0)?),
+                        created_by: rows::parsed(row, 1)?,
+                        data_json: row.get(2)?,
+                        created_at: row.get(3)?,
+                        updated_at: row.get(4)?,
+                        global_status: rows::parsed(row, 5)?,
+                    })
+                })
+                .optional()?)
+        })
+        .await
     }
 
     async fn get_meter(&self, partner: PartnerId, meter: MeterId) -> Result<Option<Meter>> {
