@@ -198,6 +198,9 @@ struct ServeArgs {
     /// process takes over a job whose worker died once this has passed.
     #[arg(long, env = "GRIDROLL_LEASE_SECONDS", default_value_t = 30.0)]
     lease_seconds: f64,
+    /// Bulk uploads received at once; further ones are answered 429.
+    #[arg(long, env = "GRIDROLL_MAX_CONCURRENT_UPLOADS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    max_concurrent_uploads: u32,
     /// Token that opens the operator API (/operator/v1); without it the API is closed.
     #[arg(long, env = "GRIDROLL_OPERATOR_TOKEN", hide_env_values = true)]
     operator_token: Option<String>,
@@ -474,6 +477,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         workers: args.workers,
         chunk_size: args.chunk_size as usize,
         lease: Duration::from_secs_f64(args.lease_seconds),
+        max_concurrent_uploads: args.max_concurrent_uploads as usize,
         ..Config::default()
     };
     if let Some(file) = &args.programs {

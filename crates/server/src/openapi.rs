@@ -87,6 +87,7 @@ fn paths() -> Value {
     ));
     create_job["413"] = error("The body is larger than the configured limit.");
     create_job["415"] = error("The Content-Type is neither application/json nor text/csv.");
+    create_job["429"] = error("Too many uploads are being received at once; retry shortly.");
     let mut get_job = common_errors((
         "200",
         answer(
