@@ -431,6 +431,8 @@ fn schemas() -> Value {
                 "properties": {
                     "meter_id": uuid,
                     "is_archived": {"type": "boolean"},
+                    "global_enrollment_status": {"type": "string", "enum": EnrollmentStatus::VARIANTS,
+                        "description": "As of the meter's last change; GET /v2/meters/{meter_id}/enrollments derives it afresh."},
                     "tags": {"type": "array", "items": {"type": "string"}},
                     "connection_references": {"type": "array", "items": {"type": "string"}},
                     "audit": {"type": "object", "properties": {

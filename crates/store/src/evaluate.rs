@@ -46,6 +46,9 @@ impl Catalog {
 
 /// The enrollment columns of a meter, ready to write.
 pub struct Columns {
+    /// The enrollments, as evaluated.
+    pub list: Vec<Enrollment>,
+    /// The same, as stored.
     pub enrollments: String,
     pub global_status: String,
     pub action_required: bool,
@@ -54,9 +57,10 @@ pub struct Columns {
 }
 
 impl Columns {
-    fn new(enrollments: &[Enrollment], summary: Summary) -> Self {
+    fn new(list: Vec<Enrollment>, summary: Summary) -> Self {
         Self {
-            enrollments: serde_json::to_string(enrollments).expect("enrollments serialize"),
+            enrollments: serde_json::to_string(&list).expect("enrollments serialize"),
+            list,
             global_status: summary.global_status.to_string(),
             action_required: summary.partner_action_required,
             action_types: summary
@@ -80,7 +84,7 @@ pub fn evaluate(
     let enrollments = enrollment::reevaluate(&catalog.programs, data, previous);
     let summary =
         enrollment::summarize(&enrollments, &catalog.by_id, abstentions, &catalog.schedule);
-    Columns::new(&enrollments, summary)
+    Columns::new(enrollments, summary)
 }
 
 /// The columns of enrollments that changed without the meter's data changing.
@@ -91,7 +95,7 @@ pub fn summarize(
 ) -> Columns {
     let summary =
         enrollment::summarize(enrollments, &catalog.by_id, abstentions, &catalog.schedule);
-    Columns::new(enrollments, summary)
+    Columns::new(enrollments.to_vec(), summary)
 }
 
 pub fn parse_enrollments(text: &str) -> Result<Vec<Enrollment>> {

@@ -5,8 +5,6 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`). When it cannot be reached, PostgreSQL
 //! tests say so and skip, unless `GRIDROLL_REQUIRE_POSTGRES=1`, which makes them fail.
 
-use std::fmt;
-
 use tempfile::TempDir;
 use tokio::sync::OnceCell;
 
@@ -17,15 +15,6 @@ const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 pub enum Backend {
     Sqlite,
     Postgres,
-}
-
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Sqlite => "SQLite",
-            Self::Postgres => "PostgreSQL",
-        })
-    }
 }
 
 /// A database that exists for one test.

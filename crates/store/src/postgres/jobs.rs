@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use tokio_postgres::Row;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
@@ -310,6 +311,80 @@ pub async fn claim(client: &Object, worker: &str, lease: Duration) -> Result<Opt
     Ok(row.map(|r| JobId::from_uuid(r.get(0))))
 }
 
+/// One meter a chunk writes, with everything its row needs.
+struct MeterWrite<'d> {
+    reference: String,
+    id: Uuid,
+    index: IndexColumns,
+    data: &'d str,
+    columns: Columns,
+}
+
+/// The meters a chunk writes, column by column, as `unnest` takes them.
+struct Columnar<'r> {
+    ids: Vec<Uuid>,
+    text: [Vec<Option<&'r str>>; 10],
+    flags: Vec<bool>,
+    pendings: Vec<&'r str>,
+}
+
+impl<'r> Columnar<'r> {
+    fn of(rows: impl Iterator<Item = &'r MeterWrite<'r>> + Clone) -> Self {
+        let pick = |f: fn(&'r MeterWrite<'r>) -> Option<&'r str>| rows.clone().map(f).collect();
+        Self {
+            ids: rows.clone().map(|r| r.id).collect(),
+            text: [
+                pick(|r| Some(r.reference.as_str())),
+                pick(|r| Some(r.index.transmission_region.as_str())),
+                pick(|r| Some(r.index.customer_classification.as_str())),
+                pick(|r| Some(r.index.meter_type.as_str())),
+                pick(|r| Some(r.index.load_types.as_str())),
+                pick(|r| r.index.customer_group.as_deref()),
+                pick(|r| Some(r.data)),
+                pick(|r| Some(r.columns.enrollments.as_str())),
+                pick(|r| Some(r.columns.global_status.as_str())),
+                pick(|r| Some(r.columns.action_types.as_str())),
+            ],
+            flags: rows.clone().map(|r| r.columns.action_required).collect(),
+            pendings: rows.map(|r| r.columns.pending_programs.as_str()).collect(),
+        }
+    }
+
+    /// $1 partner, $2 now, then id, reference, region, class, type, loads, group, data,
+    /// enrollments, status, action_required, action_types, pending.
+    fn params<'a>(&'a self, partner: &'a Uuid, now: &'a i64) -> Vec<&'a (dyn ToSql + Sync)> {
+        let [
+            refs,
+            regions,
+            classes,
+            types,
+            loads,
+            groups,
+            datas,
+            enrollments,
+            statuses,
+            actions,
+        ] = &self.text;
+        vec![
+            partner,
+            now,
+            &self.ids,
+            refs,
+            regions,
+            classes,
+            types,
+            loads,
+            groups,
+            datas,
+            enrollments,
+            statuses,
+            &self.flags,
+            actions,
+            &self.pendings,
+        ]
+    }
+}
+
 /// How often a chunk is tried again after colliding with a concurrent transaction.
 const ATTEMPTS: usize = 32;
 
@@ -473,15 +548,8 @@ async fn try_chunk(
 
     // Evaluate in file order, so a meter written twice in the chunk is evaluated on top of
     // its first write; only the last write of each meter is applied.
-    struct Row<'d> {
-        reference: String,
-        id: Uuid,
-        index: IndexColumns,
-        data: &'d str,
-        columns: Columns,
-    }
-    let mut creates: Vec<Row> = Vec::new();
-    let mut replaces: HashMap<Uuid, Row> = HashMap::new();
+    let mut creates: Vec<MeterWrite> = Vec::new();
+    let mut replaces: HashMap<Uuid, MeterWrite> = HashMap::new();
     for planned in &plan {
         let (id, created) = match planned.write {
             Write::Create(id) => (*id.as_uuid(), true),
@@ -492,14 +560,8 @@ async fn try_chunk(
         let data = evaluate::parse_data(text)?;
         let (previous, abstentions) = state.remove(&id).unwrap_or_default();
         let columns = evaluate::evaluate(&catalog, &data, &previous, &abstentions);
-        state.insert(
-            id,
-            (
-                evaluate::parse_enrollments(&columns.enrollments)?,
-                abstentions,
-            ),
-        );
-        let row = Row {
+        state.insert(id, (columns.list.clone(), abstentions));
+        let row = MeterWrite {
             reference: data.partner_reference().to_owned(),
             id,
             index: IndexColumns::of(&data),
@@ -521,78 +583,31 @@ async fn try_chunk(
     // Creates in reference order, so concurrent chunks take index locks in one order.
     creates.sort_unstable_by(|a, b| (&a.reference, a.id).cmp(&(&b.reference, b.id)));
 
-    // The data goes in as parameters: no statement reads the job input back.
-    fn arrays<'r>(rows: &[&'r Row<'r>]) -> [Vec<Option<&'r str>>; 10] {
-        let pick = |f: &dyn Fn(&'r Row<'r>) -> Option<&'r str>| rows.iter().map(|r| f(r)).collect();
-        [
-            pick(&|r| Some(r.reference.as_str())),
-            pick(&|r| Some(r.index.transmission_region.as_str())),
-            pick(&|r| Some(r.index.customer_classification.as_str())),
-            pick(&|r| Some(r.index.meter_type.as_str())),
-            pick(&|r| Some(r.index.load_types.as_str())),
-            pick(&|r| r.index.customer_group.as_deref()),
-            pick(&|r| Some(r.data)),
-            pick(&|r| Some(r.columns.enrollments.as_str())),
-            pick(&|r| Some(r.columns.global_status.as_str())),
-            pick(&|r| Some(r.columns.action_types.as_str())),
-        ]
-    }
-
+    // The data goes in as parameters, column by column: no statement reads the job input
+    // back. Both statements take the same parameters ($1 partner, $2 now, $3.. columns).
+    const COLUMNS: &str = "unnest($3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
+             $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bool[],
+             $14::text[], $15::text[])";
+    const NAMES: &str = "(id, reference, region, class, type, loads, grp, data, enrollments,
+             status, action_required, action_types, pending";
     if !creates.is_empty() {
-        let rows: Vec<&Row> = creates.iter().collect();
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let flags: Vec<bool> = rows.iter().map(|r| r.columns.action_required).collect();
-        let pendings: Vec<&str> = rows
-            .iter()
-            .map(|r| r.columns.pending_programs.as_str())
-            .collect();
-        let [
-            refs,
-            regions,
-            classes,
-            types,
-            loads,
-            groups,
-            datas,
-            enrollments,
-            statuses,
-            actions,
-        ] = arrays(&rows);
+        let columns = Columnar::of(creates.iter());
         let inserted = tx
             .execute(
-                "INSERT INTO meters (id, partner_id, partner_reference, reference_slot, created_by,
-                     transmission_region, customer_classification, meter_type, load_types,
-                     customer_group, data, enrollments, global_enrollment_status,
-                     partner_action_required, partner_action_types, pending_programs,
-                     created_at, updated_at)
-                 SELECT c.id, $1, c.reference, ''::bytea, 'PARTNER', c.region, c.class, c.type,
-                     c.loads, c.grp, c.data, c.enrollments, c.status, c.action_required,
-                     c.action_types, c.pending, $2, $2
-                 FROM unnest($3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
-                             $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
-                             $13::bool[], $14::text[], $15::text[])
-                     WITH ORDINALITY AS c(id, reference, region, class, type, loads, grp, data,
-                                          enrollments, status, action_required, action_types,
-                                          pending, ord)
-                 ORDER BY c.ord
-                 ON CONFLICT (partner_id, partner_reference, reference_slot) DO NOTHING",
-                &[
-                    &partner,
-                    &now,
-                    &ids,
-                    &refs,
-                    &regions,
-                    &classes,
-                    &types,
-                    &loads,
-                    &groups,
-                    &datas,
-                    &enrollments,
-                    &statuses,
-                    &flags,
-                    &actions,
-                    &pendings,
-                ],
+                &format!(
+                    "INSERT INTO meters (id, partner_id, partner_reference, reference_slot,
+                         created_by, transmission_region, customer_classification, meter_type,
+                         load_types, customer_group, data, enrollments, global_enrollment_status,
+                         partner_action_required, partner_action_types, pending_programs,
+                         created_at, updated_at)
+                     SELECT c.id, $1, c.reference, ''::bytea, 'PARTNER', c.region, c.class,
+                         c.type, c.loads, c.grp, c.data, c.enrollments, c.status,
+                         c.action_required, c.action_types, c.pending, $2, $2
+                     FROM {COLUMNS} WITH ORDINALITY AS c{NAMES}, ord)
+                     ORDER BY c.ord
+                     ON CONFLICT (partner_id, partner_reference, reference_slot) DO NOTHING"
+                ),
+                &columns.params(&partner, &now),
             )
             .await?;
         if inserted as usize != creates.len() {
@@ -601,55 +616,23 @@ async fn try_chunk(
         }
     }
     if !replaces.is_empty() {
-        let mut rows: Vec<&Row> = replaces.values().collect();
+        let mut rows: Vec<&MeterWrite> = replaces.values().collect();
         rows.sort_unstable_by_key(|r| r.id);
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let flags: Vec<bool> = rows.iter().map(|r| r.columns.action_required).collect();
-        let pendings: Vec<&str> = rows
-            .iter()
-            .map(|r| r.columns.pending_programs.as_str())
-            .collect();
-        let [
-            _,
-            regions,
-            classes,
-            types,
-            loads,
-            groups,
-            datas,
-            enrollments,
-            statuses,
-            actions,
-        ] = arrays(&rows);
+        let columns = Columnar::of(rows.into_iter());
         // Replaces every field: the meter's data becomes exactly the asset's.
         tx.execute(
-            "UPDATE meters m SET transmission_region = r.region,
-                 customer_classification = r.class, meter_type = r.type, load_types = r.loads,
-                 customer_group = r.grp, data = r.data, updated_at = $1,
-                 enrollments = r.enrollments, global_enrollment_status = r.status,
-                 partner_action_required = r.action_required,
-                 partner_action_types = r.action_types, pending_programs = r.pending
-             FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
-                         $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[],
-                         $12::text[], $13::text[])
-                 AS r(id, region, class, type, loads, grp, data, enrollments, status,
-                      action_required, action_types, pending)
-             WHERE m.id = r.id AND m.id = ANY($2)",
-            &[
-                &now,
-                &ids,
-                &regions,
-                &classes,
-                &types,
-                &loads,
-                &groups,
-                &datas,
-                &enrollments,
-                &statuses,
-                &flags,
-                &actions,
-                &pendings,
-            ],
+            &format!(
+                "UPDATE meters m SET transmission_region = r.region,
+                     customer_classification = r.class, meter_type = r.type,
+                     load_types = r.loads, customer_group = r.grp, data = r.data,
+                     updated_at = $2, enrollments = r.enrollments,
+                     global_enrollment_status = r.status,
+                     partner_action_required = r.action_required,
+                     partner_action_types = r.action_types, pending_programs = r.pending
+                 FROM {COLUMNS} AS r{NAMES})
+                 WHERE m.id = r.id AND m.partner_id = $1"
+            ),
+            &columns.params(&partner, &now),
         )
         .await?;
     }

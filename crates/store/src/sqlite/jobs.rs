@@ -293,13 +293,15 @@ pub fn process_chunk(
         let mut previous =
             tx.prepare_cached("SELECT enrollments, participation FROM meters WHERE id = ?1")?;
         // Replaces every field: the meter's data becomes exactly the asset's.
+        // Replaces every field: the meter's data becomes exactly the asset's. It takes the
+        // parameters of `create`; the partner and reference only confirm the meter's.
         let mut replace = tx.prepare_cached(
-            "UPDATE meters SET transmission_region = ?2, customer_classification = ?3,
-                 meter_type = ?4, load_types = ?5, customer_group = ?6, data = ?7,
-                 enrollments = ?8, global_enrollment_status = ?9,
-                 partner_action_required = ?10, partner_action_types = ?11,
-                 pending_programs = ?12, updated_at = ?13
-             WHERE id = ?1",
+            "UPDATE meters SET transmission_region = ?4, customer_classification = ?5,
+                 meter_type = ?6, load_types = ?7, customer_group = ?8, data = ?9,
+                 enrollments = ?10, global_enrollment_status = ?11,
+                 partner_action_required = ?12, partner_action_types = ?13,
+                 pending_programs = ?14, updated_at = ?15
+             WHERE id = ?1 AND partner_id = ?2 AND partner_reference = ?3",
         )?;
         let mut mark = tx.prepare_cached(
             "UPDATE provisional_assets SET status = ?1, status_name = ?2,
@@ -312,57 +314,39 @@ pub fn process_chunk(
             write,
         } in &plan
         {
-            match write {
-                Write::Create(id) => {
-                    let meter = evaluate::parse_data(data_of[seq])?;
-                    let columns = IndexColumns::of(&meter);
-                    let c = evaluate::evaluate(&catalog, &meter, &[], &[]);
-                    create.execute(params![
-                        id.as_uuid(),
-                        partner,
-                        meter.partner_reference(),
-                        columns.transmission_region,
-                        columns.customer_classification,
-                        columns.meter_type,
-                        columns.load_types,
-                        columns.customer_group,
-                        data_of[seq],
-                        c.enrollments,
-                        c.global_status,
-                        c.action_required,
-                        c.action_types,
-                        c.pending_programs,
-                        now
-                    ])?;
-                }
-                Write::Replace(id) => {
+            if let Write::Create(id) | Write::Replace(id) = write {
+                let meter = evaluate::parse_data(data_of[seq])?;
+                let index = IndexColumns::of(&meter);
+                let (statement, c) = if let Write::Replace(_) = write {
                     let (enrollments, abstentions): (String, String) =
                         previous.query_row([id.as_uuid()], |row| Ok((row.get(0)?, row.get(1)?)))?;
-                    let meter = evaluate::parse_data(data_of[seq])?;
                     let c = evaluate::evaluate(
                         &catalog,
                         &meter,
                         &evaluate::parse_enrollments(&enrollments)?,
                         &evaluate::parse_abstentions(&abstentions)?,
                     );
-                    let columns = IndexColumns::of(&meter);
-                    replace.execute(params![
-                        id.as_uuid(),
-                        columns.transmission_region,
-                        columns.customer_classification,
-                        columns.meter_type,
-                        columns.load_types,
-                        columns.customer_group,
-                        data_of[seq],
-                        c.enrollments,
-                        c.global_status,
-                        c.action_required,
-                        c.action_types,
-                        c.pending_programs,
-                        now
-                    ])?;
-                }
-                Write::Nothing => {}
+                    (&mut replace, c)
+                } else {
+                    (&mut create, evaluate::evaluate(&catalog, &meter, &[], &[]))
+                };
+                statement.execute(params![
+                    id.as_uuid(),
+                    partner,
+                    meter.partner_reference(),
+                    index.transmission_region,
+                    index.customer_classification,
+                    index.meter_type,
+                    index.load_types,
+                    index.customer_group,
+                    data_of[seq],
+                    c.enrollments,
+                    c.global_status,
+                    c.action_required,
+                    c.action_types,
+                    c.pending_programs,
+                    now
+                ])?;
             }
             mark.execute(params![
                 outcome.status.as_ref(),
