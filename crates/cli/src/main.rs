@@ -15,8 +15,8 @@ use gridroll_domain::intake::{self, Format, IntakeError};
 use gridroll_domain::program::{DEFAULT_CATALOG, Program, parse_catalog};
 use gridroll_domain::{MeterId, PartnerId};
 use gridroll_server::auth::issue_api_key;
-use gridroll_server::{AppState, Config};
-use gridroll_store::{Store, StoreOptions};
+use gridroll_server::{AppState, Config, portal};
+use gridroll_store::{AddUserError, Permission, Role, Store, StoreOptions};
 use serde_json::json;
 
 /// Gridroll: meter onboarding and demand-response enrollment.
@@ -100,6 +100,9 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage portal users.
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Operator tools for meters.
     #[command(subcommand)]
     Meters(MetersCommand),
@@ -201,6 +204,10 @@ struct ServeArgs {
     /// Bulk uploads received at once; further ones are answered 429.
     #[arg(long, env = "GRIDROLL_MAX_CONCURRENT_UPLOADS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     max_concurrent_uploads: u32,
+    /// Marks portal cookies Secure and makes invitation links https://: set it when the
+    /// portal is reached over HTTPS (directly or through a proxy).
+    #[arg(long, env = "GRIDROLL_SECURE_COOKIES")]
+    secure_cookies: bool,
     /// Token that opens the operator API (/operator/v1); without it the API is closed.
     #[arg(long, env = "GRIDROLL_OPERATOR_TOKEN", hide_env_values = true)]
     operator_token: Option<String>,
@@ -230,9 +237,43 @@ enum KeysCommand {
         /// A label to recognise the key by.
         #[arg(long, default_value = "api")]
         name: String,
+        /// The key may list and search but not create meters or change participation.
+        #[arg(long)]
+        read_only: bool,
         #[command(flatten)]
         database: Database,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Create a portal user for a partner. The password is read from standard input
+    /// (one line); prints {"user_id", "partner_id", "email", "role"}.
+    Create {
+        #[arg(long)]
+        partner: PartnerId,
+        #[arg(long)]
+        email: String,
+        /// Members upload and read; admins also invite users and manage API keys.
+        #[arg(long, value_enum, default_value_t = UserRole::Admin)]
+        role: UserRole,
+        #[command(flatten)]
+        database: Database,
+    },
+    /// Set a portal user's password, read from standard input (one line); the user's
+    /// sessions end and a lockout is lifted.
+    SetPassword {
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        database: Database,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum UserRole {
+    Admin,
+    Member,
 }
 
 #[derive(Debug, Subcommand)]
@@ -301,19 +342,64 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             let store = database.open().await?;
             let partner = store.create_partner(name).await?;
-            let key = issue_api_key(store.as_ref(), partner.id, "first key").await?;
+            let (_, key) = issue_api_key(
+                store.as_ref(),
+                partner.id,
+                "first key",
+                Permission::ReadWrite,
+            )
+            .await?;
             println!("{}", json!({"partner_id": partner.id, "api_key": key}));
             Ok(())
         }
         Command::Keys(KeysCommand::Create {
             partner,
             name,
+            read_only,
             database,
         }) => {
             let store = database.open().await?;
             require_partner(store.as_ref(), partner).await?;
-            let key = issue_api_key(store.as_ref(), partner, &name).await?;
+            let permission = if read_only {
+                Permission::ReadOnly
+            } else {
+                Permission::ReadWrite
+            };
+            let (_, key) = issue_api_key(store.as_ref(), partner, &name, permission).await?;
             println!("{}", json!({"partner_id": partner, "api_key": key}));
+            Ok(())
+        }
+        Command::Users(UsersCommand::Create {
+            partner,
+            email,
+            role,
+            database,
+        }) => {
+            let (email, hash) = email_and_password(&email).await?;
+            let store = database.open().await?;
+            require_partner(store.as_ref(), partner).await?;
+            let role = match role {
+                UserRole::Admin => Role::Admin,
+                UserRole::Member => Role::Member,
+            };
+            let user = match store.add_user(partner, &email, role, &hash).await {
+                Ok(user) => user,
+                Err(AddUserError::EmailTaken) => bail!("a user with the email {email} exists"),
+                Err(AddUserError::Store(e)) => return Err(e.into()),
+            };
+            println!(
+                "{}",
+                json!({"user_id": user.id, "partner_id": partner, "email": user.email, "role": user.role.to_string()})
+            );
+            Ok(())
+        }
+        Command::Users(UsersCommand::SetPassword { email, database }) => {
+            let (email, hash) = email_and_password(&email).await?;
+            let store = database.open().await?;
+            if !store.set_password(&email, &hash).await? {
+                bail!("there is no user with the email {email}");
+            }
+            println!("{}", json!({"email": email, "password_changed": true}));
             Ok(())
         }
         Command::Meters(MetersCommand::Import {
@@ -456,6 +542,21 @@ async fn require_partner(store: &dyn Store, partner: PartnerId) -> anyhow::Resul
     Ok(())
 }
 
+/// A normalised email, and the hash of a password read from standard input.
+async fn email_and_password(email: &str) -> anyhow::Result<(String, String)> {
+    let email =
+        portal::password::normalize_email(email).map_err(|problem| anyhow::anyhow!("{problem}"))?;
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .context("reading the password from standard input")?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    portal::password::check_strength(password, &email)
+        .map_err(|problem| anyhow::anyhow!("{problem}"))?;
+    let hash = portal::password::hash(password.to_owned()).await?;
+    Ok((email, hash))
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = args.database.open().await?;
     if args.demo {
@@ -463,10 +564,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Some(partner) => partner,
             None => store.create_partner(DEMO_PARTNER).await?,
         };
-        let key = issue_api_key(store.as_ref(), partner.id, "demo").await?;
+        let (_, key) =
+            issue_api_key(store.as_ref(), partner.id, "demo", Permission::ReadWrite).await?;
         println!(
             "Demo partner {} is ready. Its API key:\n\n    export GRIDROLL_KEY={key}\n",
             partner.id
+        );
+        // A fresh password at every start: only its hash is kept, so it cannot be shown
+        // again later.
+        let password = gridroll_server::auth::random_token();
+        let hash = portal::password::hash(password.clone()).await?;
+        if !store.set_password(DEMO_USER, &hash).await? {
+            match store
+                .add_user(partner.id, DEMO_USER, Role::Admin, &hash)
+                .await
+            {
+                Ok(_) | Err(AddUserError::EmailTaken) => {}
+                Err(AddUserError::Store(e)) => return Err(e.into()),
+            }
+        }
+        println!(
+            "The portal is at http://{}/portal; sign in as {DEMO_USER} with the password\n\n    {password}\n",
+            args.addr
         );
     }
     if !(args.lease_seconds.is_finite() && args.lease_seconds >= 0.1) {
@@ -478,6 +597,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         chunk_size: args.chunk_size as usize,
         lease: Duration::from_secs_f64(args.lease_seconds),
         max_concurrent_uploads: args.max_concurrent_uploads as usize,
+        secure_cookies: args.secure_cookies,
         ..Config::default()
     };
     if let Some(file) = &args.programs {
@@ -499,6 +619,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 const DEMO_PARTNER: &str = "Demo Partner";
+const DEMO_USER: &str = "demo@example.com";
 
 async fn shutdown_signal() {
     let ctrl_c = async {

@@ -77,6 +77,10 @@ id_type!(
     /// One API key of a partner.
     ApiKeyId
 );
+id_type!(
+    /// A person who signs in to the portal on behalf of one partner.
+    UserId
+);
 
 #[cfg(test)]
 mod tests {

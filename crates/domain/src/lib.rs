@@ -13,7 +13,8 @@ pub mod meter;
 pub mod program;
 pub mod schema;
 pub mod suggest;
+pub mod template;
 pub mod timestamp;
 
-pub use ids::{ApiKeyId, JobId, MeterId, PartnerId};
+pub use ids::{ApiKeyId, JobId, MeterId, PartnerId, UserId};
 pub use meter::{FieldProblem, MeterData};

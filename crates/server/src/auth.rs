@@ -10,8 +10,9 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gridroll_domain::ApiKeyId;
 use gridroll_domain::PartnerId;
-use gridroll_store::{ApiKeyHash, Store};
+use gridroll_store::{ApiKeyHash, KeyGrant, Permission, Store};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -21,43 +22,53 @@ use crate::error::ApiError;
 /// Every key starts with this, so that a leaked key is easy to recognise and scan for.
 const KEY_PREFIX: &str = "grk_";
 
-/// Creates a new key for a partner and returns it in clear; only its hash is stored.
+/// Creates a new key for a partner and returns its id and the key in clear; only its
+/// hash is stored.
 pub async fn issue_api_key(
     store: &dyn Store,
     partner: PartnerId,
     name: &str,
-) -> Result<String, gridroll_store::StoreError> {
+    permission: Permission,
+) -> Result<(ApiKeyId, String), gridroll_store::StoreError> {
+    let key = format!("{KEY_PREFIX}{}", random_token());
+    let id = store
+        .add_api_key(partner, name, permission, &hash_key(&key))
+        .await?;
+    Ok((id, key))
+}
+
+/// 32 random bytes, URL-safe base64: for keys, session tokens and invitation links.
+pub fn random_token() -> String {
     let mut secret = [0u8; 32];
     rand::rng().fill_bytes(&mut secret);
-    let key = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(secret));
-    store.add_api_key(partner, name, &hash_key(&key)).await?;
-    Ok(key)
+    URL_SAFE_NO_PAD.encode(secret)
 }
 
 pub fn hash_key(key: &str) -> ApiKeyHash {
     ApiKeyHash(Sha256::digest(key.as_bytes()).into())
 }
 
-/// Keys seen recently and their partners, so that a busy client's requests do not each
-/// hash and query. An entry lives a minute: a revoked key stops working within that.
+/// Keys seen recently and what they grant, so that a busy client's requests do not each
+/// query (and note the key's use). An entry lives a minute: a key revoked through another
+/// process stops working within that; this process forgets its cache on a revocation.
 #[derive(Default)]
 pub struct KeyCache {
-    entries: RwLock<HashMap<[u8; 32], (PartnerId, Instant)>>,
+    entries: RwLock<HashMap<[u8; 32], (KeyGrant, Instant)>>,
 }
 
 const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
 const KEY_CACHE_SIZE: usize = 10_000;
 
 impl KeyCache {
-    fn get(&self, hash: &ApiKeyHash) -> Option<PartnerId> {
+    fn get(&self, hash: &ApiKeyHash) -> Option<KeyGrant> {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         entries
             .get(&hash.0)
             .filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL)
-            .map(|(partner, _)| *partner)
+            .map(|(grant, _)| *grant)
     }
 
-    fn put(&self, hash: &ApiKeyHash, partner: PartnerId) {
+    fn put(&self, hash: &ApiKeyHash, grant: KeyGrant) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= KEY_CACHE_SIZE {
             entries.retain(|_, (_, at)| at.elapsed() < KEY_CACHE_TTL);
@@ -65,7 +76,7 @@ impl KeyCache {
                 entries.clear();
             }
         }
-        entries.insert(hash.0, (partner, Instant::now()));
+        entries.insert(hash.0, (grant, Instant::now()));
     }
 
     /// Forgets every key, e.g. after one was revoked.
@@ -77,10 +88,34 @@ impl KeyCache {
     }
 }
 
-/// The partner on whose behalf a request is made.
+/// The partner on whose behalf a request is made, and what its key may do.
 #[derive(Debug, Clone, Copy)]
 pub struct Caller {
     pub partner: PartnerId,
+    pub permission: Permission,
+}
+
+impl Caller {
+    /// Refuses a key that may only read.
+    pub fn require_write(&self) -> Result<(), ApiError> {
+        match self.permission {
+            Permission::ReadWrite => Ok(()),
+            Permission::ReadOnly => Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "Forbidden",
+                serde_json::json!({"error": "this API key may only read; use a read-write key"}),
+            )),
+        }
+    }
+}
+
+impl From<KeyGrant> for Caller {
+    fn from(grant: KeyGrant) -> Self {
+        Self {
+            partner: grant.partner,
+            permission: grant.permission,
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -98,16 +133,19 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|key| !key.is_empty())
             .ok_or_else(ApiError::unauthorized)?;
         let hash = hash_key(key);
-        if let Some(partner) = state.keys.get(&hash) {
-            return Ok(Self { partner });
+        if let Some(grant) = state.keys.get(&hash) {
+            return Ok(grant.into());
         }
-        let partner = state
+        let grant = state
             .store
-            .partner_for_key(&hash)
+            .use_api_key(
+                &hash,
+                gridroll_domain::timestamp::to_millis(state.clock.now()),
+            )
             .await?
             .ok_or_else(ApiError::unauthorized)?;
-        state.keys.put(&hash, partner);
-        Ok(Self { partner })
+        state.keys.put(&hash, grant);
+        Ok(grant.into())
     }
 }
 

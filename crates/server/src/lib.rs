@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod listing;
 pub mod openapi;
+pub mod portal;
 pub mod routes;
 pub mod upload;
 pub mod wire;
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use gridroll_domain::program::{DEFAULT_CATALOG, Program, parse_catalog};
 use gridroll_domain::timestamp::{Clock, SystemClock};
@@ -50,6 +51,9 @@ pub struct Config {
     pub operator_token_hash: Option<[u8; 32]>,
     /// Bulk uploads received at once; more are answered 429.
     pub max_concurrent_uploads: usize,
+    /// Marks portal cookies `Secure` (serve the portal over HTTPS, directly or behind a
+    /// proxy), and makes invitation links `https://`.
+    pub secure_cookies: bool,
 }
 
 impl Default for Config {
@@ -63,6 +67,7 @@ impl Default for Config {
             programs: parse_catalog(DEFAULT_CATALOG).expect("the shipped catalog is valid"),
             operator_token_hash: None,
             max_concurrent_uploads: 8,
+            secure_cookies: false,
         }
     }
 }
@@ -126,7 +131,11 @@ impl AppState {
 /// The whole HTTP API.
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
+    let portal = portal::router(&state);
     Router::new()
+        .route("/", get(|| async { Redirect::to("/portal") }))
+        .route("/portal/", get(|| async { Redirect::permanent("/portal") }))
+        .nest("/portal", portal)
         .route("/healthz", get(routes::healthz))
         .route("/openapi.json", get(routes::openapi))
         .route(

@@ -33,6 +33,18 @@ pub struct Upload {
 #[error("the request body is larger than {0} bytes")]
 struct TooLarge(u64);
 
+/// A place among the bulk uploads received at once; past the limit, clients are asked
+/// to come back rather than left to queue (each upload holds a thread reading its body).
+pub fn permit(state: &AppState) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
+    state.uploads.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "Too many uploads in progress",
+            json!({"error": "retry when one of your uploads has been accepted", "limit": state.config.max_concurrent_uploads}),
+        )
+    })
+}
+
 /// Receives a bulk upload and returns the id of its job, ready for the workers.
 pub async fn receive(
     state: &AppState,

@@ -2,6 +2,7 @@
 //! at start from the database URL. Every call that reads or changes a partner's data takes
 //! that partner's id, so one partner can never reach another's objects.
 
+mod accounts;
 pub mod cursor;
 mod error;
 mod evaluate;
@@ -19,8 +20,12 @@ use async_trait::async_trait;
 use gridroll_domain::enrollment::PreferenceChange;
 use gridroll_domain::enums::CreatedBy;
 use gridroll_domain::program::Program;
-use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
+use gridroll_domain::{ApiKeyId, JobId, MeterData, MeterId, PartnerId, UserId};
 
+pub use accounts::{
+    AddUserError, ApiKey, Credentials, Invitation, KeyGrant, MeterOverview, NewInvitation,
+    NewSession, Permission, Role, Session, TokenHash, User,
+};
 pub use error::{Result, StoreError};
 pub use model::{
     ApiKeyHash, AssetField, AssetFilter, AssetState, CatalogEntry, ChunkReport, Facet, Job,
@@ -43,9 +48,54 @@ pub trait Store: Send + Sync + 'static {
     async fn find_partner_by_name(&self, name: &str) -> Result<Option<Partner>>;
 
     /// Stores the hash of a new API key for a partner.
-    async fn add_api_key(&self, partner: PartnerId, name: &str, hash: &ApiKeyHash) -> Result<()>;
-    /// The partner a live (not revoked) key belongs to.
-    async fn partner_for_key(&self, hash: &ApiKeyHash) -> Result<Option<PartnerId>>;
+    async fn add_api_key(
+        &self,
+        partner: PartnerId,
+        name: &str,
+        permission: Permission,
+        hash: &ApiKeyHash,
+    ) -> Result<ApiKeyId>;
+    /// What a live (not revoked) key grants; notes that it was used at `now`.
+    async fn use_api_key(&self, hash: &ApiKeyHash, now: i64) -> Result<Option<KeyGrant>>;
+    /// A partner's keys, newest first, revoked ones included.
+    async fn list_api_keys(&self, partner: PartnerId) -> Result<Vec<ApiKey>>;
+    /// Revokes a partner's key. False if the partner has no such live key.
+    async fn revoke_api_key(&self, partner: PartnerId, key: ApiKeyId, now: i64) -> Result<bool>;
+
+    /// Adds a portal user to a partner. `email` must be lower-cased.
+    async fn add_user(
+        &self,
+        partner: PartnerId,
+        email: &str,
+        role: Role,
+        password_hash: &str,
+    ) -> Result<User, AddUserError>;
+    /// Replaces a user's password hash and ends the user's sessions; false if no user has
+    /// this (lower-cased) email.
+    async fn set_password(&self, email: &str, password_hash: &str) -> Result<bool>;
+    /// A partner's users, in the order they were added.
+    async fn list_users(&self, partner: PartnerId) -> Result<Vec<User>>;
+    /// The user with this (lower-cased) email and what signing in checks.
+    async fn user_credentials(&self, email: &str) -> Result<Option<Credentials>>;
+    /// Counts a failed sign-in; from the `lock_after`-th failure in a row on, each
+    /// failure locks the user out until `locked_until`.
+    async fn sign_in_failed(&self, user: UserId, lock_after: u32, locked_until: i64) -> Result<()>;
+    /// Starts a session after a successful sign-in: the failure count is reset and the
+    /// user's expired sessions are removed.
+    async fn start_session(&self, session: &NewSession) -> Result<()>;
+    /// The live session a token opens.
+    async fn session(&self, token: &TokenHash, now: i64) -> Result<Option<Session>>;
+    async fn end_session(&self, token: &TokenHash) -> Result<()>;
+    async fn add_invitation(&self, invitation: &NewInvitation) -> Result<()>;
+    /// The invitation a token opens, if it has not expired or been used.
+    async fn invitation(&self, token: &TokenHash, now: i64) -> Result<Option<Invitation>>;
+    /// Turns an invitation into a user, once.
+    async fn accept_invitation(
+        &self,
+        token: &TokenHash,
+        now: i64,
+        password_hash: &str,
+    ) -> Result<Option<User>, AddUserError>;
 
     /// Starts receiving an upload. The job stays invisible until [`Store::commit_job`].
     async fn begin_job(&self, partner: PartnerId, job: &NewJob) -> Result<()>;
@@ -148,6 +198,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<u64>;
     /// Evaluates every meter of a partner again (after the catalog changed).
     async fn refresh_enrollments(&self, partner: PartnerId) -> Result<u64>;
+
+    /// How many meters a partner has, by enrollment status and by region.
+    async fn meter_overview(&self, partner: PartnerId) -> Result<MeterOverview>;
 
     async fn get_meter(&self, partner: PartnerId, meter: MeterId) -> Result<Option<Meter>>;
     /// A meter with its data as stored (JSON text), for the hot read of its details.

@@ -18,7 +18,7 @@ pub struct Partner {
 
 /// SHA-256 of an API key: keys are random and long, so a fast hash is safe and lets a
 /// key be found by its hash.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ApiKeyHash(pub [u8; 32]);
 
 impl std::fmt::Debug for ApiKeyHash {
@@ -209,6 +209,8 @@ pub struct MeterFilter {
     pub partner_action_required: bool,
     /// Meters with an open partner action of any of these types.
     pub action_types: Option<Vec<ActionType>>,
+    /// Meters whose partner_reference contains this text, ignoring case.
+    pub reference_contains: Option<String>,
 }
 
 /// Free-text search: any of `terms` found (ignoring case) in any of `fields`.

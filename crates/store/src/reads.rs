@@ -119,6 +119,12 @@ pub fn search_meters(
     if let Some(types) = &filter.action_types {
         in_comma_list(&mut c, "partner_action_types", types);
     }
+    if let Some(text) = &filter.reference_contains {
+        c.contains_any(
+            &["partner_reference".to_owned()],
+            std::slice::from_ref(text),
+        );
+    }
     if let Some(after) = after {
         let p = c.bind(Param::Uuid(*after.as_uuid()));
         c.push(format!("id > {p}"));

@@ -69,7 +69,13 @@ pub async fn list(
         search: query.search(AssetField::ALL)?,
     };
     if wants_csv(&headers) {
-        return export_csv(state.store.clone(), caller.partner, filter).await;
+        return export_csv(
+            state.store.clone(),
+            caller.partner,
+            filter,
+            "provisional-assets.csv",
+        )
+        .await;
     }
 
     let limit = query.page_size(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
@@ -136,11 +142,13 @@ fn asset_at(position: &[u8]) -> ApiResult<(JobId, u64)> {
     Ok((JobId::from_uuid(job), seq))
 }
 
-/// Streams every matching asset as CSV: the upload layout, then the status columns.
-async fn export_csv(
+/// Streams every matching asset as CSV: the upload layout, then the status columns
+/// (which an upload ignores, so the file can be fixed and uploaded again).
+pub async fn export_csv(
     store: Arc<dyn Store>,
     partner: PartnerId,
     filter: AssetFilter,
+    file_name: &str,
 ) -> ApiResult<Response> {
     let site_devices = store.max_site_devices(partner, &filter).await?;
     let header = export_header(site_devices);
@@ -199,7 +207,8 @@ async fn export_csv(
     );
     headers.insert(
         header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"provisional-assets.csv\""),
+        HeaderValue::try_from(format!("attachment; filename=\"{file_name}\""))
+            .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
     );
     Ok(response)
 }

@@ -26,7 +26,7 @@ use crate::extract::path_id;
 use crate::wire::{MeterList, meter_enrollments};
 
 /// The programs a partner may use, by identifier.
-async fn catalog(state: &AppState, partner: PartnerId) -> ApiResult<HashMap<String, Program>> {
+pub async fn catalog(state: &AppState, partner: PartnerId) -> ApiResult<HashMap<String, Program>> {
     Ok(state
         .store
         .partner_programs(partner)
@@ -156,6 +156,7 @@ pub async fn participation(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
+    caller.require_write()?;
     let id: MeterId = path_id(&raw, "meter_id", "Meter")?;
     let request = read_request(&headers, body).await?;
     if request.meter_ids.is_some() {
@@ -189,6 +190,7 @@ pub async fn participation_bulk(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
+    caller.require_write()?;
     let request = read_request(&headers, body).await?;
     let change = request.change()?;
     let raw_ids = request.meter_ids.unwrap_or_default();

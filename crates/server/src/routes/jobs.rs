@@ -39,6 +39,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<CreatedJob>)> {
+    caller.require_write()?;
     let format = body_format(&headers)?;
     if let Some(name) = &params.file_name {
         check_file_name(name)?;
@@ -51,15 +52,7 @@ pub async fn create(
     if declared.is_some_and(|len| len > limit) {
         return Err(ApiError::payload_too_large(limit));
     }
-    // Each upload in progress holds a thread reading its body; past the limit, clients
-    // are asked to come back rather than left to queue.
-    let _permit = state.uploads.clone().try_acquire_owned().map_err(|_| {
-        ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many uploads in progress",
-            json!({"error": "retry when one of your uploads has been accepted", "limit": state.config.max_concurrent_uploads}),
-        )
-    })?;
+    let _permit = upload::permit(&state)?;
     let upload = Upload {
         format,
         file_name: params.file_name,
@@ -94,7 +87,7 @@ pub fn body_format(headers: &HeaderMap) -> ApiResult<Format> {
     }
 }
 
-fn check_file_name(name: &str) -> ApiResult<()> {
+pub fn check_file_name(name: &str) -> ApiResult<()> {
     if name.chars().count() <= 255 && schema::FILE_NAME.is_match(name) {
         Ok(())
     } else {

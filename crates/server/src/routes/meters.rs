@@ -44,6 +44,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<ProvisionalAssetBody>> {
+    caller.require_write()?;
     if !is_json(&headers) {
         return Err(unsupported_media_type());
     }
@@ -141,6 +142,7 @@ impl SearchRequest {
             )?,
             partner_action_required: self.partner_action_required.unwrap_or(false),
             action_types: sized("action_type", self.action_type, 1, 20)?,
+            reference_contains: None,
         })
     }
 }

@@ -12,7 +12,7 @@ use gridroll_domain::PartnerId;
 use gridroll_server::auth::issue_api_key;
 use gridroll_server::worker::Worker;
 use gridroll_server::{AppState, Config, router};
-use gridroll_store::{Store, StoreOptions};
+use gridroll_store::{Permission, Store, StoreOptions};
 use gridroll_testkit::{Backend, TestDatabase};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -49,9 +49,10 @@ impl TestApp {
             .await
             .unwrap();
         let partner = store.create_partner("Test Partner").await.unwrap();
-        let key = issue_api_key(store.as_ref(), partner.id, "test")
+        let key = issue_api_key(store.as_ref(), partner.id, "test", Permission::ReadWrite)
             .await
-            .unwrap();
+            .unwrap()
+            .1;
         let router = router(AppState::new(store.clone(), config.clone()));
         Self {
             store,
@@ -91,9 +92,15 @@ impl TestApp {
     /// A second partner and its key.
     pub async fn other_partner(&self) -> (PartnerId, String) {
         let partner = self.store.create_partner("Other Partner").await.unwrap();
-        let key = issue_api_key(self.store.as_ref(), partner.id, "test")
-            .await
-            .unwrap();
+        let key = issue_api_key(
+            self.store.as_ref(),
+            partner.id,
+            "test",
+            Permission::ReadWrite,
+        )
+        .await
+        .unwrap()
+        .1;
         (partner.id, key)
     }
 

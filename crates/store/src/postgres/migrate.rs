@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_inventory.sql"),
     include_str!("../../migrations/postgres/0003_programs.sql"),
     include_str!("../../migrations/postgres/0004_job_progress.sql"),
+    include_str!("../../migrations/postgres/0005_portal.sql"),
 ];
 
 /// An arbitrary key shared by every Gridroll process for the migration lock.

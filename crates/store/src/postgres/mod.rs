@@ -3,6 +3,7 @@
 //! `COPY`; a chunk is processed with a handful of set-based statements, and concurrent
 //! creates of one reference are settled by the unique index.
 
+mod accounts;
 mod jobs;
 mod migrate;
 mod programs;
@@ -15,10 +16,14 @@ use gridroll_domain::enrollment::PreferenceChange;
 use gridroll_domain::enums::CreatedBy;
 use gridroll_domain::program::Program;
 use gridroll_domain::timestamp::now_millis;
-use gridroll_domain::{ApiKeyId, JobId, MeterData, MeterId, PartnerId};
+use gridroll_domain::{ApiKeyId, JobId, MeterData, MeterId, PartnerId, UserId};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
+use crate::accounts::{
+    AddUserError, ApiKey, Credentials, Invitation, KeyGrant, MeterOverview, NewInvitation,
+    NewSession, Permission, Role, Session, TokenHash, User,
+};
 use crate::model::{
     ApiKeyHash, AssetFilter, AssetState, CatalogEntry, ChunkReport, Facet, Job, JobFilter, JobPage,
     Meter, MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset, StoredMeter,
@@ -172,33 +177,84 @@ impl Store for PostgresStore {
         Ok(row.as_ref().map(partner))
     }
 
-    async fn add_api_key(&self, partner: PartnerId, name: &str, hash: &ApiKeyHash) -> Result<()> {
-        self.client()
-            .await?
-            .execute(
-                "INSERT INTO api_keys (id, partner_id, name, key_hash, created_at)
-                 VALUES ($1, $2, $3, $4, $5)",
-                &[
-                    ApiKeyId::new().as_uuid(),
-                    partner.as_uuid(),
-                    &name,
-                    &&hash.0[..],
-                    &now_millis(),
-                ],
-            )
-            .await?;
-        Ok(())
+    async fn add_api_key(
+        &self,
+        partner: PartnerId,
+        name: &str,
+        permission: Permission,
+        hash: &ApiKeyHash,
+    ) -> Result<ApiKeyId> {
+        let client = self.client().await?;
+        accounts::add_api_key(&client, partner, name, permission, hash, now_millis()).await
     }
 
-    async fn partner_for_key(&self, hash: &ApiKeyHash) -> Result<Option<PartnerId>> {
+    async fn use_api_key(&self, hash: &ApiKeyHash, now: i64) -> Result<Option<KeyGrant>> {
+        accounts::use_api_key(&self.client().await?, hash, now).await
+    }
+
+    async fn list_api_keys(&self, partner: PartnerId) -> Result<Vec<ApiKey>> {
+        accounts::list_api_keys(&self.client().await?, partner).await
+    }
+
+    async fn revoke_api_key(&self, partner: PartnerId, key: ApiKeyId, now: i64) -> Result<bool> {
+        accounts::revoke_api_key(&self.client().await?, partner, key, now).await
+    }
+
+    async fn add_user(
+        &self,
+        partner: PartnerId,
+        email: &str,
+        role: Role,
+        password_hash: &str,
+    ) -> Result<User, AddUserError> {
         let client = self.client().await?;
-        let statement = client
-            .prepare_cached(
-                "SELECT partner_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
-            )
-            .await?;
-        let row = client.query_opt(&statement, &[&&hash.0[..]]).await?;
-        Ok(row.map(|r| PartnerId::from_uuid(r.get(0))))
+        accounts::add_user(&client, partner, email, role, password_hash, now_millis()).await
+    }
+
+    async fn set_password(&self, email: &str, password_hash: &str) -> Result<bool> {
+        accounts::set_password(&mut self.client().await?, email, password_hash).await
+    }
+
+    async fn list_users(&self, partner: PartnerId) -> Result<Vec<User>> {
+        accounts::list_users(&self.client().await?, partner).await
+    }
+
+    async fn user_credentials(&self, email: &str) -> Result<Option<Credentials>> {
+        accounts::user_credentials(&self.client().await?, email).await
+    }
+
+    async fn sign_in_failed(&self, user: UserId, lock_after: u32, locked_until: i64) -> Result<()> {
+        accounts::sign_in_failed(&self.client().await?, user, lock_after, locked_until).await
+    }
+
+    async fn start_session(&self, session: &NewSession) -> Result<()> {
+        accounts::start_session(&mut self.client().await?, session).await
+    }
+
+    async fn session(&self, token: &TokenHash, now: i64) -> Result<Option<Session>> {
+        accounts::session(&self.client().await?, token, now).await
+    }
+
+    async fn end_session(&self, token: &TokenHash) -> Result<()> {
+        accounts::end_session(&self.client().await?, token).await
+    }
+
+    async fn add_invitation(&self, invitation: &NewInvitation) -> Result<()> {
+        accounts::add_invitation(&self.client().await?, invitation).await
+    }
+
+    async fn invitation(&self, token: &TokenHash, now: i64) -> Result<Option<Invitation>> {
+        accounts::invitation(&self.client().await?, token, now).await
+    }
+
+    async fn accept_invitation(
+        &self,
+        token: &TokenHash,
+        now: i64,
+        password_hash: &str,
+    ) -> Result<Option<User>, AddUserError> {
+        let mut client = self.client().await?;
+        accounts::accept_invitation(&mut client, token, now, password_hash).await
     }
 
     async fn begin_job(&self, partner: PartnerId, job: &NewJob) -> Result<()> {
@@ -423,6 +479,10 @@ impl Store for PostgresStore {
             .query_opt(&statement, &[meter.as_uuid(), partner.as_uuid()])
             .await?;
         row.map(|row| jobs::stored_meter(&row)).transpose()
+    }
+
+    async fn meter_overview(&self, partner: PartnerId) -> Result<MeterOverview> {
+        accounts::meter_overview(&self.client().await?, partner).await
     }
 
     async fn get_meter(&self, partner: PartnerId, meter: MeterId) -> Result<Option<Meter>> {

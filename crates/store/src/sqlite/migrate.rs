@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_inventory.sql"),
     include_str!("../../migrations/sqlite/0003_programs.sql"),
     include_str!("../../migrations/sqlite/0004_job_progress.sql"),
+    include_str!("../../migrations/sqlite/0005_portal.sql"),
 ];
 
 pub fn run(conn: &mut Connection) -> Result<()> {

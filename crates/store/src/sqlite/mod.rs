@@ -2,6 +2,7 @@
 //! every write (SQLite allows one writer at a time anyway); a bounded pool of read-only
 //! connections serves reads alongside it. All database work runs on blocking threads.
 
+mod accounts;
 mod jobs;
 mod migrate;
 mod programs;
@@ -16,11 +17,15 @@ use gridroll_domain::enrollment::PreferenceChange;
 use gridroll_domain::enums::CreatedBy;
 use gridroll_domain::program::Program;
 use gridroll_domain::timestamp::now_millis;
-use gridroll_domain::{ApiKeyId, JobId, MeterData, MeterId, PartnerId};
+use gridroll_domain::{ApiKeyId, JobId, MeterData, MeterId, PartnerId, UserId};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::Semaphore;
 
+use crate::accounts::{
+    AddUserError, ApiKey, Credentials, Invitation, KeyGrant, MeterOverview, NewInvitation,
+    NewSession, Permission, Role, Session, TokenHash, User,
+};
 use crate::model::{
     ApiKeyHash, AssetFilter, AssetState, CatalogEntry, ChunkReport, Facet, Job, JobFilter, JobPage,
     Meter, MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset, StoredMeter,
@@ -262,38 +267,118 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn add_api_key(&self, partner: PartnerId, name: &str, hash: &ApiKeyHash) -> Result<()> {
-        let name = name.to_owned();
-        let hash = hash.0;
+    async fn add_api_key(
+        &self,
+        partner: PartnerId,
+        name: &str,
+        permission: Permission,
+        hash: &ApiKeyHash,
+    ) -> Result<ApiKeyId> {
+        let (name, hash) = (name.to_owned(), *hash);
         self.write(move |conn| {
-            conn.execute(
-                "INSERT INTO api_keys (id, partner_id, name, key_hash, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    ApiKeyId::new().as_uuid(),
-                    partner.as_uuid(),
-                    name,
-                    &hash[..],
-                    now_millis()
-                ],
-            )?;
-            Ok(())
+            accounts::add_api_key(conn, partner, &name, permission, &hash, now_millis())
         })
         .await
     }
 
-    async fn partner_for_key(&self, hash: &ApiKeyHash) -> Result<Option<PartnerId>> {
-        let hash = hash.0;
-        self.read_point(move |conn| {
-            Ok(conn
-                .query_row(
-                    "SELECT partner_id FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL",
-                    [&hash[..]],
-                    |row| Ok(PartnerId::from_uuid(row.get(0)?)),
-                )
-                .optional()?)
+    async fn use_api_key(&self, hash: &ApiKeyHash, now: i64) -> Result<Option<KeyGrant>> {
+        let hash = *hash;
+        self.write(move |conn| accounts::use_api_key(conn, &hash, now))
+            .await
+    }
+
+    async fn list_api_keys(&self, partner: PartnerId) -> Result<Vec<ApiKey>> {
+        self.read(move |conn| accounts::list_api_keys(conn, partner))
+            .await
+    }
+
+    async fn revoke_api_key(&self, partner: PartnerId, key: ApiKeyId, now: i64) -> Result<bool> {
+        self.write(move |conn| accounts::revoke_api_key(conn, partner, key, now))
+            .await
+    }
+
+    async fn add_user(
+        &self,
+        partner: PartnerId,
+        email: &str,
+        role: Role,
+        password_hash: &str,
+    ) -> Result<User, AddUserError> {
+        let (email, hash) = (email.to_owned(), password_hash.to_owned());
+        self.write(move |conn| {
+            Ok(accounts::add_user(
+                conn,
+                partner,
+                &email,
+                role,
+                &hash,
+                now_millis(),
+            ))
         })
-        .await
+        .await?
+    }
+
+    async fn set_password(&self, email: &str, password_hash: &str) -> Result<bool> {
+        let (email, hash) = (email.to_owned(), password_hash.to_owned());
+        self.write(move |conn| accounts::set_password(conn, &email, &hash))
+            .await
+    }
+
+    async fn list_users(&self, partner: PartnerId) -> Result<Vec<User>> {
+        self.read(move |conn| accounts::list_users(conn, partner))
+            .await
+    }
+
+    async fn user_credentials(&self, email: &str) -> Result<Option<Credentials>> {
+        let email = email.to_owned();
+        self.read(move |conn| accounts::user_credentials(conn, &email))
+            .await
+    }
+
+    async fn sign_in_failed(&self, user: UserId, lock_after: u32, locked_until: i64) -> Result<()> {
+        self.write(move |conn| accounts::sign_in_failed(conn, user, lock_after, locked_until))
+            .await
+    }
+
+    async fn start_session(&self, session: &NewSession) -> Result<()> {
+        let session = session.clone();
+        self.write(move |conn| accounts::start_session(conn, &session))
+            .await
+    }
+
+    async fn session(&self, token: &TokenHash, now: i64) -> Result<Option<Session>> {
+        let token = *token;
+        self.read_point(move |conn| accounts::session(conn, &token, now))
+            .await
+    }
+
+    async fn end_session(&self, token: &TokenHash) -> Result<()> {
+        let token = *token;
+        self.write(move |conn| accounts::end_session(conn, &token))
+            .await
+    }
+
+    async fn add_invitation(&self, invitation: &NewInvitation) -> Result<()> {
+        let invitation = invitation.clone();
+        self.write(move |conn| accounts::add_invitation(conn, &invitation))
+            .await
+    }
+
+    async fn invitation(&self, token: &TokenHash, now: i64) -> Result<Option<Invitation>> {
+        let token = *token;
+        self.read(move |conn| accounts::invitation(conn, &token, now))
+            .await
+    }
+
+    async fn accept_invitation(
+        &self,
+        token: &TokenHash,
+        now: i64,
+        password_hash: &str,
+    ) -> Result<Option<User>, AddUserError> {
+        let (token, hash) = (*token, password_hash.to_owned());
+        self.write(move |conn| Ok(accounts::accept_invitation(conn, &token, now, &hash)))
+            .await?
     }
 
     async fn begin_job(&self, partner: PartnerId, job: &NewJob) -> Result<()> {
@@ -556,6 +641,11 @@ impl Store for SqliteStore {
                 .optional()?)
         })
         .await
+    }
+
+    async fn meter_overview(&self, partner: PartnerId) -> Result<MeterOverview> {
+        self.read(move |conn| accounts::meter_overview(conn, partner))
+            .await
     }
 
     async fn get_meter(&self, partner: PartnerId, meter: MeterId) -> Result<Option<Meter>> {

@@ -1,0 +1,194 @@
+//! API keys of the partner: create one (shown once), see when each was last used, and
+//! revoke. Only admins manage keys.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use gridroll_domain::ApiKeyId;
+use gridroll_domain::timestamp::to_millis;
+use gridroll_store::{ApiKey, Permission};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::layout::{self, Section, when};
+use super::session::{CsrfForm, PortalForm, SignedIn};
+use super::{PortalError, PortalResult};
+use crate::AppState;
+use crate::auth::issue_api_key;
+
+const MAX_NAME: usize = 100;
+
+/// `GET /portal/keys`
+pub async fn list(State(state): State<AppState>, who: SignedIn) -> PortalResult<Markup> {
+    who.require_admin()?;
+    let keys = state.store.list_api_keys(who.user.partner).await?;
+    Ok(keys_page(&who, &keys, None, None))
+}
+
+/// A key just made, shown this once.
+struct Created {
+    name: String,
+    key: String,
+}
+
+fn keys_page(
+    who: &SignedIn,
+    keys: &[ApiKey],
+    created: Option<&Created>,
+    problem: Option<&str>,
+) -> Markup {
+    layout::page(
+        "API keys",
+        who,
+        Section::Keys,
+        html! {
+            h1 { "API keys" }
+            p {
+                "Your systems call the Gridroll API with these keys, sent as "
+                code { "Authorization: Bearer <key>" } ". A read-only key can list and search "
+                "but cannot create meters or change participation."
+            }
+            @if let Some(created) = created {
+                section.created role="status" aria-labelledby="new-key" {
+                    h2 id="new-key" { "Your new key “" (created.name) "”" }
+                    p { strong { "Copy it now: it is shown only once." } " Gridroll keeps only a hash of it." }
+                    p { code.secret data-key { (created.key) } }
+                }
+            }
+            section aria-labelledby="create" {
+                h2 id="create" { "Create a key" }
+                @if let Some(problem) = problem { p.alert role="alert" { (problem) } }
+                form.inline method="post" action="/portal/keys" {
+                    (who.csrf_field())
+                    div {
+                        label for="name" { "Name" }
+                        input id="name" name="name" type="text" required maxlength=(MAX_NAME) placeholder="e.g. billing sync";
+                    }
+                    div {
+                        label for="permission" { "Permissions" }
+                        select id="permission" name="permission" {
+                            option value="read_write" { "Read and write" }
+                            option value="read_only" { "Read only" }
+                        }
+                    }
+                    button type="submit" { "Create key" }
+                }
+            }
+            section aria-labelledby="existing" {
+                h2 id="existing" { "Keys" }
+                @if keys.is_empty() {
+                    p { "No keys yet." }
+                } @else {
+                    div.scroll {
+                        table {
+                            thead { tr {
+                                th scope="col" { "Name" }
+                                th scope="col" { "Permissions" }
+                                th scope="col" { "Created" }
+                                th scope="col" { "Last used" }
+                                th scope="col" { span.visually-hidden { "Actions" } }
+                            } }
+                            tbody {
+                                @for key in keys {
+                                    tr {
+                                        td { (key.name) }
+                                        td { @match key.permission { Permission::ReadWrite => "Read and write", Permission::ReadOnly => "Read only" } }
+                                        td { (when(key.created_at)) }
+                                        td { (key.last_used_at.map(when).unwrap_or_else(|| "never".to_owned())) }
+                                        td {
+                                            @if let Some(revoked) = key.revoked_at {
+                                                "Revoked " (when(revoked))
+                                            } @else {
+                                                form method="post" action={ "/portal/keys/" (key.id) "/revoke" } data-confirm={ "Revoke the key “" (key.name) "”? Systems using it stop working." } {
+                                                    (who.csrf_field())
+                                                    button.danger type="submit" aria-label={ "Revoke " (key.name) } { "Revoke" }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    permission: String,
+}
+
+/// `POST /portal/keys`
+pub async fn create(
+    State(state): State<AppState>,
+    who: SignedIn,
+    PortalForm(form): PortalForm<CreateForm>,
+) -> PortalResult<Response> {
+    who.check_csrf(&form.csrf)?;
+    who.require_admin()?;
+    let partner = who.user.partner;
+    let name = form.name.trim();
+    let permission = form.permission.parse::<Permission>().ok();
+    let problem = if name.is_empty() || name.chars().count() > MAX_NAME {
+        Some(format!(
+            "Give the key a name of 1 to {MAX_NAME} characters."
+        ))
+    } else if permission.is_none() {
+        Some("Choose the key's permissions.".to_owned())
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        let keys = state.store.list_api_keys(partner).await?;
+        let page = keys_page(&who, &keys, None, Some(&problem));
+        return Ok((axum::http::StatusCode::BAD_REQUEST, page).into_response());
+    }
+    let permission = permission.expect("checked above");
+    let (_, key) = issue_api_key(state.store.as_ref(), partner, name, permission).await?;
+    tracing::info!(user = %who.user.id, "an API key was created in the portal");
+    let keys = state.store.list_api_keys(partner).await?;
+    let created = Created {
+        name: name.to_owned(),
+        key,
+    };
+    let page = keys_page(&who, &keys, Some(&created), None);
+    // The key must not linger in caches or history.
+    Ok((
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        page,
+    )
+        .into_response())
+}
+
+/// `POST /portal/keys/{key_id}/revoke`
+pub async fn revoke(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path(raw): Path<String>,
+    PortalForm(form): PortalForm<CsrfForm>,
+) -> PortalResult<Response> {
+    who.check_csrf(&form.csrf)?;
+    who.require_admin()?;
+    let not_found = || PortalError::not_found("There is no such key, or it is revoked already.");
+    let id: ApiKeyId = raw.parse().map_err(|_| not_found())?;
+    let now = to_millis(state.clock.now());
+    if !state
+        .store
+        .revoke_api_key(who.user.partner, id, now)
+        .await?
+    {
+        return Err(not_found());
+    }
+    // This process stops accepting the key at once; others within their cache's minute.
+    state.keys.clear();
+    tracing::info!(user = %who.user.id, key = %id, "an API key was revoked in the portal");
+    Ok(Redirect::to("/portal/keys").into_response())
+}

@@ -1,0 +1,278 @@
+//! Meters: a searchable, filterable list, and one meter with all its fields, its
+//! enrollments and what it needs from the partner, in plain words.
+
+use axum::extract::{Path, Query, State};
+use gridroll_domain::MeterId;
+use gridroll_domain::csv_layout::{export_cells, export_header};
+use gridroll_domain::enrollment::{self, Schedule};
+use gridroll_domain::enums::{EnrollmentStatus, TransmissionRegion};
+use gridroll_domain::timestamp::format;
+use gridroll_store::{Meter, MeterFilter};
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::Value;
+use strum::VariantNames;
+
+use super::layout::{self, Section, badge, query, when};
+use super::session::SignedIn;
+use super::{PortalError, PortalResult};
+use crate::AppState;
+use crate::routes::enrollments::catalog;
+
+const METERS_PER_PAGE: usize = 50;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    after: String,
+}
+
+fn parse<T: std::str::FromStr>(raw: &str, what: &str) -> PortalResult<Option<T>> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse()
+        .map(Some)
+        .map_err(|_| PortalError::bad_request(format!("{raw:?} is not a {what} the list knows.")))
+}
+
+/// `GET /portal/meters`
+pub async fn list(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Query(params): Query<ListQuery>,
+) -> PortalResult<Markup> {
+    let q = params.q.trim();
+    let action_required = params.action == "required";
+    let filter = MeterFilter {
+        reference_contains: (!q.is_empty()).then(|| q.to_owned()),
+        global_enrollment_statuses: parse::<EnrollmentStatus>(&params.status, "status")?
+            .map(|s| vec![s]),
+        transmission_region: parse::<TransmissionRegion>(&params.region, "region")?,
+        partner_action_required: action_required,
+        ..MeterFilter::default()
+    };
+    let after = parse::<MeterId>(&params.after, "page")?;
+    let mut meters = state
+        .store
+        .search_meters(who.user.partner, &filter, after, METERS_PER_PAGE + 1)
+        .await?;
+    let more = meters.len() > METERS_PER_PAGE;
+    meters.truncate(METERS_PER_PAGE);
+    let next = more
+        .then(|| meters.last().map(|m| m.id.to_string()))
+        .flatten();
+    let next_href = next.map(|after| {
+        let pairs = [
+            ("q", q),
+            ("status", params.status.as_str()),
+            ("region", params.region.as_str()),
+            ("action", params.action.as_str()),
+            ("after", after.as_str()),
+        ];
+        format!("/portal/meters{}", query(&pairs))
+    });
+    Ok(layout::page(
+        "Meters",
+        &who,
+        Section::Meters,
+        html! {
+            h1 { "Meters" }
+            form.filters method="get" action="/portal/meters" role="search" {
+                div {
+                    label for="q" { "Partner reference contains" }
+                    input id="q" name="q" type="search" value=(q);
+                }
+                div {
+                    label for="status" { "Enrollment status" }
+                    select id="status" name="status" {
+                        option value="" { "Any" }
+                        @for value in EnrollmentStatus::VARIANTS {
+                            option value=(value) selected[params.status == *value] { (value.replace('_', " ")) }
+                        }
+                    }
+                }
+                div {
+                    label for="region" { "Region" }
+                    select id="region" name="region" {
+                        option value="" { "Any" }
+                        @for value in TransmissionRegion::VARIANTS {
+                            option value=(value) selected[params.region == *value] { (value) }
+                        }
+                    }
+                }
+                div.check {
+                    input id="action" name="action" type="checkbox" value="required" checked[action_required];
+                    label for="action" { "Needs something from us" }
+                }
+                button type="submit" { "Search" }
+            }
+            @if meters.is_empty() {
+                p { "No meters match." }
+            } @else {
+                div.scroll {
+                    table {
+                        thead { tr {
+                            th scope="col" { "Partner reference" }
+                            th scope="col" { "Region" }
+                            th scope="col" { "Type" }
+                            th scope="col" { "Load types" }
+                            th scope="col" { "Enrollment" }
+                            th scope="col" { "Created" }
+                        } }
+                        tbody {
+                            @for meter in &meters {
+                                tr {
+                                    td { a href={ "/portal/meters/" (meter.id) } { (text(&meter.data, "partner_reference")) } }
+                                    td { (text(&meter.data, "transmission_region")) }
+                                    td { (text(&meter.data, "meter_type").replace('_', " ")) }
+                                    td { (text(&meter.data, "load_types").replace('_', " ")) }
+                                    td { (badge(meter.global_status.as_ref())) }
+                                    td { (when(meter.created_at)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(href) = next_href {
+                nav.pager aria-label="Pages" {
+                    a href=(href) { "More meters →" }
+                }
+            }
+        },
+    ))
+}
+
+/// A field of a meter as text; lists joined with commas.
+fn text(data: &gridroll_domain::MeterData, path: &str) -> String {
+    match data.get(path) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// `GET /portal/meters/{meter_id}`
+pub async fn show(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path(raw): Path<String>,
+) -> PortalResult<Markup> {
+    let not_found = || PortalError::not_found("There is no such meter.");
+    let id: MeterId = raw.parse().map_err(|_| not_found())?;
+    let meter = state
+        .store
+        .get_meter(who.user.partner, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let catalog = catalog(&state, who.user.partner).await?;
+    let schedule = Schedule::new(catalog.values(), state.clock.now());
+    let shown = enrollment::view(&meter.enrollments, &catalog, &meter.abstentions, &schedule);
+    let reference = text(&meter.data, "partner_reference");
+    Ok(layout::page(
+        &reference,
+        &who,
+        Section::Meters,
+        html! {
+            p.crumbs { a href="/portal/meters" { "Meters" } " / " }
+            h1 { (reference) }
+            p { "Enrollment: " (badge(shown.global_status.as_ref())) }
+            section aria-labelledby="actions" {
+                h2 id="actions" { "What this meter needs from you" }
+                @if shown.partner_actions.is_empty() {
+                    p { "Nothing at the moment." }
+                } @else {
+                    ul.actions {
+                        @for action in &shown.partner_actions {
+                            li {
+                                strong { (action.program) } ": " (action.description)
+                                @if let Some(deadline) = action.deadline {
+                                    " Due by " (format(deadline).get(..10).unwrap_or_default()) "."
+                                }
+                            }
+                        }
+                    }
+                }
+                @if !shown.operator_actions.is_empty() {
+                    p.hint { "Waiting on the platform: "
+                        @for (i, action) in shown.operator_actions.iter().enumerate() {
+                            @if i > 0 { "; " }
+                            (action.program) " — " (action.description)
+                        }
+                    }
+                }
+            }
+            section aria-labelledby="enrollments" {
+                h2 id="enrollments" { "Enrollments" }
+                @if shown.programs.is_empty() {
+                    p { "No program is open to this meter." }
+                } @else {
+                    div.scroll {
+                        table {
+                            thead { tr {
+                                th scope="col" { "Program" }
+                                th scope="col" { "Status" }
+                                th scope="col" { "Delivery period" }
+                                th scope="col" { "Why" }
+                            } }
+                            tbody {
+                                @for program in &shown.programs {
+                                    tr {
+                                        td { (program.program) }
+                                        td { (badge(program.status.as_ref())) }
+                                        td { (program.period.as_ref().map(|p| p.name.as_str()).unwrap_or("")) }
+                                        td {
+                                            @for reason in &program.reasons { (reason) ". " }
+                                            @if !program.missing.is_empty() {
+                                                "Missing: " (program.missing.join(", "))
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            section aria-labelledby="fields" {
+                h2 id="fields" { "Fields" }
+                (fields(&meter))
+            }
+        },
+    ))
+}
+
+/// Every field the meter has, under its CSV column name.
+fn fields(meter: &Meter) -> Markup {
+    let devices = meter
+        .data
+        .get("site.site_devices")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let header = export_header(devices);
+    let cells = export_cells(&meter.data, devices);
+    html! {
+        dl.fields {
+            dt { "Meter id" } dd { code { (meter.id) } }
+            dt { "Created" } dd { (when(meter.created_at)) }
+            dt { "Last changed" } dd { (when(meter.updated_at)) }
+            @for (name, value) in header.iter().zip(&cells).filter(|(_, v)| !v.is_empty()) {
+                dt { (name) } dd { (value) }
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! The Partner Portal: server-rendered pages for partner operations staff, served under
+//! `/portal` by the same binary. Every page works without JavaScript; the one small
+//! script only enhances (drag and drop, live progress). Every asset is served from here.
+
+mod chart;
+mod dashboard;
+mod jobs;
+mod keys;
+mod layout;
+mod meters;
+pub mod password;
+mod programs;
+pub mod session;
+mod upload;
+mod users;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use gridroll_store::StoreError;
+use maud::html;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The portal's routes, to be nested under `/portal`.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let upload_limit = usize::try_from(state.config.max_body_bytes).unwrap_or(usize::MAX);
+    Router::new()
+        .route("/", get(dashboard::show))
+        .route(
+            "/sign-in",
+            get(session::sign_in_page).post(session::sign_in),
+        )
+        .route("/sign-out", post(session::sign_out))
+        .route(
+            "/upload",
+            get(upload::page)
+                .post(upload::submit)
+                .layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{job_id}", get(jobs::show))
+        .route("/jobs/{job_id}/progress", get(jobs::progress_json))
+        .route("/jobs/{job_id}/failed.csv", get(jobs::failed_rows))
+        .route("/meters", get(meters::list))
+        .route("/meters/{meter_id}", get(meters::show))
+        .route("/programs", get(programs::list))
+        .route("/programs/{program}/template.csv", get(programs::template))
+        .route("/keys", get(keys::list).post(keys::create))
+        .route("/keys/{key_id}/revoke", post(keys::revoke))
+        .route("/users", get(users::list).post(users::invite))
+        .route(
+            "/invitations/{token}",
+            get(users::invitation_page).post(users::accept),
+        )
+        .route("/assets/portal.css", get(stylesheet))
+        .route("/assets/portal.js", get(script))
+        .fallback(not_found)
+}
+
+async fn stylesheet() -> Response {
+    asset("text/css; charset=utf-8", include_str!("assets/portal.css"))
+}
+
+async fn script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("assets/portal.js"),
+    )
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn not_found() -> PortalError {
+    PortalError::not_found("This page does not exist.")
+}
+
+/// What a portal page can fail with: a redirect to sign in, or an error page.
+#[derive(Debug)]
+pub enum PortalError {
+    /// Not signed in: off to the sign-in page, then back to `next`.
+    SignIn { next: String },
+    Page {
+        status: StatusCode,
+        title: String,
+        message: String,
+    },
+}
+
+pub type PortalResult<T> = Result<T, PortalError>;
+
+impl PortalError {
+    pub fn page(status: StatusCode, title: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Page {
+            status,
+            title: title.into(),
+            message: message.into(),
+        }
+    }
+
+    /// 404: also the answer for another partner's objects.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::page(StatusCode::NOT_FOUND, "Not found", message)
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::page(
+            StatusCode::BAD_REQUEST,
+            "Something in the form is wrong",
+            message,
+        )
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::page(StatusCode::FORBIDDEN, "Not allowed", message)
+    }
+
+    /// The error in one sentence, for showing inside a page.
+    pub fn message(&self) -> String {
+        match self {
+            Self::SignIn { .. } => "Sign in again.".to_owned(),
+            Self::Page { title, message, .. } if message.is_empty() => title.clone(),
+            Self::Page { title, message, .. } => format!("{title}: {message}"),
+        }
+    }
+}
+
+impl From<StoreError> for PortalError {
+    fn from(error: StoreError) -> Self {
+        ApiError::internal(&error).into()
+    }
+}
+
+impl From<ApiError> for PortalError {
+    fn from(error: ApiError) -> Self {
+        let message = match &error.details {
+            serde_json::Value::Object(map) if map.len() == 1 => map
+                .values()
+                .next()
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                .unwrap_or_default(),
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        Self::page(error.status, error.title, message)
+    }
+}
+
+impl IntoResponse for PortalError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::SignIn { next } => {
+                let target = format!(
+                    "/portal/sign-in?next={}",
+                    form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+                );
+                Redirect::to(&target).into_response()
+            }
+            Self::Page {
+                status,
+                title,
+                message,
+            } => {
+                let body = layout::bare(
+                    &title,
+                    html! {
+                        h1 { (title) }
+                        p { (message) }
+                        p { a href="/portal" { "Back to the dashboard" } }
+                    },
+                );
+                (status, body).into_response()
+            }
+        }
+    }
+}

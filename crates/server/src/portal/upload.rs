@@ -1,0 +1,254 @@
+//! Uploading a CSV file: the form, and its answer. A file with problems is refused as a
+//! whole and its problems are listed (row, column, message); a good file becomes a job
+//! and its page opens.
+
+use std::io;
+
+use axum::body::{Body, Bytes};
+use axum::extract::multipart::{Field, MultipartRejection};
+use axum::extract::{Multipart, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use gridroll_domain::intake::Format;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::layout::{self, Section, count};
+use super::session::{SignedIn, csrf_refused};
+use super::{PortalError, PortalResult};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::routes::jobs::check_file_name;
+use crate::upload::{self, Upload};
+
+/// `GET /portal/upload`
+pub async fn page(who: SignedIn) -> Markup {
+    upload_page(&who, &Outcome::default())
+}
+
+/// What the last submission left to show.
+#[derive(Debug, Default)]
+struct Outcome {
+    file_name: String,
+    update_existing: bool,
+    /// A problem with the form or the request as a whole.
+    alert: Option<String>,
+    problems: Option<Rejected>,
+}
+
+#[derive(Debug)]
+struct Rejected {
+    title: String,
+    rows: Vec<ProblemRow>,
+}
+
+/// One problem of a refused file as the upload answer lists it.
+#[derive(Debug, Deserialize)]
+struct ProblemRow {
+    message: String,
+    csv_row: Option<usize>,
+    problem_field: Option<String>,
+}
+
+fn upload_page(who: &SignedIn, outcome: &Outcome) -> Markup {
+    layout::page(
+        "Upload meters",
+        who,
+        Section::Upload,
+        html! {
+            h1 { "Upload meters" }
+            p {
+                "Upload a CSV file with one meter per row. Every row is checked first: if any "
+                "row has a problem, nothing is stored and the problems are listed here. "
+                "Start from a " a href="/portal/programs" { "program's CSV template" } "."
+            }
+            @if let Some(alert) = &outcome.alert {
+                p.alert role="alert" { (alert) }
+            }
+            @if let Some(rejected) = &outcome.problems {
+                section.problems aria-labelledby="problems-title" {
+                    h2 id="problems-title" role="alert" { (rejected.title) }
+                    p { "Fix these rows in your file and upload it again." }
+                    div.scroll {
+                        table {
+                            thead { tr {
+                                th scope="col" class="num" { "Row" }
+                                th scope="col" { "Column" }
+                                th scope="col" { "Problem" }
+                            } }
+                            tbody {
+                                @for problem in &rejected.rows {
+                                    tr {
+                                        td.num { (problem.csv_row.map(|r| count(r as u64)).unwrap_or_default()) }
+                                        td { code { (problem.problem_field.as_deref().unwrap_or("")) } }
+                                        td { (problem.message) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            form.stack.upload method="post" action="/portal/upload" enctype="multipart/form-data" {
+                (who.csrf_field())
+                label for="file_name" { "File name " span.hint { "(optional; shown in the job list)" } }
+                input id="file_name" name="file_name" type="text" maxlength="255"
+                    placeholder="the uploaded file's own name" value=(outcome.file_name);
+                div.check {
+                    input id="update_existing" name="update_existing" type="checkbox" value="true"
+                        aria-describedby="update-warning" checked[outcome.update_existing];
+                    label for="update_existing" { "Update existing meters" }
+                }
+                p.warning id="update-warning" {
+                    "When this is on, a row whose partner_reference matches one of your meters "
+                    strong { "replaces all of that meter's data" }
+                    " with the row: a field left empty in the row is removed from the meter. "
+                    "A reference shared by several meters fails with MULTIPLE_PARTNER_REFERENCE. "
+                    "When it is off, such rows fail as duplicates and the meter is left as it is."
+                }
+                div.drop data-drop {
+                    label for="file" { "CSV file" }
+                    input id="file" name="file" type="file" accept=".csv,text/csv" required;
+                    p.hint { "Choose a file, or drop one here." }
+                }
+                button type="submit" { "Upload and check" }
+            }
+        },
+    )
+}
+
+/// `POST /portal/upload` (multipart: csrf, file_name, update_existing, file, in that
+/// order, as the form sends them; the file streams straight into validation).
+pub async fn submit(
+    State(state): State<AppState>,
+    who: SignedIn,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> PortalResult<Response> {
+    let mut multipart = multipart
+        .map_err(|e| PortalError::bad_request(format!("The form could not be read: {e}")))?;
+    let mut outcome = Outcome::default();
+    let mut csrf_checked = false;
+    while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name != "csrf" && !csrf_checked {
+            return Err(csrf_refused());
+        }
+        match name.as_str() {
+            "csrf" => {
+                who.check_csrf(&field.text().await.map_err(unreadable)?)?;
+                csrf_checked = true;
+            }
+            "file_name" => {
+                outcome.file_name = field.text().await.map_err(unreadable)?.trim().to_owned()
+            }
+            "update_existing" => {
+                outcome.update_existing = field.text().await.map_err(unreadable)? == "true"
+            }
+            "file" => return receive_file(&state, &who, outcome, field).await,
+            _ => {}
+        }
+    }
+    if !csrf_checked {
+        return Err(csrf_refused());
+    }
+    outcome.alert = Some("Choose a CSV file to upload.".to_owned());
+    Ok((StatusCode::BAD_REQUEST, upload_page(&who, &outcome)).into_response())
+}
+
+fn unreadable(e: axum::extract::multipart::MultipartError) -> PortalError {
+    PortalError::bad_request(format!("The upload could not be read: {}", e.body_text()))
+}
+
+async fn receive_file(
+    state: &AppState,
+    who: &SignedIn,
+    mut outcome: Outcome,
+    field: Field<'_>,
+) -> PortalResult<Response> {
+    // The form's name wins; the browser's name for the file is used when it is valid.
+    let file_name = if outcome.file_name.is_empty() {
+        field
+            .file_name()
+            .map(str::to_owned)
+            .filter(|name| check_file_name(name).is_ok())
+    } else {
+        Some(outcome.file_name.clone())
+    };
+    if let Some(name) = &file_name
+        && let Err(e) = check_file_name(name)
+    {
+        outcome.alert = Some(format!(
+            "The file name is not valid: {}",
+            PortalError::from(e).message()
+        ));
+        return Ok((StatusCode::BAD_REQUEST, upload_page(who, &outcome)).into_response());
+    }
+    let permit = match upload::permit(state) {
+        Ok(permit) => permit,
+        Err(e) => return Ok(refused(who, outcome, e)),
+    };
+    let upload = Upload {
+        format: Format::Csv,
+        file_name,
+        update_existing: outcome.update_existing,
+    };
+    let result = receive_streaming(state, who, upload, field).await;
+    drop(permit);
+    match result {
+        Ok(job) => Ok(Redirect::to(&format!("/portal/jobs/{job}")).into_response()),
+        Err(e) if e.status.is_client_error() => Ok(refused(who, outcome, e)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Feeds the file part to the upload as a body, chunk by chunk, while it is received.
+async fn receive_streaming(
+    state: &AppState,
+    who: &SignedIn,
+    upload: Upload,
+    mut field: Field<'_>,
+) -> Result<gridroll_domain::JobId, ApiError> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, io::Error>>(4);
+    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    }));
+    let forward = async move {
+        loop {
+            let chunk = match field.chunk().await {
+                Ok(Some(chunk)) => Ok(chunk),
+                Ok(None) => break,
+                Err(e) => Err(io::Error::other(e)),
+            };
+            let failed = chunk.is_err();
+            // Once the upload is refused the rest of the file is read and dropped:
+            // answering before the browser has sent it all would reset the connection.
+            if tx.send(chunk).await.is_err() {
+                while let Ok(Some(_)) = field.chunk().await {}
+                break;
+            }
+            if failed {
+                break;
+            }
+        }
+    };
+    let (received, ()) = tokio::join!(
+        upload::receive(state, who.user.partner, upload, body),
+        forward
+    );
+    received
+}
+
+/// The upload page again, with why the file was refused.
+fn refused(who: &SignedIn, mut outcome: Outcome, error: ApiError) -> Response {
+    let status = error.status;
+    match serde_json::from_value::<Vec<ProblemRow>>(error.details.clone()) {
+        Ok(rows) if !rows.is_empty() => {
+            outcome.problems = Some(Rejected {
+                title: error.title.replace("The request has", "The file has"),
+                rows,
+            });
+        }
+        _ => outcome.alert = Some(PortalError::from(error).message()),
+    }
+    (status, upload_page(who, &outcome)).into_response()
+}

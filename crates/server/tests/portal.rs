@@ -1,0 +1,741 @@
+//! The portal through the real router and database: signing in, sessions, CSRF, lockout,
+//! uploads, jobs, meters, keys, invitations, and that one partner's user can never reach
+//! another partner's objects.
+
+mod common;
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use common::{CSV_HEADER, TestApp, csv_row};
+use gridroll_domain::PartnerId;
+use gridroll_server::portal::password;
+use gridroll_store::Role;
+use gridroll_testkit::Backend;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+const PASSWORD: &str = "a long test passphrase";
+
+/// A browser of the portal: keeps cookies, follows nothing by itself.
+struct Visitor<'a> {
+    app: &'a TestApp,
+    cookies: HashMap<String, String>,
+}
+
+#[derive(Debug)]
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    content_type: String,
+    text: String,
+}
+
+impl Page {
+    /// The value of the first hidden `csrf` input.
+    fn csrf(&self) -> String {
+        let at = self
+            .text
+            .find(r#"name="csrf" value=""#)
+            .unwrap_or_else(|| panic!("no CSRF field in {}", self.text));
+        let rest = &self.text[at + r#"name="csrf" value=""#.len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+
+    fn assert_contains(&self, text: &str) {
+        assert!(
+            self.text.contains(text),
+            "{text:?} is not on the page ({}):\n{}",
+            self.status,
+            self.text
+        );
+    }
+}
+
+impl<'a> Visitor<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            cookies: HashMap::new(),
+        }
+    }
+
+    async fn send(&mut self, request: axum::http::request::Builder, body: Body) -> Page {
+        let cookie = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let request = if cookie.is_empty() {
+            request
+        } else {
+            request.header(header::COOKIE, cookie)
+        };
+        let response = self
+            .app
+            .router
+            .clone()
+            .oneshot(request.body(body).unwrap())
+            .await
+            .unwrap();
+        for value in response.headers().get_all(header::SET_COOKIE) {
+            let value = value.to_str().unwrap();
+            let (pair, attributes) = value.split_once(';').unwrap_or((value, ""));
+            assert!(attributes.contains("HttpOnly"), "{value}");
+            assert!(attributes.contains("SameSite=Lax"), "{value}");
+            let (name, content) = pair.split_once('=').unwrap();
+            if attributes.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), content.to_owned());
+            }
+        }
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Page {
+            status,
+            location,
+            content_type,
+            text: String::from_utf8(bytes.to_vec()).unwrap(),
+        }
+    }
+
+    async fn get(&mut self, uri: &str) -> Page {
+        self.send(Request::builder().uri(uri), Body::empty()).await
+    }
+
+    async fn post_form(&mut self, uri: &str, fields: &[(&str, &str)]) -> Page {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        self.send(
+            Request::builder()
+                .method(Method::POST)
+                .uri(uri)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded"),
+            Body::from(body),
+        )
+        .await
+    }
+
+    /// Posts the upload form: `fields` in order, then the file.
+    async fn upload(&mut self, fields: &[(&str, &str)], file_name: &str, file: &str) -> Page {
+        let boundary = "gridroll-test-boundary";
+        let mut body = String::new();
+        for (name, value) in fields {
+            body.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            ));
+        }
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: text/csv\r\n\r\n{file}\r\n--{boundary}--\r\n"
+        ));
+        self.send(
+            Request::builder()
+                .method(Method::POST)
+                .uri("/portal/upload")
+                .header(
+                    header::CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={boundary}"),
+                ),
+            Body::from(body),
+        )
+        .await
+    }
+
+    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+        let form = self.get("/portal/sign-in").await;
+        let csrf = form.csrf();
+        self.post_form(
+            "/portal/sign-in",
+            &[
+                ("csrf", &csrf),
+                ("email", email),
+                ("password", password),
+                ("next", "/portal"),
+            ],
+        )
+        .await
+    }
+
+    /// The CSRF token of the signed-in session, as its pages carry it.
+    async fn csrf(&mut self) -> String {
+        self.get("/portal").await.csrf()
+    }
+}
+
+async fn add_user(app: &TestApp, partner: PartnerId, email: &str, role: Role) {
+    let hash = password::hash(PASSWORD.to_owned()).await.unwrap();
+    app.store
+        .add_user(partner, email, role, &hash)
+        .await
+        .unwrap();
+}
+
+/// A visitor signed in as an admin of the app's partner.
+async fn admin(app: &TestApp) -> Visitor<'_> {
+    add_user(app, app.partner, "admin@example.com", Role::Admin).await;
+    let mut visitor = Visitor::new(app);
+    let page = visitor.sign_in("admin@example.com", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.text);
+    visitor
+}
+
+fn csv(rows: &[String]) -> String {
+    let mut file = format!("{CSV_HEADER}\r\n");
+    for row in rows {
+        file.push_str(row);
+        file.push_str("\r\n");
+    }
+    file
+}
+
+/// The id in a `/portal/jobs/{id}` location.
+fn job_id(page: &Page) -> String {
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.text);
+    page.location
+        .as_deref()
+        .and_then(|l| l.strip_prefix("/portal/jobs/"))
+        .unwrap_or_else(|| panic!("not a job page: {:?}", page.location))
+        .to_owned()
+}
+
+async fn signing_in_opens_the_dashboard_and_signing_out_ends_the_session(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let mut visitor = admin(&app).await;
+    let dashboard = visitor.get("/portal").await;
+    assert_eq!(dashboard.status, StatusCode::OK);
+    dashboard.assert_contains("Meters by enrollment status");
+    dashboard.assert_contains("admin@example.com");
+
+    let csrf = dashboard.csrf();
+    let out = visitor
+        .post_form("/portal/sign-out", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(!visitor.cookies.contains_key("gridroll_session"));
+    let again = visitor.get("/portal/jobs?status=FAILED").await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        again.location.as_deref(),
+        Some("/portal/sign-in?next=%2Fportal%2Fjobs%3Fstatus%3DFAILED")
+    );
+}
+
+async fn a_stolen_cookie_stops_working_once_its_session_is_signed_out(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let mut visitor = admin(&app).await;
+    let stolen = visitor.cookies.clone();
+    let csrf = visitor.csrf().await;
+    visitor
+        .post_form("/portal/sign-out", &[("csrf", &csrf)])
+        .await;
+    let mut thief = Visitor::new(&app);
+    thief.cookies = stolen;
+    assert_eq!(thief.get("/portal").await.status, StatusCode::SEE_OTHER);
+}
+
+async fn a_wrong_password_or_unknown_email_is_refused_alike(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    add_user(&app, app.partner, "ops@example.com", Role::Member).await;
+    let mut visitor = Visitor::new(&app);
+    let wrong = visitor.sign_in("ops@example.com", "not the password").await;
+    let unknown = visitor.sign_in("nobody@example.com", PASSWORD).await;
+    for page in [&wrong, &unknown] {
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+        page.assert_contains("The email or the password is not right.");
+    }
+    assert!(!visitor.cookies.contains_key("gridroll_session"));
+    // The email is matched whatever its case.
+    let right = visitor.sign_in(" OPS@Example.com ", PASSWORD).await;
+    assert_eq!(right.status, StatusCode::SEE_OTHER);
+}
+
+async fn repeated_failed_sign_ins_lock_the_user_out(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    add_user(&app, app.partner, "ops@example.com", Role::Member).await;
+    let mut visitor = Visitor::new(&app);
+    for _ in 0..gridroll_server::portal::session::LOCK_AFTER {
+        let page = visitor
+            .sign_in("ops@example.com", "guess guess guess")
+            .await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    }
+    let locked = visitor.sign_in("ops@example.com", PASSWORD).await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    locked.assert_contains("Too many failed sign-ins");
+    assert!(!visitor.cookies.contains_key("gridroll_session"));
+}
+
+async fn forms_without_the_sessions_csrf_token_are_refused(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let mut visitor = admin(&app).await;
+    let keys_before = app.store.list_api_keys(app.partner).await.unwrap().len();
+
+    let missing = visitor
+        .post_form(
+            "/portal/keys",
+            &[("name", "x"), ("permission", "read_write")],
+        )
+        .await;
+    let forged = visitor
+        .post_form(
+            "/portal/keys",
+            &[
+                ("csrf", "forged"),
+                ("name", "x"),
+                ("permission", "read_write"),
+            ],
+        )
+        .await;
+    for page in [&missing, &forged] {
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.text);
+        page.assert_contains("security token");
+    }
+    assert_eq!(
+        app.store.list_api_keys(app.partner).await.unwrap().len(),
+        keys_before
+    );
+
+    // Another session's token is no good either.
+    add_user(&app, app.partner, "second@example.com", Role::Admin).await;
+    let mut second = Visitor::new(&app);
+    second.sign_in("second@example.com", PASSWORD).await;
+    let others = second.csrf().await;
+    let page = visitor
+        .post_form("/portal/sign-out", &[("csrf", &others)])
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+
+    let upload = visitor
+        .upload(&[("csrf", "forged")], "m.csv", &csv(&[csv_row("csrf-1")]))
+        .await;
+    assert_eq!(upload.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.count("SELECT count(*) FROM jobs").await, 0);
+
+    // The sign-in form carries its own token, matched against a cookie.
+    let mut stranger = Visitor::new(&app);
+    let page = stranger
+        .post_form(
+            "/portal/sign-in",
+            &[
+                ("csrf", "x"),
+                ("email", "admin@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+}
+
+async fn a_broken_file_lists_its_problems_by_row_and_column_and_stores_nothing(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let mut visitor = admin(&app).await;
+    let csrf = visitor.csrf().await;
+    let file = csv(&[
+        csv_row("good-1"),
+        "bad-2,NOWHERE,RESIDENTIAL,HVAC,DEVICE,1 Main St,94105,San Francisco,CA,US".to_owned(),
+        "bad-3,CAISO,RESIDENTIAL,HVAC,DEVICE,1 Main St,9410,San Francisco,CA,US".to_owned(),
+    ]);
+    let page = visitor
+        .upload(&[("csrf", &csrf)], "broken.csv", &file)
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    page.assert_contains("The file has 2 problems; nothing was stored");
+    page.assert_contains("<td class=\"num\">3</td><td><code>transmission_region</code></td>");
+    page.assert_contains("<td class=\"num\">4</td><td><code>postal_code</code></td>");
+    assert_eq!(app.count("SELECT count(*) FROM jobs").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM provisional_assets").await,
+        0
+    );
+}
+
+async fn a_good_file_becomes_a_job_whose_failed_rows_download_in_the_upload_layout(
+    backend: Backend,
+) {
+    let app = TestApp::new(backend).await;
+    let mut visitor = admin(&app).await;
+    let csrf = visitor.csrf().await;
+    let first = visitor
+        .upload(&[("csrf", &csrf)], "first.csv", &csv(&[csv_row("dup-1")]))
+        .await;
+    job_id(&first);
+    app.drain().await;
+
+    let file = csv(&[csv_row("new-1"), csv_row("dup-1"), csv_row("new-2")]);
+    let page = visitor
+        .upload(&[("csrf", &csrf), ("file_name", "")], "second.csv", &file)
+        .await;
+    let job = job_id(&page);
+    let running = visitor.get(&format!("/portal/jobs/{job}")).await;
+    running.assert_contains(r#"<meta http-equiv="refresh" content="2">"#);
+    app.drain().await;
+
+    let done = visitor.get(&format!("/portal/jobs/{job}")).await;
+    assert_eq!(done.status, StatusCode::OK);
+    done.assert_contains("second.csv");
+    done.assert_contains("COMPLETED WITH ERRORS");
+    done.assert_contains("3</span> of 3 rows processed");
+    done.assert_contains("DUPLICATE_REF_ID");
+    assert!(!done.text.contains("http-equiv=\"refresh\""));
+
+    let progress = visitor.get(&format!("/portal/jobs/{job}/progress")).await;
+    let progress: Value = serde_json::from_str(&progress.text).unwrap();
+    assert_eq!(progress["final"], true);
+    assert_eq!(progress["created"], 2);
+    assert_eq!(progress["failed"], 1);
+
+    let failed = visitor.get(&format!("/portal/jobs/{job}/failed.csv")).await;
+    assert_eq!(failed.status, StatusCode::OK);
+    assert!(failed.content_type.starts_with("text/csv"));
+    let mut lines = failed.text.trim_start_matches('\u{feff}').lines();
+    let header = lines.next().unwrap();
+    assert!(header.starts_with("partner_reference,transmission_region"));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].starts_with("dup-1,CAISO"));
+
+    // Fixed (here: renamed), the downloaded file uploads as it is.
+    let fixed = failed.text.replace("dup-1,", "dup-1-fixed,");
+    let again = visitor
+        .upload(&[("csrf", &csrf)], "second-failed-rows.csv", &fixed)
+        .await;
+    let again = job_id(&again);
+    app.drain().await;
+    let page = visitor.get(&format!("/portal/jobs/{again}")).await;
+    page.assert_contains(
+        "1</span> of 1 rows processed: <span data-field=\"created\">1</span> created",
+    );
+}
+
+async fn update_existing_from_the_form_replaces_meters(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let mut visitor = admin(&app).await;
+    let csrf = visitor.csrf().await;
+    visitor
+        .upload(&[("csrf", &csrf)], "a.csv", &csv(&[csv_row("m-1")]))
+        .await;
+    app.drain().await;
+    let page = visitor
+        .upload(
+            &[
+                ("csrf", &csrf),
+                ("update_existing", "true"),
+                ("file_name", "again.csv"),
+            ],
+            "ignored.csv",
+            &csv(&[csv_row("m-1")]),
+        )
+        .await;
+    let job = job_id(&page);
+    app.drain().await;
+    let page = visitor.get(&format!("/portal/jobs/{job}")).await;
+    page.assert_contains("again.csv");
+    page.assert_contains("<span data-field=\"updated\">1</span> updated");
+}
+
+async fn meters_are_found_by_reference_and_status_and_open_with_their_fields(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let mut visitor = admin(&app).await;
+    let csrf = visitor.csrf().await;
+    let file = csv(&[csv_row("north-1"), csv_row("north-2"), csv_row("south-1")]);
+    visitor.upload(&[("csrf", &csrf)], "m.csv", &file).await;
+    app.drain().await;
+
+    let found = visitor.get("/portal/meters?q=NORTH").await;
+    found.assert_contains(">north-1<");
+    found.assert_contains(">north-2<");
+    assert!(!found.text.contains(">south-1<"));
+    let none = visitor.get("/portal/meters?status=ACTIVE").await;
+    none.assert_contains("No meters match.");
+
+    let at = found.text.find("href=\"/portal/meters/").unwrap() + "href=\"".len();
+    let href = &found.text[at..at + found.text[at..].find('"').unwrap()];
+    let meter = visitor.get(href).await;
+    assert_eq!(meter.status, StatusCode::OK);
+    meter.assert_contains("What this meter needs from you");
+    meter.assert_contains("<dt>postal_code</dt><dd>94105</dd>");
+    meter.assert_contains("Enrollments");
+}
+
+async fn the_dashboard_counts_meters_by_status_and_region(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let mut visitor = admin(&app).await;
+    let csrf = visitor.csrf().await;
+    let file = csv(&[
+        csv_row("d-1"),
+        csv_row("d-2"),
+        "d-3,ERCOT,RESIDENTIAL,HVAC,DEVICE,1 Main St,94105,Austin,TX,US".to_owned(),
+    ]);
+    visitor.upload(&[("csrf", &csrf)], "m.csv", &file).await;
+    app.drain().await;
+    let page = visitor.get("/portal").await;
+    page.assert_contains("<title>CAISO: 2</title>");
+    page.assert_contains("<title>ERCOT: 1</title>");
+    page.assert_contains("<p class=\"figure\">3</p>");
+    page.assert_contains("m.csv");
+}
+
+async fn a_key_made_in_the_portal_is_shown_once_and_works_until_revoked(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let mut visitor = admin(&app).await;
+    let csrf = visitor.csrf().await;
+    let page = visitor
+        .post_form(
+            "/portal/keys",
+            &[
+                ("csrf", &csrf),
+                ("name", "sync job"),
+                ("permission", "read_only"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let at = page.text.find("grk_").expect("the key is shown");
+    let key = page.text[at..at + page.text[at..].find('<').unwrap()].to_owned();
+
+    let listed = visitor.get("/portal/keys").await;
+    assert!(!listed.text.contains(&key), "the key is shown only once");
+    listed.assert_contains("sync job");
+    listed.assert_contains("Read only");
+
+    let read = app
+        .send(
+            Method::GET,
+            "/v1.1/programs",
+            Some(&key),
+            None,
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::OK);
+    let write = app
+        .send(
+            Method::POST,
+            "/v1.1/jobs/meters",
+            Some(&key),
+            Some("text/csv"),
+            csv(&[csv_row("ro-1")]),
+        )
+        .await;
+    assert_eq!(write.status, StatusCode::FORBIDDEN, "{}", write.body);
+
+    let keys = app.store.list_api_keys(app.partner).await.unwrap();
+    let made = keys.iter().find(|k| k.name == "sync job").unwrap();
+    assert!(made.last_used_at.is_some(), "its use is noted");
+    let revoked = visitor
+        .post_form(
+            &format!("/portal/keys/{}/revoke", made.id),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    let after = app
+        .send(
+            Method::GET,
+            "/v1.1/programs",
+            Some(&key),
+            None,
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED);
+    visitor
+        .get("/portal/keys")
+        .await
+        .assert_contains("Revoked ");
+}
+
+async fn another_partners_jobs_meters_and_keys_are_not_found_by_changing_the_id(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let mut owner = admin(&app).await;
+    let csrf = owner.csrf().await;
+    let page = owner
+        .upload(&[("csrf", &csrf)], "mine.csv", &csv(&[csv_row("secret-1")]))
+        .await;
+    let job = job_id(&page);
+    app.drain().await;
+    let meter = app
+        .store
+        .search_meters(app.partner, &Default::default(), None, 1)
+        .await
+        .unwrap()[0]
+        .id;
+    let key = app.store.list_api_keys(app.partner).await.unwrap()[0].id;
+
+    let (other, _) = app.other_partner().await;
+    add_user(&app, other, "intruder@example.com", Role::Admin).await;
+    let mut intruder = Visitor::new(&app);
+    intruder.sign_in("intruder@example.com", PASSWORD).await;
+    for uri in [
+        format!("/portal/jobs/{job}"),
+        format!("/portal/jobs/{job}/progress"),
+        format!("/portal/jobs/{job}/failed.csv"),
+        format!("/portal/meters/{meter}"),
+    ] {
+        let page = intruder.get(&uri).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{uri}");
+        assert!(!page.text.contains("secret-1"), "{uri}");
+    }
+    for uri in ["/portal/jobs", "/portal/meters", "/portal/keys", "/portal"] {
+        let page = intruder.get(uri).await;
+        assert_eq!(page.status, StatusCode::OK, "{uri}");
+        assert!(
+            !page.text.contains("secret-1") && !page.text.contains("mine.csv"),
+            "{uri}"
+        );
+    }
+    let csrf = intruder.csrf().await;
+    let revoke = intruder
+        .post_form(&format!("/portal/keys/{key}/revoke"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(revoke.status, StatusCode::NOT_FOUND);
+    let still = app.get("/v1.1/programs").await;
+    assert_eq!(still.status, StatusCode::OK, "the owner's key still works");
+}
+
+async fn members_cannot_manage_keys_or_users(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    add_user(&app, app.partner, "member@example.com", Role::Member).await;
+    let mut member = Visitor::new(&app);
+    member.sign_in("member@example.com", PASSWORD).await;
+    let dashboard = member.get("/portal").await;
+    assert!(!dashboard.text.contains("href=\"/portal/keys\""));
+    assert_eq!(
+        member.get("/portal/keys").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        member.get("/portal/users").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let csrf = dashboard.csrf();
+    let page = member
+        .post_form(
+            "/portal/keys",
+            &[("csrf", &csrf), ("name", "x"), ("permission", "read_write")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+}
+
+async fn an_invitation_link_makes_a_signed_in_user_once(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let mut visitor = admin(&app).await;
+    let csrf = visitor.csrf().await;
+    let page = visitor
+        .post_form(
+            "/portal/users",
+            &[
+                ("csrf", &csrf),
+                ("email", "New.Person@Example.com"),
+                ("role", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let at = page.text.find("/portal/invitations/").unwrap();
+    let link = page.text[at..at + page.text[at..].find('<').unwrap()].to_owned();
+
+    let mut invitee = Visitor::new(&app);
+    let form = invitee.get(&link).await;
+    assert_eq!(form.status, StatusCode::OK);
+    form.assert_contains("new.person@example.com");
+    let short = invitee
+        .post_form(&link, &[("password", "short"), ("confirm", "short")])
+        .await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST);
+    let accepted = invitee
+        .post_form(&link, &[("password", PASSWORD), ("confirm", PASSWORD)])
+        .await;
+    assert_eq!(accepted.status, StatusCode::SEE_OTHER);
+    assert_eq!(invitee.get("/portal").await.status, StatusCode::OK);
+    assert_eq!(
+        invitee.get("/portal/keys").await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let reused = Visitor::new(&app).get(&link).await;
+    assert_eq!(reused.status, StatusCode::NOT_FOUND);
+    visitor
+        .get("/portal/users")
+        .await
+        .assert_contains("new.person@example.com");
+}
+
+async fn a_programs_template_uploads_as_a_meter_ready_for_it(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let mut visitor = admin(&app).await;
+    let programs = visitor.get("/portal/programs").await;
+    programs.assert_contains("/portal/programs/CEC-DSGS/template.csv");
+    let template = visitor.get("/portal/programs/CEC-DSGS/template.csv").await;
+    assert_eq!(template.status, StatusCode::OK);
+    assert_eq!(template.text.lines().count(), 2);
+    let csrf = visitor.csrf().await;
+    let page = visitor
+        .upload(&[("csrf", &csrf)], "template.csv", &template.text)
+        .await;
+    let job = job_id(&page);
+    app.drain().await;
+    let job = app.job(&job).await;
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    let meter_id = job["assets"][0]["meter_id"].as_str().unwrap().to_owned();
+    let enrollments = app.get(&format!("/v2/meters/{meter_id}/enrollments")).await;
+    let programs = enrollments.body["program_enrollment"].as_array().unwrap();
+    let dsgs = programs
+        .iter()
+        .find(|p| p["program_identifier"] == "CEC-DSGS")
+        .unwrap_or_else(|| panic!("{}", enrollments.body));
+    // Complete for the program: waiting only for the operator.
+    assert_eq!(dsgs["enrollment_status"], "PENDING", "{dsgs}");
+    assert_eq!(
+        visitor
+            .get("/portal/programs/NOPE/template.csv")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+async fn unknown_portal_pages_are_an_html_not_found(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let mut visitor = Visitor::new(&app);
+    let page = visitor.get("/portal/nowhere").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.content_type.starts_with("text/html"));
+    let css = visitor.get("/portal/assets/portal.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.content_type.starts_with("text/css"));
+}
+
+gridroll_testkit::backend_tests!(
+    signing_in_opens_the_dashboard_and_signing_out_ends_the_session,
+    a_stolen_cookie_stops_working_once_its_session_is_signed_out,
+    a_wrong_password_or_unknown_email_is_refused_alike,
+    repeated_failed_sign_ins_lock_the_user_out,
+    forms_without_the_sessions_csrf_token_are_refused,
+    a_broken_file_lists_its_problems_by_row_and_column_and_stores_nothing,
+    a_good_file_becomes_a_job_whose_failed_rows_download_in_the_upload_layout,
+    update_existing_from_the_form_replaces_meters,
+    meters_are_found_by_reference_and_status_and_open_with_their_fields,
+    the_dashboard_counts_meters_by_status_and_region,
+    a_key_made_in_the_portal_is_shown_once_and_works_until_revoked,
+    another_partners_jobs_meters_and_keys_are_not_found_by_changing_the_id,
+    members_cannot_manage_keys_or_users,
+    an_invitation_link_makes_a_signed_in_user_once,
+    a_programs_template_uploads_as_a_meter_ready_for_it,
+    unknown_portal_pages_are_an_html_not_found,
+);

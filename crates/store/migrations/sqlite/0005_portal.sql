@@ -1,0 +1,44 @@
+-- The portal: users of a partner, their sessions and invitations. API keys gain a
+-- permission and the time they were last used.
+
+-- email is lower-cased and unique across the platform: it is what a user signs in with.
+-- password_hash is a PHC string (Argon2id).
+CREATE TABLE users (
+    id               BLOB PRIMARY KEY,
+    partner_id       BLOB NOT NULL REFERENCES partners (id),
+    email            TEXT NOT NULL UNIQUE,
+    role             TEXT NOT NULL,
+    password_hash    TEXT NOT NULL,
+    failed_sign_ins  INTEGER NOT NULL DEFAULT 0,
+    locked_until     INTEGER,
+    last_sign_in_at  INTEGER,
+    created_at       INTEGER NOT NULL
+);
+CREATE INDEX users_by_partner ON users (partner_id, id);
+
+-- Only the SHA-256 of a session token is kept, as for API keys.
+CREATE TABLE sessions (
+    token_hash  BLOB PRIMARY KEY,
+    user_id     BLOB NOT NULL REFERENCES users (id),
+    csrf_token  TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+);
+CREATE INDEX sessions_by_user ON sessions (user_id);
+
+CREATE TABLE invitations (
+    token_hash  BLOB PRIMARY KEY,
+    partner_id  BLOB NOT NULL REFERENCES partners (id),
+    email       TEXT NOT NULL,
+    role        TEXT NOT NULL,
+    invited_by  BLOB NOT NULL REFERENCES users (id),
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+);
+
+ALTER TABLE api_keys ADD COLUMN permission TEXT NOT NULL DEFAULT 'read_write';
+ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;
+CREATE INDEX api_keys_by_partner ON api_keys (partner_id, id);
+
+-- The dashboard counts meters by enrollment status.
+CREATE INDEX meters_by_status ON meters (partner_id, global_enrollment_status);

@@ -1,0 +1,147 @@
+//! Who may act for a partner: portal users, their sessions and invitations, and API keys.
+//! Secrets (session tokens, invitation tokens, API keys) are kept only as SHA-256 hashes;
+//! passwords only as memory-hard hashes made by the caller.
+
+use gridroll_domain::{ApiKeyId, PartnerId, UserId};
+
+/// What a portal user may do beyond the everyday work of uploading and reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::Display, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
+pub enum Role {
+    /// Also invites users and manages API keys.
+    Admin,
+    Member,
+}
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::Display, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
+pub enum Permission {
+    /// Reads and writes: creates meters and changes participation.
+    ReadWrite,
+    /// Reads only: lists, searches and validates.
+    ReadOnly,
+}
+
+/// A portal user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub partner: PartnerId,
+    /// Lower-cased; unique across the platform.
+    pub email: String,
+    pub role: Role,
+    pub created_at: i64,
+    pub last_sign_in_at: Option<i64>,
+}
+
+/// A user with what signing in checks.
+#[derive(Clone)]
+pub struct Credentials {
+    pub user: User,
+    /// PHC string of the password hash.
+    pub password_hash: String,
+    /// Failed sign-ins since the last successful one.
+    pub failed_sign_ins: u32,
+    pub locked_until: Option<i64>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("failed_sign_ins", &self.failed_sign_ins)
+            .field("locked_until", &self.locked_until)
+            .finish_non_exhaustive()
+    }
+}
+
+/// SHA-256 of a random token handed out once (a session cookie, an invitation link).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl std::fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenHash(..)")
+    }
+}
+
+/// A session about to start.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token: TokenHash,
+    pub user: UserId,
+    /// The token every form of the session must carry.
+    pub csrf_token: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// A live session and its user.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user: User,
+    pub csrf_token: String,
+    pub expires_at: i64,
+}
+
+/// An invitation for someone to become a user of a partner.
+#[derive(Debug, Clone)]
+pub struct NewInvitation {
+    pub token: TokenHash,
+    pub partner: PartnerId,
+    pub email: String,
+    pub role: Role,
+    pub invited_by: UserId,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// An invitation that can still be accepted.
+#[derive(Debug, Clone)]
+pub struct Invitation {
+    pub partner: PartnerId,
+    pub email: String,
+    pub role: Role,
+    pub expires_at: i64,
+}
+
+/// Why a user could not be added.
+#[derive(Debug, thiserror::Error)]
+pub enum AddUserError {
+    #[error("a user with this email exists")]
+    EmailTaken,
+    #[error(transparent)]
+    Store(#[from] crate::StoreError),
+}
+
+/// An API key as its partner sees it (never the key itself).
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    pub name: String,
+    pub permission: Permission,
+    pub created_at: i64,
+    /// Updated at most about once a minute per process: lookups are cached.
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// What a presented, live API key grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyGrant {
+    pub partner: PartnerId,
+    pub permission: Permission,
+}
+
+/// Counts of a partner's meters for an overview.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MeterOverview {
+    pub total: u64,
+    /// Meters that need something from the partner.
+    pub action_required: u64,
+    /// Global enrollment status and how many meters have it.
+    pub by_status: Vec<(String, u64)>,
+    /// Transmission region and how many meters are in it.
+    pub by_region: Vec<(String, u64)>,
+}

@@ -1,0 +1,401 @@
+//! Users, sessions, invitations and API keys on PostgreSQL.
+
+use std::str::FromStr;
+
+use deadpool_postgres::GenericClient;
+use deadpool_postgres::Object;
+use gridroll_domain::{ApiKeyId, PartnerId, UserId};
+use tokio_postgres::Row;
+use tokio_postgres::error::SqlState;
+
+use crate::accounts::{
+    AddUserError, ApiKey, Credentials, Invitation, KeyGrant, MeterOverview, NewInvitation,
+    NewSession, Permission, Role, Session, TokenHash, User,
+};
+use crate::model::ApiKeyHash;
+use crate::{Result, StoreError};
+
+const USER_COLUMNS: &str = "id, partner_id, email, role, created_at, last_sign_in_at";
+
+/// A text column parsed into one of the store's enums.
+fn parsed<T: FromStr>(row: &Row, index: usize) -> Result<T> {
+    let text: &str = row.get(index);
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("unexpected value {text:?} in column {index}")))
+}
+
+fn user(row: &Row) -> Result<User> {
+    Ok(User {
+        id: UserId::from_uuid(row.get(0)),
+        partner: PartnerId::from_uuid(row.get(1)),
+        email: row.get(2),
+        role: parsed(row, 3)?,
+        created_at: row.get(4),
+        last_sign_in_at: row.get(5),
+    })
+}
+
+pub async fn add_api_key(
+    client: &Object,
+    partner: PartnerId,
+    name: &str,
+    permission: Permission,
+    hash: &ApiKeyHash,
+    now: i64,
+) -> Result<ApiKeyId> {
+    let id = ApiKeyId::new();
+    client
+        .execute(
+            "INSERT INTO api_keys (id, partner_id, name, key_hash, permission, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                id.as_uuid(),
+                partner.as_uuid(),
+                &name,
+                &&hash.0[..],
+                &permission.to_string(),
+                &now,
+            ],
+        )
+        .await?;
+    Ok(id)
+}
+
+pub async fn use_api_key(client: &Object, hash: &ApiKeyHash, now: i64) -> Result<Option<KeyGrant>> {
+    let statement = client
+        .prepare_cached(
+            "UPDATE api_keys SET last_used_at = $2
+             WHERE key_hash = $1 AND revoked_at IS NULL
+             RETURNING partner_id, permission",
+        )
+        .await?;
+    let row = client.query_opt(&statement, &[&&hash.0[..], &now]).await?;
+    row.map(|row| {
+        Ok(KeyGrant {
+            partner: PartnerId::from_uuid(row.get(0)),
+            permission: parsed(&row, 1)?,
+        })
+    })
+    .transpose()
+}
+
+pub async fn list_api_keys(client: &Object, partner: PartnerId) -> Result<Vec<ApiKey>> {
+    let rows = client
+        .query(
+            "SELECT id, name, permission, created_at, last_used_at, revoked_at FROM api_keys
+             WHERE partner_id = $1 ORDER BY id DESC",
+            &[partner.as_uuid()],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(ApiKey {
+                id: ApiKeyId::from_uuid(row.get(0)),
+                name: row.get(1),
+                permission: parsed(row, 2)?,
+                created_at: row.get(3),
+                last_used_at: row.get(4),
+                revoked_at: row.get(5),
+            })
+        })
+        .collect()
+}
+
+pub async fn revoke_api_key(
+    client: &Object,
+    partner: PartnerId,
+    key: ApiKeyId,
+    now: i64,
+) -> Result<bool> {
+    let changed = client
+        .execute(
+            "UPDATE api_keys SET revoked_at = $3
+             WHERE id = $1 AND partner_id = $2 AND revoked_at IS NULL",
+            &[key.as_uuid(), partner.as_uuid(), &now],
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
+pub async fn add_user(
+    client: &impl GenericClient,
+    partner: PartnerId,
+    email: &str,
+    role: Role,
+    password_hash: &str,
+    now: i64,
+) -> Result<User, AddUserError> {
+    let user = User {
+        id: UserId::new(),
+        partner,
+        email: email.to_owned(),
+        role,
+        created_at: now,
+        last_sign_in_at: None,
+    };
+    client
+        .execute(
+            "INSERT INTO users (id, partner_id, email, role, password_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                user.id.as_uuid(),
+                partner.as_uuid(),
+                &email,
+                &role.to_string(),
+                &password_hash,
+                &now,
+            ],
+        )
+        .await
+        .map_err(|e| {
+            if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                AddUserError::EmailTaken
+            } else {
+                AddUserError::Store(e.into())
+            }
+        })?;
+    Ok(user)
+}
+
+pub async fn set_password(client: &mut Object, email: &str, password_hash: &str) -> Result<bool> {
+    let tx = client.transaction().await?;
+    tx.execute(
+        "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE email = $1)",
+        &[&email],
+    )
+    .await?;
+    let changed = tx
+        .execute(
+            "UPDATE users SET password_hash = $2, failed_sign_ins = 0, locked_until = NULL
+             WHERE email = $1",
+            &[&email, &password_hash],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(changed == 1)
+}
+
+pub async fn list_users(client: &Object, partner: PartnerId) -> Result<Vec<User>> {
+    let rows = client
+        .query(
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE partner_id = $1 ORDER BY id"),
+            &[partner.as_uuid()],
+        )
+        .await?;
+    rows.iter().map(user).collect()
+}
+
+pub async fn user_credentials(client: &Object, email: &str) -> Result<Option<Credentials>> {
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT {USER_COLUMNS}, password_hash, failed_sign_ins, locked_until
+                 FROM users WHERE email = $1"
+            ),
+            &[&email],
+        )
+        .await?;
+    row.map(|row| {
+        let failed: i32 = row.get(7);
+        Ok(Credentials {
+            user: user(&row)?,
+            password_hash: row.get(6),
+            failed_sign_ins: u32::try_from(failed).unwrap_or(0),
+            locked_until: row.get(8),
+        })
+    })
+    .transpose()
+}
+
+pub async fn sign_in_failed(
+    client: &Object,
+    user: UserId,
+    lock_after: u32,
+    locked_until: i64,
+) -> Result<()> {
+    let lock_after = i32::try_from(lock_after).unwrap_or(i32::MAX);
+    client
+        .execute(
+            "UPDATE users SET
+                 failed_sign_ins = failed_sign_ins + 1,
+                 locked_until = CASE WHEN failed_sign_ins + 1 >= $2 THEN $3 ELSE locked_until END
+             WHERE id = $1",
+            &[user.as_uuid(), &lock_after, &locked_until],
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn start_session(client: &mut Object, session: &NewSession) -> Result<()> {
+    let tx = client.transaction().await?;
+    tx.execute(
+        "UPDATE users SET failed_sign_ins = 0, locked_until = NULL, last_sign_in_at = $2
+         WHERE id = $1",
+        &[session.user.as_uuid(), &session.created_at],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM sessions WHERE user_id = $1 AND expires_at <= $2",
+        &[session.user.as_uuid(), &session.created_at],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5)",
+        &[
+            &&session.token.0[..],
+            session.user.as_uuid(),
+            &session.csrf_token,
+            &session.created_at,
+            &session.expires_at,
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn session(client: &Object, token: &TokenHash, now: i64) -> Result<Option<Session>> {
+    let statement = client
+        .prepare_cached(
+            "SELECT u.id, u.partner_id, u.email, u.role, u.created_at, u.last_sign_in_at,
+                    s.csrf_token, s.expires_at
+             FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = $1 AND s.expires_at > $2",
+        )
+        .await?;
+    let row = client.query_opt(&statement, &[&&token.0[..], &now]).await?;
+    row.map(|row| {
+        Ok(Session {
+            user: user(&row)?,
+            csrf_token: row.get(6),
+            expires_at: row.get(7),
+        })
+    })
+    .transpose()
+}
+
+pub async fn end_session(client: &Object, token: &TokenHash) -> Result<()> {
+    client
+        .execute(
+            "DELETE FROM sessions WHERE token_hash = $1",
+            &[&&token.0[..]],
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn add_invitation(client: &Object, invitation: &NewInvitation) -> Result<()> {
+    client
+        .execute(
+            "INSERT INTO invitations
+                 (token_hash, partner_id, email, role, invited_by, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &&invitation.token.0[..],
+                invitation.partner.as_uuid(),
+                &invitation.email,
+                &invitation.role.to_string(),
+                invitation.invited_by.as_uuid(),
+                &invitation.created_at,
+                &invitation.expires_at,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn invitation(
+    client: &Object,
+    token: &TokenHash,
+    now: i64,
+) -> Result<Option<Invitation>> {
+    let row = client
+        .query_opt(
+            "SELECT partner_id, email, role, expires_at FROM invitations
+             WHERE token_hash = $1 AND expires_at > $2",
+            &[&&token.0[..], &now],
+        )
+        .await?;
+    row.map(|row| {
+        Ok(Invitation {
+            partner: PartnerId::from_uuid(row.get(0)),
+            email: row.get(1),
+            role: parsed(&row, 2)?,
+            expires_at: row.get(3),
+        })
+    })
+    .transpose()
+}
+
+pub async fn accept_invitation(
+    client: &mut Object,
+    token: &TokenHash,
+    now: i64,
+    password_hash: &str,
+) -> Result<Option<User>, AddUserError> {
+    let tx = client.transaction().await.map_err(StoreError::from)?;
+    // Deleting takes the row's lock, so two acceptances of one link cannot both win; a
+    // failure below rolls the deletion back.
+    let row = tx
+        .query_opt(
+            "DELETE FROM invitations WHERE token_hash = $1 AND expires_at > $2
+             RETURNING partner_id, email, role",
+            &[&&token.0[..], &now],
+        )
+        .await
+        .map_err(StoreError::from)?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let partner = PartnerId::from_uuid(row.get(0));
+    let email: String = row.get(1);
+    let role: Role = parsed(&row, 2)?;
+    let user = add_user(&tx, partner, &email, role, password_hash, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(Some(user))
+}
+
+pub async fn meter_overview(client: &Object, partner: PartnerId) -> Result<MeterOverview> {
+    let counts = |rows: Vec<Row>| -> Vec<(String, u64)> {
+        rows.iter()
+            .map(|r| {
+                (
+                    r.get::<_, String>(0),
+                    u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
+                )
+            })
+            .collect()
+    };
+    let by_status = counts(
+        client
+            .query(
+                "SELECT global_enrollment_status, count(*) FROM meters WHERE partner_id = $1
+                 GROUP BY global_enrollment_status ORDER BY global_enrollment_status",
+                &[partner.as_uuid()],
+            )
+            .await?,
+    );
+    let by_region = counts(
+        client
+            .query(
+                "SELECT transmission_region, count(*) FROM meters WHERE partner_id = $1
+                 GROUP BY transmission_region ORDER BY transmission_region",
+                &[partner.as_uuid()],
+            )
+            .await?,
+    );
+    let action_required: i64 = client
+        .query_one(
+            "SELECT count(*) FROM meters WHERE partner_id = $1 AND partner_action_required",
+            &[partner.as_uuid()],
+        )
+        .await?
+        .get(0);
+    Ok(MeterOverview {
+        total: by_status.iter().map(|(_, n)| n).sum(),
+        action_required: u64::try_from(action_required).unwrap_or(0),
+        by_status,
+        by_region,
+    })
+}

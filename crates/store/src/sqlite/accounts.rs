@@ -1,0 +1,357 @@
+//! Users, sessions, invitations and API keys on SQLite.
+
+use std::str::FromStr;
+
+use gridroll_domain::{ApiKeyId, PartnerId, UserId};
+use rusqlite::types::Type;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
+
+use crate::Result;
+use crate::accounts::{
+    AddUserError, ApiKey, Credentials, Invitation, KeyGrant, MeterOverview, NewInvitation,
+    NewSession, Permission, Role, Session, TokenHash, User,
+};
+use crate::model::ApiKeyHash;
+
+const USER_COLUMNS: &str = "id, partner_id, email, role, created_at, last_sign_in_at";
+
+/// A text column parsed into one of the store's enums.
+fn parsed<T: FromStr>(row: &Row<'_>, index: usize) -> rusqlite::Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let text: String = row.get(index)?;
+    text.parse()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(e)))
+}
+
+fn user(row: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: UserId::from_uuid(row.get(0)?),
+        partner: PartnerId::from_uuid(row.get(1)?),
+        email: row.get(2)?,
+        role: parsed(row, 3)?,
+        created_at: row.get(4)?,
+        last_sign_in_at: row.get(5)?,
+    })
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation)
+}
+
+pub fn add_api_key(
+    conn: &Connection,
+    partner: PartnerId,
+    name: &str,
+    permission: Permission,
+    hash: &ApiKeyHash,
+    now: i64,
+) -> Result<ApiKeyId> {
+    let id = ApiKeyId::new();
+    conn.execute(
+        "INSERT INTO api_keys (id, partner_id, name, key_hash, permission, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            id.as_uuid(),
+            partner.as_uuid(),
+            name,
+            &hash.0[..],
+            permission.to_string(),
+            now
+        ],
+    )?;
+    Ok(id)
+}
+
+pub fn use_api_key(conn: &Connection, hash: &ApiKeyHash, now: i64) -> Result<Option<KeyGrant>> {
+    Ok(conn
+        .query_row(
+            "UPDATE api_keys SET last_used_at = ?2
+             WHERE key_hash = ?1 AND revoked_at IS NULL
+             RETURNING partner_id, permission",
+            params![&hash.0[..], now],
+            |row| {
+                Ok(KeyGrant {
+                    partner: PartnerId::from_uuid(row.get(0)?),
+                    permission: parsed(row, 1)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+pub fn list_api_keys(conn: &Connection, partner: PartnerId) -> Result<Vec<ApiKey>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, permission, created_at, last_used_at, revoked_at FROM api_keys
+         WHERE partner_id = ?1 ORDER BY id DESC",
+    )?;
+    let keys = stmt
+        .query_map([partner.as_uuid()], |row| {
+            Ok(ApiKey {
+                id: ApiKeyId::from_uuid(row.get(0)?),
+                name: row.get(1)?,
+                permission: parsed(row, 2)?,
+                created_at: row.get(3)?,
+                last_used_at: row.get(4)?,
+                revoked_at: row.get(5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(keys)
+}
+
+pub fn revoke_api_key(
+    conn: &Connection,
+    partner: PartnerId,
+    key: ApiKeyId,
+    now: i64,
+) -> Result<bool> {
+    let changed = conn.execute(
+        "UPDATE api_keys SET revoked_at = ?3
+         WHERE id = ?1 AND partner_id = ?2 AND revoked_at IS NULL",
+        params![key.as_uuid(), partner.as_uuid(), now],
+    )?;
+    Ok(changed == 1)
+}
+
+pub fn add_user(
+    conn: &Connection,
+    partner: PartnerId,
+    email: &str,
+    role: Role,
+    password_hash: &str,
+    now: i64,
+) -> Result<User, AddUserError> {
+    let user = User {
+        id: UserId::new(),
+        partner,
+        email: email.to_owned(),
+        role,
+        created_at: now,
+        last_sign_in_at: None,
+    };
+    conn.execute(
+        "INSERT INTO users (id, partner_id, email, role, password_hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            user.id.as_uuid(),
+            partner.as_uuid(),
+            email,
+            role.to_string(),
+            password_hash,
+            now
+        ],
+    )
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            AddUserError::EmailTaken
+        } else {
+            AddUserError::Store(e.into())
+        }
+    })?;
+    Ok(user)
+}
+
+pub fn set_password(conn: &mut Connection, email: &str, password_hash: &str) -> Result<bool> {
+    let tx = conn.transaction()?;
+    tx.execute(
+        "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE email = ?1)",
+        [email],
+    )?;
+    let changed = tx.execute(
+        "UPDATE users SET password_hash = ?2, failed_sign_ins = 0, locked_until = NULL
+         WHERE email = ?1",
+        [email, password_hash],
+    )?;
+    tx.commit()?;
+    Ok(changed == 1)
+}
+
+pub fn list_users(conn: &Connection, partner: PartnerId) -> Result<Vec<User>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE partner_id = ?1 ORDER BY id"
+    ))?;
+    let users = stmt
+        .query_map([partner.as_uuid()], user)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(users)
+}
+
+pub fn user_credentials(conn: &Connection, email: &str) -> Result<Option<Credentials>> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {USER_COLUMNS}, password_hash, failed_sign_ins, locked_until
+                 FROM users WHERE email = ?1"
+            ),
+            [email],
+            |row| {
+                Ok(Credentials {
+                    user: user(row)?,
+                    password_hash: row.get(6)?,
+                    failed_sign_ins: row.get(7)?,
+                    locked_until: row.get(8)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+pub fn sign_in_failed(
+    conn: &Connection,
+    user: UserId,
+    lock_after: u32,
+    locked_until: i64,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE users SET
+             failed_sign_ins = failed_sign_ins + 1,
+             locked_until = CASE WHEN failed_sign_ins + 1 >= ?2 THEN ?3 ELSE locked_until END
+         WHERE id = ?1",
+        params![user.as_uuid(), lock_after, locked_until],
+    )?;
+    Ok(())
+}
+
+pub fn start_session(conn: &mut Connection, session: &NewSession) -> Result<()> {
+    let tx = conn.transaction()?;
+    tx.execute(
+        "UPDATE users SET failed_sign_ins = 0, locked_until = NULL, last_sign_in_at = ?2
+         WHERE id = ?1",
+        params![session.user.as_uuid(), session.created_at],
+    )?;
+    tx.execute(
+        "DELETE FROM sessions WHERE user_id = ?1 AND expires_at <= ?2",
+        params![session.user.as_uuid(), session.created_at],
+    )?;
+    tx.execute(
+        "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            &session.token.0[..],
+            session.user.as_uuid(),
+            session.csrf_token,
+            session.created_at,
+            session.expires_at
+        ],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+pub fn session(conn: &Connection, token: &TokenHash, now: i64) -> Result<Option<Session>> {
+    Ok(conn
+        .query_row(
+            "SELECT u.id, u.partner_id, u.email, u.role, u.created_at, u.last_sign_in_at,
+                    s.csrf_token, s.expires_at
+             FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+            params![&token.0[..], now],
+            |row| {
+                Ok(Session {
+                    user: user(row)?,
+                    csrf_token: row.get(6)?,
+                    expires_at: row.get(7)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+pub fn end_session(conn: &Connection, token: &TokenHash) -> Result<()> {
+    conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [&token.0[..]])?;
+    Ok(())
+}
+
+pub fn add_invitation(conn: &Connection, invitation: &NewInvitation) -> Result<()> {
+    conn.execute(
+        "INSERT INTO invitations
+             (token_hash, partner_id, email, role, invited_by, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            &invitation.token.0[..],
+            invitation.partner.as_uuid(),
+            invitation.email,
+            invitation.role.to_string(),
+            invitation.invited_by.as_uuid(),
+            invitation.created_at,
+            invitation.expires_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn invitation(conn: &Connection, token: &TokenHash, now: i64) -> Result<Option<Invitation>> {
+    Ok(conn
+        .query_row(
+            "SELECT partner_id, email, role, expires_at FROM invitations
+             WHERE token_hash = ?1 AND expires_at > ?2",
+            params![&token.0[..], now],
+            |row| {
+                Ok(Invitation {
+                    partner: PartnerId::from_uuid(row.get(0)?),
+                    email: row.get(1)?,
+                    role: parsed(row, 2)?,
+                    expires_at: row.get(3)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+pub fn accept_invitation(
+    conn: &mut Connection,
+    token: &TokenHash,
+    now: i64,
+    password_hash: &str,
+) -> Result<Option<User>, AddUserError> {
+    let tx = conn.transaction().map_err(crate::StoreError::from)?;
+    let Some(found) = invitation(&tx, token, now)? else {
+        return Ok(None);
+    };
+    tx.execute(
+        "DELETE FROM invitations WHERE token_hash = ?1",
+        [&token.0[..]],
+    )
+    .map_err(crate::StoreError::from)?;
+    let user = add_user(
+        &tx,
+        found.partner,
+        &found.email,
+        found.role,
+        password_hash,
+        now,
+    )?;
+    tx.commit().map_err(crate::StoreError::from)?;
+    Ok(Some(user))
+}
+
+pub fn meter_overview(conn: &Connection, partner: PartnerId) -> Result<MeterOverview> {
+    let counts = |sql: &str| -> Result<Vec<(String, u64)>> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt
+            .query_map([partner.as_uuid()], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    };
+    let by_status = counts(
+        "SELECT global_enrollment_status, count(*) FROM meters WHERE partner_id = ?1
+         GROUP BY global_enrollment_status ORDER BY global_enrollment_status",
+    )?;
+    let by_region = counts(
+        "SELECT transmission_region, count(*) FROM meters WHERE partner_id = ?1
+         GROUP BY transmission_region ORDER BY transmission_region",
+    )?;
+    let action_required: u64 = conn.query_row(
+        "SELECT count(*) FROM meters WHERE partner_id = ?1 AND partner_action_required = 1",
+        [partner.as_uuid()],
+        |row| row.get(0),
+    )?;
+    Ok(MeterOverview {
+        total: by_status.iter().map(|(_, n)| n).sum(),
+        action_required,
+        by_status,
+        by_region,
+    })
+}
