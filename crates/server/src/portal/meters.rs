@@ -4,8 +4,9 @@
 use axum::extract::{Path, Query, State};
 use gridroll_domain::MeterId;
 use gridroll_domain::csv_layout::{export_cells, export_header};
-use gridroll_domain::enrollment::{self, Schedule};
+use gridroll_domain::enrollment::{self, ProgramView, Schedule};
 use gridroll_domain::enums::{EnrollmentStatus, TransmissionRegion};
+use gridroll_domain::schema::field_at;
 use gridroll_domain::timestamp::format;
 use gridroll_store::{Meter, MeterFilter};
 use maud::{Markup, html};
@@ -199,7 +200,14 @@ pub async fn show(
                     ul.actions {
                         @for action in &shown.partner_actions {
                             li {
-                                strong { (action.program) } ": " (action.description)
+                                strong { (action.program) } ": "
+                                @match missing_of(&shown.programs, &action.program) {
+                                    Some(columns) => {
+                                        "fill in " (columns) ", then upload the meter again with "
+                                        "“Update existing meters” on."
+                                    }
+                                    None => { (action.description) }
+                                }
                                 @if let Some(deadline) = action.deadline {
                                     " Due by " (format(deadline).get(..10).unwrap_or_default()) "."
                                 }
@@ -238,7 +246,7 @@ pub async fn show(
                                         td {
                                             @for reason in &program.reasons { (reason) ". " }
                                             @if !program.missing.is_empty() {
-                                                "Missing: " (program.missing.join(", "))
+                                                "Missing: " (columns(&program.missing))
                                             }
                                         }
                                     }
@@ -254,6 +262,23 @@ pub async fn show(
             }
         },
     ))
+}
+
+/// Dotted paths as the CSV columns a partner fills in.
+fn columns(paths: &[String]) -> String {
+    paths
+        .iter()
+        .map(|path| field_at(path).map_or(path.as_str(), |f| f.column_name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The columns a program still needs of the meter, if any.
+fn missing_of(programs: &[ProgramView], program: &str) -> Option<String> {
+    programs
+        .iter()
+        .find(|p| p.program == program && !p.missing.is_empty())
+        .map(|p| columns(&p.missing))
 }
 
 /// Every field the meter has, under its CSV column name.
