@@ -369,17 +369,143 @@ async fn operators_manage_programs_and_activate_enrollments_from_the_command_lin
     );
 }
 
-async fn serve_demo_prints_a_key_that_works_at_once(backend: Backend) {
+async fn serve_demo_prints_a_key_and_a_portal_password_that_work_at_once(backend: Backend) {
     let db = TestDatabase::new(backend).await.unwrap();
     let mut server = Server::start(&db, &["--demo"]);
     let stdout = server.child.stdout.take().unwrap();
-    let key = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
+    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+    let key = lines
+        .by_ref()
         .find_map(|line| line.split("GRIDROLL_KEY=").nth(1).map(str::to_owned))
         .expect("the key is printed");
+    let password = lines
+        .skip_while(|line| !line.contains("sign in as demo@example.com"))
+        .map(|line| line.trim().to_owned())
+        .find(|line| !line.is_empty() && !line.contains("sign in as"))
+        .expect("the portal password is printed");
     let jobs = server.get("/v1.1/jobs/meters", &key);
     assert_eq!(jobs["jobs"], json!([]));
+    assert_eq!(sign_in(&server.base, "demo@example.com", &password), 303);
+    assert_eq!(
+        sign_in(&server.base, "demo@example.com", "wrong password!"),
+        401
+    );
+}
+
+/// Signs in to the portal as a browser would; the status of the answer.
+fn sign_in(base: &str, email: &str, password: &str) -> u16 {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut form = agent
+        .get(format!("{base}/portal/sign-in"))
+        .call()
+        .expect("the sign-in page");
+    let cookie = form
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a sign-in cookie")
+        .to_owned();
+    let page = form.body_mut().read_to_string().unwrap();
+    let at = page.find(r#"name="csrf" value=""#).unwrap() + r#"name="csrf" value=""#.len();
+    let csrf = &page[at..at + page[at..].find('"').unwrap()];
+    agent
+        .post(format!("{base}/portal/sign-in"))
+        .header("Cookie", &cookie)
+        .send_form([("csrf", csrf), ("email", email), ("password", password)])
+        .expect("the sign-in answer")
+        .status()
+        .as_u16()
+}
+
+/// Runs `gridroll` with `input` on standard input.
+fn gridroll_with_input(db: &TestDatabase, args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("DATABASE_URL", db.url())
+        .env("GRIDROLL_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run gridroll");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+async fn users_create_takes_the_password_from_stdin_and_the_user_can_sign_in(backend: Backend) {
+    let db = TestDatabase::new(backend).await.unwrap();
+    let (partner, _) = create_partner(&db);
+    let create = [
+        "users",
+        "create",
+        "--partner",
+        &partner,
+        "--email",
+        "Ops@Acme.example",
+    ];
+    let out = gridroll_with_input(&db, &create, "a long enough passphrase\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["email"], "ops@acme.example");
+    assert_eq!(printed["role"], "admin");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("passphrase"));
+
+    let again = gridroll_with_input(&db, &create, "another long passphrase\n");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+    let short = [
+        "users",
+        "create",
+        "--partner",
+        &partner,
+        "--email",
+        "b@acme.example",
+    ];
+    let out = gridroll_with_input(&db, &short, "short\n");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 12 characters"));
+
+    let server = Server::start(&db, &[]);
+    assert_eq!(
+        sign_in(&server.base, "ops@acme.example", "a long enough passphrase"),
+        303
+    );
+    let reset = ["users", "set-password", "--email", "ops@acme.example"];
+    let out = gridroll_with_input(&db, &reset, "a brand new passphrase\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        sign_in(&server.base, "ops@acme.example", "a long enough passphrase"),
+        401
+    );
+    assert_eq!(
+        sign_in(&server.base, "ops@acme.example", "a brand new passphrase"),
+        303
+    );
+    let unknown = ["users", "set-password", "--email", "nobody@acme.example"];
+    assert!(
+        !gridroll_with_input(&db, &unknown, "a brand new passphrase\n")
+            .status
+            .success()
+    );
 }
 
 async fn a_server_killed_mid_job_finishes_it_after_a_restart_without_duplicates(backend: Backend) {
@@ -405,7 +531,8 @@ gridroll_testkit::backend_tests!(
     partners_create_prints_only_the_partner_and_its_key,
     keys_and_imports_refuse_an_unknown_partner,
     the_operator_import_stores_meters_that_share_a_reference,
-    serve_demo_prints_a_key_that_works_at_once,
+    serve_demo_prints_a_key_and_a_portal_password_that_work_at_once,
+    users_create_takes_the_password_from_stdin_and_the_user_can_sign_in,
     a_server_killed_mid_job_finishes_it_after_a_restart_without_duplicates,
 );
 

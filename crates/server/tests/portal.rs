@@ -710,6 +710,37 @@ async fn a_programs_template_uploads_as_a_meter_ready_for_it(backend: Backend) {
     );
 }
 
+async fn files_beyond_two_megabytes_upload_and_beyond_the_limit_are_refused(backend: Backend) {
+    let config = gridroll_server::Config {
+        max_body_bytes: 4 * 1024 * 1024,
+        ..Default::default()
+    };
+    let app = TestApp::with_config(backend, config).await;
+    let mut visitor = admin(&app).await;
+    let csrf = visitor.csrf().await;
+    let rows: Vec<String> = (0..30_000)
+        .map(|i| csv_row(&format!("bulk-{i:05}")))
+        .collect();
+    let file = csv(&rows);
+    assert!(file.len() > 2 * 1024 * 1024);
+    let page = visitor.upload(&[("csrf", &csrf)], "bulk.csv", &file).await;
+    job_id(&page);
+
+    let rows: Vec<String> = (0..60_000)
+        .map(|i| csv_row(&format!("huge-{i:05}")))
+        .collect();
+    let page = visitor
+        .upload(&[("csrf", &csrf)], "huge.csv", &csv(&rows))
+        .await;
+    assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", page.text);
+    page.assert_contains("Files of up to 4 MiB are accepted");
+    assert_eq!(
+        app.count("SELECT count(*) FROM jobs").await,
+        1,
+        "nothing of the refused file is kept"
+    );
+}
+
 async fn unknown_portal_pages_are_an_html_not_found(backend: Backend) {
     let app = TestApp::new(backend).await;
     let mut visitor = Visitor::new(&app);
@@ -717,6 +748,21 @@ async fn unknown_portal_pages_are_an_html_not_found(backend: Backend) {
     assert_eq!(page.status, StatusCode::NOT_FOUND);
     assert!(page.content_type.starts_with("text/html"));
     let css = visitor.get("/portal/assets/portal.css").await;
+    let sign_in = app
+        .router
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/portal/sign-in")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let policy = sign_in.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
     assert_eq!(css.status, StatusCode::OK);
     assert!(css.content_type.starts_with("text/css"));
 }
@@ -737,5 +783,6 @@ gridroll_testkit::backend_tests!(
     members_cannot_manage_keys_or_users,
     an_invitation_link_makes_a_signed_in_user_once,
     a_programs_template_uploads_as_a_meter_ready_for_it,
+    files_beyond_two_megabytes_upload_and_beyond_the_limit_are_refused,
     unknown_portal_pages_are_an_html_not_found,
 );

@@ -228,7 +228,7 @@ fn progress(job: &Job) -> Markup {
                 "Status: " span data-field="status" { (badge(job.status.as_ref())) }
             }
             progress max=(job.assets_count) value=(done) aria-label="Rows processed" { (percent) "%" }
-            p.counts {
+            p.counts aria-live="polite" {
                 span data-field="processed" { (count(done)) } " of " (count(job.assets_count)) " rows processed: "
                 span data-field="created" { (count(job.created_count)) } " created, "
                 span data-field="updated" { (count(job.updated_count)) } " updated, "

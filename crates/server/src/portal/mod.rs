@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use gridroll_store::StoreError;
 use maud::html;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -59,6 +60,25 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/assets/portal.css", get(stylesheet))
         .route("/assets/portal.js", get(script))
         .fallback(not_found)
+        .layer(header_layer(
+            header::CONTENT_SECURITY_POLICY,
+            CONTENT_SECURITY_POLICY,
+        ))
+        .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        // Invitation links hold their token in the path: never send it elsewhere.
+        .layer(header_layer(header::REFERRER_POLICY, "same-origin"))
+}
+
+/// Pages load only what the binary serves, cannot be framed, and post only here.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; \
+    style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; \
+    base-uri 'none'";
+
+fn header_layer(
+    name: header::HeaderName,
+    value: &'static str,
+) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }
 
 async fn stylesheet() -> Response {

@@ -5,7 +5,7 @@
 use std::io;
 
 use axum::body::{Body, Bytes};
-use axum::extract::multipart::{Field, MultipartRejection};
+use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -126,6 +126,8 @@ pub async fn submit(
 ) -> PortalResult<Response> {
     let mut multipart = multipart
         .map_err(|e| PortalError::bad_request(format!("The form could not be read: {e}")))?;
+    let limit = state.config.max_body_bytes;
+    let unreadable = |e: MultipartError| unreadable(e.status(), limit);
     let mut outcome = Outcome::default();
     let mut csrf_checked = false;
     while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
@@ -155,8 +157,20 @@ pub async fn submit(
     Ok((StatusCode::BAD_REQUEST, upload_page(&who, &outcome)).into_response())
 }
 
-fn unreadable(e: axum::extract::multipart::MultipartError) -> PortalError {
-    PortalError::bad_request(format!("The upload could not be read: {}", e.body_text()))
+/// Why a form's body could not be read: too large, or broken off.
+fn unreadable(status: StatusCode, limit: u64) -> PortalError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        PortalError::page(status, "The file is too large", too_large(limit))
+    } else {
+        PortalError::bad_request("The upload was cut off before it was complete. Try again.")
+    }
+}
+
+fn too_large(limit: u64) -> String {
+    format!(
+        "Files of up to {} MiB are accepted. Split the file and upload the parts.",
+        limit / (1024 * 1024)
+    )
 }
 
 async fn receive_file(
@@ -213,11 +227,15 @@ async fn receive_streaming(
         rx.recv().await.map(|chunk| (chunk, rx))
     }));
     let forward = async move {
+        let mut broken = None;
         loop {
             let chunk = match field.chunk().await {
                 Ok(Some(chunk)) => Ok(chunk),
                 Ok(None) => break,
-                Err(e) => Err(io::Error::other(e)),
+                Err(e) => {
+                    broken = Some(e.status());
+                    Err(io::Error::other(e))
+                }
             };
             let failed = chunk.is_err();
             // Once the upload is refused the rest of the file is read and dropped:
@@ -230,17 +248,33 @@ async fn receive_streaming(
                 break;
             }
         }
+        broken
     };
-    let (received, ()) = tokio::join!(
+    let (received, broken) = tokio::join!(
         upload::receive(state, who.user.partner, upload, body),
         forward
     );
-    received
+    // A body that outgrew the limit or broke off explains the refusal best.
+    match broken {
+        Some(StatusCode::PAYLOAD_TOO_LARGE) => {
+            Err(ApiError::payload_too_large(state.config.max_body_bytes))
+        }
+        Some(_) => Err(ApiError::bad_request(
+            "The upload was cut off before it was complete",
+            serde_json::json!({"error": "send the file again"}),
+        )),
+        None => received,
+    }
 }
 
 /// The upload page again, with why the file was refused.
 fn refused(who: &SignedIn, mut outcome: Outcome, error: ApiError) -> Response {
     let status = error.status;
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        let limit = error.details["limit_bytes"].as_u64().unwrap_or_default();
+        outcome.alert = Some(format!("The file is too large. {}", too_large(limit)));
+        return (status, upload_page(who, &outcome)).into_response();
+    }
     match serde_json::from_value::<Vec<ProblemRow>>(error.details.clone()) {
         Ok(rows) if !rows.is_empty() => {
             outcome.problems = Some(Rejected {
