@@ -273,10 +273,61 @@ async fn repeated_failed_sign_ins_lock_the_user_out(backend: Backend) {
             .await;
         assert_eq!(page.status, StatusCode::UNAUTHORIZED);
     }
+    // Locked: even the right password is refused, with the answer every refusal gets.
     let locked = visitor.sign_in("ops@example.com", PASSWORD).await;
-    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
-    locked.assert_contains("Too many failed sign-ins");
+    assert_eq!(locked.status, StatusCode::UNAUTHORIZED);
+    locked.assert_contains("signing in is paused for 15 minutes");
     assert!(!visitor.cookies.contains_key("gridroll_session"));
+}
+
+async fn a_lapsed_lock_lets_the_user_in_and_starts_the_count_again(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    add_user(&app, app.partner, "ops@example.com", Role::Member).await;
+    let user = app
+        .store
+        .user_credentials("ops@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .user
+        .id;
+    let (t0, lock) = (1_000_000, 900_000);
+    for i in 0..3 {
+        assert!(
+            app.store
+                .sign_in_attempt(user, t0 + i, 3, t0 + i + lock)
+                .await
+                .unwrap()
+        );
+    }
+    // The third attempt locked the user until t0 + 2 + lock.
+    assert!(
+        !app.store
+            .sign_in_attempt(user, t0 + 10, 3, t0 + 10 + lock)
+            .await
+            .unwrap()
+    );
+    let later = t0 + 2 + lock;
+    assert!(
+        app.store
+            .sign_in_attempt(user, later, 3, later + lock)
+            .await
+            .unwrap()
+    );
+    assert!(
+        app.store
+            .sign_in_attempt(user, later + 1, 3, later + 1 + lock)
+            .await
+            .unwrap()
+    );
+    let credentials = app
+        .store
+        .user_credentials("ops@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(credentials.failed_sign_ins, 2, "the count started again");
+    assert_eq!(credentials.locked_until, None);
 }
 
 async fn forms_without_the_sessions_csrf_token_are_refused(backend: Backend) {
@@ -318,6 +369,20 @@ async fn forms_without_the_sessions_csrf_token_are_refused(backend: Backend) {
         .post_form("/portal/sign-out", &[("csrf", &others)])
         .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
+
+    let key = app.store.list_api_keys(app.partner).await.unwrap()[0].id;
+    let revoke = visitor
+        .post_form(&format!("/portal/keys/{key}/revoke"), &[("csrf", "forged")])
+        .await;
+    assert_eq!(revoke.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.get("/v1.1/programs").await.status, StatusCode::OK);
+    let invite = visitor
+        .post_form(
+            "/portal/users",
+            &[("email", "x@example.com"), ("role", "member")],
+        )
+        .await;
+    assert_eq!(invite.status, StatusCode::FORBIDDEN);
 
     let upload = visitor
         .upload(&[("csrf", "forged")], "m.csv", &csv(&[csv_row("csrf-1")]))
@@ -392,6 +457,20 @@ async fn a_good_file_becomes_a_job_whose_failed_rows_download_in_the_upload_layo
     done.assert_contains("DUPLICATE_REF_ID");
     assert!(!done.text.contains("http-equiv=\"refresh\""));
 
+    let with_errors = visitor
+        .get("/portal/jobs?status=COMPLETED_WITH_ERRORS")
+        .await;
+    with_errors.assert_contains("second.csv");
+    assert!(!with_errors.text.contains("first.csv"));
+    let searched = visitor.get("/portal/jobs?q=FIRST").await;
+    searched.assert_contains("first.csv");
+    assert!(!searched.text.contains("second.csv"));
+    let failed_rows = visitor
+        .get(&format!("/portal/jobs/{job}?status=failed"))
+        .await;
+    failed_rows.assert_contains("dup-1");
+    assert!(!failed_rows.text.contains("new-1"));
+
     let progress = visitor.get(&format!("/portal/jobs/{job}/progress")).await;
     let progress: Value = serde_json::from_str(&progress.text).unwrap();
     assert_eq!(progress["final"], true);
@@ -461,14 +540,44 @@ async fn meters_are_found_by_reference_and_status_and_open_with_their_fields(bac
     assert!(!found.text.contains(">south-1<"));
     let none = visitor.get("/portal/meters?status=ACTIVE").await;
     none.assert_contains("No meters match.");
+    let elsewhere = visitor.get("/portal/meters?region=ERCOT").await;
+    elsewhere.assert_contains("No meters match.");
+    let bad = visitor.get("/portal/meters?region=MARS").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 
     let at = found.text.find("href=\"/portal/meters/").unwrap() + "href=\"".len();
     let href = &found.text[at..at + found.text[at..].find('"').unwrap()];
     let meter = visitor.get(href).await;
     assert_eq!(meter.status, StatusCode::OK);
     meter.assert_contains("What this meter needs from you");
+    // ELRP takes this meter once its utility account is known: said in column names.
+    meter.assert_contains("fill in utility_name, electric_service_account_number");
     meter.assert_contains("<dt>postal_code</dt><dd>94105</dd>");
     meter.assert_contains("Enrollments");
+}
+
+async fn the_meter_list_pages_through_every_meter(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let mut visitor = admin(&app).await;
+    let csrf = visitor.csrf().await;
+    let rows: Vec<String> = (0..60).map(|i| csv_row(&format!("page-{i:02}"))).collect();
+    visitor
+        .upload(&[("csrf", &csrf)], "m.csv", &csv(&rows))
+        .await;
+    app.drain().await;
+    let first = visitor.get("/portal/meters?q=page").await;
+    first.assert_contains(">page-00<");
+    assert!(!first.text.contains(">page-50<"));
+    let at = first
+        .text
+        .find("href=\"/portal/meters?q=page&amp;after=")
+        .expect("a next page");
+    let href = &first.text[at + 6..at + 6 + first.text[at + 6..].find('"').unwrap()];
+    let second = visitor.get(&href.replace("&amp;", "&")).await;
+    second.assert_contains(">page-50<");
+    second.assert_contains(">page-59<");
+    assert!(!second.text.contains(">page-00<"));
+    assert!(!second.text.contains("More meters"));
 }
 
 async fn the_dashboard_counts_meters_by_status_and_region(backend: Backend) {
@@ -485,8 +594,20 @@ async fn the_dashboard_counts_meters_by_status_and_region(backend: Backend) {
     let page = visitor.get("/portal").await;
     page.assert_contains("<title>CAISO: 2</title>");
     page.assert_contains("<title>ERCOT: 1</title>");
-    page.assert_contains("<p class=\"figure\">3</p>");
+    let overview = app.store.meter_overview(app.partner).await.unwrap();
+    assert_eq!(overview.total, 3);
+    assert!(overview.action_required > 0);
+    page.assert_contains("<div class=\"card\"><p class=\"figure\">3</p><p>meters</p>");
+    page.assert_contains(&format!(
+        "<a class=\"card action\" href=\"/portal/meters?action=required\"><p class=\"figure\">{}</p>",
+        overview.action_required
+    ));
     page.assert_contains("m.csv");
+    // The CAISO meters could join programs once they say more; the ERCOT one cannot.
+    let needing = visitor.get("/portal/meters?action=required").await;
+    needing.assert_contains(">d-1<");
+    needing.assert_contains(">d-2<");
+    assert!(!needing.text.contains(">d-3<"));
 }
 
 async fn a_key_made_in_the_portal_is_shown_once_and_works_until_revoked(backend: Backend) {
@@ -575,6 +696,14 @@ async fn another_partners_jobs_meters_and_keys_are_not_found_by_changing_the_id(
         .unwrap()[0]
         .id;
     let key = app.store.list_api_keys(app.partner).await.unwrap()[0].id;
+    gridroll_server::auth::issue_api_key(
+        app.store.as_ref(),
+        app.partner,
+        "owner-billing-key",
+        gridroll_store::Permission::ReadOnly,
+    )
+    .await
+    .unwrap();
 
     let (other, _) = app.other_partner().await;
     add_user(&app, other, "intruder@example.com", Role::Admin).await;
@@ -670,6 +799,10 @@ async fn an_invitation_link_makes_a_signed_in_user_once(backend: Backend) {
 
     let reused = Visitor::new(&app).get(&link).await;
     assert_eq!(reused.status, StatusCode::NOT_FOUND);
+    let reposted = Visitor::new(&app)
+        .post_form(&link, &[("password", PASSWORD), ("confirm", PASSWORD)])
+        .await;
+    assert_eq!(reposted.status, StatusCode::NOT_FOUND);
     visitor
         .get("/portal/users")
         .await
@@ -772,11 +905,13 @@ gridroll_testkit::backend_tests!(
     a_stolen_cookie_stops_working_once_its_session_is_signed_out,
     a_wrong_password_or_unknown_email_is_refused_alike,
     repeated_failed_sign_ins_lock_the_user_out,
+    a_lapsed_lock_lets_the_user_in_and_starts_the_count_again,
     forms_without_the_sessions_csrf_token_are_refused,
     a_broken_file_lists_its_problems_by_row_and_column_and_stores_nothing,
     a_good_file_becomes_a_job_whose_failed_rows_download_in_the_upload_layout,
     update_existing_from_the_form_replaces_meters,
     meters_are_found_by_reference_and_status_and_open_with_their_fields,
+    the_meter_list_pages_through_every_meter,
     the_dashboard_counts_meters_by_status_and_region,
     a_key_made_in_the_portal_is_shown_once_and_works_until_revoked,
     another_partners_jobs_meters_and_keys_are_not_found_by_changing_the_id,

@@ -55,7 +55,8 @@ pub trait Store: Send + Sync + 'static {
         permission: Permission,
         hash: &ApiKeyHash,
     ) -> Result<ApiKeyId>;
-    /// What a live (not revoked) key grants; notes that it was used at `now`.
+    /// What a live (not revoked) key grants; notes that it was used at `now` (at most
+    /// once a minute: unknown keys and busy ones cost no write).
     async fn use_api_key(&self, hash: &ApiKeyHash, now: i64) -> Result<Option<KeyGrant>>;
     /// A partner's keys, newest first, revoked ones included.
     async fn list_api_keys(&self, partner: PartnerId) -> Result<Vec<ApiKey>>;
@@ -77,9 +78,18 @@ pub trait Store: Send + Sync + 'static {
     async fn list_users(&self, partner: PartnerId) -> Result<Vec<User>>;
     /// The user with this (lower-cased) email and what signing in checks.
     async fn user_credentials(&self, email: &str) -> Result<Option<Credentials>>;
-    /// Counts a failed sign-in; from the `lock_after`-th failure in a row on, each
-    /// failure locks the user out until `locked_until`.
-    async fn sign_in_failed(&self, user: UserId, lock_after: u32, locked_until: i64) -> Result<()>;
+    /// Counts a sign-in attempt before its password is checked, so that attempts made at
+    /// once cannot outrun the count. False, and nothing counted, while the user is locked
+    /// out. The `lock_after`-th attempt in a row without success locks the user out until
+    /// `lock_until`; the count starts again once a lock has lapsed, and a success
+    /// ([`Store::start_session`]) resets it.
+    async fn sign_in_attempt(
+        &self,
+        user: UserId,
+        now: i64,
+        lock_after: u32,
+        lock_until: i64,
+    ) -> Result<bool>;
     /// Starts a session after a successful sign-in: the failure count is reset and the
     /// user's expired sessions are removed.
     async fn start_session(&self, session: &NewSession) -> Result<()>;

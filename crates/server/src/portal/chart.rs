@@ -26,7 +26,7 @@ pub fn bars(title: &str, bars: &[Bar]) -> String {
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg"><title>{}</title>"#,
+        r#"<svg class="chart" viewBox="0 0 {width} {height}" aria-label="{}" xmlns="http://www.w3.org/2000/svg"><title>{}</title>"#,
         escape(title),
         escape(title)
     );

@@ -28,7 +28,7 @@ const SECTIONS: &[(Section, &str, &str, bool)] = &[
     (Section::Users, "/portal/users", "Users", true),
 ];
 
-fn head(title: &str) -> Markup {
+fn head(title: &str, extra: Markup) -> Markup {
     html! {
         head {
             meta charset="utf-8";
@@ -36,6 +36,7 @@ fn head(title: &str) -> Markup {
             title { (title) " · Gridroll" }
             link rel="stylesheet" href="/portal/assets/portal.css";
             script src="/portal/assets/portal.js" defer {}
+            (extra)
         }
     }
 }
@@ -57,8 +58,7 @@ pub fn page_with_head(
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title))
-            (extra_head)
+            (head(title, extra_head))
             body {
                 a.skip href="#main" { "Skip to content" }
                 header.top {
@@ -91,7 +91,7 @@ pub fn bare(title: &str, main: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title))
+            (head(title, html! {}))
             body {
                 header.top { a.brand href="/portal" { "Gridroll" } }
                 main id="main" class="narrow" { (main) }

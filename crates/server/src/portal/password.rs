@@ -2,6 +2,7 @@
 //! threads and a few at a time, so that sign-ins cannot exhaust memory or the runtime.
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
@@ -28,20 +29,33 @@ fn hash_now(password: &str) -> Result<String, argon2::password_hash::Error> {
         .to_string())
 }
 
+/// All hashing capacity stayed taken for too long: the server is flooded with sign-ins.
+#[derive(Debug, thiserror::Error)]
+#[error("too many passwords are being checked at once")]
+pub struct Busy;
+
+/// How long a sign-in waits for hashing capacity before it is turned away.
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn permit() -> Result<tokio::sync::SemaphorePermit<'static>, Busy> {
+    match tokio::time::timeout(WAIT, HASHING.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(Busy),
+    }
+}
+
 /// Hashes a new password.
 pub async fn hash(password: String) -> anyhow::Result<String> {
-    let _permit = HASHING.acquire().await?;
+    let _permit = permit().await?;
     let hashed = tokio::task::spawn_blocking(move || hash_now(&password)).await?;
     hashed.map_err(|e| anyhow::anyhow!("hashing the password: {e}"))
 }
 
 /// Whether `password` matches a stored hash; with no hash, spends the same time and
 /// answers no.
-pub async fn verify(password: String, stored: Option<String>) -> bool {
-    let Ok(_permit) = HASHING.acquire().await else {
-        return false;
-    };
-    tokio::task::spawn_blocking(move || {
+pub async fn verify(password: String, stored: Option<String>) -> Result<bool, Busy> {
+    let _permit = permit().await?;
+    let checked = tokio::task::spawn_blocking(move || {
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| DECOY.clone());
         let Ok(parsed) = PasswordHash::new(&stored) else {
@@ -53,8 +67,8 @@ pub async fn verify(password: String, stored: Option<String>) -> bool {
             .is_ok();
         known && matches
     })
-    .await
-    .unwrap_or(false)
+    .await;
+    Ok(checked.unwrap_or(false))
 }
 
 /// The form an email is stored and looked up in: trimmed and lower-cased.
@@ -99,13 +113,22 @@ mod tests {
     async fn a_hashed_password_verifies_and_another_does_not() {
         let stored = hash("correct horse battery".to_owned()).await.unwrap();
         assert!(stored.starts_with("$argon2id$"));
-        assert!(verify("correct horse battery".to_owned(), Some(stored.clone())).await);
-        assert!(!verify("correct horse batterY".to_owned(), Some(stored)).await);
+        assert!(
+            verify("correct horse battery".to_owned(), Some(stored.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify("correct horse batterY".to_owned(), Some(stored))
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]
     async fn an_unknown_user_never_verifies() {
-        assert!(!verify("decoy password that is never accepted".to_owned(), None).await);
+        let decoy = "decoy password that is never accepted".to_owned();
+        assert!(!verify(decoy, None).await.unwrap());
     }
 
     #[test]

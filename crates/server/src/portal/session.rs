@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use super::layout::{self, when};
+use super::layout;
 use super::password;
 use super::{PortalError, PortalResult};
 use crate::AppState;
@@ -33,6 +33,10 @@ const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 /// Failed sign-ins in a row that lock a user out, and for how long.
 pub const LOCK_AFTER: u32 = 5;
 const LOCK_FOR: Duration = Duration::from_secs(15 * 60);
+
+/// The one answer to every refused sign-in.
+const REFUSED: &str = "The email or the password is not right. After 5 failed sign-ins in a \
+    row, signing in is paused for 15 minutes.";
 
 /// SHA-256 of a token handed out once.
 pub fn hash_token(token: &str) -> TokenHash {
@@ -185,26 +189,44 @@ pub struct SignInQuery {
 
 /// Only a portal path is a place to return to after signing in.
 fn safe_next(next: &str) -> &str {
-    let local = next.starts_with("/portal") && !next.starts_with("//") && !next.contains('\\');
+    let local = next.starts_with("/portal")
+        && !next.contains('\\')
+        && next.chars().all(|c| c.is_ascii_graphic());
     if local { next } else { "/portal" }
 }
 
 /// `GET /portal/sign-in`
 pub async fn sign_in_page(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Query(query): Query<SignInQuery>,
 ) -> Response {
-    sign_in_form(&state, StatusCode::OK, safe_next(&query.next), "", None)
+    sign_in_form(
+        &state,
+        &headers,
+        StatusCode::OK,
+        safe_next(&query.next),
+        "",
+        None,
+    )
 }
 
 fn sign_in_form(
     state: &AppState,
+    headers: &HeaderMap,
     status: StatusCode,
     next: &str,
     email: &str,
     problem: Option<&str>,
 ) -> Response {
-    let token = random_token();
+    // A token already handed out is kept, so that two open sign-in tabs both work.
+    let token = cookie(headers, SIGN_IN_COOKIE)
+        .filter(|t| {
+            t.len() == 43
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map_or_else(random_token, str::to_owned);
     let body = layout::bare(
         "Sign in",
         html! {
@@ -259,50 +281,51 @@ pub async fn sign_in(
     }
     let next = safe_next(&form.next);
     let Ok(email) = password::normalize_email(&form.email) else {
-        return Ok(refused(&state, next, &form.email));
+        return Ok(refused(&state, &headers, next, &form.email));
     };
     let credentials = state.store.user_credentials(&email).await?;
     let now = now(&state);
-    if let Some(locked_until) = credentials.as_ref().and_then(|c| c.locked_until)
-        && locked_until > now
-    {
-        let message = format!(
-            "Too many failed sign-ins for this email. Try again after {}.",
-            when(locked_until + 60_000)
-        );
-        return Ok(sign_in_form(
-            &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            next,
-            &email,
-            Some(&message),
-        ));
-    }
-    let stored = credentials.as_ref().map(|c| c.password_hash.clone());
-    if !password::verify(form.password, stored).await {
-        if let Some(credentials) = &credentials {
+    // The attempt is counted before the (slow) check, so a burst cannot outrun the lock.
+    // A locked user is refused like a wrong password, after the same work, so that the
+    // answer tells nothing about which emails have accounts.
+    let allowed = match &credentials {
+        Some(c) => {
             let until = now + LOCK_FOR.as_millis() as i64;
             state
                 .store
-                .sign_in_failed(credentials.user.id, LOCK_AFTER, until)
-                .await?;
-            tracing::info!(user = %credentials.user.id, "a portal sign-in failed");
+                .sign_in_attempt(c.user.id, now, LOCK_AFTER, until)
+                .await?
         }
-        return Ok(refused(&state, next, &email));
-    }
-    let credentials = credentials.expect("a verified password has a user");
+        None => true,
+    };
+    let stored = credentials
+        .as_ref()
+        .filter(|_| allowed)
+        .map(|c| c.password_hash.clone());
+    let verified = password::verify(form.password, stored).await.map_err(|_| {
+        PortalError::page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Busy",
+            "Too many people are signing in at this moment. Try again in a minute.",
+        )
+    })?;
+    let Some(credentials) = credentials.filter(|_| verified) else {
+        tracing::info!("a portal sign-in failed");
+        return Ok(refused(&state, &headers, next, &email));
+    };
     let token = start_session(&state, &credentials.user).await?;
     tracing::info!(user = %credentials.user.id, "a portal user signed in");
     Ok(signed_in(&state, &token, next))
 }
 
-fn refused(state: &AppState, next: &str, email: &str) -> Response {
+fn refused(state: &AppState, headers: &HeaderMap, next: &str, email: &str) -> Response {
     sign_in_form(
         state,
+        headers,
         StatusCode::UNAUTHORIZED,
         next,
         email,
-        Some("The email or the password is not right."),
+        Some(REFUSED),
     )
 }
 
@@ -370,6 +393,8 @@ mod tests {
         assert_eq!(safe_next("https://evil.example/portal"), "/portal");
         assert_eq!(safe_next("//evil.example"), "/portal");
         assert_eq!(safe_next("/v2/meters"), "/portal");
+        assert_eq!(safe_next("/portal\nSet-Cookie: x=1"), "/portal");
+        assert_eq!(safe_next("/portal/jobs\u{7f}"), "/portal");
     }
 
     #[test]

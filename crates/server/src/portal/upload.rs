@@ -195,11 +195,15 @@ async fn receive_file(
             "The file name is not valid: {}",
             PortalError::from(e).message()
         ));
+        drain(field).await;
         return Ok((StatusCode::BAD_REQUEST, upload_page(who, &outcome)).into_response());
     }
     let permit = match upload::permit(state) {
         Ok(permit) => permit,
-        Err(e) => return Ok(refused(who, outcome, e)),
+        Err(e) => {
+            drain(field).await;
+            return Ok(refused(who, outcome, e));
+        }
     };
     let upload = Upload {
         format: Format::Csv,
@@ -213,6 +217,12 @@ async fn receive_file(
         Err(e) if e.status.is_client_error() => Ok(refused(who, outcome, e)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Reads the rest of a refused file and drops it: answering before the browser has
+/// sent the whole body would reset the connection instead of showing the answer.
+async fn drain(mut field: Field<'_>) {
+    while let Ok(Some(_)) = field.chunk().await {}
 }
 
 /// Feeds the file part to the upload as a body, chunk by chunk, while it is received.

@@ -113,10 +113,9 @@ pub async fn invite(
     let email = password::normalize_email(&form.email);
     let problem = match (&email, role) {
         (Err(problem), _) => Some((*problem).to_owned()),
+        // Whether the email has an account (with any partner) is not told here; the
+        // invitation then says so when it is accepted.
         (_, None) => Some("Choose a role.".to_owned()),
-        (Ok(email), _) if state.store.user_credentials(email).await?.is_some() => {
-            Some(format!("{email} already has an account."))
-        }
         _ => None,
     };
     if let Some(problem) = problem {

@@ -64,19 +64,28 @@ pub async fn add_api_key(
 pub async fn use_api_key(client: &Object, hash: &ApiKeyHash, now: i64) -> Result<Option<KeyGrant>> {
     let statement = client
         .prepare_cached(
-            "UPDATE api_keys SET last_used_at = $2
-             WHERE key_hash = $1 AND revoked_at IS NULL
-             RETURNING partner_id, permission",
+            "SELECT partner_id, permission, last_used_at FROM api_keys
+             WHERE key_hash = $1 AND revoked_at IS NULL",
         )
         .await?;
-    let row = client.query_opt(&statement, &[&&hash.0[..], &now]).await?;
-    row.map(|row| {
-        Ok(KeyGrant {
-            partner: PartnerId::from_uuid(row.get(0)),
-            permission: parsed(&row, 1)?,
-        })
-    })
-    .transpose()
+    let Some(row) = client.query_opt(&statement, &[&&hash.0[..]]).await? else {
+        return Ok(None);
+    };
+    let grant = KeyGrant {
+        partner: PartnerId::from_uuid(row.get(0)),
+        permission: parsed(&row, 1)?,
+    };
+    let last_used: Option<i64> = row.get(2);
+    // Unknown keys and busy ones cost no write: the last use is kept to the minute.
+    if last_used.is_none_or(|last| now - last >= 60_000) {
+        client
+            .execute(
+                "UPDATE api_keys SET last_used_at = $2 WHERE key_hash = $1",
+                &[&&hash.0[..], &now],
+            )
+            .await?;
+    }
+    Ok(Some(grant))
 }
 
 pub async fn list_api_keys(client: &Object, partner: PartnerId) -> Result<Vec<ApiKey>> {
@@ -207,23 +216,28 @@ pub async fn user_credentials(client: &Object, email: &str) -> Result<Option<Cre
     .transpose()
 }
 
-pub async fn sign_in_failed(
+pub async fn sign_in_attempt(
     client: &Object,
     user: UserId,
+    now: i64,
     lock_after: u32,
-    locked_until: i64,
-) -> Result<()> {
+    lock_until: i64,
+) -> Result<bool> {
     let lock_after = i32::try_from(lock_after).unwrap_or(i32::MAX);
-    client
+    // One statement: concurrent attempts are counted one after the other (row lock).
+    let counted = client
         .execute(
             "UPDATE users SET
-                 failed_sign_ins = failed_sign_ins + 1,
-                 locked_until = CASE WHEN failed_sign_ins + 1 >= $2 THEN $3 ELSE locked_until END
-             WHERE id = $1",
-            &[user.as_uuid(), &lock_after, &locked_until],
+                 failed_sign_ins = CASE WHEN locked_until IS NOT NULL THEN 1
+                                        ELSE failed_sign_ins + 1 END,
+                 locked_until = CASE WHEN (CASE WHEN locked_until IS NOT NULL THEN 1
+                                                ELSE failed_sign_ins + 1 END) >= $3::integer
+                                     THEN $4::bigint END
+             WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2)",
+            &[user.as_uuid(), &now, &lock_after, &lock_until],
         )
         .await?;
-    Ok(())
+    Ok(counted == 1)
 }
 
 pub async fn start_session(client: &mut Object, session: &NewSession) -> Result<()> {

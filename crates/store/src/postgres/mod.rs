@@ -223,8 +223,15 @@ impl Store for PostgresStore {
         accounts::user_credentials(&self.client().await?, email).await
     }
 
-    async fn sign_in_failed(&self, user: UserId, lock_after: u32, locked_until: i64) -> Result<()> {
-        accounts::sign_in_failed(&self.client().await?, user, lock_after, locked_until).await
+    async fn sign_in_attempt(
+        &self,
+        user: UserId,
+        now: i64,
+        lock_after: u32,
+        lock_until: i64,
+    ) -> Result<bool> {
+        let client = self.client().await?;
+        accounts::sign_in_attempt(&client, user, now, lock_after, lock_until).await
     }
 
     async fn start_session(&self, session: &NewSession) -> Result<()> {

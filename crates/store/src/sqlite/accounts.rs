@@ -64,21 +64,40 @@ pub fn add_api_key(
     Ok(id)
 }
 
-pub fn use_api_key(conn: &Connection, hash: &ApiKeyHash, now: i64) -> Result<Option<KeyGrant>> {
+/// Keys whose last use is this recent are not written again.
+const LAST_USE_PRECISION_MS: i64 = 60_000;
+
+/// What a key grants and when it was last used.
+pub fn find_api_key(
+    conn: &Connection,
+    hash: &ApiKeyHash,
+) -> Result<Option<(KeyGrant, Option<i64>)>> {
     Ok(conn
-        .query_row(
-            "UPDATE api_keys SET last_used_at = ?2
-             WHERE key_hash = ?1 AND revoked_at IS NULL
-             RETURNING partner_id, permission",
-            params![&hash.0[..], now],
-            |row| {
-                Ok(KeyGrant {
-                    partner: PartnerId::from_uuid(row.get(0)?),
-                    permission: parsed(row, 1)?,
-                })
-            },
-        )
+        .prepare_cached(
+            "SELECT partner_id, permission, last_used_at FROM api_keys
+             WHERE key_hash = ?1 AND revoked_at IS NULL",
+        )?
+        .query_row([&hash.0[..]], |row| {
+            let grant = KeyGrant {
+                partner: PartnerId::from_uuid(row.get(0)?),
+                permission: parsed(row, 1)?,
+            };
+            Ok((grant, row.get(2)?))
+        })
         .optional()?)
+}
+
+/// Whether a key last used at `last` should be noted as used at `now`.
+pub fn stale_use(last: Option<i64>, now: i64) -> bool {
+    last.is_none_or(|last| now - last >= LAST_USE_PRECISION_MS)
+}
+
+pub fn note_api_key_use(conn: &Connection, hash: &ApiKeyHash, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE api_keys SET last_used_at = ?2 WHERE key_hash = ?1",
+        params![&hash.0[..], now],
+    )?;
+    Ok(())
 }
 
 pub fn list_api_keys(conn: &Connection, partner: PartnerId) -> Result<Vec<ApiKey>> {
@@ -198,20 +217,25 @@ pub fn user_credentials(conn: &Connection, email: &str) -> Result<Option<Credent
         .optional()?)
 }
 
-pub fn sign_in_failed(
+pub fn sign_in_attempt(
     conn: &Connection,
     user: UserId,
+    now: i64,
     lock_after: u32,
-    locked_until: i64,
-) -> Result<()> {
-    conn.execute(
+    lock_until: i64,
+) -> Result<bool> {
+    // One statement: concurrent attempts are counted one after the other.
+    let counted = conn.execute(
         "UPDATE users SET
-             failed_sign_ins = failed_sign_ins + 1,
-             locked_until = CASE WHEN failed_sign_ins + 1 >= ?2 THEN ?3 ELSE locked_until END
-         WHERE id = ?1",
-        params![user.as_uuid(), lock_after, locked_until],
+             failed_sign_ins = CASE WHEN locked_until IS NOT NULL THEN 1
+                                    ELSE failed_sign_ins + 1 END,
+             locked_until = CASE WHEN (CASE WHEN locked_until IS NOT NULL THEN 1
+                                            ELSE failed_sign_ins + 1 END) >= ?3
+                                 THEN ?4 END
+         WHERE id = ?1 AND (locked_until IS NULL OR locked_until <= ?2)",
+        params![user.as_uuid(), now, lock_after, lock_until],
     )?;
-    Ok(())
+    Ok(counted == 1)
 }
 
 pub fn start_session(conn: &mut Connection, session: &NewSession) -> Result<()> {

@@ -283,8 +283,17 @@ impl Store for SqliteStore {
 
     async fn use_api_key(&self, hash: &ApiKeyHash, now: i64) -> Result<Option<KeyGrant>> {
         let hash = *hash;
-        self.write(move |conn| accounts::use_api_key(conn, &hash, now))
-            .await
+        let found = self
+            .read_point(move |conn| accounts::find_api_key(conn, &hash))
+            .await?;
+        let Some((grant, last_used)) = found else {
+            return Ok(None);
+        };
+        if accounts::stale_use(last_used, now) {
+            self.write(move |conn| accounts::note_api_key_use(conn, &hash, now))
+                .await?;
+        }
+        Ok(Some(grant))
     }
 
     async fn list_api_keys(&self, partner: PartnerId) -> Result<Vec<ApiKey>> {
@@ -335,8 +344,14 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn sign_in_failed(&self, user: UserId, lock_after: u32, locked_until: i64) -> Result<()> {
-        self.write(move |conn| accounts::sign_in_failed(conn, user, lock_after, locked_until))
+    async fn sign_in_attempt(
+        &self,
+        user: UserId,
+        now: i64,
+        lock_after: u32,
+        lock_until: i64,
+    ) -> Result<bool> {
+        self.write(move |conn| accounts::sign_in_attempt(conn, user, now, lock_after, lock_until))
             .await
     }
 

@@ -12,7 +12,11 @@
     };
     var poll = function () {
       fetch(progress.getAttribute("data-progress"), { credentials: "same-origin" })
-        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (r) {
+          // Signed out meanwhile: the page itself leads to the sign-in form.
+          if (r.redirected || r.status === 401) { window.location.reload(); return Promise.reject("signed out"); }
+          return r.ok ? r.json() : Promise.reject(r.status);
+        })
         .then(function (job) {
           bar.max = job.total; bar.value = job.processed;
           ["processed", "created", "updated", "failed"].forEach(function (k) { set(k, job[k]); });
