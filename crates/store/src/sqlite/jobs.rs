@@ -200,7 +200,8 @@ pub fn process_chunk(
     worker: &str,
     limit: usize,
     lease: Duration,
-) -> Result<ChunkReport> {
+    prepared: Option<PreparedChunk>,
+) -> Result<(ChunkReport, u64)> {
     let now = now_millis();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     type Head = (uuid::Uuid, bool, JobStatus, Option<String>, u64);
@@ -224,38 +225,30 @@ pub fn process_chunk(
         return Err(StoreError::LeaseLost);
     };
     if status != JobStatus::Processing {
-        return Ok(ChunkReport {
+        let report = ChunkReport {
             processed: 0,
             status,
-        });
+        };
+        return Ok((report, next_seq));
     }
     if owner.as_deref() != Some(worker) {
         return Err(StoreError::LeaseLost);
     }
 
-    let rows: Vec<(Pending, String)> = tx
-        .prepare_cached(
-            // The next chunk is exactly the `limit` assets from next_seq on.
-            "SELECT seq, partner_reference, data FROM provisional_assets
-             WHERE job_id = ?1 AND seq >= ?3 AND seq < ?3 + ?2 AND status = 'PROCESSING'
-             ORDER BY seq",
-        )?
-        .query_map(params![job.as_uuid(), limit, next_seq], |row| {
-            Ok((
-                Pending {
-                    seq: row.get(0)?,
-                    partner_reference: row.get(1)?,
-                },
-                row.get(2)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    let (pending, data): (Vec<Pending>, Vec<String>) = rows.into_iter().unzip();
-    let data_of: HashMap<u64, &str> = pending
-        .iter()
-        .zip(&data)
-        .map(|(p, d)| (p.seq, d.as_str()))
-        .collect();
+    let prepared = match prepared.filter(|p| p.from_seq == next_seq && p.limit == limit) {
+        Some(prepared) => prepared,
+        None => prepare(
+            &tx,
+            job,
+            PartnerId::from_uuid(partner),
+            next_seq,
+            limit,
+            now,
+        )?,
+    };
+    let pending: Vec<Pending> = prepared.assets.iter().map(|a| a.pending.clone()).collect();
+    let by_seq: HashMap<u64, &PreparedAsset> =
+        prepared.assets.iter().map(|a| (a.pending.seq, a)).collect();
 
     let mut existing: HashMap<String, Vec<MeterId>> = HashMap::new();
     {
@@ -276,7 +269,7 @@ pub fn process_chunk(
         }
     }
     let plan = plan_chunk(&pending, existing, update_existing);
-    let catalog = partner_catalog(&tx, &partner, from_millis(now))?;
+    let catalog = &prepared.catalog;
 
     let mut chunk = JobCounts::default();
     {
@@ -315,31 +308,32 @@ pub fn process_chunk(
         } in &plan
         {
             if let Write::Create(id) | Write::Replace(id) = write {
-                let meter = evaluate::parse_data(data_of[seq])?;
-                let index = IndexColumns::of(&meter);
+                let asset = by_seq[seq];
+                let index = &asset.index;
+                let replaced;
                 let (statement, c) = if let Write::Replace(_) = write {
                     let (enrollments, abstentions): (String, String) =
                         previous.query_row([id.as_uuid()], |row| Ok((row.get(0)?, row.get(1)?)))?;
-                    let c = evaluate::evaluate(
-                        &catalog,
-                        &meter,
+                    replaced = evaluate::evaluate(
+                        catalog,
+                        &evaluate::parse_data(&asset.data)?,
                         &evaluate::parse_enrollments(&enrollments)?,
                         &evaluate::parse_abstentions(&abstentions)?,
                     );
-                    (&mut replace, c)
+                    (&mut replace, &replaced)
                 } else {
-                    (&mut create, evaluate::evaluate(&catalog, &meter, &[], &[]))
+                    (&mut create, &asset.as_new)
                 };
                 statement.execute(params![
                     id.as_uuid(),
                     partner,
-                    meter.partner_reference(),
+                    asset.pending.partner_reference,
                     index.transmission_region,
                     index.customer_classification,
                     index.meter_type,
                     index.load_types,
                     index.customer_group,
-                    data_of[seq],
+                    asset.data,
                     c.enrollments,
                     c.global_status,
                     c.action_required,
@@ -399,10 +393,92 @@ pub fn process_chunk(
         )));
     }
     tx.commit()?;
-    Ok(ChunkReport {
+    let report = ChunkReport {
         processed: pending.len(),
         status,
+    };
+    Ok((report, next_seq))
+}
+
+/// A chunk's assets read and evaluated ahead of writing them: the work that needs no
+/// lock, done on a reader connection while the writer writes the chunk before.
+pub struct PreparedChunk {
+    /// The chunk is the `limit` assets from `from_seq` on.
+    pub from_seq: u64,
+    pub limit: usize,
+    assets: Vec<PreparedAsset>,
+    catalog: Catalog,
+}
+
+struct PreparedAsset {
+    pending: Pending,
+    /// The asset's data as stored: written to the meter as it is.
+    data: String,
+    index: IndexColumns,
+    /// The meter's enrollment columns if it is created (an update evaluates against the
+    /// meter's previous enrollments, when it is written).
+    as_new: evaluate::Columns,
+}
+
+/// Reads and evaluates the `limit` assets of a job from `from_seq` on.
+pub fn prepare(
+    conn: &Connection,
+    job: JobId,
+    partner: PartnerId,
+    from_seq: u64,
+    limit: usize,
+    now: i64,
+) -> Result<PreparedChunk> {
+    let catalog = partner_catalog(conn, partner.as_uuid(), from_millis(now))?;
+    let rows: Vec<(Pending, String)> = conn
+        .prepare_cached(
+            // The chunk is exactly the `limit` assets from from_seq on.
+            "SELECT seq, partner_reference, data FROM provisional_assets
+             WHERE job_id = ?1 AND seq >= ?3 AND seq < ?3 + ?2 AND status = 'PROCESSING'
+             ORDER BY seq",
+        )?
+        .query_map(params![job.as_uuid(), limit, from_seq], |row| {
+            Ok((
+                Pending {
+                    seq: row.get(0)?,
+                    partner_reference: row.get(1)?,
+                },
+                row.get(2)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let assets = rows
+        .into_iter()
+        .map(|(pending, data)| {
+            let meter = evaluate::parse_data(&data)?;
+            let mut as_new = evaluate::evaluate(&catalog, &meter, &[], &[]);
+            // Only the stored form is written; the chunk stays small while it waits.
+            as_new.list = Vec::new();
+            Ok(PreparedAsset {
+                index: IndexColumns::of(&meter),
+                as_new,
+                pending,
+                data,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(PreparedChunk {
+        from_seq,
+        limit,
+        assets,
+        catalog,
     })
+}
+
+/// The partner of a job, for preparing its chunks.
+pub fn job_partner(conn: &Connection, job: JobId) -> Result<Option<PartnerId>> {
+    Ok(conn
+        .query_row(
+            "SELECT partner_id FROM jobs WHERE id = ?1",
+            [job.as_uuid()],
+            |row| Ok(PartnerId::from_uuid(row.get(0)?)),
+        )
+        .optional()?)
 }
 
 pub fn import_meters(

@@ -8,6 +8,7 @@ mod migrate;
 mod programs;
 mod rows;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -15,12 +16,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use gridroll_domain::enrollment::PreferenceChange;
 use gridroll_domain::enums::CreatedBy;
+use gridroll_domain::job::JobStatus;
 use gridroll_domain::program::Program;
 use gridroll_domain::timestamp::now_millis;
 use gridroll_domain::{ApiKeyId, JobId, MeterData, MeterId, PartnerId, UserId};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 
 use crate::accounts::{
     AddUserError, ApiKey, Credentials, Invitation, KeyGrant, MeterOverview, NewInvitation,
@@ -38,6 +41,8 @@ use crate::{ASSET_FACETS, JOB_FACETS, Result, Store, StoreError, StoreOptions, f
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Readers>,
+    /// Chunks being read and evaluated ahead of the writer, per job.
+    ahead: Mutex<HashMap<JobId, JoinHandle<Result<jobs::PreparedChunk>>>>,
 }
 
 impl SqliteStore {
@@ -55,7 +60,47 @@ impl SqliteStore {
                 idle: Mutex::new(Vec::new()),
                 permits: Arc::new(Semaphore::new(options.max_connections.max(1))),
             }),
+            ahead: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Starts reading and evaluating a job's chunk from `from_seq` on, on a reader
+    /// connection, unless every reader is busy (the writer then does it itself).
+    fn prepare_ahead(&self, job: JobId, from_seq: u64, limit: usize) {
+        let Ok(permit) = self.readers.permits.clone().try_acquire_owned() else {
+            return;
+        };
+        let readers = self.readers.clone();
+        let handle = tokio::task::spawn_blocking(move || {
+            let conn = readers.take()?;
+            let prepared = jobs::job_partner(&conn, job).and_then(|partner| {
+                let partner = partner.ok_or(StoreError::LeaseLost)?;
+                jobs::prepare(&conn, job, partner, from_seq, limit, now_millis())
+            });
+            readers.give(conn);
+            drop(permit);
+            prepared
+        });
+        lock(&self.ahead).insert(job, handle);
+    }
+
+    /// The chunk prepared ahead for a job, if one was and it succeeded.
+    async fn take_prepared(&self, job: JobId) -> Option<jobs::PreparedChunk> {
+        let handle = lock(&self.ahead).remove(&job)?;
+        match handle.await {
+            Ok(Ok(prepared)) => Some(prepared),
+            Ok(Err(e)) => {
+                tracing::debug!(%job, error = %e, "a chunk prepared ahead failed; preparing it again");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    fn forget_prepared(&self, job: JobId) {
+        if let Some(handle) = lock(&self.ahead).remove(&job) {
+            handle.abort();
+        }
     }
 
     async fn write<T, F>(&self, f: F) -> Result<T>
@@ -538,18 +583,38 @@ impl Store for SqliteStore {
         lease: Duration,
         durable: bool,
     ) -> Result<ChunkReport> {
+        let prepared = self.take_prepared(job).await;
+        // The chunk after this one is read and evaluated while this one is written.
+        if let Some(prepared) = &prepared {
+            self.prepare_ahead(job, prepared.from_seq + limit as u64, limit);
+        }
         let worker = worker.to_owned();
-        self.write(move |conn| {
-            if durable {
-                conn.pragma_update(None, "synchronous", "FULL")?;
+        let result = self
+            .write(move |conn| {
+                if durable {
+                    conn.pragma_update(None, "synchronous", "FULL")?;
+                }
+                let report = jobs::process_chunk(conn, job, &worker, limit, lease, prepared);
+                if durable {
+                    conn.pragma_update(None, "synchronous", "NORMAL")?;
+                }
+                report
+            })
+            .await;
+        match result {
+            Ok((report, next_seq)) => {
+                if report.status != JobStatus::Processing {
+                    self.forget_prepared(job);
+                } else if !lock(&self.ahead).contains_key(&job) {
+                    self.prepare_ahead(job, next_seq, limit);
+                }
+                Ok(report)
             }
-            let report = jobs::process_chunk(conn, job, &worker, limit, lease);
-            if durable {
-                conn.pragma_update(None, "synchronous", "NORMAL")?;
+            Err(e) => {
+                self.forget_prepared(job);
+                Err(e)
             }
-            report
-        })
-        .await
+        }
     }
 
     async fn release_job(&self, job: JobId, worker: &str) -> Result<()> {
