@@ -27,16 +27,16 @@ impl MeterData {
     /// Validates a JSON document, listing every problem rather than the first.
     pub fn parse(value: Value) -> Result<Self, Vec<FieldProblem>> {
         let mut problems = Vec::new();
-        let Value::Object(object) = value else {
+        let Value::Object(mut object) = value else {
             problems.push(FieldProblem {
                 path: String::new(),
                 message: format!("must be an object, not {}", type_name(&value)),
             });
             return Err(problems);
         };
-        let clean = check_object(CREATE_METER, object, "", &mut problems);
+        check_object(CREATE_METER, &mut object, "", &mut problems);
         if problems.is_empty() {
-            Ok(Self(clean))
+            Ok(Self(object))
         } else {
             Err(problems)
         }
@@ -114,13 +114,15 @@ impl MeterData {
     }
 }
 
+/// Validates an object in place: unknown and `null` fields are dropped (unknown ones
+/// reported), and every problem is listed. Paths are only spelled out for problems, so a
+/// valid object costs no allocation beyond its own.
 fn check_object(
     fields: &'static [Field],
-    object: Map<String, Value>,
+    object: &mut Map<String, Value>,
     prefix: &str,
     problems: &mut Vec<FieldProblem>,
-) -> Map<String, Value> {
-    let mut clean = Map::new();
+) {
     let join = |name: &str| {
         if prefix.is_empty() {
             name.to_owned()
@@ -128,36 +130,29 @@ fn check_object(
             format!("{prefix}.{name}")
         }
     };
-    for (key, value) in object {
+    object.retain(|key, value| {
         let Some(field) = fields.iter().find(|f| f.name == key) else {
             let known: Vec<&str> = fields.iter().map(|f| f.name).collect();
             let mut message = "unknown field".to_owned();
-            if let Some(near) = crate::suggest::closest(&key, known.iter().copied()) {
+            if let Some(near) = crate::suggest::closest(key, known.iter().copied()) {
                 message.push_str(&format!(" (did you mean {near}?)"));
             }
             problems.push(FieldProblem {
-                path: join(&crate::suggest::clip(&key)),
+                path: join(&crate::suggest::clip(key)),
                 message,
             });
-            continue;
+            return false;
         };
-        if value.is_null() {
-            continue;
-        }
-        let path = join(&key);
-        if let Some(value) = check_value(field, value, &path, problems) {
-            clean.insert(key, value);
-        }
-    }
+        !value.is_null() && check_value(field, value, &|| join(key), problems)
+    });
     for field in fields.iter().filter(|f| f.required) {
-        if !clean.contains_key(field.name) && !object_had_problem(problems, &join(field.name)) {
+        if !object.contains_key(field.name) && !object_had_problem(problems, &join(field.name)) {
             problems.push(FieldProblem {
                 path: join(field.name),
                 message: "is required".to_owned(),
             });
         }
     }
-    clean
 }
 
 /// Whether a problem was already reported at or under `path`, so that a malformed
@@ -169,35 +164,36 @@ fn object_had_problem(problems: &[FieldProblem], path: &str) -> bool {
     })
 }
 
+/// Validates one value in place; false (with a problem listed) if it is not valid.
 fn check_value(
     field: &'static Field,
-    value: Value,
-    path: &str,
+    value: &mut Value,
+    path: &dyn Fn() -> String,
     problems: &mut Vec<FieldProblem>,
-) -> Option<Value> {
+) -> bool {
     let mut fail = |message: String| {
         problems.push(FieldProblem {
-            path: path.to_owned(),
+            path: path(),
             message,
         });
-        None
+        false
     };
     match &field.kind {
-        Kind::Text(rule) => match &value {
+        Kind::Text(rule) => match &*value {
             Value::String(s) => match check_text(rule, s) {
-                Ok(()) => Some(value),
+                Ok(()) => true,
                 Err(message) => fail(message),
             },
             other => fail(format!("must be a string, not {}", type_name(other))),
         },
-        Kind::Enum(allowed) => match &value {
-            Value::String(s) if allowed.contains(&s.as_str()) => Some(value),
+        Kind::Enum(allowed) => match &*value {
+            Value::String(s) if allowed.contains(&s.as_str()) => true,
             Value::String(s) => fail(not_one_of(s, allowed)),
             other => fail(format!("must be a string, not {}", type_name(other))),
         },
         Kind::EnumList(allowed) => {
-            let Value::Array(items) = &value else {
-                return fail(format!("must be a list, not {}", type_name(&value)));
+            let Value::Array(items) = &*value else {
+                return fail(format!("must be a list, not {}", type_name(value)));
             };
             if items.is_empty() {
                 return fail("must list at least one value".to_owned());
@@ -215,55 +211,56 @@ fn check_value(
                     other => return fail(format!("must list strings, not {}", type_name(other))),
                 }
             }
-            Some(value)
+            true
         }
-        Kind::Bool => match value {
-            Value::Bool(_) => Some(value),
-            other => fail(format!("must be true or false, not {}", shown(&other))),
+        Kind::Bool => match &*value {
+            Value::Bool(_) => true,
+            other => fail(format!("must be true or false, not {}", shown(other))),
         },
         Kind::Number { min, max } => match value.as_f64() {
-            Some(n) if value.is_number() && (*min..=*max).contains(&n) => Some(value),
+            Some(n) if value.is_number() && (*min..=*max).contains(&n) => true,
             Some(_) if value.is_number() => {
                 fail(format!("must be between {min} and {max}, not {value}"))
             }
-            _ => fail(format!("must be a number, not {}", shown(&value))),
+            _ => fail(format!("must be a number, not {}", shown(value))),
         },
         Kind::Integer { min, max } => match value.as_i64() {
-            Some(n) if (*min..=*max).contains(&n) => Some(value),
+            Some(n) if (*min..=*max).contains(&n) => true,
             Some(n) => fail(format!("must be between {min} and {max}, not {n}")),
-            None => fail(format!("must be a whole number, not {}", shown(&value))),
+            None => fail(format!("must be a whole number, not {}", shown(value))),
         },
-        Kind::Date => match &value {
-            Value::String(s) if parse_date(s).is_some() => Some(value),
+        Kind::Date => match &*value {
+            Value::String(s) if parse_date(s).is_some() => true,
             other => fail(format!(
                 "must be a date as YYYY-MM-DD, not {}",
                 shown(other)
             )),
         },
         Kind::Object(children) => match value {
-            Value::Object(object) => Some(Value::Object(check_object(
-                children, object, path, problems,
-            ))),
-            other => fail(format!("must be an object, not {}", type_name(&other))),
+            Value::Object(object) => {
+                check_object(children, object, &path(), problems);
+                true
+            }
+            other => fail(format!("must be an object, not {}", type_name(other))),
         },
         Kind::ObjectList(children) => match value {
             Value::Array(items) => {
-                let mut clean = Vec::with_capacity(items.len());
-                for (i, item) in items.into_iter().enumerate() {
+                let path = path();
+                for (i, item) in items.iter_mut().enumerate() {
                     let item_path = format!("{path}.{i}");
                     match item {
-                        Value::Object(object) => clean.push(Value::Object(check_object(
-                            children, object, &item_path, problems,
-                        ))),
+                        Value::Object(object) => {
+                            check_object(children, object, &item_path, problems);
+                        }
                         other => problems.push(FieldProblem {
                             path: item_path,
-                            message: format!("must be an object, not {}", type_name(&other)),
+                            message: format!("must be an object, not {}", type_name(other)),
                         }),
                     }
                 }
-                Some(Value::Array(clean))
+                true
             }
-            other => fail(format!("must be a list, not {}", type_name(&other))),
+            other => fail(format!("must be a list, not {}", type_name(other))),
         },
     }
 }
