@@ -3,6 +3,7 @@
 //! connections serves reads alongside it. All database work runs on blocking threads.
 
 mod accounts;
+mod checkpoint;
 mod jobs;
 mod migrate;
 mod programs;
@@ -40,6 +41,7 @@ use crate::{ASSET_FACETS, JOB_FACETS, Result, Store, StoreError, StoreOptions, f
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
+    checkpointer: Arc<checkpoint::Checkpointer>,
     readers: Arc<Readers>,
     /// Chunks being read and evaluated ahead of the writer, per job.
     ahead: Mutex<HashMap<JobId, JoinHandle<Result<jobs::PreparedChunk>>>>,
@@ -55,6 +57,7 @@ impl SqliteStore {
         };
         Ok(Self {
             writer: Arc::new(Mutex::new(writer)),
+            checkpointer: Arc::new(checkpoint::Checkpointer::start(&path)?),
             readers: Arc::new(Readers {
                 path,
                 idle: Mutex::new(Vec::new()),
@@ -109,7 +112,14 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
         let writer = self.writer.clone();
-        blocking(move || f(&mut lock(&writer))).await
+        let checkpointer = self.checkpointer.clone();
+        blocking(move || {
+            let mut conn = lock(&writer);
+            let result = f(&mut conn);
+            checkpointer.committed(&conn)?;
+            result
+        })
+        .await
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T>
@@ -212,6 +222,8 @@ fn open_writer(path: &Path) -> Result<Connection> {
          PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 5000;
          PRAGMA cache_size = -16000;
+         PRAGMA wal_autocheckpoint = 0;
+         PRAGMA journal_size_limit = 67108864;
          PRAGMA temp_store = MEMORY;",
     )?;
     Ok(conn)
