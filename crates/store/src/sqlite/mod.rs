@@ -116,7 +116,7 @@ impl SqliteStore {
         blocking(move || {
             let mut conn = lock(&writer);
             let result = f(&mut conn);
-            checkpointer.committed(&conn)?;
+            checkpointer.committed(&conn);
             result
         })
         .await
@@ -630,6 +630,7 @@ impl Store for SqliteStore {
     }
 
     async fn release_job(&self, job: JobId, worker: &str) -> Result<()> {
+        self.forget_prepared(job);
         let worker = worker.to_owned();
         self.write(move |conn| {
             conn.execute(
