@@ -594,6 +594,8 @@ async fn the_dashboard_counts_meters_by_status_and_region(backend: Backend) {
     let page = visitor.get("/portal").await;
     page.assert_contains("<title>CAISO: 2</title>");
     page.assert_contains("<title>ERCOT: 1</title>");
+    page.assert_contains("<title>ELIGIBLE: 2</title>");
+    page.assert_contains("<title>INELIGIBLE: 1</title>");
     let overview = app.store.meter_overview(app.partner).await.unwrap();
     assert_eq!(overview.total, 3);
     assert!(overview.action_required > 0);

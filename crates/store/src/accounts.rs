@@ -2,7 +2,9 @@
 //! Secrets (session tokens, invitation tokens, API keys) are kept only as SHA-256 hashes;
 //! passwords only as memory-hard hashes made by the caller.
 
+use gridroll_domain::enums::EnrollmentStatus;
 use gridroll_domain::{ApiKeyId, PartnerId, UserId};
+use strum::VariantNames;
 
 /// What a portal user may do beyond the everyday work of uploading and reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::Display, strum::EnumString)]
@@ -144,4 +146,91 @@ pub struct MeterOverview {
     pub by_status: Vec<(String, u64)>,
     /// Transmission region and how many meters are in it.
     pub by_region: Vec<(String, u64)>,
+}
+
+impl MeterOverview {
+    /// The query of an overview: one scan of the index that pages a region (it carries
+    /// the status and the action flag), grouped by region in index order, with the
+    /// statuses counted side by side. `$partner` is the dialect's first placeholder.
+    pub(crate) fn sql(partner: &str) -> String {
+        let statuses: String = EnrollmentStatus::VARIANTS
+            .iter()
+            .map(|status| {
+                format!(", count(*) FILTER (WHERE global_enrollment_status = '{status}')")
+            })
+            .collect();
+        format!(
+            "SELECT transmission_region, count(*),
+                    count(*) FILTER (WHERE partner_action_required){statuses}
+             FROM meters WHERE partner_id = {partner} GROUP BY transmission_region"
+        )
+    }
+
+    /// Sums the rows of [`MeterOverview::sql`]: region, meters, meters needing an action,
+    /// then the meters of each status in the order of `EnrollmentStatus::VARIANTS`.
+    pub(crate) fn from_rows(rows: impl IntoIterator<Item = (String, Vec<u64>)>) -> Self {
+        let mut overview = Self::default();
+        let mut by_status = vec![0u64; EnrollmentStatus::VARIANTS.len()];
+        for (region, counts) in rows {
+            let (total, action) = (counts[0], counts[1]);
+            overview.total += total;
+            overview.action_required += action;
+            for (sum, n) in by_status.iter_mut().zip(&counts[2..]) {
+                *sum += n;
+            }
+            overview.by_region.push((region, total));
+        }
+        overview.by_status = EnrollmentStatus::VARIANTS
+            .iter()
+            .zip(by_status)
+            .filter(|(_, n)| *n > 0)
+            .map(|(status, n)| ((*status).to_owned(), n))
+            .collect();
+        overview
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_overview_sums_the_regions_and_lists_only_statuses_that_occur() {
+        let statuses = EnrollmentStatus::VARIANTS.len();
+        let counts = |total: u64, action: u64, per: &[(&str, u64)]| {
+            let mut row = vec![total, action];
+            row.extend(
+                EnrollmentStatus::VARIANTS
+                    .iter()
+                    .map(|v| per.iter().find(|(s, _)| s == v).map_or(0, |(_, n)| *n)),
+            );
+            assert_eq!(row.len(), statuses + 2);
+            row
+        };
+        let overview = MeterOverview::from_rows([
+            (
+                "CAISO".to_owned(),
+                counts(5, 3, &[("ELIGIBLE", 3), ("PENDING", 2)]),
+            ),
+            ("ERCOT".to_owned(), counts(5, 0, &[("ELIGIBLE", 5)])),
+        ]);
+        assert_eq!(overview.total, 10);
+        assert_eq!(overview.action_required, 3);
+        let owned = |pairs: &[(&str, u64)]| -> Vec<(String, u64)> {
+            pairs.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect()
+        };
+        assert_eq!(
+            overview.by_status,
+            owned(&[("ELIGIBLE", 8), ("PENDING", 2)])
+        );
+        assert_eq!(overview.by_region, owned(&[("CAISO", 5), ("ERCOT", 5)]));
+    }
+
+    #[test]
+    fn the_overview_query_counts_every_status() {
+        let sql = MeterOverview::sql("?1");
+        for status in EnrollmentStatus::VARIANTS {
+            assert!(sql.contains(&format!("= '{status}'")), "{status}");
+        }
+    }
 }

@@ -371,45 +371,14 @@ pub async fn accept_invitation(
 }
 
 pub async fn meter_overview(client: &Object, partner: PartnerId) -> Result<MeterOverview> {
-    let counts = |rows: Vec<Row>| -> Vec<(String, u64)> {
-        rows.iter()
-            .map(|r| {
-                (
-                    r.get::<_, String>(0),
-                    u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
-                )
-            })
-            .collect()
-    };
-    let by_status = counts(
-        client
-            .query(
-                "SELECT global_enrollment_status, count(*) FROM meters WHERE partner_id = $1
-                 GROUP BY global_enrollment_status ORDER BY global_enrollment_status",
-                &[partner.as_uuid()],
-            )
-            .await?,
-    );
-    let by_region = counts(
-        client
-            .query(
-                "SELECT transmission_region, count(*) FROM meters WHERE partner_id = $1
-                 GROUP BY transmission_region ORDER BY transmission_region",
-                &[partner.as_uuid()],
-            )
-            .await?,
-    );
-    let action_required: i64 = client
-        .query_one(
-            "SELECT count(*) FROM meters WHERE partner_id = $1 AND partner_action_required",
-            &[partner.as_uuid()],
-        )
-        .await?
-        .get(0);
-    Ok(MeterOverview {
-        total: by_status.iter().map(|(_, n)| n).sum(),
-        action_required: u64::try_from(action_required).unwrap_or(0),
-        by_status,
-        by_region,
-    })
+    let rows = client
+        .query(&MeterOverview::sql("$1"), &[partner.as_uuid()])
+        .await?;
+    let rows = rows.iter().map(|row| {
+        let counts = (1..row.len())
+            .map(|i| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0))
+            .collect();
+        (row.get(0), counts)
+    });
+    Ok(MeterOverview::from_rows(rows))
 }

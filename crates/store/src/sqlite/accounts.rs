@@ -352,30 +352,15 @@ pub fn accept_invitation(
 }
 
 pub fn meter_overview(conn: &Connection, partner: PartnerId) -> Result<MeterOverview> {
-    let counts = |sql: &str| -> Result<Vec<(String, u64)>> {
-        let mut stmt = conn.prepare_cached(sql)?;
-        let rows = stmt
-            .query_map([partner.as_uuid()], |row| Ok((row.get(0)?, row.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
-    };
-    let by_status = counts(
-        "SELECT global_enrollment_status, count(*) FROM meters WHERE partner_id = ?1
-         GROUP BY global_enrollment_status ORDER BY global_enrollment_status",
-    )?;
-    let by_region = counts(
-        "SELECT transmission_region, count(*) FROM meters WHERE partner_id = ?1
-         GROUP BY transmission_region ORDER BY transmission_region",
-    )?;
-    let action_required: u64 = conn.query_row(
-        "SELECT count(*) FROM meters WHERE partner_id = ?1 AND partner_action_required = 1",
-        [partner.as_uuid()],
-        |row| row.get(0),
-    )?;
-    Ok(MeterOverview {
-        total: by_status.iter().map(|(_, n)| n).sum(),
-        action_required,
-        by_status,
-        by_region,
-    })
+    let mut stmt = conn.prepare_cached(&MeterOverview::sql("?1"))?;
+    let columns = stmt.column_count();
+    let rows = stmt
+        .query_map([partner.as_uuid()], |row| {
+            let counts = (1..columns)
+                .map(|i| row.get::<_, i64>(i).map(|n| u64::try_from(n).unwrap_or(0)))
+                .collect::<rusqlite::Result<Vec<u64>>>()?;
+            Ok((row.get(0)?, counts))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(MeterOverview::from_rows(rows))
 }
