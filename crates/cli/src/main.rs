@@ -292,6 +292,7 @@ enum MetersCommand {
 }
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
@@ -541,6 +542,27 @@ async fn require_partner(store: &dyn Store, partner: PartnerId) -> anyhow::Resul
     }
     Ok(())
 }
+
+/// glibc gives threads that allocate at once arenas of their own, up to eight per core,
+/// and keeps what each arena ever held: with the blocking threads that parse uploads and
+/// read chunks ahead, the server's memory grew with how long an import ran. Eight arenas
+/// in all keep memory flat (a 1M-row import peaks within 10% of a 100k one) without
+/// threads waiting on each other's arena (two or four cost up to 10% of import time).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    const M_ARENA_MAX: i32 = -8;
+    unsafe extern "C" {
+        fn mallopt(param: i32, value: i32) -> i32;
+    }
+    // SAFETY: mallopt only changes the allocator's tuning; it is called before any
+    // thread is started, and a refusal (0) merely leaves the default in place.
+    unsafe {
+        mallopt(M_ARENA_MAX, 8);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
 
 /// A normalised email, and the hash of a password read from standard input.
 async fn email_and_password(email: &str) -> anyhow::Result<(String, String)> {
