@@ -75,8 +75,7 @@ impl Default for Config {
 impl Config {
     /// Opens the operator API to requests that carry this token.
     pub fn with_operator_token(mut self, token: &str) -> Self {
-        use sha2::Digest;
-        self.operator_token_hash = Some(sha2::Sha256::digest(token.as_bytes()).into());
+        self.operator_token_hash = Some(auth::sha256(token));
         self
     }
 }
@@ -115,6 +114,11 @@ impl AppState {
             clock: Arc::new(SystemClock),
             keys: Arc::new(auth::KeyCache::default()),
         }
+    }
+
+    /// The clock's instant as stored: milliseconds since the epoch.
+    pub fn now_millis(&self) -> i64 {
+        gridroll_domain::timestamp::to_millis(self.clock.now())
     }
 
     /// Starts this state's job workers.

@@ -78,6 +78,11 @@ fn paths() -> Value {
         responses.insert("401".into(), error("No valid API key."));
         Value::Object(responses)
     };
+    // Operations that change something refuse a read-only key.
+    let writes = |mut responses: Value| {
+        responses["403"] = error("The API key may only read; use a read-write key.");
+        responses
+    };
     let mut create_job = common_errors((
         "201",
         answer(
@@ -88,6 +93,7 @@ fn paths() -> Value {
     create_job["413"] = error("The body is larger than the configured limit.");
     create_job["415"] = error("The Content-Type is neither application/json nor text/csv.");
     create_job["429"] = error("Too many uploads are being received at once; retry shortly.");
+    let create_job = writes(create_job);
     let mut get_job = common_errors((
         "200",
         answer(
@@ -156,7 +162,7 @@ fn paths() -> Value {
                 "summary": "Create or update one meter synchronously",
                 "parameters": [update_existing],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": reference("CreateAssetRequest")}}},
-                "responses": common_errors(("200", answer("The provisional asset with its outcome.", reference("ProvisionalAsset"))))
+                "responses": writes(common_errors(("200", answer("The provisional asset with its outcome.", reference("ProvisionalAsset")))))
             }
         },
         "/v2/meters/{meter_id}": {
@@ -240,7 +246,7 @@ fn paths() -> Value {
                 "description": "IDLE needs an end_time; DISENROLL holds until changed; PARTICIPATE lifts IDLE or DISENROLL in its period. A meter that does not participate during a program's delivery period is NOT_PARTICIPATING there.",
                 "parameters": [uuid_path("meter_id", "Meter ID")],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": reference("ParticipationRequest")}}},
-                "responses": common_errors(("200", answer("The meter's enrollments after the change.", reference("MeterEnrollmentResponse"))))
+                "responses": writes(common_errors(("200", answer("The meter's enrollments after the change.", reference("MeterEnrollmentResponse")))))
             }
         },
         "/v2/meters/participation": {
@@ -251,7 +257,7 @@ fn paths() -> Value {
                     reference("ParticipationRequest"),
                     {"type": "object", "required": ["meter_ids"], "properties": {"meter_ids": {"type": "array", "minItems": 1, "maxItems": 1000, "items": uuid_schema()}}}
                 ]}}}},
-                "responses": common_errors(("200", answer("How many meters changed.", json!({"type": "object"}))))
+                "responses": writes(common_errors(("200", answer("How many meters changed.", json!({"type": "object"})))))
             }
         },
         "/v1.1/programs": {

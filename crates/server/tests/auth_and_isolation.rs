@@ -116,7 +116,52 @@ async fn a_nonexistent_job_or_meter_is_not_found(backend: Backend) {
     );
 }
 
+/// Every partner operation the OpenAPI document marks with a 403 refuses a read-only key,
+/// and every other one lets it through: the document and the server agree.
+async fn a_read_only_key_is_refused_exactly_the_operations_documented_as_writes(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let (_, key) = gridroll_server::auth::issue_api_key(
+        app.store.as_ref(),
+        app.partner,
+        "reader",
+        gridroll_store::Permission::ReadOnly,
+    )
+    .await
+    .unwrap();
+    let document = app.get("/openapi.json").await.body;
+    let mut writes = 0;
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        if path.starts_with("/operator") || path == "/healthz" || path == "/openapi.json" {
+            continue;
+        }
+        let concrete = path
+            .replace("{job_id}", "01900000-0000-7000-8000-000000000000")
+            .replace("{meter_id}", "01900000-0000-7000-8000-000000000000")
+            .replace("{program_identifier}", "CEC-DSGS");
+        for (method, operation) in operations.as_object().unwrap() {
+            let documented = operation["responses"].get("403").is_some();
+            writes += usize::from(documented);
+            let method: Method = method.to_uppercase().parse().unwrap();
+            let answer = app
+                .send(method.clone(), &concrete, Some(&key), None, Body::empty())
+                .await;
+            assert_eq!(
+                answer.status == StatusCode::FORBIDDEN,
+                documented,
+                "{method} {path}: {} {}",
+                answer.status,
+                answer.body
+            );
+        }
+    }
+    assert_eq!(
+        writes, 4,
+        "jobs, single meters, participation and bulk participation"
+    );
+}
+
 gridroll_testkit::backend_tests!(
+    a_read_only_key_is_refused_exactly_the_operations_documented_as_writes,
     requests_without_a_valid_key_are_unauthorized,
     the_bearer_scheme_is_case_insensitive,
     keys_are_stored_only_as_hashes,

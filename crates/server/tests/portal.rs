@@ -34,14 +34,27 @@ struct Page {
 }
 
 impl Page {
-    /// The value of the first hidden `csrf` input.
-    fn csrf(&self) -> String {
+    /// The text from the first `start` on (included) up to `end` (excluded).
+    fn from(&self, start: &str, end: char) -> String {
         let at = self
             .text
-            .find(r#"name="csrf" value=""#)
-            .unwrap_or_else(|| panic!("no CSRF field in {}", self.text));
-        let rest = &self.text[at + r#"name="csrf" value=""#.len()..];
-        rest[..rest.find('"').unwrap()].to_owned()
+            .find(start)
+            .unwrap_or_else(|| panic!("no {start:?} on the page:\n{}", self.text));
+        let rest = &self.text[at..];
+        let stop = rest[start.len()..]
+            .find(end)
+            .map_or(rest.len(), |i| start.len() + i);
+        rest[..stop].to_owned()
+    }
+
+    /// The text after the first `start` up to `end`.
+    fn after(&self, start: &str, end: char) -> String {
+        self.from(start, end)[start.len()..].to_owned()
+    }
+
+    /// The value of the first hidden `csrf` input.
+    fn csrf(&self) -> String {
+        self.after(r#"name="csrf" value=""#, '"')
     }
 
     fn assert_contains(&self, text: &str) {
@@ -545,8 +558,8 @@ async fn meters_are_found_by_reference_and_status_and_open_with_their_fields(bac
     let bad = visitor.get("/portal/meters?region=MARS").await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 
-    let at = found.text.find("href=\"/portal/meters/").unwrap() + "href=\"".len();
-    let href = &found.text[at..at + found.text[at..].find('"').unwrap()];
+    // Only a meter's own link has a slash after /portal/meters.
+    let href = &found.from("/portal/meters/", '"');
     let meter = visitor.get(href).await;
     assert_eq!(meter.status, StatusCode::OK);
     meter.assert_contains("What this meter needs from you");
@@ -568,11 +581,7 @@ async fn the_meter_list_pages_through_every_meter(backend: Backend) {
     let first = visitor.get("/portal/meters?q=page").await;
     first.assert_contains(">page-00<");
     assert!(!first.text.contains(">page-50<"));
-    let at = first
-        .text
-        .find("href=\"/portal/meters?q=page&amp;after=")
-        .expect("a next page");
-    let href = &first.text[at + 6..at + 6 + first.text[at + 6..].find('"').unwrap()];
+    let href = first.from("/portal/meters?q=page&amp;after=", '"');
     let second = visitor.get(&href.replace("&amp;", "&")).await;
     second.assert_contains(">page-50<");
     second.assert_contains(">page-59<");
@@ -627,8 +636,7 @@ async fn a_key_made_in_the_portal_is_shown_once_and_works_until_revoked(backend:
         )
         .await;
     assert_eq!(page.status, StatusCode::OK);
-    let at = page.text.find("grk_").expect("the key is shown");
-    let key = page.text[at..at + page.text[at..].find('<').unwrap()].to_owned();
+    let key = page.from("grk_", '<');
 
     let listed = visitor.get("/portal/keys").await;
     assert!(!listed.text.contains(&key), "the key is shown only once");
@@ -778,8 +786,7 @@ async fn an_invitation_link_makes_a_signed_in_user_once(backend: Backend) {
         )
         .await;
     assert_eq!(page.status, StatusCode::OK);
-    let at = page.text.find("/portal/invitations/").unwrap();
-    let link = page.text[at..at + page.text[at..].find('<').unwrap()].to_owned();
+    let link = page.from("/portal/invitations/", '<');
 
     let mut invitee = Visitor::new(&app);
     let form = invitee.get(&link).await;

@@ -129,6 +129,15 @@ pub struct ApiKey {
     pub revoked_at: Option<i64>,
 }
 
+/// A key whose last use is noted no more often than this: keys are looked up on every
+/// cache miss, and a write each time would cost more than the lookup.
+pub(crate) const LAST_USE_PRECISION_MS: i64 = 60_000;
+
+/// Whether a key last used at `last` should be noted as used at `now`.
+pub(crate) fn stale_use(last: Option<i64>, now: i64) -> bool {
+    last.is_none_or(|last| now - last >= LAST_USE_PRECISION_MS)
+}
+
 /// What a presented, live API key grants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyGrant {

@@ -275,6 +275,18 @@ pub enum JobField {
     PartnerReference,
 }
 
+impl Job {
+    /// The job's counts, as the job rules reckon with them.
+    pub fn counts(&self) -> gridroll_domain::job::JobCounts {
+        gridroll_domain::job::JobCounts {
+            assets: self.assets_count,
+            created: self.created_count,
+            updated: self.updated_count,
+            failed: self.failed_count,
+        }
+    }
+}
+
 impl JobField {
     pub const ALL: &[(&'static str, JobField)] = &[
         ("file_name", Self::FileName),

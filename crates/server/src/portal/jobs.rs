@@ -1,8 +1,6 @@
 //! Jobs: the list, one job's progress and rows, and its failed rows as a CSV file to fix
 //! and upload again.
 
-use std::str::FromStr;
-
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
@@ -18,7 +16,7 @@ use strum::VariantNames;
 use super::dashboard::jobs_table;
 use super::layout::{self, Section, badge, count, query};
 use super::session::SignedIn;
-use super::{PortalError, PortalResult};
+use super::{PortalError, PortalResult, query_value};
 use crate::AppState;
 
 const JOBS_PER_PAGE: usize = 25;
@@ -46,8 +44,8 @@ pub async fn list(
     who: SignedIn,
     Query(params): Query<ListQuery>,
 ) -> PortalResult<Markup> {
-    let status = optional::<JobStatus>(&params.status, "status")?;
-    let before = optional::<JobId>(&params.before, "page")?;
+    let status = query_value::<JobStatus>(&params.status, "status")?;
+    let before = query_value::<JobId>(&params.before, "page")?;
     let q = params.q.trim();
     let filter = JobFilter {
         statuses: status.map(|s| vec![s]),
@@ -102,17 +100,6 @@ pub async fn list(
     ))
 }
 
-/// A query parameter that is empty or names a value.
-fn optional<T: FromStr>(raw: &str, name: &str) -> PortalResult<Option<T>> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    raw.parse().map(Some).map_err(|_| {
-        PortalError::bad_request(format!("The {name} {raw:?} is not one the list knows."))
-    })
-}
-
 /// A job of the signed-in user's partner, or 404.
 async fn job_of(state: &AppState, who: &SignedIn, raw: &str) -> PortalResult<Job> {
     let not_found = || PortalError::not_found("There is no such job.");
@@ -129,7 +116,7 @@ fn is_final(job: &Job) -> bool {
 }
 
 fn processed(job: &Job) -> u64 {
-    (job.created_count + job.updated_count + job.failed_count).min(job.assets_count)
+    job.counts().finished().min(job.assets_count)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -151,11 +138,9 @@ pub async fn show(
     let statuses = match params.status.as_str() {
         "" => None,
         "failed" => Some(FAILED.to_vec()),
-        other => Some(vec![
-            optional::<AssetStatus>(other, "status")?.unwrap_or(AssetStatus::Completed),
-        ]),
+        other => query_value::<AssetStatus>(other, "status")?.map(|s| vec![s]),
     };
-    let after = optional::<u64>(&params.after, "page")?.map(|seq| (job.id, seq));
+    let after = query_value::<u64>(&params.after, "page")?.map(|seq| (job.id, seq));
     let filter = AssetFilter {
         job_ids: Some(vec![job.id]),
         statuses,

@@ -5,7 +5,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use gridroll_domain::ApiKeyId;
-use gridroll_domain::timestamp::to_millis;
 use gridroll_store::{ApiKey, Permission};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -179,7 +178,7 @@ pub async fn revoke(
     who.require_admin()?;
     let not_found = || PortalError::not_found("There is no such key, or it is revoked already.");
     let id: ApiKeyId = raw.parse().map_err(|_| not_found())?;
-    let now = to_millis(state.clock.now());
+    let now = state.now_millis();
     if !state
         .store
         .revoke_api_key(who.user.partner, id, now)

@@ -16,7 +16,7 @@ use strum::VariantNames;
 
 use super::layout::{self, Section, badge, query, when};
 use super::session::SignedIn;
-use super::{PortalError, PortalResult};
+use super::{PortalError, PortalResult, query_value};
 use crate::AppState;
 use crate::routes::enrollments::catalog;
 
@@ -36,15 +36,6 @@ pub struct ListQuery {
     after: String,
 }
 
-fn parse<T: std::str::FromStr>(raw: &str, what: &str) -> PortalResult<Option<T>> {
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    raw.parse()
-        .map(Some)
-        .map_err(|_| PortalError::bad_request(format!("{raw:?} is not a {what} the list knows.")))
-}
-
 /// `GET /portal/meters`
 pub async fn list(
     State(state): State<AppState>,
@@ -55,13 +46,13 @@ pub async fn list(
     let action_required = params.action == "required";
     let filter = MeterFilter {
         reference_contains: (!q.is_empty()).then(|| q.to_owned()),
-        global_enrollment_statuses: parse::<EnrollmentStatus>(&params.status, "status")?
+        global_enrollment_statuses: query_value::<EnrollmentStatus>(&params.status, "status")?
             .map(|s| vec![s]),
-        transmission_region: parse::<TransmissionRegion>(&params.region, "region")?,
+        transmission_region: query_value::<TransmissionRegion>(&params.region, "region")?,
         partner_action_required: action_required,
         ..MeterFilter::default()
     };
-    let after = parse::<MeterId>(&params.after, "page")?;
+    let after = query_value::<MeterId>(&params.after, "page")?;
     let mut meters = state
         .store
         .search_meters(who.user.partner, &filter, after, METERS_PER_PAGE + 1)

@@ -110,6 +110,17 @@ async fn not_found() -> PortalError {
     PortalError::not_found("This page does not exist.")
 }
 
+/// A query parameter of a list page: empty means "any"; anything else must name a value.
+pub fn query_value<T: std::str::FromStr>(raw: &str, what: &str) -> PortalResult<Option<T>> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse()
+        .map(Some)
+        .map_err(|_| PortalError::bad_request(format!("{raw:?} is not a {what} the list knows.")))
+}
+
 /// What a portal page can fail with: a redirect to sign in, or an error page.
 #[derive(Debug)]
 pub enum PortalError {

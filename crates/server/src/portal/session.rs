@@ -13,18 +13,16 @@ use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use gridroll_domain::timestamp::to_millis;
 use gridroll_store::{NewSession, Role, TokenHash, User};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 
 use super::layout;
 use super::password;
 use super::{PortalError, PortalResult};
 use crate::AppState;
-use crate::auth::random_token;
+use crate::auth::{random_token, sha256};
 
 const SESSION_COOKIE: &str = "gridroll_session";
 const SIGN_IN_COOKIE: &str = "gridroll_sign_in";
@@ -40,7 +38,7 @@ const REFUSED: &str = "The email or the password is not right. After 5 failed si
 
 /// SHA-256 of a token handed out once.
 pub fn hash_token(token: &str) -> TokenHash {
-    TokenHash(Sha256::digest(token.as_bytes()).into())
+    TokenHash(sha256(token))
 }
 
 /// Compares secrets in time independent of where they differ.
@@ -76,10 +74,6 @@ fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Duration) -> H
         max_age.as_secs()
     ))
     .expect("cookie values are URL-safe base64")
-}
-
-fn now(state: &AppState) -> i64 {
-    to_millis(state.clock.now())
 }
 
 /// The signed-in user of a portal request.
@@ -151,7 +145,7 @@ impl FromRequestParts<AppState> for SignedIn {
             return Err(PortalError::SignIn { next });
         };
         let token = hash_token(token);
-        let session = state.store.session(&token, now(state)).await?;
+        let session = state.store.session(&token, state.now_millis()).await?;
         let Some(session) = session else {
             return Err(PortalError::SignIn { next });
         };
@@ -284,7 +278,7 @@ pub async fn sign_in(
         return Ok(refused(&state, &headers, next, &form.email));
     };
     let credentials = state.store.user_credentials(&email).await?;
-    let now = now(&state);
+    let now = state.now_millis();
     // The attempt is counted before the (slow) check, so a burst cannot outrun the lock.
     // A locked user is refused like a wrong password, after the same work, so that the
     // answer tells nothing about which emails have accounts.
@@ -332,7 +326,7 @@ fn refused(state: &AppState, headers: &HeaderMap, next: &str, email: &str) -> Re
 /// Starts a session for a user and returns its token.
 pub async fn start_session(state: &AppState, user: &User) -> PortalResult<String> {
     let token = random_token();
-    let now = now(state);
+    let now = state.now_millis();
     state
         .store
         .start_session(&NewSession {

@@ -8,7 +8,6 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use gridroll_domain::timestamp::to_millis;
 use gridroll_store::{AddUserError, NewInvitation, Role, User};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -125,7 +124,7 @@ pub async fn invite(
     }
     let (email, role) = (email.expect("checked"), role.expect("checked"));
     let token = random_token();
-    let now = to_millis(state.clock.now());
+    let now = state.now_millis();
     state
         .store
         .add_invitation(&NewInvitation {
@@ -194,7 +193,7 @@ pub async fn invitation_page(
     State(state): State<AppState>,
     Path(token): Path<String>,
 ) -> PortalResult<Response> {
-    let now = to_millis(state.clock.now());
+    let now = state.now_millis();
     let invitation = state
         .store
         .invitation(&hash_token(&token), now)
@@ -222,7 +221,7 @@ pub async fn accept(
     PortalForm(form): PortalForm<AcceptForm>,
 ) -> PortalResult<Response> {
     let hash = hash_token(&token);
-    let now = to_millis(state.clock.now());
+    let now = state.now_millis();
     let invitation = state.store.invitation(&hash, now).await?.ok_or_else(gone)?;
     let problem = if form.password != form.confirm {
         Some("The two passwords differ.".to_owned())

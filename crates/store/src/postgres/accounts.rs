@@ -76,8 +76,8 @@ pub async fn use_api_key(client: &Object, hash: &ApiKeyHash, now: i64) -> Result
         permission: parsed(&row, 1)?,
     };
     let last_used: Option<i64> = row.get(2);
-    // Unknown keys and busy ones cost no write: the last use is kept to the minute.
-    if last_used.is_none_or(|last| now - last >= 60_000) {
+    // Unknown keys and busy ones cost no write.
+    if crate::accounts::stale_use(last_used, now) {
         client
             .execute(
                 "UPDATE api_keys SET last_used_at = $2 WHERE key_hash = $1",

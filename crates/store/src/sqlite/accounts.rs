@@ -64,9 +64,6 @@ pub fn add_api_key(
     Ok(id)
 }
 
-/// Keys whose last use is this recent are not written again.
-const LAST_USE_PRECISION_MS: i64 = 60_000;
-
 /// What a key grants and when it was last used.
 pub fn find_api_key(
     conn: &Connection,
@@ -85,11 +82,6 @@ pub fn find_api_key(
             Ok((grant, row.get(2)?))
         })
         .optional()?)
-}
-
-/// Whether a key last used at `last` should be noted as used at `now`.
-pub fn stale_use(last: Option<i64>, now: i64) -> bool {
-    last.is_none_or(|last| now - last >= LAST_USE_PRECISION_MS)
 }
 
 pub fn note_api_key_use(conn: &Connection, hash: &ApiKeyHash, now: i64) -> Result<()> {

@@ -346,7 +346,7 @@ impl Store for SqliteStore {
         let Some((grant, last_used)) = found else {
             return Ok(None);
         };
-        if accounts::stale_use(last_used, now) {
+        if crate::accounts::stale_use(last_used, now) {
             self.write(move |conn| accounts::note_api_key_use(conn, &hash, now))
                 .await?;
         }
