@@ -501,9 +501,17 @@ async fn try_chunk(
     let mut existing: HashMap<String, Vec<MeterId>> = HashMap::new();
     for row in tx
         .query(
-            "SELECT partner_reference, id FROM meters
-             WHERE partner_id = $1 AND partner_reference = ANY($2)
-             ORDER BY created_at, id",
+            // One probe of the reference index per reference. Planned as a join (or with
+            // `= ANY`), statistics taken while `meters` was small make the planner scan
+            // every meter of the partner instead, and a large import quadratic; `OFFSET 0`
+            // keeps the subquery a probe of its own.
+            "SELECT m.partner_reference, m.id FROM unnest($2::text[]) AS r(reference)
+             CROSS JOIN LATERAL (
+                 SELECT partner_reference, id, created_at FROM meters
+                 WHERE partner_id = $1 AND partner_reference = r.reference
+                 OFFSET 0
+             ) AS m
+             ORDER BY m.created_at, m.id",
             &[&partner, &references],
         )
         .await?
