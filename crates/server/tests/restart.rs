@@ -3,19 +3,20 @@
 
 mod common;
 
-use gridroll_testkit::Backend;
+use gridroll_testkit::{Backend, TestDatabase};
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use common::{CSV_HEADER, TestApp, asset, csv_row};
-use gridroll_domain::JobId;
 use gridroll_domain::MeterData;
+use gridroll_domain::{JobId, PartnerId};
 use gridroll_server::Config;
 use gridroll_server::worker::Worker;
 use gridroll_store::NewAsset;
 use gridroll_store::NewJob;
+use uuid::Uuid;
 
 /// Small chunks, and leases short enough that a test can outlive a dead worker's. On
 /// SQLite a restart releases every lease at once; on PostgreSQL, where other processes
@@ -156,9 +157,178 @@ async fn an_accepted_upload_is_durable_before_the_answer(backend: Backend) {
     assert_eq!(app.job(&job_id).await["status"], "COMPLETED");
 }
 
+/// The schema of the release before asset outcomes moved into a table of their own.
+fn schema_before_outcomes_moved(backend: Backend) -> String {
+    let (files, version) = match backend {
+        Backend::Sqlite => (
+            [
+                include_str!("../../store/migrations/sqlite/0001_create_meters.sql"),
+                include_str!("../../store/migrations/sqlite/0002_inventory.sql"),
+                include_str!("../../store/migrations/sqlite/0003_programs.sql"),
+                include_str!("../../store/migrations/sqlite/0004_job_progress.sql"),
+                include_str!("../../store/migrations/sqlite/0005_portal.sql"),
+            ],
+            "PRAGMA user_version = 5;",
+        ),
+        Backend::Postgres => (
+            [
+                include_str!("../../store/migrations/postgres/0001_create_meters.sql"),
+                include_str!("../../store/migrations/postgres/0002_inventory.sql"),
+                include_str!("../../store/migrations/postgres/0003_programs.sql"),
+                include_str!("../../store/migrations/postgres/0004_job_progress.sql"),
+                include_str!("../../store/migrations/postgres/0005_portal.sql"),
+            ],
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL);
+             INSERT INTO schema_migrations VALUES (1, 0), (2, 0), (3, 0), (4, 0), (5, 0);",
+        ),
+    };
+    format!("{}\n{version}", files.join("\n"))
+}
+
+fn uuid_literal(backend: Backend, id: &Uuid) -> String {
+    match backend {
+        Backend::Sqlite => format!("X'{}'", id.simple()),
+        Backend::Postgres => format!("'{id}'::uuid"),
+    }
+}
+
+fn text_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+async fn outcomes_recorded_before_an_upgrade_are_reported_and_the_job_finishes_after_it(
+    backend: Backend,
+) {
+    let db = TestDatabase::new(backend)
+        .await
+        .expect("the backend is available");
+    db.execute(&schema_before_outcomes_moved(backend)).await;
+
+    // A job of four assets stopped after its first chunk: `ref-a` created a meter, its
+    // repeat was a duplicate of that meter, `ref-b` and `ref-c` wait.
+    let partner = Uuid::now_v7();
+    let job = Uuid::now_v7();
+    let meter = Uuid::now_v7();
+    let (p, j, m) = (
+        uuid_literal(backend, &partner),
+        uuid_literal(backend, &job),
+        uuid_literal(backend, &meter),
+    );
+    let slot = match backend {
+        Backend::Sqlite => "X''",
+        Backend::Postgres => "''::bytea",
+    };
+    let duplicate = format!(
+        "Partner reference ID found on meter ID {meter}. A unique reference ID is required, or upload with update_existing=true to update that meter."
+    );
+    let mut sql = format!(
+        "INSERT INTO partners (id, name, created_at) VALUES ({p}, 'Old Partner', 0);
+         INSERT INTO jobs (id, partner_id, status, file_name, update_existing, assets_count,
+             created_count, failed_count, transmission_regions, created_at, updated_at,
+             next_seq)
+         VALUES ({j}, {p}, 'PROCESSING', 'old.csv', false, 4, 1, 1, 'CAISO', 0, 0, 2);"
+    );
+    let outcomes = [
+        (
+            "ref-a",
+            "'COMPLETED'",
+            "'METER_CREATED'".to_owned(),
+            text_literal("A new meter was created."),
+            m.clone(),
+        ),
+        (
+            "ref-a",
+            "'DUPLICATE'",
+            "'DUPLICATE_REF_ID'".to_owned(),
+            text_literal(&duplicate),
+            "NULL".to_owned(),
+        ),
+        (
+            "ref-b",
+            "'PROCESSING'",
+            "NULL".to_owned(),
+            "NULL".to_owned(),
+            "NULL".to_owned(),
+        ),
+        (
+            "ref-c",
+            "'PROCESSING'",
+            "NULL".to_owned(),
+            "NULL".to_owned(),
+            "NULL".to_owned(),
+        ),
+    ];
+    for (seq, (reference, status, name, description, meter_id)) in outcomes.iter().enumerate() {
+        let row = NewAsset::new(seq as u64, &MeterData::parse(asset(reference)).unwrap());
+        if seq == 0 {
+            sql.push_str(&format!(
+                "INSERT INTO meters (id, partner_id, partner_reference, reference_slot,
+                     created_by, transmission_region, customer_classification, meter_type,
+                     load_types, data, created_at, updated_at)
+                 VALUES ({m}, {p}, 'ref-a', {slot}, 'PARTNER', {}, {}, {}, {}, {}, 0, 0);",
+                text_literal(&row.transmission_region),
+                text_literal(&row.customer_classification),
+                text_literal(&row.meter_type),
+                text_literal(&row.load_types),
+                text_literal(&row.data),
+            ));
+        }
+        sql.push_str(&format!(
+            "INSERT INTO provisional_assets (job_id, seq, partner_id, partner_reference,
+                 transmission_region, customer_classification, meter_type, load_types,
+                 status, status_name, status_description, meter_id, data, created_at,
+                 updated_at)
+             VALUES ({j}, {seq}, {p}, '{reference}', {}, {}, {}, {}, {status}, {name},
+                 {description}, {meter_id}, {}, 0, 0);",
+            text_literal(&row.transmission_region),
+            text_literal(&row.customer_classification),
+            text_literal(&row.meter_type),
+            text_literal(&row.load_types),
+            text_literal(&row.data),
+        ));
+    }
+    db.execute(&sql).await;
+
+    let app = TestApp::for_partner(db, PartnerId::from_uuid(partner)).await;
+    let job_id = job.to_string();
+    let before = app.job(&job_id).await;
+    let statuses = |job: &serde_json::Value| -> Vec<String> {
+        job["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["status"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        statuses(&before),
+        ["COMPLETED", "DUPLICATE", "PROCESSING", "PROCESSING"]
+    );
+    assert_eq!(before["assets"][0]["meter_id"], meter.to_string());
+    assert_eq!(
+        before["assets"][1]["status_detail"]["name"],
+        "DUPLICATE_REF_ID"
+    );
+    assert_eq!(
+        before["assets"][1]["status_detail"]["description"],
+        duplicate
+    );
+
+    let after = app.finish(&job_id).await;
+    assert_eq!(after["status"], "COMPLETED_WITH_ERRORS");
+    assert_eq!(after["assets_created_count"], 3);
+    assert_eq!(
+        statuses(&after),
+        ["COMPLETED", "DUPLICATE", "COMPLETED", "COMPLETED"]
+    );
+    assert_eq!(after["assets"][0]["meter_id"], meter.to_string());
+    assert_eq!(app.count("SELECT count(*) FROM meters").await, 3);
+}
+
 gridroll_testkit::backend_tests!(
     a_job_interrupted_by_a_restart_completes_with_one_meter_per_reference,
     a_worker_that_lost_its_lease_cannot_write_to_the_job,
     an_upload_cut_off_by_a_crash_is_removed_at_the_next_start,
     an_accepted_upload_is_durable_before_the_answer,
+    outcomes_recorded_before_an_upgrade_are_reported_and_the_job_finishes_after_it,
 );

@@ -219,7 +219,7 @@ pub fn list_assets(
     let limit = c.bind(Param::Int(limit as i64));
     Query {
         sql: format!(
-            "SELECT {ASSET_COLUMNS} FROM provisional_assets WHERE {}
+            "SELECT {ASSET_COLUMNS} FROM asset_states WHERE {}
              ORDER BY job_id DESC, seq LIMIT {limit}",
             c.sql()
         ),
@@ -237,7 +237,7 @@ pub fn max_site_devices(dialect: Dialect, partner: PartnerId, filter: &AssetFilt
     };
     Query {
         sql: format!(
-            "SELECT CAST(coalesce(max({length}), 0) AS BIGINT) FROM provisional_assets WHERE {}",
+            "SELECT CAST(coalesce(max({length}), 0) AS BIGINT) FROM asset_states WHERE {}",
             c.sql()
         ),
         params: c.params,
@@ -303,7 +303,7 @@ pub fn asset_facet(dialect: Dialect, partner: PartnerId, column: &str) -> Query 
     let c = asset_conditions(dialect, partner, &AssetFilter::default());
     Query {
         sql: format!(
-            "SELECT DISTINCT {column} FROM provisional_assets WHERE {} ORDER BY {column}",
+            "SELECT DISTINCT {column} FROM asset_states WHERE {} ORDER BY {column}",
             c.sql()
         ),
         params: c.params,

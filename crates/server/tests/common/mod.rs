@@ -49,7 +49,27 @@ impl TestApp {
             .await
             .unwrap();
         let partner = store.create_partner("Test Partner").await.unwrap();
-        let key = issue_api_key(store.as_ref(), partner.id, "test", Permission::ReadWrite)
+        Self::assemble(db, store, config, partner.id).await
+    }
+
+    /// The harness over a database that already holds `partner`, as a server starting on
+    /// it finds it (migrating it first).
+    pub async fn for_partner(db: TestDatabase, partner: PartnerId) -> Self {
+        let config = Config::default();
+        let store = open(&db).await;
+        gridroll_server::prepare(&AppState::new(store.clone(), config.clone()))
+            .await
+            .unwrap();
+        Self::assemble(db, store, config, partner).await
+    }
+
+    async fn assemble(
+        db: TestDatabase,
+        store: Arc<dyn Store>,
+        config: Config,
+        partner: PartnerId,
+    ) -> Self {
+        let key = issue_api_key(store.as_ref(), partner, "test", Permission::ReadWrite)
             .await
             .unwrap()
             .1;
@@ -58,7 +78,7 @@ impl TestApp {
             store,
             router,
             config,
-            partner: partner.id,
+            partner,
             key,
             db,
         }

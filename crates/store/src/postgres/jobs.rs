@@ -111,7 +111,7 @@ pub async fn append(client: &mut Object, job: JobId, assets: &[NewAsset]) -> Res
         .copy_in(
             "COPY provisional_assets (job_id, seq, partner_id, partner_reference,
                  transmission_region, customer_classification, meter_type, load_types,
-                 customer_group, status, data, created_at, updated_at)
+                 customer_group, data, created_at)
              FROM STDIN BINARY",
         )
         .await?;
@@ -126,8 +126,6 @@ pub async fn append(client: &mut Object, job: JobId, assets: &[NewAsset]) -> Res
         Type::TEXT,
         Type::TEXT,
         Type::TEXT,
-        Type::TEXT,
-        Type::INT8,
         Type::INT8,
     ];
     let writer = BinaryCopyInWriter::new(sink, &types);
@@ -145,9 +143,7 @@ pub async fn append(client: &mut Object, job: JobId, assets: &[NewAsset]) -> Res
                 &a.meter_type,
                 &a.load_types,
                 &a.customer_group,
-                &"PROCESSING",
                 &a.data,
-                &now,
                 &now,
             ])
             .await?;
@@ -255,7 +251,7 @@ pub async fn assets(
     let rows = client
         .query(
             &format!(
-                "SELECT {ASSET_STATE_COLUMNS} FROM provisional_assets
+                "SELECT {ASSET_STATE_COLUMNS} FROM asset_states
                  WHERE job_id = $1 AND partner_id = $2 AND seq >= $3 ORDER BY seq LIMIT $4"
             ),
             &[
@@ -278,7 +274,7 @@ pub async fn provisional_asset(
     let row = client
         .query_opt(
             &format!(
-                "SELECT {ASSET_STATE_COLUMNS}, data FROM provisional_assets
+                "SELECT {ASSET_STATE_COLUMNS}, data FROM asset_states
                  WHERE job_id = $1 AND seq = $2 AND partner_id = $3"
             ),
             &[job.as_uuid(), &seq_param(seq)?, partner.as_uuid()],
@@ -477,7 +473,7 @@ async fn try_chunk(
             // The next chunk is exactly the `limit` assets from next_seq on; bounding
             // the range keeps the plan cheap even before the table has statistics.
             "SELECT seq, partner_reference, data FROM provisional_assets
-             WHERE job_id = $1 AND seq >= $3 AND seq < $3 + $2 AND status = 'PROCESSING'
+             WHERE job_id = $1 AND seq >= $3 AND seq < $3 + $2
              ORDER BY seq",
             &[job.as_uuid(), &seq_param(limit as u64)?, &next_seq],
         )
@@ -661,14 +657,12 @@ async fn try_chunk(
     }
     if !plan.is_empty() {
         tx.execute(
-            "UPDATE provisional_assets pa SET status = u.status, status_name = u.name,
-                 status_description = u.description, meter_id = u.meter_id, updated_at = $2
-             FROM unnest($3::int8[], $4::text[], $5::text[], $6::text[], $7::uuid[])
-                 AS u(seq, status, name, description, meter_id)
-             WHERE pa.job_id = $1 AND pa.seq = u.seq",
+            "INSERT INTO asset_outcomes (job_id, seq, status, status_name, status_description,
+                 meter_id)
+             SELECT $1, u.* FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[],
+                 $6::uuid[]) AS u",
             &[
                 job.as_uuid(),
-                &now,
                 &seqs,
                 &statuses,
                 &names,

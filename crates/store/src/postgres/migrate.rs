@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0003_programs.sql"),
     include_str!("../../migrations/postgres/0004_job_progress.sql"),
     include_str!("../../migrations/postgres/0005_portal.sql"),
+    include_str!("../../migrations/postgres/0006_asset_outcomes.sql"),
 ];
 
 /// An arbitrary key shared by every Gridroll process for the migration lock.

@@ -56,8 +56,8 @@ pub fn append(conn: &mut Connection, job: JobId, assets: &[NewAsset]) -> Result<
         let mut insert = tx.prepare_cached(
             "INSERT INTO provisional_assets (job_id, seq, partner_id, partner_reference,
                  transmission_region, customer_classification, meter_type, load_types,
-                 customer_group, status, data, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'PROCESSING', ?10, ?11, ?11)",
+                 customer_group, data, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
         for a in assets {
             insert.execute(params![
@@ -139,7 +139,7 @@ pub fn assets(
     limit: usize,
 ) -> Result<Vec<AssetState>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ASSET_STATE_COLUMNS} FROM provisional_assets
+        "SELECT {ASSET_STATE_COLUMNS} FROM asset_states
          WHERE job_id = ?1 AND partner_id = ?2 AND seq >= ?3 ORDER BY seq LIMIT ?4"
     ))?;
     let assets = stmt
@@ -160,7 +160,7 @@ pub fn provisional_asset(
     Ok(conn
         .query_row(
             &format!(
-                "SELECT {ASSET_STATE_COLUMNS}, data FROM provisional_assets
+                "SELECT {ASSET_STATE_COLUMNS}, data FROM asset_states
                  WHERE job_id = ?1 AND seq = ?2 AND partner_id = ?3"
             ),
             params![job.as_uuid(), seq, partner.as_uuid()],
@@ -285,7 +285,6 @@ pub fn process_chunk(
         )?;
         let mut previous =
             tx.prepare_cached("SELECT enrollments, participation FROM meters WHERE id = ?1")?;
-        // Replaces every field: the meter's data becomes exactly the asset's.
         // Replaces every field: the meter's data becomes exactly the asset's. It takes the
         // parameters of `create`; the partner and reference only confirm the meter's.
         let mut replace = tx.prepare_cached(
@@ -296,10 +295,10 @@ pub fn process_chunk(
                  pending_programs = ?14, updated_at = ?15
              WHERE id = ?1 AND partner_id = ?2 AND partner_reference = ?3",
         )?;
-        let mut mark = tx.prepare_cached(
-            "UPDATE provisional_assets SET status = ?1, status_name = ?2,
-                 status_description = ?3, meter_id = ?4, updated_at = ?5
-             WHERE job_id = ?6 AND seq = ?7",
+        let mut record = tx.prepare_cached(
+            "INSERT INTO asset_outcomes (job_id, seq, status, status_name, status_description,
+                 meter_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         for Planned {
             seq,
@@ -342,14 +341,13 @@ pub fn process_chunk(
                     now
                 ])?;
             }
-            mark.execute(params![
+            record.execute(params![
+                job.as_uuid(),
+                seq,
                 outcome.status.as_ref(),
                 outcome.name.as_ref(),
                 outcome.description,
                 outcome.meter_id.map(|m| *m.as_uuid()),
-                now,
-                job.as_uuid(),
-                seq
             ])?;
             chunk.record(outcome);
         }
@@ -434,7 +432,7 @@ pub fn prepare(
         .prepare_cached(
             // The chunk is exactly the `limit` assets from from_seq on.
             "SELECT seq, partner_reference, data FROM provisional_assets
-             WHERE job_id = ?1 AND seq >= ?3 AND seq < ?3 + ?2 AND status = 'PROCESSING'
+             WHERE job_id = ?1 AND seq >= ?3 AND seq < ?3 + ?2
              ORDER BY seq",
         )?
         .query_map(params![job.as_uuid(), limit, from_seq], |row| {
