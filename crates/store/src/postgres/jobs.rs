@@ -188,7 +188,8 @@ pub async fn commit(client: &Object, job: JobId, assets_count: u64, regions: &st
     Ok(())
 }
 
-/// Uploads from this size on refresh the planner's statistics when accepted.
+/// Uploads from this size on refresh the planner's statistics: of the job input when
+/// accepted, of the meters when processed.
 const LARGE_UPLOAD: u64 = 10_000;
 
 pub fn job(row: &Row) -> Result<Job> {
@@ -715,6 +716,15 @@ async fn try_chunk(
         )));
     }
     tx.commit().await?;
+    // A large import changes `meters` faster than autovacuum notices; fresh statistics
+    // keep searches on their indexes right after it.
+    if status != JobStatus::Processing
+        && totals.assets >= LARGE_UPLOAD
+        && let Err(e) = client.batch_execute("ANALYZE meters").await
+    {
+        // The job is done: a failed refresh of statistics must not fail its last chunk.
+        tracing::warn!(%job, error = %e, "could not refresh the statistics of the meters");
+    }
     Ok(Some(ChunkReport {
         processed: pending.len(),
         status,
