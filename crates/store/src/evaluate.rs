@@ -45,6 +45,7 @@ impl Catalog {
 }
 
 /// The enrollment columns of a meter, ready to write.
+#[derive(Clone)]
 pub struct Columns {
     /// The enrollments, as evaluated.
     pub list: Vec<Enrollment>,

@@ -3,6 +3,7 @@
 //! that partner's id, so one partner can never reach another's objects.
 
 mod accounts;
+mod ahead;
 pub mod cursor;
 mod error;
 mod evaluate;

@@ -1,5 +1,6 @@
 //! Jobs, their assets, and turning assets into meters, on PostgreSQL.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -310,11 +311,12 @@ pub async fn claim(client: &Object, worker: &str, lease: Duration) -> Result<Opt
 
 /// One meter a chunk writes, with everything its row needs.
 struct MeterWrite<'d> {
-    reference: String,
+    reference: &'d str,
     id: Uuid,
-    index: IndexColumns,
+    index: &'d IndexColumns,
     data: &'d str,
-    columns: Columns,
+    /// Borrowed from the prepared chunk for a create, evaluated afresh for a replace.
+    columns: Cow<'d, Columns>,
 }
 
 /// The meters a chunk writes, column by column, as `unnest` takes them.
@@ -331,7 +333,7 @@ impl<'r> Columnar<'r> {
         Self {
             ids: rows.clone().map(|r| r.id).collect(),
             text: [
-                pick(|r| Some(r.reference.as_str())),
+                pick(|r| Some(r.reference)),
                 pick(|r| Some(r.index.transmission_region.as_str())),
                 pick(|r| Some(r.index.customer_classification.as_str())),
                 pick(|r| Some(r.index.meter_type.as_str())),
@@ -385,9 +387,10 @@ impl<'r> Columnar<'r> {
 /// How often a chunk is tried again after colliding with a concurrent transaction.
 const ATTEMPTS: usize = 32;
 
-/// Processes the next `limit` assets of a job in one transaction. A chunk that collides
-/// with another process creating the same reference (or deadlocks with it) is rolled back
-/// and planned again, now seeing the other process's meter.
+/// Processes the next `limit` assets of a job in one transaction, and says where the job
+/// has got to. A chunk that collides with another process creating the same reference
+/// (or deadlocks with it) is rolled back and planned again, now seeing the other
+/// process's meter. `prepared` is used when it is the chunk due.
 pub async fn process_chunk(
     client: &mut Object,
     job: JobId,
@@ -395,9 +398,11 @@ pub async fn process_chunk(
     limit: usize,
     lease: Duration,
     durable: bool,
-) -> Result<ChunkReport> {
+    prepared: Option<PreparedChunk>,
+) -> Result<(ChunkReport, u64)> {
+    let mut prepared = prepared;
     for attempt in 1.. {
-        match try_chunk(client, job, worker, limit, lease, durable).await {
+        match try_chunk(client, job, worker, limit, lease, durable, &mut prepared).await {
             Ok(Some(report)) => return Ok(report),
             Ok(None) if attempt < ATTEMPTS => {
                 tracing::debug!(%job, attempt, "a concurrent job created the same reference; planning the chunk again");
@@ -429,6 +434,7 @@ fn is_transient(error: &StoreError) -> bool {
 }
 
 /// One attempt at a chunk; `None` when a create collided and the chunk was rolled back.
+/// The chunk's preparation is kept in `prepared` for the next attempt.
 async fn try_chunk(
     client: &mut Object,
     job: JobId,
@@ -436,7 +442,8 @@ async fn try_chunk(
     limit: usize,
     lease: Duration,
     durable: bool,
-) -> Result<Option<ChunkReport>> {
+    prepared: &mut Option<PreparedChunk>,
+) -> Result<Option<(ChunkReport, u64)>> {
     let now = now_millis();
     let tx = client.transaction().await?;
     if !durable {
@@ -458,37 +465,35 @@ async fn try_chunk(
     let partner: Uuid = head.get(0);
     let update_existing: bool = head.get(1);
     let status: JobStatus = parse(head.get(2))?;
+    let next_seq = count(head.get(4))?;
     if status != JobStatus::Processing {
-        return Ok(Some(ChunkReport {
+        let report = ChunkReport {
             processed: 0,
             status,
-        }));
+        };
+        return Ok(Some((report, next_seq)));
     }
     if head.get::<_, Option<&str>>(3) != Some(worker) {
         return Err(StoreError::LeaseLost);
     }
-    let next_seq: i64 = head.get(4);
 
-    let rows = tx
-        .query(
-            // The next chunk is exactly the `limit` assets from next_seq on; bounding
-            // the range keeps the plan cheap even before the table has statistics.
-            "SELECT seq, partner_reference, data FROM provisional_assets
-             WHERE job_id = $1 AND seq >= $3 AND seq < $3 + $2
-             ORDER BY seq",
-            &[job.as_uuid(), &seq_param(limit as u64)?, &next_seq],
+    let input = match prepared.take() {
+        Some(p) if p.from_seq == next_seq && p.limit == limit => p,
+        _ => read_chunk(
+            &tx,
+            job,
+            PartnerId::from_uuid(partner),
+            next_seq,
+            limit,
+            now,
         )
-        .await?;
-    let mut pending = Vec::with_capacity(rows.len());
-    let mut data_of: HashMap<u64, &str> = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        let seq = count(row.get(0))?;
-        pending.push(Pending {
-            seq,
-            partner_reference: row.get(1),
-        });
-        data_of.insert(seq, row.get(2));
-    }
+        .await?
+        .evaluate()?,
+    };
+    let input = &*prepared.insert(input);
+    let pending: Vec<Pending> = input.assets.iter().map(|a| a.pending.clone()).collect();
+    let by_seq: HashMap<u64, &PreparedAsset> =
+        input.assets.iter().map(|a| (a.pending.seq, a)).collect();
     let references: Vec<&str> = pending
         .iter()
         .map(|p| p.partner_reference.as_str())
@@ -519,7 +524,7 @@ async fn try_chunk(
             .push(MeterId::from_uuid(row.get(1)));
     }
     let plan = plan_chunk(&pending, existing, update_existing);
-    let catalog = partner_catalog(&tx, &partner, from_millis(now)).await?;
+    let catalog = &input.catalog;
 
     // Enrollments as they stand, per meter, for the meters this chunk replaces.
     let replaced: Vec<Uuid> = plan
@@ -552,25 +557,30 @@ async fn try_chunk(
     }
 
     // Evaluate in file order, so a meter written twice in the chunk is evaluated on top of
-    // its first write; only the last write of each meter is applied.
+    // its first write; only the last write of each meter is applied. A create was
+    // evaluated when the chunk was prepared.
     let mut creates: Vec<MeterWrite> = Vec::new();
     let mut replaces: HashMap<Uuid, MeterWrite> = HashMap::new();
     for planned in &plan {
-        let (id, created) = match planned.write {
-            Write::Create(id) => (*id.as_uuid(), true),
-            Write::Replace(id) => (*id.as_uuid(), false),
+        let asset = by_seq[&planned.seq];
+        let (id, columns, abstentions) = match planned.write {
+            Write::Create(id) => (*id.as_uuid(), Cow::Borrowed(&asset.as_new), Vec::new()),
+            Write::Replace(id) => {
+                let id = *id.as_uuid();
+                let (previous, abstentions) = state.remove(&id).unwrap_or_default();
+                let data = evaluate::parse_data(&asset.data)?;
+                let columns = evaluate::evaluate(catalog, &data, &previous, &abstentions);
+                (id, Cow::Owned(columns), abstentions)
+            }
             Write::Nothing => continue,
         };
-        let text = data_of[&planned.seq];
-        let data = evaluate::parse_data(text)?;
-        let (previous, abstentions) = state.remove(&id).unwrap_or_default();
-        let columns = evaluate::evaluate(&catalog, &data, &previous, &abstentions);
+        let created = matches!(planned.write, Write::Create(_));
         state.insert(id, (columns.list.clone(), abstentions));
         let row = MeterWrite {
-            reference: data.partner_reference().to_owned(),
+            reference: &asset.pending.partner_reference,
             id,
-            index: IndexColumns::of(&data),
-            data: text,
+            index: &asset.index,
+            data: &asset.data,
             columns,
         };
         if created {
@@ -674,10 +684,7 @@ async fn try_chunk(
         .await?;
     }
 
-    let next_seq = match pending.last() {
-        Some(p) => seq_param(p.seq + 1)?,
-        None => next_seq,
-    };
+    let next_seq = pending.last().map_or(next_seq, |p| p.seq + 1);
     let totals = tx
         .query_one(
             "UPDATE jobs SET created_count = created_count + $1,
@@ -692,7 +699,7 @@ async fn try_chunk(
                 &now,
                 &(now + millis(lease)),
                 job.as_uuid(),
-                &next_seq,
+                &seq_param(next_seq)?,
             ],
         )
         .await?;
@@ -725,10 +732,118 @@ async fn try_chunk(
         // The job is done: a failed refresh of statistics must not fail its last chunk.
         tracing::warn!(%job, error = %e, "could not refresh the statistics of the meters");
     }
-    Ok(Some(ChunkReport {
+    let report = ChunkReport {
         processed: pending.len(),
         status,
-    }))
+    };
+    Ok(Some((report, next_seq)))
+}
+
+/// A chunk's assets read and evaluated ahead of writing them: the work that needs no
+/// lock, done on another connection while the chunk before is written.
+pub struct PreparedChunk {
+    /// The chunk is the `limit` assets from `from_seq` on.
+    pub from_seq: u64,
+    pub limit: usize,
+    assets: Vec<PreparedAsset>,
+    catalog: Catalog,
+}
+
+struct PreparedAsset {
+    pending: Pending,
+    /// The asset's data as stored: written to the meter as it is.
+    data: String,
+    index: IndexColumns,
+    /// The meter's enrollment columns if it is created (an update evaluates against the
+    /// meter's previous enrollments, when it is written).
+    as_new: Columns,
+}
+
+/// A chunk's assets and the partner's programs, read but not yet evaluated.
+pub struct ChunkInput {
+    from_seq: u64,
+    limit: usize,
+    rows: Vec<(Pending, String)>,
+    catalog: Catalog,
+}
+
+/// Reads the `limit` assets of a job from `from_seq` on, with the programs they are
+/// evaluated against.
+pub async fn read_chunk(
+    client: &impl GenericClient,
+    job: JobId,
+    partner: PartnerId,
+    from_seq: u64,
+    limit: usize,
+    now: i64,
+) -> Result<ChunkInput> {
+    let catalog = partner_catalog(client, partner.as_uuid(), from_millis(now)).await?;
+    let rows = client
+        .query(
+            // The chunk is exactly the `limit` assets from from_seq on; bounding the range
+            // keeps the plan cheap even before the table has statistics.
+            "SELECT seq, partner_reference, data FROM provisional_assets
+             WHERE job_id = $1 AND seq >= $3 AND seq < $3 + $2
+             ORDER BY seq",
+            &[
+                job.as_uuid(),
+                &seq_param(limit as u64)?,
+                &seq_param(from_seq)?,
+            ],
+        )
+        .await?
+        .into_iter()
+        .map(|row| {
+            let pending = Pending {
+                seq: count(row.get(0))?,
+                partner_reference: row.get(1),
+            };
+            Ok((pending, row.get(2)))
+        })
+        .collect::<Result<_>>()?;
+    Ok(ChunkInput {
+        from_seq,
+        limit,
+        rows,
+        catalog,
+    })
+}
+
+impl ChunkInput {
+    /// Parses each asset and evaluates it as a new meter: the CPU work of a chunk.
+    pub fn evaluate(self) -> Result<PreparedChunk> {
+        let catalog = self.catalog;
+        let assets = self
+            .rows
+            .into_iter()
+            .map(|(pending, data)| {
+                let meter = evaluate::parse_data(&data)?;
+                Ok(PreparedAsset {
+                    index: IndexColumns::of(&meter),
+                    as_new: evaluate::evaluate(&catalog, &meter, &[], &[]),
+                    pending,
+                    data,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(PreparedChunk {
+            from_seq: self.from_seq,
+            limit: self.limit,
+            assets,
+            catalog,
+        })
+    }
+}
+
+/// The partner of a job, for preparing its chunks.
+pub async fn job_partner(client: &impl GenericClient, job: JobId) -> Result<Option<PartnerId>> {
+    let row = client
+        .query_opt(
+            "SELECT partner_id FROM jobs WHERE id = $1",
+            &[job.as_uuid()],
+        )
+        .await?;
+    Ok(row.map(|r| PartnerId::from_uuid(r.get(0))))
 }
 
 pub async fn import_meters(

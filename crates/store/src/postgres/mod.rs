@@ -8,12 +8,14 @@ mod jobs;
 mod migrate;
 mod programs;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use gridroll_domain::enrollment::PreferenceChange;
 use gridroll_domain::enums::CreatedBy;
+use gridroll_domain::job::JobStatus;
 use gridroll_domain::program::Program;
 use gridroll_domain::timestamp::now_millis;
 use gridroll_domain::{ApiKeyId, JobId, MeterData, MeterId, PartnerId, UserId};
@@ -24,6 +26,7 @@ use crate::accounts::{
     AddUserError, ApiKey, Credentials, Invitation, KeyGrant, MeterOverview, NewInvitation,
     NewSession, Permission, Role, Session, TokenHash, User,
 };
+use crate::ahead::Ahead;
 use crate::model::{
     ApiKeyHash, AssetFilter, AssetState, CatalogEntry, ChunkReport, Facet, Job, JobFilter, JobPage,
     Meter, MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset, StoredMeter,
@@ -35,6 +38,8 @@ use crate::{ASSET_FACETS, JOB_FACETS, Result, Store, StoreError, StoreOptions, f
 /// The PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
     pool: Pool,
+    /// Chunks being read and evaluated ahead of the one being written.
+    ahead: Arc<Ahead<jobs::PreparedChunk>>,
 }
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -73,7 +78,10 @@ impl PostgresStore {
             .max_size(options.max_connections.max(2))
             .build()
             .map_err(|e| StoreError::Config(e.to_string()))?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            ahead: Arc::default(),
+        };
         // Fail at start, with the reason, when the database cannot be reached.
         drop(store.client().await?);
         Ok(store)
@@ -81,6 +89,25 @@ impl PostgresStore {
 
     async fn client(&self) -> Result<Object> {
         Ok(self.pool.get().await?)
+    }
+
+    /// Starts reading and evaluating a job's chunk from `from_seq` on, on a connection of
+    /// its own; the evaluation runs on a blocking thread.
+    fn prepare_ahead(&self, job: JobId, from_seq: u64, limit: usize) {
+        let pool = self.pool.clone();
+        let task = tokio::spawn(async move {
+            let input = {
+                let client = pool.get().await?;
+                let partner = jobs::job_partner(&client, job)
+                    .await?
+                    .ok_or(StoreError::LeaseLost)?;
+                jobs::read_chunk(&client, job, partner, from_seq, limit, now_millis()).await?
+            };
+            tokio::task::spawn_blocking(move || input.evaluate())
+                .await
+                .map_err(|_| StoreError::Task)?
+        });
+        self.ahead.start(job, task);
     }
 }
 
@@ -392,18 +419,32 @@ impl Store for PostgresStore {
         lease: Duration,
         durable: bool,
     ) -> Result<ChunkReport> {
-        jobs::process_chunk(
-            &mut self.client().await?,
-            job,
-            worker,
-            limit,
-            lease,
-            durable,
-        )
-        .await
+        let prepared = self.ahead.take(job).await;
+        // The chunk after this one is read and evaluated while this one is written.
+        if let Some(prepared) = &prepared {
+            self.prepare_ahead(job, prepared.from_seq + limit as u64, limit);
+        }
+        let mut client = self.client().await?;
+        let result =
+            jobs::process_chunk(&mut client, job, worker, limit, lease, durable, prepared).await;
+        match result {
+            Ok((report, next_seq)) => {
+                if report.status != JobStatus::Processing {
+                    self.ahead.forget(job);
+                } else if !self.ahead.is_preparing(job) {
+                    self.prepare_ahead(job, next_seq, limit);
+                }
+                Ok(report)
+            }
+            Err(e) => {
+                self.ahead.forget(job);
+                Err(e)
+            }
+        }
     }
 
     async fn release_job(&self, job: JobId, worker: &str) -> Result<()> {
+        self.ahead.forget(job);
         self.client()
             .await?
             .execute(

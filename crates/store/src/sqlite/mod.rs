@@ -9,7 +9,6 @@ mod migrate;
 mod programs;
 mod rows;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -24,12 +23,12 @@ use gridroll_domain::{ApiKeyId, JobId, MeterData, MeterId, PartnerId, UserId};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
 
 use crate::accounts::{
     AddUserError, ApiKey, Credentials, Invitation, KeyGrant, MeterOverview, NewInvitation,
     NewSession, Permission, Role, Session, TokenHash, User,
 };
+use crate::ahead::Ahead;
 use crate::model::{
     ApiKeyHash, AssetFilter, AssetState, CatalogEntry, ChunkReport, Facet, Job, JobFilter, JobPage,
     Meter, MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset, StoredMeter,
@@ -43,8 +42,8 @@ pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     checkpointer: Arc<checkpoint::Checkpointer>,
     readers: Arc<Readers>,
-    /// Chunks being read and evaluated ahead of the writer, per job.
-    ahead: Mutex<HashMap<JobId, JoinHandle<Result<jobs::PreparedChunk>>>>,
+    /// Chunks being read and evaluated ahead of the writer.
+    ahead: Ahead<jobs::PreparedChunk>,
 }
 
 impl SqliteStore {
@@ -63,7 +62,7 @@ impl SqliteStore {
                 idle: Mutex::new(Vec::new()),
                 permits: Arc::new(Semaphore::new(options.max_connections.max(1))),
             }),
-            ahead: Mutex::new(HashMap::new()),
+            ahead: Ahead::default(),
         })
     }
 
@@ -84,26 +83,7 @@ impl SqliteStore {
             drop(permit);
             prepared
         });
-        lock(&self.ahead).insert(job, handle);
-    }
-
-    /// The chunk prepared ahead for a job, if one was and it succeeded.
-    async fn take_prepared(&self, job: JobId) -> Option<jobs::PreparedChunk> {
-        let handle = lock(&self.ahead).remove(&job)?;
-        match handle.await {
-            Ok(Ok(prepared)) => Some(prepared),
-            Ok(Err(e)) => {
-                tracing::debug!(%job, error = %e, "a chunk prepared ahead failed; preparing it again");
-                None
-            }
-            Err(_) => None,
-        }
-    }
-
-    fn forget_prepared(&self, job: JobId) {
-        if let Some(handle) = lock(&self.ahead).remove(&job) {
-            handle.abort();
-        }
+        self.ahead.start(job, handle);
     }
 
     async fn write<T, F>(&self, f: F) -> Result<T>
@@ -595,7 +575,7 @@ impl Store for SqliteStore {
         lease: Duration,
         durable: bool,
     ) -> Result<ChunkReport> {
-        let prepared = self.take_prepared(job).await;
+        let prepared = self.ahead.take(job).await;
         // The chunk after this one is read and evaluated while this one is written.
         if let Some(prepared) = &prepared {
             self.prepare_ahead(job, prepared.from_seq + limit as u64, limit);
@@ -616,21 +596,21 @@ impl Store for SqliteStore {
         match result {
             Ok((report, next_seq)) => {
                 if report.status != JobStatus::Processing {
-                    self.forget_prepared(job);
-                } else if !lock(&self.ahead).contains_key(&job) {
+                    self.ahead.forget(job);
+                } else if !self.ahead.is_preparing(job) {
                     self.prepare_ahead(job, next_seq, limit);
                 }
                 Ok(report)
             }
             Err(e) => {
-                self.forget_prepared(job);
+                self.ahead.forget(job);
                 Err(e)
             }
         }
     }
 
     async fn release_job(&self, job: JobId, worker: &str) -> Result<()> {
-        self.forget_prepared(job);
+        self.ahead.forget(job);
         let worker = worker.to_owned();
         self.write(move |conn| {
             conn.execute(
