@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use common::{CSV_HEADER, TestApp, asset, csv_row};
 use gridroll_domain::MeterData;
 use gridroll_domain::enums::CreatedBy;
+use gridroll_server::Config;
 use serde_json::{Value, json};
 
 fn full_asset(reference: &str) -> Value {
@@ -252,6 +253,57 @@ async fn a_second_upload_of_a_reference_is_a_duplicate_naming_the_existing_meter
             .as_str()
             .unwrap()
             .contains(meter_id.as_str().unwrap())
+    );
+}
+
+async fn a_reference_created_elsewhere_while_a_chunk_waits_is_a_duplicate(backend: Backend) {
+    let config = Config {
+        chunk_size: 2,
+        ..Config::default()
+    };
+    let app = TestApp::with_config(backend, config).await;
+    let job_id = app
+        .submit(
+            "/v1.1/jobs/meters",
+            vec![
+                asset("ref-1"),
+                asset("ref-2"),
+                asset("shared"),
+                asset("ref-4"),
+            ],
+        )
+        .await;
+
+    // The first chunk is written; the second is prepared meanwhile, its references looked
+    // up before `shared` exists.
+    let mut worker = app.worker("slow");
+    assert!(worker.step().await.unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let created = app
+        .post_json(
+            "/v1.1/meters",
+            &json!({"provisional_asset": asset("shared")}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let meter_id = created.body["meter_id"].as_str().unwrap().to_owned();
+
+    worker.drain().await.unwrap();
+    let job = app.job(&job_id).await;
+    assert_eq!(job["status"], "COMPLETED_WITH_ERRORS");
+    let shared = &job["assets"][2];
+    assert_eq!(shared["status"], "DUPLICATE", "{job}");
+    assert!(
+        shared["status_detail"]["description"]
+            .as_str()
+            .unwrap()
+            .contains(&meter_id)
+    );
+    assert_eq!(job["assets"][3]["status"], "COMPLETED");
+    assert_eq!(
+        app.count("SELECT count(*) FROM meters WHERE partner_reference = 'shared'")
+            .await,
+        1
     );
 }
 
@@ -534,6 +586,7 @@ gridroll_testkit::backend_tests!(
     the_single_meter_endpoint_answers_the_provisional_asset_at_once,
     an_invalid_single_meter_is_refused_with_every_problem,
     a_second_upload_of_a_reference_is_a_duplicate_naming_the_existing_meter,
+    a_reference_created_elsewhere_while_a_chunk_waits_is_a_duplicate,
     a_job_where_nothing_succeeds_is_failed,
     update_existing_replaces_every_field_of_the_meter,
     a_reference_repeated_in_one_upload_is_handled_in_file_order,
