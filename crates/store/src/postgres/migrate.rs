@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0004_job_progress.sql"),
     include_str!("../../migrations/postgres/0005_portal.sql"),
     include_str!("../../migrations/postgres/0006_asset_outcomes.sql"),
+    include_str!("../../migrations/postgres/0007_region_index_class.sql"),
 ];
 
 /// An arbitrary key shared by every Gridroll process for the migration lock.

@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_job_progress.sql"),
     include_str!("../../migrations/sqlite/0005_portal.sql"),
     include_str!("../../migrations/sqlite/0006_asset_outcomes.sql"),
+    include_str!("../../migrations/sqlite/0007_region_index_class.sql"),
 ];
 
 pub fn run(conn: &mut Connection) -> Result<()> {
