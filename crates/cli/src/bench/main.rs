@@ -309,7 +309,7 @@ fn postgres_copy(url: &str, csv: &Path) -> anyhow::Result<Duration> {
     let sql = format!(
         "DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy ({columns}); CREATE INDEX ON bench_copy (partner_reference);"
     );
-    let ok = Command::new(&psql).args([url, "-q", "-c", &sql]).status()?;
+    let ok = run_psql(&psql, url, &sql)?;
     if !ok.success() {
         bail!("psql could not prepare the baseline table");
     }
@@ -318,17 +318,22 @@ fn postgres_copy(url: &str, csv: &Path) -> anyhow::Result<Duration> {
         "\\copy bench_copy FROM '{}' WITH (FORMAT csv, HEADER true)",
         csv.display()
     );
-    let ok = Command::new(&psql)
-        .args([url, "-q", "-c", &copy])
-        .status()?;
+    let ok = run_psql(&psql, url, &copy)?;
     let elapsed = started.elapsed();
-    let _ = Command::new(&psql)
-        .args([url, "-q", "-c", "DROP TABLE bench_copy"])
-        .status();
+    let _ = run_psql(&psql, url, "DROP TABLE bench_copy");
     if !ok.success() {
         bail!("COPY failed");
     }
     Ok(elapsed)
+}
+
+/// Runs one command through `psql`, quietly: notices such as "does not exist, skipping"
+/// would interleave with the report.
+fn run_psql(psql: &Path, url: &str, command: &str) -> std::io::Result<std::process::ExitStatus> {
+    Command::new(psql)
+        .args([url, "-q", "-c", command])
+        .env("PGOPTIONS", "-c client_min_messages=warning")
+        .status()
 }
 
 fn which(program: &str) -> Option<PathBuf> {
@@ -461,9 +466,7 @@ fn fresh_postgres(admin: &str, name: &str) -> anyhow::Result<String> {
         format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
         format!("CREATE DATABASE {database}"),
     ] {
-        let ok = Command::new(&psql)
-            .args([admin, "-q", "-c", &sql])
-            .status()?;
+        let ok = run_psql(&psql, admin, &sql)?;
         if !ok.success() {
             bail!("psql: {sql} failed");
         }
