@@ -5,9 +5,68 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use gridroll_domain::JobId;
+use gridroll_domain::job::{JobStatus, Pending};
 use tokio::task::JoinHandle;
 
 use crate::Result;
+use crate::evaluate::{self, Catalog, Columns};
+use crate::model::{ChunkReport, IndexColumns};
+
+/// A chunk's assets read and evaluated ahead of writing them: the work that needs no
+/// lock, done beside the writer while it writes the chunk before.
+pub struct PreparedChunk {
+    /// The chunk is the `limit` assets from `from_seq` on.
+    pub from_seq: u64,
+    pub limit: usize,
+    pub assets: Vec<PreparedAsset>,
+    /// The partner's programs the assets were evaluated against.
+    pub catalog: Catalog,
+}
+
+pub struct PreparedAsset {
+    pub pending: Pending,
+    /// The asset's data as stored: written to the meter as it is.
+    pub data: String,
+    pub index: IndexColumns,
+    /// The meter's enrollment columns if it is created (an update evaluates against the
+    /// meter's previous enrollments, when it is written).
+    pub as_new: Columns,
+}
+
+impl PreparedChunk {
+    /// Parses each asset of a chunk (its sequence, reference and stored data) and
+    /// evaluates it as a new meter: the CPU work of a chunk.
+    pub fn evaluate(
+        from_seq: u64,
+        limit: usize,
+        rows: Vec<(Pending, String)>,
+        catalog: Catalog,
+    ) -> Result<Self> {
+        let assets = rows
+            .into_iter()
+            .map(|(pending, data)| {
+                let meter = evaluate::parse_data(&data)?;
+                Ok(PreparedAsset {
+                    index: IndexColumns::of(&meter),
+                    as_new: evaluate::evaluate(&catalog, &meter, &[], &[]),
+                    pending,
+                    data,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            from_seq,
+            limit,
+            assets,
+            catalog,
+        })
+    }
+
+    /// Whether this is the chunk due when the job has got to `next_seq`.
+    pub fn is_due(&self, next_seq: u64, limit: usize) -> bool {
+        self.from_seq == next_seq && self.limit == limit
+    }
+}
 
 /// The chunk being prepared for each job.
 pub struct Ahead<T> {
@@ -45,6 +104,31 @@ impl<T> Ahead<T> {
                 None
             }
             Err(_) => None,
+        }
+    }
+
+    /// Settles what is prepared for a job once one of its chunks was written (with where
+    /// the job has got to): nothing more for a finished or failed job, otherwise the chunk
+    /// at `next_seq` unless it is already being prepared.
+    pub fn after_chunk(
+        &self,
+        job: JobId,
+        written: Result<(ChunkReport, u64)>,
+        prepare: impl FnOnce(u64),
+    ) -> Result<ChunkReport> {
+        match written {
+            Ok((report, next_seq)) => {
+                if report.status != JobStatus::Processing {
+                    self.forget(job);
+                } else if !self.is_preparing(job) {
+                    prepare(next_seq);
+                }
+                Ok(report)
+            }
+            Err(e) => {
+                self.forget(job);
+                Err(e)
+            }
         }
     }
 

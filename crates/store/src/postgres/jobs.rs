@@ -19,6 +19,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
+use crate::ahead::{PreparedAsset, PreparedChunk};
 use crate::evaluate::{self, Catalog, Columns, PARTNER_PROGRAMS_SQL};
 use crate::lease::{OWN_LEASE, RECEIVE_LEASE, millis};
 use crate::model::{
@@ -478,7 +479,7 @@ async fn try_chunk(
     }
 
     let input = match prepared.take() {
-        Some(p) if p.from_seq == next_seq && p.limit == limit => p,
+        Some(p) if p.is_due(next_seq, limit) => p,
         _ => read_chunk(
             &tx,
             job,
@@ -739,26 +740,6 @@ async fn try_chunk(
     Ok(Some((report, next_seq)))
 }
 
-/// A chunk's assets read and evaluated ahead of writing them: the work that needs no
-/// lock, done on another connection while the chunk before is written.
-pub struct PreparedChunk {
-    /// The chunk is the `limit` assets from `from_seq` on.
-    pub from_seq: u64,
-    pub limit: usize,
-    assets: Vec<PreparedAsset>,
-    catalog: Catalog,
-}
-
-struct PreparedAsset {
-    pending: Pending,
-    /// The asset's data as stored: written to the meter as it is.
-    data: String,
-    index: IndexColumns,
-    /// The meter's enrollment columns if it is created (an update evaluates against the
-    /// meter's previous enrollments, when it is written).
-    as_new: Columns,
-}
-
 /// A chunk's assets and the partner's programs, read but not yet evaluated.
 pub struct ChunkInput {
     from_seq: u64,
@@ -810,28 +791,9 @@ pub async fn read_chunk(
 }
 
 impl ChunkInput {
-    /// Parses each asset and evaluates it as a new meter: the CPU work of a chunk.
+    /// Parses and evaluates the chunk's assets.
     pub fn evaluate(self) -> Result<PreparedChunk> {
-        let catalog = self.catalog;
-        let assets = self
-            .rows
-            .into_iter()
-            .map(|(pending, data)| {
-                let meter = evaluate::parse_data(&data)?;
-                Ok(PreparedAsset {
-                    index: IndexColumns::of(&meter),
-                    as_new: evaluate::evaluate(&catalog, &meter, &[], &[]),
-                    pending,
-                    data,
-                })
-            })
-            .collect::<Result<_>>()?;
-        Ok(PreparedChunk {
-            from_seq: self.from_seq,
-            limit: self.limit,
-            assets,
-            catalog,
-        })
+        PreparedChunk::evaluate(self.from_seq, self.limit, self.rows, self.catalog)
     }
 }
 

@@ -15,7 +15,6 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use gridroll_domain::enrollment::PreferenceChange;
 use gridroll_domain::enums::CreatedBy;
-use gridroll_domain::job::JobStatus;
 use gridroll_domain::program::Program;
 use gridroll_domain::timestamp::now_millis;
 use gridroll_domain::{ApiKeyId, JobId, MeterData, MeterId, PartnerId, UserId};
@@ -26,7 +25,7 @@ use crate::accounts::{
     AddUserError, ApiKey, Credentials, Invitation, KeyGrant, MeterOverview, NewInvitation,
     NewSession, Permission, Role, Session, TokenHash, User,
 };
-use crate::ahead::Ahead;
+use crate::ahead::{Ahead, PreparedChunk};
 use crate::model::{
     ApiKeyHash, AssetFilter, AssetState, CatalogEntry, ChunkReport, Facet, Job, JobFilter, JobPage,
     Meter, MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset, StoredMeter,
@@ -39,7 +38,7 @@ use crate::{ASSET_FACETS, JOB_FACETS, Result, Store, StoreError, StoreOptions, f
 pub struct PostgresStore {
     pool: Pool,
     /// Chunks being read and evaluated ahead of the one being written.
-    ahead: Arc<Ahead<jobs::PreparedChunk>>,
+    ahead: Arc<Ahead<PreparedChunk>>,
 }
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -424,23 +423,15 @@ impl Store for PostgresStore {
         if let Some(prepared) = &prepared {
             self.prepare_ahead(job, prepared.from_seq + limit as u64, limit);
         }
-        let mut client = self.client().await?;
-        let result =
-            jobs::process_chunk(&mut client, job, worker, limit, lease, durable, prepared).await;
-        match result {
-            Ok((report, next_seq)) => {
-                if report.status != JobStatus::Processing {
-                    self.ahead.forget(job);
-                } else if !self.ahead.is_preparing(job) {
-                    self.prepare_ahead(job, next_seq, limit);
-                }
-                Ok(report)
+        let result = match self.client().await {
+            Ok(mut client) => {
+                jobs::process_chunk(&mut client, job, worker, limit, lease, durable, prepared).await
             }
-            Err(e) => {
-                self.ahead.forget(job);
-                Err(e)
-            }
-        }
+            Err(e) => Err(e),
+        };
+        self.ahead.after_chunk(job, result, |next_seq| {
+            self.prepare_ahead(job, next_seq, limit)
+        })
     }
 
     async fn release_job(&self, job: JobId, worker: &str) -> Result<()> {

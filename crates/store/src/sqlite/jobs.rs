@@ -10,11 +10,10 @@ use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::rows::{self, parsed, parsed_opt};
+use crate::ahead::{PreparedAsset, PreparedChunk};
 use crate::evaluate::{self, Catalog, PARTNER_PROGRAMS_SQL};
 use crate::lease::{OWN_LEASE, RECEIVE_LEASE, millis};
-use crate::model::{
-    AssetState, ChunkReport, IndexColumns, Job, NewAsset, NewJob, ProvisionalAsset,
-};
+use crate::model::{AssetState, ChunkReport, Job, NewAsset, NewJob, ProvisionalAsset};
 use crate::reads::JOB_COLUMNS;
 use crate::{Result, StoreError};
 
@@ -235,7 +234,7 @@ pub fn process_chunk(
         return Err(StoreError::LeaseLost);
     }
 
-    let prepared = match prepared.filter(|p| p.from_seq == next_seq && p.limit == limit) {
+    let prepared = match prepared.filter(|p| p.is_due(next_seq, limit)) {
         Some(prepared) => prepared,
         None => prepare(
             &tx,
@@ -398,26 +397,6 @@ pub fn process_chunk(
     Ok((report, next_seq))
 }
 
-/// A chunk's assets read and evaluated ahead of writing them: the work that needs no
-/// lock, done on a reader connection while the writer writes the chunk before.
-pub struct PreparedChunk {
-    /// The chunk is the `limit` assets from `from_seq` on.
-    pub from_seq: u64,
-    pub limit: usize,
-    assets: Vec<PreparedAsset>,
-    catalog: Catalog,
-}
-
-struct PreparedAsset {
-    pending: Pending,
-    /// The asset's data as stored: written to the meter as it is.
-    data: String,
-    index: IndexColumns,
-    /// The meter's enrollment columns if it is created (an update evaluates against the
-    /// meter's previous enrollments, when it is written).
-    as_new: evaluate::Columns,
-}
-
 /// Reads and evaluates the `limit` assets of a job from `from_seq` on.
 pub fn prepare(
     conn: &Connection,
@@ -445,27 +424,13 @@ pub fn prepare(
             ))
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let assets = rows
-        .into_iter()
-        .map(|(pending, data)| {
-            let meter = evaluate::parse_data(&data)?;
-            let mut as_new = evaluate::evaluate(&catalog, &meter, &[], &[]);
-            // Only the stored form is written; the chunk stays small while it waits.
-            as_new.list = Vec::new();
-            Ok(PreparedAsset {
-                index: IndexColumns::of(&meter),
-                as_new,
-                pending,
-                data,
-            })
-        })
-        .collect::<Result<_>>()?;
-    Ok(PreparedChunk {
-        from_seq,
-        limit,
-        assets,
-        catalog,
-    })
+    let mut chunk = PreparedChunk::evaluate(from_seq, limit, rows, catalog)?;
+    // Only the stored form is written (an update is evaluated again against the meter it
+    // replaces): the chunk stays small while it waits.
+    for asset in &mut chunk.assets {
+        asset.as_new.list = Vec::new();
+    }
+    Ok(chunk)
 }
 
 /// The partner of a job, for preparing its chunks.

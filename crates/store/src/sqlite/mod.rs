@@ -16,7 +16,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use gridroll_domain::enrollment::PreferenceChange;
 use gridroll_domain::enums::CreatedBy;
-use gridroll_domain::job::JobStatus;
 use gridroll_domain::program::Program;
 use gridroll_domain::timestamp::now_millis;
 use gridroll_domain::{ApiKeyId, JobId, MeterData, MeterId, PartnerId, UserId};
@@ -28,7 +27,7 @@ use crate::accounts::{
     AddUserError, ApiKey, Credentials, Invitation, KeyGrant, MeterOverview, NewInvitation,
     NewSession, Permission, Role, Session, TokenHash, User,
 };
-use crate::ahead::Ahead;
+use crate::ahead::{Ahead, PreparedChunk};
 use crate::model::{
     ApiKeyHash, AssetFilter, AssetState, CatalogEntry, ChunkReport, Facet, Job, JobFilter, JobPage,
     Meter, MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset, StoredMeter,
@@ -43,7 +42,7 @@ pub struct SqliteStore {
     checkpointer: Arc<checkpoint::Checkpointer>,
     readers: Arc<Readers>,
     /// Chunks being read and evaluated ahead of the writer.
-    ahead: Ahead<jobs::PreparedChunk>,
+    ahead: Ahead<PreparedChunk>,
 }
 
 impl SqliteStore {
@@ -593,20 +592,9 @@ impl Store for SqliteStore {
                 report
             })
             .await;
-        match result {
-            Ok((report, next_seq)) => {
-                if report.status != JobStatus::Processing {
-                    self.ahead.forget(job);
-                } else if !self.ahead.is_preparing(job) {
-                    self.prepare_ahead(job, next_seq, limit);
-                }
-                Ok(report)
-            }
-            Err(e) => {
-                self.ahead.forget(job);
-                Err(e)
-            }
-        }
+        self.ahead.after_chunk(job, result, |next_seq| {
+            self.prepare_ahead(job, next_seq, limit)
+        })
     }
 
     async fn release_job(&self, job: JobId, worker: &str) -> Result<()> {
