@@ -28,8 +28,8 @@ pub struct PreparedAsset {
     /// The asset's data as stored: written to the meter as it is.
     pub data: String,
     pub index: IndexColumns,
-    /// The meter's enrollment columns if it is created (an update evaluates against the
-    /// meter's previous enrollments, when it is written).
+    /// The meter's enrollment columns if it is created, in their stored form only (an
+    /// update evaluates against the meter's previous enrollments, when it is written).
     pub as_new: Columns,
 }
 
@@ -46,9 +46,12 @@ impl PreparedChunk {
             .into_iter()
             .map(|(pending, data)| {
                 let meter = evaluate::parse_data(&data)?;
+                let mut as_new = evaluate::evaluate(&catalog, &meter, &[], &[]);
+                // Only the stored form is written: the chunk stays small while it waits.
+                as_new.list = Vec::new();
                 Ok(PreparedAsset {
                     index: IndexColumns::of(&meter),
-                    as_new: evaluate::evaluate(&catalog, &meter, &[], &[]),
+                    as_new,
                     pending,
                     data,
                 })

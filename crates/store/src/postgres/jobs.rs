@@ -562,21 +562,33 @@ async fn try_chunk(
     // evaluated when the chunk was prepared.
     let mut creates: Vec<MeterWrite> = Vec::new();
     let mut replaces: HashMap<Uuid, MeterWrite> = HashMap::new();
+    // The enrollments of the meters this chunk creates, as stored, in case the same chunk
+    // replaces one of them.
+    let mut created_here: HashMap<Uuid, &str> = HashMap::new();
     for planned in &plan {
         let asset = by_seq[&planned.seq];
-        let (id, columns, abstentions) = match planned.write {
-            Write::Create(id) => (*id.as_uuid(), Cow::Borrowed(&asset.as_new), Vec::new()),
+        let (id, columns) = match planned.write {
+            Write::Create(id) => {
+                created_here.insert(*id.as_uuid(), &asset.as_new.enrollments);
+                (*id.as_uuid(), Cow::Borrowed(&asset.as_new))
+            }
             Write::Replace(id) => {
                 let id = *id.as_uuid();
-                let (previous, abstentions) = state.remove(&id).unwrap_or_default();
+                let (previous, abstentions) = match state.remove(&id) {
+                    Some(current) => current,
+                    None => match created_here.get(&id) {
+                        Some(stored) => (evaluate::parse_enrollments(stored)?, Vec::new()),
+                        None => Default::default(),
+                    },
+                };
                 let data = evaluate::parse_data(&asset.data)?;
                 let columns = evaluate::evaluate(catalog, &data, &previous, &abstentions);
-                (id, Cow::Owned(columns), abstentions)
+                state.insert(id, (columns.list.clone(), abstentions));
+                (id, Cow::Owned(columns))
             }
             Write::Nothing => continue,
         };
         let created = matches!(planned.write, Write::Create(_));
-        state.insert(id, (columns.list.clone(), abstentions));
         let row = MeterWrite {
             reference: &asset.pending.partner_reference,
             id,

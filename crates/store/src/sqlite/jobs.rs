@@ -424,13 +424,7 @@ pub fn prepare(
             ))
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let mut chunk = PreparedChunk::evaluate(from_seq, limit, rows, catalog)?;
-    // Only the stored form is written (an update is evaluated again against the meter it
-    // replaces): the chunk stays small while it waits.
-    for asset in &mut chunk.assets {
-        asset.as_new.list = Vec::new();
-    }
-    Ok(chunk)
+    PreparedChunk::evaluate(from_seq, limit, rows, catalog)
 }
 
 /// The partner of a job, for preparing its chunks.
