@@ -21,11 +21,30 @@ SELECT job_id, seq, status, status_name, status_description, meter_id
 FROM provisional_assets
 WHERE status <> 'PROCESSING';
 
-ALTER TABLE provisional_assets DROP COLUMN status;
-ALTER TABLE provisional_assets DROP COLUMN status_name;
-ALTER TABLE provisional_assets DROP COLUMN status_description;
-ALTER TABLE provisional_assets DROP COLUMN meter_id;
-ALTER TABLE provisional_assets DROP COLUMN updated_at;
+-- The job input without the outcome columns, copied once (dropping the five columns one
+-- by one would rewrite the table five times).
+CREATE TABLE provisional_assets_input (
+    job_id                   BLOB NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    seq                      INTEGER NOT NULL,
+    partner_id               BLOB NOT NULL,
+    partner_reference        TEXT NOT NULL,
+    transmission_region      TEXT NOT NULL,
+    customer_classification  TEXT NOT NULL,
+    meter_type               TEXT NOT NULL,
+    load_types               TEXT NOT NULL,
+    customer_group           TEXT,
+    data                     TEXT NOT NULL,
+    created_at               INTEGER NOT NULL,
+    PRIMARY KEY (job_id, seq)
+);
+INSERT INTO provisional_assets_input
+SELECT job_id, seq, partner_id, partner_reference, transmission_region,
+       customer_classification, meter_type, load_types, customer_group, data, created_at
+FROM provisional_assets
+ORDER BY job_id, seq;
+DROP TABLE provisional_assets;
+ALTER TABLE provisional_assets_input RENAME TO provisional_assets;
+CREATE INDEX provisional_assets_by_partner ON provisional_assets (partner_id, job_id DESC, seq);
 
 -- Each asset as uploaded, with its outcome: what the API and the portal read.
 CREATE VIEW asset_states AS
