@@ -72,21 +72,14 @@ impl PreparedChunk {
 }
 
 /// The chunk being prepared for each job.
-pub struct Ahead<T> {
-    tasks: Mutex<HashMap<JobId, JoinHandle<Result<T>>>>,
+#[derive(Default)]
+pub struct Ahead {
+    tasks: Mutex<HashMap<JobId, JoinHandle<Result<PreparedChunk>>>>,
 }
 
-impl<T> Default for Ahead<T> {
-    fn default() -> Self {
-        Self {
-            tasks: Mutex::new(HashMap::new()),
-        }
-    }
-}
-
-impl<T> Ahead<T> {
+impl Ahead {
     /// Records the task preparing a job's next chunk, abandoning any earlier one.
-    pub fn start(&self, job: JobId, task: JoinHandle<Result<T>>) {
+    pub fn start(&self, job: JobId, task: JoinHandle<Result<PreparedChunk>>) {
         if let Some(earlier) = self.lock().insert(job, task) {
             earlier.abort();
         }
@@ -98,7 +91,7 @@ impl<T> Ahead<T> {
 
     /// The chunk prepared for a job, once ready, if one was and preparing it succeeded.
     /// A failure is only logged: the writer then prepares the chunk itself.
-    pub async fn take(&self, job: JobId) -> Option<T> {
+    pub async fn take(&self, job: JobId) -> Option<PreparedChunk> {
         let task = self.lock().remove(&job)?;
         match task.await {
             Ok(Ok(prepared)) => Some(prepared),
@@ -142,7 +135,7 @@ impl<T> Ahead<T> {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<JobId, JoinHandle<Result<T>>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<JobId, JoinHandle<Result<PreparedChunk>>>> {
         // The map stays consistent whatever panicked while it was held.
         self.tasks
             .lock()

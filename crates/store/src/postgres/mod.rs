@@ -8,7 +8,6 @@ mod jobs;
 mod migrate;
 mod programs;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,7 +24,7 @@ use crate::accounts::{
     AddUserError, ApiKey, Credentials, Invitation, KeyGrant, MeterOverview, NewInvitation,
     NewSession, Permission, Role, Session, TokenHash, User,
 };
-use crate::ahead::{Ahead, PreparedChunk};
+use crate::ahead::Ahead;
 use crate::model::{
     ApiKeyHash, AssetFilter, AssetState, CatalogEntry, ChunkReport, Facet, Job, JobFilter, JobPage,
     Meter, MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset, StoredMeter,
@@ -38,7 +37,7 @@ use crate::{ASSET_FACETS, JOB_FACETS, Result, Store, StoreError, StoreOptions, f
 pub struct PostgresStore {
     pool: Pool,
     /// Chunks being read and evaluated ahead of the one being written.
-    ahead: Arc<Ahead<PreparedChunk>>,
+    ahead: Ahead,
 }
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -79,7 +78,7 @@ impl PostgresStore {
             .map_err(|e| StoreError::Config(e.to_string()))?;
         let store = Self {
             pool,
-            ahead: Arc::default(),
+            ahead: Ahead::default(),
         };
         // Fail at start, with the reason, when the database cannot be reached.
         drop(store.client().await?);

@@ -27,7 +27,7 @@ use crate::accounts::{
     AddUserError, ApiKey, Credentials, Invitation, KeyGrant, MeterOverview, NewInvitation,
     NewSession, Permission, Role, Session, TokenHash, User,
 };
-use crate::ahead::{Ahead, PreparedChunk};
+use crate::ahead::Ahead;
 use crate::model::{
     ApiKeyHash, AssetFilter, AssetState, CatalogEntry, ChunkReport, Facet, Job, JobFilter, JobPage,
     Meter, MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset, StoredMeter,
@@ -42,7 +42,7 @@ pub struct SqliteStore {
     checkpointer: Arc<checkpoint::Checkpointer>,
     readers: Arc<Readers>,
     /// Chunks being read and evaluated ahead of the writer.
-    ahead: Ahead<PreparedChunk>,
+    ahead: Ahead,
 }
 
 impl SqliteStore {
