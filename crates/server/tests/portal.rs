@@ -553,8 +553,12 @@ async fn meters_are_found_by_reference_and_status_and_open_with_their_fields(bac
     assert!(!found.text.contains(">south-1<"));
     let none = visitor.get("/portal/meters?status=ACTIVE").await;
     none.assert_contains("No meters match.");
+    // The filter form keeps what was picked, and only that.
+    none.assert_contains(r#"<option value="ACTIVE" selected>ACTIVE</option>"#);
+    assert!(!none.text.contains(r#"<option value="PENDING" selected>"#));
     let elsewhere = visitor.get("/portal/meters?region=ERCOT").await;
     elsewhere.assert_contains("No meters match.");
+    elsewhere.assert_contains(r#"<option value="ERCOT" selected>ERCOT</option>"#);
     let bad = visitor.get("/portal/meters?region=MARS").await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 

@@ -79,15 +79,7 @@ pub async fn list(
                     label for="q" { "File name or partner reference" }
                     input id="q" name="q" type="search" value=(q);
                 }
-                div {
-                    label for="status" { "Status" }
-                    select id="status" name="status" {
-                        option value="" { "Any" }
-                        @for value in JobStatus::VARIANTS {
-                            option value=(value) selected[params.status == *value] { (value.replace('_', " ")) }
-                        }
-                    }
-                }
+                (layout::choice("status", "Status", JobStatus::VARIANTS, &params.status))
                 button type="submit" { "Filter" }
             }
             (jobs_table(&jobs))

@@ -127,6 +127,22 @@ pub fn badge(status: &str) -> Markup {
     html! { span class={ "badge " (status.to_lowercase()) } { (status.replace('_', " ")) } }
 }
 
+/// A labelled filter that picks one of `values`, or any of them; `chosen` is the value
+/// picked so far (empty for any).
+pub fn choice(name: &str, label: &str, values: &[&str], chosen: &str) -> Markup {
+    html! {
+        div {
+            label for=(name) { (label) }
+            select id=(name) name=(name) {
+                option value="" { "Any" }
+                @for value in values {
+                    option value=(value) selected[chosen == *value] { (value.replace('_', " ")) }
+                }
+            }
+        }
+    }
+}
+
 /// A query string from pairs, skipping empty values.
 pub fn query(pairs: &[(&str, &str)]) -> String {
     let mut serializer = form_urlencoded::Serializer::new(String::new());

@@ -83,24 +83,8 @@ pub async fn list(
                     label for="q" { "Partner reference contains" }
                     input id="q" name="q" type="search" value=(q);
                 }
-                div {
-                    label for="status" { "Enrollment status" }
-                    select id="status" name="status" {
-                        option value="" { "Any" }
-                        @for value in EnrollmentStatus::VARIANTS {
-                            option value=(value) selected[params.status == *value] { (value.replace('_', " ")) }
-                        }
-                    }
-                }
-                div {
-                    label for="region" { "Region" }
-                    select id="region" name="region" {
-                        option value="" { "Any" }
-                        @for value in TransmissionRegion::VARIANTS {
-                            option value=(value) selected[params.region == *value] { (value) }
-                        }
-                    }
-                }
+                (layout::choice("status", "Enrollment status", EnrollmentStatus::VARIANTS, &params.status))
+                (layout::choice("region", "Region", TransmissionRegion::VARIANTS, &params.region))
                 div.check {
                     input id="action" name="action" type="checkbox" value="required" checked[action_required];
                     label for="action" { "Needs something from us" }
