@@ -2,6 +2,7 @@
 //! bodies, the rules of batch jobs, programs, eligibility and enrollments. Pure: no I/O beyond reading a body it is given,
 //! no async, no database.
 
+pub mod compact;
 pub mod csv_layout;
 pub mod eligibility;
 pub mod enrollment;

@@ -259,7 +259,10 @@ async fn outcomes_recorded_before_an_upgrade_are_reported_and_the_job_finishes_a
         ),
     ];
     for (seq, (reference, status, name, description, meter_id)) in outcomes.iter().enumerate() {
-        let row = NewAsset::new(seq as u64, &MeterData::parse(asset(reference)).unwrap());
+        let data = MeterData::parse(asset(reference)).unwrap();
+        let row = NewAsset::new(seq as u64, &data);
+        // Meters and job inputs alike stored the data as a JSON object then.
+        let object = serde_json::to_string(data.as_map()).unwrap();
         if seq == 0 {
             sql.push_str(&format!(
                 "INSERT INTO meters (id, partner_id, partner_reference, reference_slot,
@@ -270,7 +273,7 @@ async fn outcomes_recorded_before_an_upgrade_are_reported_and_the_job_finishes_a
                 text_literal(&row.customer_classification),
                 text_literal(&row.meter_type),
                 text_literal(&row.load_types),
-                text_literal(&row.data),
+                text_literal(&object),
             ));
         }
         sql.push_str(&format!(
@@ -284,7 +287,7 @@ async fn outcomes_recorded_before_an_upgrade_are_reported_and_the_job_finishes_a
             text_literal(&row.customer_classification),
             text_literal(&row.meter_type),
             text_literal(&row.load_types),
-            text_literal(&row.data),
+            text_literal(&object),
         ));
     }
     db.execute(&sql).await;
@@ -312,6 +315,19 @@ async fn outcomes_recorded_before_an_upgrade_are_reported_and_the_job_finishes_a
     assert_eq!(
         before["assets"][1]["status_detail"]["description"],
         duplicate
+    );
+    // The job input was rewritten in its compact form: its fields are still found.
+    let found = app
+        .get("/v1.1/provisional-assets?search_query=francisco&search_fields=city")
+        .await;
+    assert_eq!(found.status, StatusCode::OK);
+    assert_eq!(
+        found.body["provisional_assets"].as_array().unwrap().len(),
+        4
+    );
+    assert_eq!(
+        found.body["provisional_assets"][2]["data"]["customer"]["city"],
+        "San Francisco"
     );
 
     let after = app.finish(&job_id).await;

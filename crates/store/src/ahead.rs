@@ -25,7 +25,7 @@ pub struct PreparedChunk {
 
 pub struct PreparedAsset {
     pub pending: Pending,
-    /// The asset's data as stored: written to the meter as it is.
+    /// The asset's data as a meter stores it: a JSON object.
     pub data: String,
     pub index: IndexColumns,
     /// The meter's enrollment columns if it is created, in their stored form only (an
@@ -34,7 +34,7 @@ pub struct PreparedAsset {
 }
 
 impl PreparedChunk {
-    /// Parses each asset of a chunk (its sequence, reference and stored data) and
+    /// Reads each asset of a chunk (its sequence, reference and compact data) and
     /// evaluates it as a new meter: the CPU work of a chunk.
     pub fn evaluate(
         from_seq: u64,
@@ -44,8 +44,8 @@ impl PreparedChunk {
     ) -> Result<Self> {
         let assets = rows
             .into_iter()
-            .map(|(pending, data)| {
-                let meter = evaluate::parse_data(&data)?;
+            .map(|(pending, input)| {
+                let meter = evaluate::parse_input(&input)?;
                 let mut as_new = evaluate::evaluate(&catalog, &meter, &[], &[]);
                 // Only the stored form is written: the chunk stays small while it waits.
                 as_new.list = Vec::new();
@@ -53,7 +53,7 @@ impl PreparedChunk {
                     index: IndexColumns::of(&meter),
                     as_new,
                     pending,
-                    data,
+                    data: evaluate::object_text(&meter),
                 })
             })
             .collect::<Result<_>>()?;

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use gridroll_domain::MeterData;
 use gridroll_domain::enrollment::{self, Abstention, Enrollment, Schedule, Summary};
 use gridroll_domain::program::Program;
+use gridroll_domain::{MeterData, compact};
 use time::OffsetDateTime;
 
 use crate::{Result, StoreError};
@@ -105,6 +105,16 @@ pub fn parse_enrollments(text: &str) -> Result<Vec<Enrollment>> {
 
 pub fn parse_abstentions(text: &str) -> Result<Vec<Abstention>> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("participation: {e}")))
+}
+
+/// Reads a job input (an asset in its compact form).
+pub fn parse_input(text: &str) -> Result<MeterData> {
+    compact::decode(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Meter data as a meter stores it: a JSON object.
+pub fn object_text(data: &MeterData) -> String {
+    serde_json::to_string(data.as_map()).expect("meter data serializes")
 }
 
 pub fn parse_data(text: &str) -> Result<MeterData> {

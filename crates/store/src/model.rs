@@ -7,7 +7,7 @@ use gridroll_domain::enums::{
 };
 use gridroll_domain::job::{AssetStatus, JobStatus, StatusName};
 use gridroll_domain::program::Program;
-use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
+use gridroll_domain::{JobId, MeterData, MeterId, PartnerId, compact};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Partner {
@@ -50,7 +50,8 @@ pub struct NewAsset {
     /// The load types as a JSON array.
     pub load_types: String,
     pub customer_group: Option<String>,
-    /// The whole asset as compact JSON.
+    /// The whole asset in its compact form (`gridroll_domain::compact`), as the job
+    /// input stores it.
     pub data: String,
 }
 
@@ -65,7 +66,7 @@ impl NewAsset {
             meter_type: columns.meter_type,
             load_types: columns.load_types,
             customer_group: columns.customer_group,
-            data: serde_json::to_string(data.as_map()).expect("meter data serializes"),
+            data: compact::encode(data),
         }
     }
 }

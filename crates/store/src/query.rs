@@ -1,6 +1,7 @@
 //! Building the WHERE clause of a filtered read once for both SQL dialects: placeholders,
 //! lists, JSON lookups and case-insensitive matching differ; the filter logic does not.
 
+use gridroll_domain::compact;
 use uuid::Uuid;
 
 /// A bound value, converted by each backend to its own parameter type.
@@ -15,6 +16,45 @@ pub enum Param {
 pub enum Dialect {
     Sqlite,
     Postgres,
+}
+
+impl Dialect {
+    /// The text of a field of a job input, which holds assets in their compact form
+    /// (`site.site_devices.0.model`: see `gridroll_domain::compact::position`).
+    pub fn compact_text(self, column: &str, path: &str) -> String {
+        let at = positions(path);
+        match self {
+            Dialect::Sqlite => format!("json_extract({column}, '${}')", sqlite_path(&at)),
+            Dialect::Postgres => format!("({column}::json #>> '{{{}}}')", pg_path(&at)),
+        }
+    }
+
+    /// The length of a list field of a job input.
+    pub fn compact_length(self, column: &str, path: &str) -> String {
+        let at = positions(path);
+        match self {
+            Dialect::Sqlite => format!("json_array_length({column}, '${}')", sqlite_path(&at)),
+            Dialect::Postgres => format!(
+                "json_array_length({column}::json #> '{{{}}}')",
+                pg_path(&at)
+            ),
+        }
+    }
+}
+
+fn positions(path: &str) -> Vec<usize> {
+    compact::position(path).unwrap_or_else(|| panic!("the meter model has no field {path}"))
+}
+
+fn sqlite_path(at: &[usize]) -> String {
+    at.iter().map(|i| format!("[{i}]")).collect()
+}
+
+fn pg_path(at: &[usize]) -> String {
+    at.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Conditions joined with AND, and the parameters they bind.
@@ -92,12 +132,9 @@ impl Conditions {
         }
     }
 
-    /// The text at a path inside a JSON column.
-    pub fn json_text(&self, column: &str, path: &[&str]) -> String {
-        match self.dialect {
-            Dialect::Sqlite => format!("json_extract({column}, '$.{}')", path.join(".")),
-            Dialect::Postgres => format!("({column}::json #>> '{{{}}}')", path.join(",")),
-        }
+    /// The text of a field of a job input (see [`Dialect::compact_text`]).
+    pub fn compact_text(&self, column: &str, path: &str) -> String {
+        self.dialect.compact_text(column, path)
     }
 
     /// The joined conditions, `1 = 1` when there are none.
@@ -146,16 +183,20 @@ mod tests {
     }
 
     #[test]
-    fn json_paths_follow_the_dialect() {
-        let c = Conditions::new(Dialect::Postgres);
+    fn job_input_fields_are_reached_by_position_in_each_dialect() {
+        let at = compact::position("device.device_model").unwrap();
         assert_eq!(
-            c.json_text("data", &["device", "model"]),
-            "(data::json #>> '{device,model}')"
+            Dialect::Postgres.compact_text("data", "device.device_model"),
+            format!("(data::json #>> '{{{},{}}}')", at[0], at[1])
         );
-        let c = Conditions::new(Dialect::Sqlite);
         assert_eq!(
-            c.json_text("data", &["device", "model"]),
-            "json_extract(data, '$.device.model')"
+            Dialect::Sqlite.compact_text("data", "device.device_model"),
+            format!("json_extract(data, '$[{}][{}]')", at[0], at[1])
+        );
+        let list = compact::position("site.site_devices").unwrap();
+        assert_eq!(
+            Dialect::Sqlite.compact_length("data", "site.site_devices"),
+            format!("json_array_length(data, '$[{}][{}]')", list[0], list[1])
         );
     }
 }

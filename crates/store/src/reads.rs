@@ -181,20 +181,18 @@ fn asset_conditions(dialect: Dialect, partner: PartnerId, filter: &AssetFilter) 
                 AssetField::PartnerReference => "partner_reference".to_owned(),
                 AssetField::CustomerGroup => "customer_group".to_owned(),
                 AssetField::DeviceSerialNumber => {
-                    c.json_text("data", &["device", "device_serial_number"])
+                    c.compact_text("data", "device.device_serial_number")
                 }
                 AssetField::UtilityMeterSerialNumber => {
-                    c.json_text("data", &["utility", "utility_meter_serial_number"])
+                    c.compact_text("data", "utility.utility_meter_serial_number")
                 }
                 AssetField::ElectricServiceAccountNumber => {
-                    c.json_text("data", &["utility", "electric_service_account_number"])
+                    c.compact_text("data", "utility.electric_service_account_number")
                 }
-                AssetField::Street1 => c.json_text("data", &["customer", "street_1"]),
-                AssetField::City => c.json_text("data", &["customer", "city"]),
-                AssetField::PostalCode => c.json_text("data", &["customer", "postal_code"]),
-                AssetField::EndCustomerName => {
-                    c.json_text("data", &["customer", "end_customer_name"])
-                }
+                AssetField::Street1 => c.compact_text("data", "customer.street_1"),
+                AssetField::City => c.compact_text("data", "customer.city"),
+                AssetField::PostalCode => c.compact_text("data", "customer.postal_code"),
+                AssetField::EndCustomerName => c.compact_text("data", "customer.end_customer_name"),
             })
             .collect();
         c.contains_any(&exprs, &search.terms);
@@ -231,10 +229,7 @@ pub fn list_assets(
 /// a CSV export needs.
 pub fn max_site_devices(dialect: Dialect, partner: PartnerId, filter: &AssetFilter) -> Query {
     let c = asset_conditions(dialect, partner, filter);
-    let length = match dialect {
-        Dialect::Sqlite => "json_array_length(data, '$.site.site_devices')",
-        Dialect::Postgres => "json_array_length((data::json) -> 'site' -> 'site_devices')",
-    };
+    let length = dialect.compact_length("data", "site.site_devices");
     Query {
         sql: format!(
             "SELECT CAST(coalesce(max({length}), 0) AS BIGINT) FROM asset_states WHERE {}",

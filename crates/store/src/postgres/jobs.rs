@@ -287,7 +287,7 @@ pub async fn provisional_asset(
         Ok(ProvisionalAsset {
             job_id: job,
             state: asset_state(&row)?,
-            data: meter_data(row.get(7))?,
+            data: evaluate::parse_input(row.get(7))?,
         })
     })
     .transpose()
@@ -848,14 +848,14 @@ pub async fn import_meters(
         } else {
             id.as_uuid().as_bytes()
         };
-        let row = NewAsset::new(0, data);
+        let row = IndexColumns::of(data);
         let c = evaluate::evaluate(&catalog, data, &[], &[]);
         tx.execute(
             &insert,
             &[
                 id.as_uuid(),
                 partner.as_uuid(),
-                &row.partner_reference,
+                &data.partner_reference(),
                 &slot,
                 &created_by.as_ref(),
                 &row.transmission_region,
@@ -863,7 +863,7 @@ pub async fn import_meters(
                 &row.meter_type,
                 &row.load_types,
                 &row.customer_group,
-                &row.data,
+                &evaluate::object_text(data),
                 &c.enrollments,
                 &c.global_status,
                 &c.action_required,
@@ -893,7 +893,7 @@ pub fn listed_asset(row: &Row) -> Result<ProvisionalAsset> {
             meter_id: row.get::<_, Option<Uuid>>(6).map(MeterId::from_uuid),
             created_at: row.get(7),
         },
-        data: meter_data(row.get(8))?,
+        data: evaluate::parse_input(row.get(8))?,
     })
 }
 

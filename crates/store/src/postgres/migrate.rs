@@ -1,10 +1,12 @@
 //! Schema migrations, recorded in `schema_migrations`. An advisory lock lets several
 //! processes start at once: one migrates, the others wait and find nothing to do.
 
-use deadpool_postgres::Object;
+use deadpool_postgres::{Object, Transaction};
+use gridroll_domain::compact;
 use gridroll_domain::timestamp::now_millis;
+use uuid::Uuid;
 
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, evaluate};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_create_meters.sql"),
@@ -14,7 +16,25 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0005_portal.sql"),
     include_str!("../../migrations/postgres/0006_asset_outcomes.sql"),
     include_str!("../../migrations/postgres/0007_region_index_class.sql"),
+    include_str!("../../migrations/postgres/0008_compact_job_input.sql"),
 ];
+
+/// Code that completes a migration where the stored data itself changes form, run after
+/// the SQL in the same transaction.
+#[derive(Clone, Copy)]
+enum DataStep {
+    CompactJobInputs,
+}
+
+fn data_step(version: i32) -> Option<DataStep> {
+    match version {
+        8 => Some(DataStep::CompactJobInputs),
+        _ => None,
+    }
+}
+
+/// How many rows a data step rewrites per statement.
+const BATCH: i64 = 10_000;
 
 /// An arbitrary key shared by every Gridroll process for the migration lock.
 const LOCK_KEY: i64 = 0x6772_6964_726f_6c6c;
@@ -57,6 +77,10 @@ async fn apply(client: &mut Object) -> Result<()> {
         let version = i as i32 + 1;
         let tx = client.transaction().await?;
         tx.batch_execute(sql).await?;
+        match data_step(version) {
+            Some(DataStep::CompactJobInputs) => compact_job_inputs(&tx).await?,
+            None => {}
+        }
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
             &[&version, &now_millis()],
@@ -64,6 +88,47 @@ async fn apply(client: &mut Object) -> Result<()> {
         .await?;
         tx.commit().await?;
         tracing::info!(version, "applied database migration");
+    }
+    Ok(())
+}
+
+/// Rewrites the data of every stored job input, a JSON object until now, in its compact
+/// form.
+async fn compact_job_inputs(tx: &Transaction<'_>) -> Result<()> {
+    let select = tx
+        .prepare(
+            "SELECT job_id, seq, data FROM provisional_assets
+             WHERE (job_id, seq) > ($1, $2) ORDER BY job_id, seq LIMIT $3",
+        )
+        .await?;
+    let update = tx
+        .prepare(
+            "UPDATE provisional_assets p SET data = u.data
+             FROM unnest($1::uuid[], $2::bigint[], $3::text[]) AS u (job_id, seq, data)
+             WHERE p.job_id = u.job_id AND p.seq = u.seq",
+        )
+        .await?;
+    let mut after = (Uuid::nil(), -1i64);
+    let mut rewritten = 0u64;
+    loop {
+        let rows = tx.query(&select, &[&after.0, &after.1, &BATCH]).await?;
+        let Some(last) = rows.last() else {
+            break;
+        };
+        after = (last.get(0), last.get(1));
+        let mut jobs = Vec::with_capacity(rows.len());
+        let mut seqs = Vec::with_capacity(rows.len());
+        let mut inputs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            jobs.push(row.get::<_, Uuid>(0));
+            seqs.push(row.get::<_, i64>(1));
+            inputs.push(compact::encode(&evaluate::parse_data(row.get(2))?));
+        }
+        tx.execute(&update, &[&jobs, &seqs, &inputs]).await?;
+        rewritten += rows.len() as u64;
+    }
+    if rewritten > 0 {
+        tracing::info!(assets = rewritten, "stored the job inputs compactly");
     }
     Ok(())
 }

@@ -13,7 +13,9 @@ use super::rows::{self, parsed, parsed_opt};
 use crate::ahead::{PreparedAsset, PreparedChunk};
 use crate::evaluate::{self, Catalog, PARTNER_PROGRAMS_SQL};
 use crate::lease::{OWN_LEASE, RECEIVE_LEASE, millis};
-use crate::model::{AssetState, ChunkReport, Job, NewAsset, NewJob, ProvisionalAsset};
+use crate::model::{
+    AssetState, ChunkReport, IndexColumns, Job, NewAsset, NewJob, ProvisionalAsset,
+};
 use crate::reads::JOB_COLUMNS;
 use crate::{Result, StoreError};
 
@@ -167,7 +169,7 @@ pub fn provisional_asset(
                 Ok(ProvisionalAsset {
                     job_id: job,
                     state: asset_state(row)?,
-                    data: rows::meter_data(row, 7)?,
+                    data: rows::job_input(row, 7)?,
                 })
             },
         )
@@ -465,12 +467,12 @@ pub fn import_meters(
             } else {
                 id.as_uuid().as_bytes()
             };
-            let row = NewAsset::new(0, data);
+            let row = IndexColumns::of(data);
             let c = evaluate::evaluate(&catalog, data, &[], &[]);
             insert.execute(params![
                 id.as_uuid(),
                 partner.as_uuid(),
-                row.partner_reference,
+                data.partner_reference(),
                 slot,
                 created_by.as_ref(),
                 row.transmission_region,
@@ -478,7 +480,7 @@ pub fn import_meters(
                 row.meter_type,
                 row.load_types,
                 row.customer_group,
-                row.data,
+                evaluate::object_text(data),
                 c.enrollments,
                 c.global_status,
                 c.action_required,

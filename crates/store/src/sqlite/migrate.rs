@@ -1,8 +1,10 @@
-//! Schema migrations, applied in order and recorded in `PRAGMA user_version`.
+//! Schema migrations, applied in order and recorded in `PRAGMA user_version`. Where the
+//! stored data itself changes form, code runs after the SQL, in the same transaction.
 
-use rusqlite::Connection;
+use gridroll_domain::compact;
+use rusqlite::{Connection, Transaction, params};
 
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, evaluate};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_create_meters.sql"),
@@ -12,7 +14,19 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0005_portal.sql"),
     include_str!("../../migrations/sqlite/0006_asset_outcomes.sql"),
     include_str!("../../migrations/sqlite/0007_region_index_class.sql"),
+    include_str!("../../migrations/sqlite/0008_compact_job_input.sql"),
 ];
+
+/// The code that completes a migration, by its version.
+fn data_step(version: usize) -> Option<fn(&Transaction) -> Result<()>> {
+    match version {
+        8 => Some(compact_job_inputs),
+        _ => None,
+    }
+}
+
+/// How many rows a data step rewrites per statement batch.
+const BATCH: i64 = 10_000;
 
 pub fn run(conn: &mut Connection) -> Result<()> {
     let current: usize = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
@@ -26,9 +40,45 @@ pub fn run(conn: &mut Connection) -> Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if let Some(step) = data_step(i + 1) {
+            step(&tx)?;
+        }
         tx.pragma_update(None, "user_version", i + 1)?;
         tx.commit()?;
         tracing::info!(version = i + 1, "applied database migration");
+    }
+    Ok(())
+}
+
+/// Rewrites the data of every stored job input, a JSON object until now, in its compact
+/// form.
+fn compact_job_inputs(tx: &Transaction) -> Result<()> {
+    let mut select = tx.prepare(
+        "SELECT rowid, data FROM provisional_assets WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+    )?;
+    let mut update = tx.prepare("UPDATE provisional_assets SET data = ?2 WHERE rowid = ?1")?;
+    let mut after = 0i64;
+    let mut rewritten = 0u64;
+    loop {
+        let batch = select
+            .query_map(params![after, BATCH], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let Some(&(last, _)) = batch.last() else {
+            break;
+        };
+        for (rowid, data) in &batch {
+            update.execute(params![
+                rowid,
+                compact::encode(&evaluate::parse_data(data)?)
+            ])?;
+        }
+        rewritten += batch.len() as u64;
+        after = last;
+    }
+    if rewritten > 0 {
+        tracing::info!(assets = rewritten, "stored the job inputs compactly");
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 
-use gridroll_domain::{MeterData, MeterId, PartnerId};
+use gridroll_domain::{MeterData, MeterId, PartnerId, compact};
 use rusqlite::Row;
 use rusqlite::types::Type;
 use serde_json::{Map, Value};
@@ -33,6 +33,13 @@ pub fn meter_data(row: &Row<'_>, index: usize) -> rusqlite::Result<MeterData> {
     let text: String = row.get(index)?;
     serde_json::from_str::<Map<String, Value>>(&text)
         .map(MeterData::from_stored)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, Type::Text, e.into()))
+}
+
+/// Reads a job input column (an asset in its compact form).
+pub fn job_input(row: &Row<'_>, index: usize) -> rusqlite::Result<MeterData> {
+    let text: String = row.get(index)?;
+    compact::decode(&text)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, Type::Text, e.into()))
 }
 
@@ -107,6 +114,6 @@ pub fn provisional_asset(row: &Row<'_>) -> rusqlite::Result<ProvisionalAsset> {
             meter_id: row.get::<_, Option<uuid::Uuid>>(6)?.map(MeterId::from_uuid),
             created_at: row.get(7)?,
         },
-        data: meter_data(row, 8)?,
+        data: job_input(row, 8)?,
     })
 }

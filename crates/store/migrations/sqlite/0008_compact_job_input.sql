@@ -1,0 +1,6 @@
+-- Job inputs are stored in their compact form: each asset's data as a JSON array of its
+-- values in the order of the meter model's fields, without their names (see
+-- gridroll_domain::compact). The data of the jobs already stored is rewritten by code
+-- after this file: `compact_job_inputs` in src/sqlite/migrate.rs.
+--
+-- The fields searched in the job input are reached by position from now on.
