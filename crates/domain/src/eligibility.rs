@@ -2,6 +2,8 @@
 //! ELIGIBLE with the fields still missing (none: ready to enroll). Pure and table-driven:
 //! everything it knows about a program comes from the program's definition.
 
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::meter::{MeterData, parse_date};
@@ -11,7 +13,7 @@ use crate::program::{Condition, Program, Rule};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// The meter cannot join, for these reasons.
-    Ineligible(Vec<String>),
+    Ineligible(Vec<Reason>),
     /// The meter can join once these fields (dotted paths) are supplied; none: it can now.
     Eligible(Vec<String>),
 }
@@ -20,6 +22,93 @@ impl Verdict {
     pub fn is_ready(&self) -> bool {
         matches!(self, Self::Eligible(missing) if missing.is_empty())
     }
+}
+
+/// What rules a meter out of a program: the criterion it fails. An enrollment stores the
+/// criterion; the sentence a partner reads is written from the program and the meter when
+/// it is shown ([`Reason::describe`]), so it never goes stale and costs no space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The program does not run in the meter's transmission region.
+    Region,
+    /// The program is not open to the meter's customer classification.
+    Class,
+    /// The program does not take the meter's type.
+    MeterType,
+    /// The program needs a load type the meter does not have.
+    LoadTypes,
+    /// The meter's utility is outside the program's territories.
+    Utility,
+}
+
+impl Reason {
+    /// The reason as a sentence about `program`, whose subject is the program: "runs in
+    /// CAISO; the meter is in PJM".
+    pub fn describe(self, program: &Program, meter: &MeterData) -> String {
+        match self {
+            Self::Region => format!(
+                "runs in {}; the meter is in {}",
+                listed(&program.transmission_regions),
+                meter.transmission_region()
+            ),
+            Self::Class => format!(
+                "is open to {} customers; the meter is {}",
+                listed(&program.customer_classifications),
+                meter.customer_classification()
+            ),
+            Self::MeterType => format!(
+                "takes meters of type {}; the meter is a {}",
+                listed(&program.meter_types),
+                meter.meter_type()
+            ),
+            Self::LoadTypes => format!(
+                "needs one of the load types {}; the meter has {}",
+                listed(&program.load_types),
+                listed(&meter.load_types())
+            ),
+            Self::Utility => format!(
+                "is offered in the territories of {}; the meter's utility is {}",
+                listed(&program.utilities),
+                utility_of(meter).unwrap_or("not given")
+            ),
+        }
+    }
+
+    /// A stored reason: its name, or the sentence that enrollments evaluated by earlier
+    /// builds hold in its place.
+    fn from_stored(text: &str) -> Option<Self> {
+        const SENTENCES: &[(&str, Reason)] = &[
+            ("runs in ", Reason::Region),
+            ("is open to ", Reason::Class),
+            ("takes meters of type ", Reason::MeterType),
+            ("needs one of the load types ", Reason::LoadTypes),
+            ("is offered in the territories of ", Reason::Utility),
+        ];
+        match text {
+            "region" => Some(Self::Region),
+            "class" => Some(Self::Class),
+            "meter_type" => Some(Self::MeterType),
+            "load_types" => Some(Self::LoadTypes),
+            "utility" => Some(Self::Utility),
+            _ => SENTENCES
+                .iter()
+                .find(|(start, _)| text.starts_with(start))
+                .map(|(_, reason)| *reason),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Reason {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::from_stored(&text)
+            .ok_or_else(|| de::Error::custom(format!("unknown ineligibility reason {text:?}")))
+    }
+}
+
+fn utility_of(meter: &MeterData) -> Option<&str> {
+    meter.get("utility.utility_name").and_then(Value::as_str)
 }
 
 fn listed<T: AsRef<str>>(values: &[T]) -> String {
@@ -32,46 +121,32 @@ fn listed<T: AsRef<str>>(values: &[T]) -> String {
 
 pub fn evaluate(program: &Program, meter: &MeterData) -> Verdict {
     let mut reasons = Vec::new();
-    let region = meter.transmission_region();
-    if !program.transmission_regions.contains(&region) {
-        reasons.push(format!(
-            "runs in {}; the meter is in {region}",
-            listed(&program.transmission_regions)
-        ));
-    }
-    let class = meter.customer_classification();
-    if !program.customer_classifications.is_empty()
-        && !program.customer_classifications.contains(&class)
+    if !program
+        .transmission_regions
+        .contains(&meter.transmission_region())
     {
-        reasons.push(format!(
-            "is open to {} customers; the meter is {class}",
-            listed(&program.customer_classifications)
-        ));
+        reasons.push(Reason::Region);
     }
-    let meter_type = meter.meter_type();
-    if !program.meter_types.is_empty() && !program.meter_types.contains(&meter_type) {
-        reasons.push(format!(
-            "takes meters of type {}; the meter is a {meter_type}",
-            listed(&program.meter_types)
-        ));
+    if !program.customer_classifications.is_empty()
+        && !program
+            .customer_classifications
+            .contains(&meter.customer_classification())
+    {
+        reasons.push(Reason::Class);
+    }
+    if !program.meter_types.is_empty() && !program.meter_types.contains(&meter.meter_type()) {
+        reasons.push(Reason::MeterType);
     }
     let loads = meter.load_types();
     if !program.load_types.is_empty() && !loads.iter().any(|l| program.load_types.contains(l)) {
-        reasons.push(format!(
-            "needs one of the load types {}; the meter has {}",
-            listed(&program.load_types),
-            listed(&loads)
-        ));
+        reasons.push(Reason::LoadTypes);
     }
-    let utility = meter.get("utility.utility_name").and_then(Value::as_str);
+    let utility = utility_of(meter);
     if let Some(utility) = utility
         && !program.utilities.is_empty()
         && !program.utilities.iter().any(|u| u.as_ref() == utility)
     {
-        reasons.push(format!(
-            "is offered in the territories of {}; the meter's utility is {utility}",
-            listed(&program.utilities)
-        ));
+        reasons.push(Reason::Utility);
     }
     if !reasons.is_empty() {
         return Verdict::Ineligible(reasons);
@@ -155,6 +230,16 @@ mod tests {
         parse_catalog(DEFAULT_CATALOG).unwrap()
     }
 
+    /// Why `program` rules the meter out, as the partner reads it.
+    fn why(program: &Program, meter: &MeterData) -> Vec<String> {
+        match evaluate(program, meter) {
+            Verdict::Ineligible(reasons) => {
+                reasons.iter().map(|r| r.describe(program, meter)).collect()
+            }
+            Verdict::Eligible(_) => Vec::new(),
+        }
+    }
+
     /// A meter with the global fields, adjusted by `changes` (dotted path → value; null
     /// removes).
     fn meter(region: &str, class: &str, loads: &[&str], changes: &[(&str, Value)]) -> MeterData {
@@ -236,9 +321,14 @@ mod tests {
 
             let other_region = if region == "CAISO" { "PJM" } else { "CAISO" };
             let elsewhere = meter(other_region, class, &[load], &complete(&program));
-            assert!(
-                matches!(evaluate(&program, &elsewhere), Verdict::Ineligible(r) if r[0].contains(other_region)),
+            assert_eq!(
+                evaluate(&program, &elsewhere),
+                Verdict::Ineligible(vec![Reason::Region]),
                 "{id}: wrong region"
+            );
+            assert!(
+                why(&program, &elsewhere)[0].ends_with(&format!("the meter is in {other_region}")),
+                "{id}: wrong region, described"
             );
 
             let missing_path = program.required_fields.last().unwrap();
@@ -254,12 +344,41 @@ mod tests {
     }
 
     #[test]
+    fn a_reason_is_stored_by_name_and_read_from_the_sentences_stored_before() {
+        let all = [
+            Reason::Region,
+            Reason::Class,
+            Reason::MeterType,
+            Reason::LoadTypes,
+            Reason::Utility,
+        ];
+        let stored = serde_json::to_string(&all).unwrap();
+        assert_eq!(
+            stored,
+            r#"["region","class","meter_type","load_types","utility"]"#
+        );
+        assert_eq!(serde_json::from_str::<Vec<Reason>>(&stored).unwrap(), all);
+
+        let earlier: Vec<Reason> = serde_json::from_value(json!([
+            "runs in ERCOT; the meter is in CAISO",
+            "is open to COMMERCIAL customers; the meter is RESIDENTIAL",
+            "takes meters of type UTILITY_METER; the meter is a DEVICE",
+            "needs one of the load types BATTERY_STORAGE; the meter has HVAC",
+            "is offered in the territories of PGE; the meter's utility is SCE",
+        ]))
+        .unwrap();
+        assert_eq!(earlier, all);
+        assert!(serde_json::from_value::<Reason>(json!("is purple")).is_err());
+    }
+
+    #[test]
     fn classification_load_type_and_utility_can_each_rule_a_meter_out() {
         let programs = catalog();
         let cbp = programs.iter().find(|p| p.identifier == "PGE-CBP").unwrap();
         let residential = meter("CAISO", "RESIDENTIAL", &["HVAC"], &complete(cbp));
-        assert!(
-            matches!(evaluate(cbp, &residential), Verdict::Ineligible(r) if r[0].contains("COMMERCIAL"))
+        assert_eq!(
+            why(cbp, &residential),
+            ["is open to COMMERCIAL customers; the meter is RESIDENTIAL"]
         );
 
         let dsgs = programs
@@ -272,16 +391,21 @@ mod tests {
             &["HVAC", "LIGHTING"],
             &complete(dsgs),
         );
-        assert!(
-            matches!(evaluate(dsgs, &hvac), Verdict::Ineligible(r) if r[0].contains("BATTERY_STORAGE"))
+        assert_eq!(
+            evaluate(dsgs, &hvac),
+            Verdict::Ineligible(vec![Reason::LoadTypes])
         );
+        assert!(why(dsgs, &hvac)[0].contains("BATTERY_STORAGE"));
+        assert!(why(dsgs, &hvac)[0].ends_with("the meter has HVAC, LIGHTING"));
 
         let mut changes = complete(dsgs);
         changes.push(("utility.utility_name", json!("CECONY")));
         let wrong_utility = meter("CAISO", "RESIDENTIAL", &["BATTERY_STORAGE"], &changes);
-        assert!(
-            matches!(evaluate(dsgs, &wrong_utility), Verdict::Ineligible(r) if r[0].contains("CECONY"))
+        assert_eq!(
+            evaluate(dsgs, &wrong_utility),
+            Verdict::Ineligible(vec![Reason::Utility])
         );
+        assert!(why(dsgs, &wrong_utility)[0].ends_with("the meter's utility is CECONY"));
 
         let unknown_utility = meter(
             "CAISO",

@@ -2,16 +2,17 @@
 //! still have to do, and the meter's participation preferences.
 //!
 //! What is stored per meter and program is the outcome of eligibility (INELIGIBLE,
-//! ELIGIBLE, PENDING or ACTIVE, with missing fields or reasons). The delivery period,
-//! deadlines and NOT_PARTICIPATING are derived when read, from the catalog, the
-//! participation preferences and the clock.
+//! ELIGIBLE, PENDING or ACTIVE, with missing fields or the criteria the meter fails). The
+//! delivery period, deadlines, NOT_PARTICIPATING and the sentences that explain an
+//! ineligibility are derived when read, from the catalog, the meter, the participation
+//! preferences and the clock.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::eligibility::{Verdict, describe_missing, evaluate};
+use crate::eligibility::{Reason, Verdict, describe_missing, evaluate};
 use crate::enums::{ActionType, EnrollmentStatus, ParticipationPreference};
 use crate::meter::MeterData;
 use crate::program::{Deadline, Period, Program};
@@ -26,7 +27,7 @@ pub struct Enrollment {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub reasons: Vec<String>,
+    pub reasons: Vec<Reason>,
     /// When the operator (or the activation date) made it ACTIVE, ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activated_at: Option<i64>,
@@ -228,8 +229,24 @@ pub struct ProgramView {
     pub program: String,
     pub period: Option<Period>,
     pub status: EnrollmentStatus,
-    pub reasons: Vec<String>,
+    pub reasons: Vec<Reason>,
     pub missing: Vec<String>,
+}
+
+impl ProgramView {
+    /// Why the meter cannot join, as sentences about the program.
+    pub fn described_reasons(
+        &self,
+        catalog: &HashMap<String, Program>,
+        meter: &MeterData,
+    ) -> Vec<String> {
+        catalog.get(&self.program).map_or_else(Vec::new, |program| {
+            self.reasons
+                .iter()
+                .map(|r| r.describe(program, meter))
+                .collect()
+        })
+    }
 }
 
 /// Everything the enrollment endpoints show of a meter.
@@ -506,7 +523,7 @@ mod tests {
         let moved = reevaluate(&programs(), &meter("WECC_SW", Some(("SRP", "A-3"))), &again);
         let tva = moved.iter().find(|e| e.program == "TVA-RPO").unwrap();
         assert_eq!(tva.status, EnrollmentStatus::Ineligible);
-        assert!(tva.reasons[0].contains("WECC_SW"));
+        assert_eq!(tva.reasons, [Reason::Region, Reason::Utility]);
         let srp = moved.iter().find(|e| e.program == "SRP-RPO").unwrap();
         assert_eq!(srp.status, EnrollmentStatus::Pending);
     }

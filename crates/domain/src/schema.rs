@@ -551,6 +551,10 @@ pub static UTILITY: &[Field] = &[
 ];
 
 /// The top level of `CreateMeter`.
+///
+/// Job inputs are stored by the position of each field in these tables
+/// ([`crate::compact`]): a new field goes at the end of its object, and no field is
+/// removed or moved.
 pub static CREATE_METER: &[Field] = &[
     field(
         "partner_reference",

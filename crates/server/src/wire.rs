@@ -1,6 +1,8 @@
 //! Response bodies, shaped as the contract shows them. Built from the store's types here,
 //! so storage rows never leak onto the wire.
 
+use std::collections::HashMap;
+
 use gridroll_domain::enrollment::{Action, MeterEnrollments, ProgramView, timeline};
 use gridroll_domain::job::{AssetStatus, JobStatus, StatusName};
 use gridroll_domain::program::Program;
@@ -191,7 +193,11 @@ pub struct MeterList {
 
 /// `MeterEnrollmentResponse`: a meter's identifiers, its enrollment in each program,
 /// its participation and the actions required of the partner and of the operator.
-pub fn meter_enrollments(meter: &Meter, shown: &MeterEnrollments) -> Value {
+pub fn meter_enrollments(
+    meter: &Meter,
+    shown: &MeterEnrollments,
+    catalog: &HashMap<String, Program>,
+) -> Value {
     let data = meter.data.as_map();
     let mut body = Map::new();
     body.insert("meter_id".to_owned(), json!(meter.id));
@@ -236,7 +242,13 @@ pub fn meter_enrollments(meter: &Meter, shown: &MeterEnrollments) -> Value {
     );
     body.insert(
         "program_enrollment".to_owned(),
-        Value::Array(shown.programs.iter().map(program_enrollment).collect()),
+        Value::Array(
+            shown
+                .programs
+                .iter()
+                .map(|view| program_enrollment(view, view.described_reasons(catalog, &meter.data)))
+                .collect(),
+        ),
     );
     body.insert(
         "required_actions".to_owned(),
@@ -259,7 +271,7 @@ fn audit(meter: &Meter) -> Value {
     })
 }
 
-fn program_enrollment(view: &ProgramView) -> Value {
+fn program_enrollment(view: &ProgramView, reasons: Vec<String>) -> Value {
     let mut e = json!({
         "program_identifier": view.program,
         "enrollment_status": view.status,
@@ -284,8 +296,8 @@ fn program_enrollment(view: &ProgramView) -> Value {
         e["enrollment_deadlines"] = json!([]);
     }
     // Extensions: why a meter is out, and what it lacks.
-    if !view.reasons.is_empty() {
-        e["ineligibility_reasons"] = json!(view.reasons);
+    if !reasons.is_empty() {
+        e["ineligibility_reasons"] = json!(reasons);
     }
     if !view.missing.is_empty() {
         e["missing_fields"] = json!(view.missing);

@@ -652,6 +652,65 @@ async fn validate_reports_problems_and_programs_without_storing_anything(backend
     }
 }
 
+/// Earlier builds stored each ineligibility as its sentence; this one stores the criterion
+/// and writes the sentence when it is shown.
+async fn reasons_stored_as_sentences_read_the_same_and_a_refresh_leaves_them(backend: Backend) {
+    let app = app(backend).await;
+    let ids = create_all(&app, vec![battery(), office()]).await;
+    let mut shown = Vec::new();
+    for id in [&ids["battery-1"], &ids["office-1"]] {
+        shown.push(enrollments(&app, id).await);
+    }
+    assert!(
+        shown
+            .iter()
+            .any(|m| m.to_string().contains("ineligibility_reasons")),
+        "the meters need a program they cannot join"
+    );
+
+    let mut as_before = "enrollments".to_owned();
+    for (name, sentence) in [
+        ("region", "runs in X; the meter is in Y"),
+        ("class", "is open to X customers; the meter is Y"),
+        ("meter_type", "takes meters of type X; the meter is a Y"),
+        (
+            "load_types",
+            "needs one of the load types X; the meter has Y",
+        ),
+        (
+            "utility",
+            "is offered in the territories of X; the meter''s utility is Y",
+        ),
+    ] {
+        as_before = format!("replace({as_before}, '\"{name}\"', '\"{sentence}\"')");
+    }
+    app.db
+        .execute(&format!("UPDATE meters SET enrollments = {as_before}"))
+        .await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM meters WHERE enrollments LIKE '%the meter%'")
+            .await,
+        2
+    );
+    let updated = app.count("SELECT max(updated_at) FROM meters").await;
+
+    for (id, before) in [&ids["battery-1"], &ids["office-1"]].iter().zip(&shown) {
+        assert_eq!(&enrollments(&app, id).await, before);
+    }
+    let refreshed = operator(
+        &app,
+        Method::POST,
+        &format!("/operator/v1/partners/{}/enrollments/refresh", app.partner),
+        json!({}),
+    )
+    .await;
+    assert_eq!(refreshed.body["changed"], 0);
+    assert_eq!(
+        app.count("SELECT max(updated_at) FROM meters").await,
+        updated
+    );
+}
+
 gridroll_testkit::backend_tests!(
     a_bulk_job_lands_each_meter_in_the_expected_programs,
     partner_action_required_finds_exactly_the_meters_that_need_the_partner,
@@ -662,4 +721,5 @@ gridroll_testkit::backend_tests!(
     the_operator_api_is_closed_without_the_token,
     the_operator_keeps_the_catalog_and_what_each_partner_may_use,
     validate_reports_problems_and_programs_without_storing_anything,
+    reasons_stored_as_sentences_read_the_same_and_a_refresh_leaves_them,
 );

@@ -219,7 +219,7 @@ pub async fn show(
                                         td { (badge(program.status.as_ref())) }
                                         td { (program.period.as_ref().map(|p| p.name.as_str()).unwrap_or("")) }
                                         td {
-                                            @for reason in &program.reasons { (reason) ". " }
+                                            @for reason in program.described_reasons(&catalog, &meter.data) { (reason) ". " }
                                             @if !program.missing.is_empty() {
                                                 "Missing: " (columns(&program.missing))
                                             }

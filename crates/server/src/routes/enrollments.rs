@@ -38,7 +38,7 @@ pub async fn catalog(state: &AppState, partner: PartnerId) -> ApiResult<HashMap<
 
 fn render(meter: &Meter, catalog: &HashMap<String, Program>, schedule: &Schedule) -> Value {
     let shown = enrollment::view(&meter.enrollments, catalog, &meter.abstentions, schedule);
-    meter_enrollments(meter, &shown)
+    meter_enrollments(meter, &shown, catalog)
 }
 
 /// `GET /v2/meters/{meter_id}/enrollments`

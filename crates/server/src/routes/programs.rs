@@ -84,8 +84,15 @@ pub async fn validate(
                     if !e.missing.is_empty() {
                         v["missing_fields"] = json!(e.missing);
                     }
-                    if !e.reasons.is_empty() {
-                        v["ineligibility_reasons"] = json!(e.reasons);
+                    if let Some(program) = programs.iter().find(|p| p.identifier == e.program)
+                        && !e.reasons.is_empty()
+                    {
+                        let reasons: Vec<String> = e
+                            .reasons
+                            .iter()
+                            .map(|r| r.describe(program, &data))
+                            .collect();
+                        v["ineligibility_reasons"] = json!(reasons);
                     }
                     v
                 })

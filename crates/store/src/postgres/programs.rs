@@ -225,16 +225,17 @@ pub async fn refresh(client: &mut Object, partner: PartnerId) -> Result<u64> {
             return Ok(total);
         };
         for row in &rows {
-            let enrollments: &str = row.get(2);
+            let before = evaluate::parse_enrollments(row.get(2))?;
             let status: &str = row.get(4);
             let columns = evaluate::evaluate(
                 &catalog,
                 &evaluate::parse_data(row.get(1))?,
-                &evaluate::parse_enrollments(enrollments)?,
+                &before,
                 &evaluate::parse_abstentions(row.get(3))?,
             );
-            // Only meters whose enrollments changed are written (and show up in a sync).
-            if columns.enrollments != enrollments || columns.global_status != status {
+            // Only meters whose enrollments changed are written (and show up in a sync),
+            // compared as read: a form of storing them that changed is not a change.
+            if columns.list != before || columns.global_status != status {
                 write_columns(&tx, &row.get(0), None, &columns, now).await?;
                 total += 1;
             }

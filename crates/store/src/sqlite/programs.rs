@@ -225,14 +225,16 @@ pub fn refresh(conn: &mut Connection, partner: PartnerId) -> Result<u64> {
             return Ok(total);
         };
         for (id, data, enrollments, participation, status) in &rows {
+            let before = evaluate::parse_enrollments(enrollments)?;
             let columns = evaluate::evaluate(
                 &catalog,
                 &evaluate::parse_data(data)?,
-                &evaluate::parse_enrollments(enrollments)?,
+                &before,
                 &evaluate::parse_abstentions(participation)?,
             );
-            // Only meters whose enrollments changed are written (and show up in a sync).
-            if columns.enrollments != *enrollments || columns.global_status != *status {
+            // Only meters whose enrollments changed are written (and show up in a sync),
+            // compared as read: a form of storing them that changed is not a change.
+            if columns.list != before || columns.global_status != *status {
                 write_columns(&tx, id, None, &columns, now)?;
                 total += 1;
             }
