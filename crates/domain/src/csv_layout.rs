@@ -220,15 +220,15 @@ fn unknown_column_message(name: &str) -> String {
 }
 
 fn insert_at(root: &mut Map<String, Value>, path: &str, value: Value) {
-    let mut segments: Vec<&str> = path.split('.').collect();
-    let last = segments.pop().expect("paths are not empty");
+    let (parents, last) = path.rsplit_once('.').unwrap_or(("", path));
     let mut current = root;
-    for segment in segments {
-        let entry = current
-            .entry(segment.to_owned())
-            .or_insert_with(|| Value::Object(Map::new()));
-        current = match entry {
-            Value::Object(map) => map,
+    // Most cells land in an object an earlier cell made: look it up before making a key.
+    for segment in parents.split('.').filter(|s| !s.is_empty()) {
+        if !current.contains_key(segment) {
+            current.insert(segment.to_owned(), Value::Object(Map::new()));
+        }
+        current = match current.get_mut(segment) {
+            Some(Value::Object(map)) => map,
             _ => unreachable!("schema paths never pass through a leaf"),
         };
     }

@@ -85,14 +85,13 @@ pub struct IndexColumns {
 impl IndexColumns {
     pub fn of(data: &MeterData) -> Self {
         Self {
-            transmission_region: data.transmission_region().to_string(),
-            customer_classification: data.customer_classification().to_string(),
-            meter_type: data.meter_type().to_string(),
-            load_types: data
-                .as_map()
-                .get("load_types")
-                .map(|v| v.to_string())
-                .unwrap_or_else(|| "[]".to_owned()),
+            transmission_region: data.transmission_region().as_ref().to_owned(),
+            customer_classification: data.customer_classification().as_ref().to_owned(),
+            meter_type: data.meter_type().as_ref().to_owned(),
+            load_types: data.as_map().get("load_types").map_or_else(
+                || "[]".to_owned(),
+                |v| serde_json::to_string(v).expect("a JSON value serializes"),
+            ),
             customer_group: data.customer_group().map(str::to_owned),
         }
     }
