@@ -11,6 +11,7 @@
 
 use std::fmt;
 
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::meter::MeterData;
@@ -83,66 +84,124 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
     serde_json::to_writer(out, value).expect("a JSON value serializes");
 }
 
-/// Reads meter data from its compact form.
+/// Reads meter data from its compact form, straight into the meter's objects: the
+/// model says what each position holds, so no intermediate tree is built.
 pub fn decode(text: &str) -> Result<MeterData, DecodeError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| DecodeError(e.to_string()))?;
-    read_object(CREATE_METER, value, "").map(MeterData::from_stored)
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let map = ObjectSeed(CREATE_METER)
+        .deserialize(&mut deserializer)
+        .and_then(|map| deserializer.end().map(|()| map))
+        .map_err(|e| DecodeError(e.to_string()))?;
+    Ok(MeterData::from_stored(map))
 }
 
-fn read_object(
-    fields: &[Field],
-    value: Value,
-    at: &str,
-) -> Result<Map<String, Value>, DecodeError> {
-    let Value::Array(items) = value else {
-        return Err(DecodeError(format!("{} is not an array", describe(at))));
-    };
-    if items.len() > fields.len() {
-        return Err(DecodeError(format!(
-            "{} has {} positions, the model {}",
-            describe(at),
-            items.len(),
-            fields.len()
-        )));
+/// An object of the model (these are its fields), read from its array of positions.
+/// Errors locate themselves by line and column of the stored text.
+struct ObjectSeed(&'static [Field]);
+
+impl<'de> DeserializeSeed<'de> for ObjectSeed {
+    type Value = Map<String, Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
     }
-    let mut map = Map::new();
-    for (field, item) in fields.iter().zip(items) {
-        let value = match (item, &field.kind) {
-            (Value::Null, _) => continue,
-            (item, Kind::Object(children)) => {
-                Value::Object(read_object(children, item, &join(at, field.name))?)
+}
+
+impl<'de> Visitor<'de> for ObjectSeed {
+    type Value = Map<String, Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object of the meter model as an array of its fields")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut map = Map::new();
+        for field in self.0 {
+            let value = match field.kind {
+                Kind::Object(children) => seq
+                    .next_element_seed(Optional(ObjectSeed(children)))?
+                    .map(|object| object.map(Value::Object)),
+                Kind::ObjectList(children) => seq
+                    .next_element_seed(Optional(ListSeed(children)))?
+                    .map(|list| list.map(Value::Array)),
+                _ => seq
+                    .next_element::<Value>()?
+                    .map(|v| (!v.is_null()).then_some(v)),
+            };
+            match value {
+                // The array ended: the remaining fields are absent.
+                None => return Ok(map),
+                Some(None) => {}
+                Some(Some(value)) => {
+                    map.insert(field.name.to_owned(), value);
+                }
             }
-            (item, Kind::ObjectList(children)) => {
-                let at = join(at, field.name);
-                let Value::Array(list) = item else {
-                    return Err(DecodeError(format!("{} is not a list", describe(&at))));
-                };
-                Value::Array(
-                    list.into_iter()
-                        .map(|item| read_object(children, item, &at).map(Value::Object))
-                        .collect::<Result<_, _>>()?,
-                )
-            }
-            (item, _) => item,
-        };
-        map.insert(field.name.to_owned(), value);
-    }
-    Ok(map)
-}
-
-fn join(at: &str, name: &str) -> String {
-    if at.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{at}.{name}")
+        }
+        if seq.next_element::<IgnoredAny>()?.is_some() {
+            return Err(de::Error::custom(format!(
+                "an object with more positions than its {} fields",
+                self.0.len()
+            )));
+        }
+        Ok(map)
     }
 }
 
-fn describe(at: &str) -> String {
-    if at.is_empty() {
-        "the meter".to_owned()
-    } else {
-        format!("`{at}`")
+/// A list of objects of the model (these are their fields).
+struct ListSeed(&'static [Field]);
+
+impl<'de> DeserializeSeed<'de> for ListSeed {
+    type Value = Vec<Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ListSeed {
+    type Value = Vec<Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of objects of the meter model")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(object) = seq.next_element_seed(ObjectSeed(self.0))? {
+            items.push(Value::Object(object));
+        }
+        Ok(items)
+    }
+}
+
+/// A value that may be `null` (an absent field in the middle of an object).
+struct Optional<S>(S);
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Optional<S> {
+    type Value = Option<S::Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for Optional<S> {
+    type Value = Option<S::Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array or null")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        self.0.deserialize(deserializer).map(Some)
     }
 }
 
