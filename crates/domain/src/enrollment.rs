@@ -286,11 +286,25 @@ pub fn summarize(
     abstentions: &[Abstention],
     schedule: &Schedule,
 ) -> Summary {
-    let shown = view(enrollments, catalog, abstentions, schedule);
+    // What `view` derives, without writing out the actions: this runs for every meter
+    // written, and only the statuses count here.
+    let statuses: Vec<EnrollmentStatus> = enrollments
+        .iter()
+        .filter_map(|e| {
+            let program = catalog.get(&e.program)?;
+            Some(standing(e, program, abstentions, schedule).1)
+        })
+        .collect();
+    let partner_action_required = statuses.contains(&EnrollmentStatus::Eligible);
     Summary {
-        global_status: shown.global_status,
-        partner_action_required: !shown.partner_actions.is_empty(),
-        action_types: shown.partner_action_types(),
+        global_status: global_status(statuses),
+        partner_action_required,
+        // An ELIGIBLE enrollment is the one partner action there is (see `view`).
+        action_types: if partner_action_required {
+            vec![ActionType::NoMissingFields]
+        } else {
+            Vec::new()
+        },
         pending_programs: enrollments
             .iter()
             .filter(|e| e.status == EnrollmentStatus::Pending)
@@ -357,6 +371,37 @@ impl Schedule {
     }
 }
 
+/// Where an enrollment stands at the schedule's instant: the delivery period it is in,
+/// and its status, NOT_PARTICIPATING where an abstention overlaps that period.
+fn standing<'s>(
+    enrollment: &Enrollment,
+    program: &Program,
+    abstentions: &[Abstention],
+    schedule: &'s Schedule,
+) -> (Option<&'s Period>, EnrollmentStatus) {
+    let period = match enrollment.status {
+        // An active enrollment delivers in the period under way, if one is.
+        EnrollmentStatus::Active => schedule
+            .current(&program.identifier)
+            .or_else(|| schedule.target(&program.identifier)),
+        _ => schedule.target(&program.identifier),
+    };
+    let abstaining = period.is_some_and(|p| {
+        abstentions.iter().any(|a| {
+            p.overlaps(
+                crate::timestamp::from_millis(a.start),
+                a.end.map(crate::timestamp::from_millis),
+            )
+        })
+    });
+    let status = match enrollment.status {
+        EnrollmentStatus::Ineligible => EnrollmentStatus::Ineligible,
+        _ if abstaining => EnrollmentStatus::NotParticipating,
+        other => other,
+    };
+    (period, status)
+}
+
 /// Derives what a partner sees: each program's delivery period and deadlines, NOT_PARTICIPATING
 /// where an abstention overlaps the period, and the required actions.
 pub fn view(
@@ -373,27 +418,8 @@ pub fn view(
         let Some(program) = catalog.get(&enrollment.program) else {
             continue;
         };
-        let period = match enrollment.status {
-            // An active enrollment delivers in the period under way, if one is.
-            EnrollmentStatus::Active => schedule
-                .current(&program.identifier)
-                .or_else(|| schedule.target(&program.identifier)),
-            _ => schedule.target(&program.identifier),
-        }
-        .cloned();
-        let abstaining = period.as_ref().is_some_and(|p| {
-            abstentions.iter().any(|a| {
-                p.overlaps(
-                    crate::timestamp::from_millis(a.start),
-                    a.end.map(crate::timestamp::from_millis),
-                )
-            })
-        });
-        let status = match enrollment.status {
-            EnrollmentStatus::Ineligible => EnrollmentStatus::Ineligible,
-            _ if abstaining => EnrollmentStatus::NotParticipating,
-            other => other,
-        };
+        let (period, status) = standing(enrollment, program, abstentions, schedule);
+        let period = period.cloned();
         let period_name = period.as_ref().map(|p| p.name.clone()).unwrap_or_default();
         let deadline = period
             .as_ref()
@@ -649,6 +675,50 @@ mod tests {
             apply_preference(&mut a, change(ParticipationPreference::Idle, 5, Some(5))),
             Err(PreferenceError::EndBeforeStart)
         );
+    }
+
+    #[test]
+    fn the_summary_agrees_with_the_view_whatever_the_enrollments_and_abstentions() {
+        let catalog = catalog();
+        let meters = [
+            meter("CAISO", Some(("PGE", "A-1"))),
+            meter("CAISO", None),
+            meter("SERC", Some(("TVA", "A-2"))),
+            meter("WECC_SW", Some(("SRP", "A-3"))),
+            meter("PJM", None),
+        ];
+        let abstentions = [
+            vec![],
+            vec![Abstention {
+                preference: ParticipationPreference::Idle,
+                start: to_millis(NOW),
+                end: None,
+                reason: None,
+            }],
+        ];
+        let mut checked = 0;
+        for data in &meters {
+            let mut enrollments = reevaluate(&programs(), data, &[]);
+            for activated in [false, true] {
+                if activated {
+                    for e in enrollments.clone() {
+                        activate(&mut enrollments, &e.program, NOW);
+                    }
+                }
+                for abstaining in &abstentions {
+                    let shown = view(&enrollments, &catalog, abstaining, &schedule());
+                    let summary = summarize(&enrollments, &catalog, abstaining, &schedule());
+                    assert_eq!(summary.global_status, shown.global_status);
+                    assert_eq!(
+                        summary.partner_action_required,
+                        !shown.partner_actions.is_empty()
+                    );
+                    assert_eq!(summary.action_types, shown.partner_action_types());
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 20);
     }
 
     #[test]
