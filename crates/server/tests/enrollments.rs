@@ -139,6 +139,14 @@ async fn operator(app: &TestApp, method: Method, path: &str, body: Value) -> Ans
     .await
 }
 
+/// Has the operator evaluate every meter of the test partner again.
+async fn refresh(app: &TestApp) -> Answer {
+    let path = format!("/operator/v1/partners/{}/enrollments/refresh", app.partner);
+    let answer = operator(app, Method::POST, &path, json!({})).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    answer
+}
+
 async fn a_bulk_job_lands_each_meter_in_the_expected_programs(backend: Backend) {
     let app = app(backend).await;
     let ids = create_all(&app, vec![battery(), office(), home(), shop()]).await;
@@ -523,13 +531,7 @@ async fn the_operator_keeps_the_catalog_and_what_each_partner_may_use(backend: B
         json!({"identifier": "SERC-PILOT", "name": "x", "transmission_regions": ["SERC"],
                "required_fields": ["customer.colour"], "delivery": {"every": "month", "deadline_days_before": 5}})).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    let refreshed = operator(
-        &app,
-        Method::POST,
-        &format!("/operator/v1/partners/{}/enrollments/refresh", app.partner),
-        json!({}),
-    )
-    .await;
+    let refreshed = refresh(&app).await;
     assert_eq!(refreshed.body["changed"], 1);
     let home = enrollments(&app, &ids["home-1"]).await;
     assert_eq!(
@@ -697,13 +699,7 @@ async fn reasons_stored_as_sentences_read_the_same_and_a_refresh_leaves_them(bac
     for (id, before) in [&ids["battery-1"], &ids["office-1"]].iter().zip(&shown) {
         assert_eq!(&enrollments(&app, id).await, before);
     }
-    let refreshed = operator(
-        &app,
-        Method::POST,
-        &format!("/operator/v1/partners/{}/enrollments/refresh", app.partner),
-        json!({}),
-    )
-    .await;
+    let refreshed = refresh(&app).await;
     assert_eq!(refreshed.body["changed"], 0);
     assert_eq!(
         app.count("SELECT max(updated_at) FROM meters").await,
