@@ -2,10 +2,11 @@
 //! JSON array in the order of the fields of [`CREATE_METER`], each object nested as an
 //! array of its own fields, absent fields `null` and trailing absent fields left out.
 //!
-//! `{"partner_reference":"m-1","transmission_region":"ERCOT",...,"utility":{"utility_name":"TVA"}}`
-//! is stored as `["m-1","ERCOT",...,[null,"TVA"]]`: the values without their names, about
-//! half the bytes. Positions are part of the stored format, so the model only ever gains
-//! fields at the end of an object; the tests hold a job input written by an earlier build.
+//! `{"partner_reference":"m-1","transmission_region":"ERCOT",...,"utility":{"tariff":"A-1"}}`
+//! is stored as `["m-1","ERCOT",...,[null,null,null,"A-1"]]`: the values without their
+//! names, about half the bytes. Positions are part of the stored format, so the model only
+//! ever gains fields at the end of an object; the tests hold a job input as this format
+//! was first written, which later builds must keep reading the same.
 //!
 //! SQL reaches a field through [`position`]: `device.device_serial_number` is `$[6][1]`.
 
