@@ -801,6 +801,69 @@ async fn exported_failed_rows_once_fixed_create_exactly_the_missing_meters(backe
     assert_eq!(meter["customer"]["city"], "San Francisco");
 }
 
+/// The partner references of the provisional assets whose `field` holds `value`.
+async fn searched(app: &TestApp, field: &str, value: &str) -> Vec<String> {
+    let uri = format!(
+        "/v1.1/provisional-assets?search_query={}&search_fields={field}",
+        value.replace(' ', "%20")
+    );
+    let answer = app.get(&uri).await;
+    assert_eq!(answer.status, StatusCode::OK, "{field}: {}", answer.body);
+    answer.body["provisional_assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["partner_reference"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Each field the search looks in is read where the job keeps it: an asset whose every
+/// searchable field holds a value of its own is found by each value in its own field,
+/// and by none of them in another.
+async fn each_provisional_asset_search_field_finds_its_own_value(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let mut full = asset("ref-everything");
+    full["customer"] = json!({
+        "street_1": "11 Street One", "postal_code": "22222", "city": "Cityville",
+        "state_or_province_code": "CA", "country_code": "US",
+        "end_customer_name": "Nora Name"
+    });
+    full["device"] = json!({"device_serial_number": "DSN-33"});
+    full["utility"] = json!({
+        "utility_name": "PGE", "utility_meter_serial_number": "UMS-44",
+        "electric_service_account_number": "ESA-55"
+    });
+    full["customer_group"] = json!("group-66");
+    app.submit("/v1.1/jobs/meters", vec![full, asset("ref-plain")])
+        .await;
+    app.drain().await;
+
+    let values = [
+        ("partner_reference", "ref-everything"),
+        ("device_serial_number", "DSN-33"),
+        ("utility_meter_serial_number", "UMS-44"),
+        ("electric_service_account_number", "ESA-55"),
+        ("street_1", "11 Street One"),
+        ("city", "Cityville"),
+        ("postal_code", "22222"),
+        ("end_customer_name", "Nora Name"),
+        ("customer_group", "group-66"),
+    ];
+    for (field, value) in values {
+        assert_eq!(
+            searched(&app, field, value).await,
+            ["ref-everything"],
+            "{field}"
+        );
+        for (other, _) in values.iter().filter(|(other, _)| *other != field) {
+            assert!(
+                searched(&app, other, value).await.is_empty(),
+                "{value} is found in {other}"
+            );
+        }
+    }
+}
+
 gridroll_testkit::backend_tests!(
     every_search_filter_matches_an_independent_computation,
     paging_sees_every_meter_that_existed_exactly_once_despite_inserts,
@@ -810,4 +873,5 @@ gridroll_testkit::backend_tests!(
     invalid_list_queries_are_refused_naming_the_problem,
     jobs_are_filtered_and_searched,
     exported_failed_rows_once_fixed_create_exactly_the_missing_meters,
+    each_provisional_asset_search_field_finds_its_own_value,
 );
