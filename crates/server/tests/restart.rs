@@ -293,6 +293,10 @@ async fn outcomes_recorded_before_an_upgrade_are_reported_and_the_job_finishes_a
     db.execute(&sql).await;
 
     let app = TestApp::for_partner(db, PartnerId::from_uuid(partner)).await;
+    if backend == Backend::Sqlite {
+        // Made with SQLite's default pages, the database keeps them.
+        assert_eq!(app.count("PRAGMA page_size").await, 4096);
+    }
     let job_id = job.to_string();
     let before = app.job(&job_id).await;
     let statuses = |job: &serde_json::Value| -> Vec<String> {
@@ -339,6 +343,12 @@ async fn outcomes_recorded_before_an_upgrade_are_reported_and_the_job_finishes_a
     );
     assert_eq!(after["assets"][0]["meter_id"], meter.to_string());
     assert_eq!(app.count("SELECT count(*) FROM meters").await, 3);
+}
+
+#[tokio::test]
+async fn a_new_sqlite_database_is_created_with_16_kib_pages() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    assert_eq!(app.count("PRAGMA page_size").await, 16384);
 }
 
 gridroll_testkit::backend_tests!(

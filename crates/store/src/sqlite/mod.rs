@@ -195,8 +195,13 @@ fn open_writer(path: &Path) -> Result<Connection> {
         })?;
     }
     let conn = Connection::open(path)?;
+    // A new database gets 16 KiB pages: a meter row is about a kilobyte, and larger
+    // pages make fewer B-tree pages to split, log and copy back per row, on imports about
+    // a fifth less work for the writer. It has to come before the log is switched to
+    // WAL; on an existing database it changes nothing (`VACUUM` would rewrite it).
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
+        "PRAGMA page_size = 16384;
+         PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 5000;
