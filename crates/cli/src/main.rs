@@ -192,7 +192,7 @@ struct ServeArgs {
     #[arg(long, env = "GRIDROLL_WORKERS", default_value_t = 2)]
     workers: usize,
     /// Assets processed per transaction.
-    #[arg(long, env = "GRIDROLL_CHUNK_SIZE", default_value_t = 4000, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "GRIDROLL_CHUNK_SIZE", default_value_t = 3000, value_parser = clap::value_parser!(u32).range(1..))]
     chunk_size: u32,
     /// Largest bulk upload body, in bytes.
     #[arg(long, env = "GRIDROLL_MAX_BODY_BYTES", default_value_t = 256 * 1024 * 1024)]

@@ -1,6 +1,7 @@
-//! The compact form in which a job stores each asset it received: the meter data as a
-//! JSON array in the order of the fields of [`CREATE_METER`], each object nested as an
-//! array of its own fields, absent fields `null` and trailing absent fields left out.
+//! The compact form in which a job stores each asset it received, and a meter its data:
+//! the meter data as a JSON array in the order of the fields of [`CREATE_METER`], each
+//! object nested as an array of its own fields, absent fields `null` and trailing absent
+//! fields left out.
 //!
 //! `{"partner_reference":"m-1","transmission_region":"ERCOT",...,"utility":{"tariff":"A-1"}}`
 //! is stored as `["m-1","ERCOT",...,[null,null,null,"A-1"]]`: the values without their
@@ -13,6 +14,7 @@
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::meter::MeterData;
@@ -94,6 +96,135 @@ pub fn decode(text: &str) -> Result<MeterData, DecodeError> {
         .and_then(|map| deserializer.end().map(|()| map))
         .map_err(|e| DecodeError(e.to_string()))?;
     Ok(MeterData::from_stored(map))
+}
+
+/// Writes meter data from its compact form as the JSON object it stands for, its fields
+/// in the model's order: the hot read of a meter copies each value's text and builds no
+/// tree. Reads the same as [`decode`] followed by serializing the meter's map.
+pub fn write_object_json(text: &str, out: &mut String) -> Result<(), DecodeError> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    ObjectWriter {
+        fields: CREATE_METER,
+        out,
+    }
+    .deserialize(&mut deserializer)
+    .and_then(|()| deserializer.end())
+    .map_err(|e| DecodeError(e.to_string()))
+}
+
+/// Writes an object of the model (these are its fields) from its array of positions.
+struct ObjectWriter<'o> {
+    fields: &'static [Field],
+    out: &'o mut String,
+}
+
+impl<'de> DeserializeSeed<'de> for ObjectWriter<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ObjectWriter<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object of the meter model as an array of its fields")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let out = self.out;
+        out.push('{');
+        let mut first = true;
+        for field in self.fields {
+            // Where this field's name and value would go, if it turns out present.
+            let mark = out.len();
+            if !first {
+                out.push(',');
+            }
+            // Names are identifiers of the model: nothing in them needs escaping.
+            out.push('"');
+            out.push_str(field.name);
+            out.push_str("\":");
+            let present = match field.kind {
+                Kind::Object(children) => seq.next_element_seed(Optional(ObjectWriter {
+                    fields: children,
+                    out: &mut *out,
+                }))?,
+                Kind::ObjectList(children) => seq.next_element_seed(Optional(ListWriter {
+                    fields: children,
+                    out: &mut *out,
+                }))?,
+                _ => seq.next_element::<&RawValue>()?.map(|raw| {
+                    let raw = raw.get();
+                    (raw != "null").then(|| out.push_str(raw))
+                }),
+            };
+            match present {
+                // The array ended: the remaining fields are absent.
+                None => {
+                    out.truncate(mark);
+                    out.push('}');
+                    return Ok(());
+                }
+                Some(None) => out.truncate(mark),
+                Some(Some(())) => first = false,
+            }
+        }
+        if seq.next_element::<IgnoredAny>()?.is_some() {
+            return Err(de::Error::custom(format!(
+                "an object with more positions than its {} fields",
+                self.fields.len()
+            )));
+        }
+        out.push('}');
+        Ok(())
+    }
+}
+
+/// Writes a list of objects of the model (these are their fields).
+struct ListWriter<'o> {
+    fields: &'static [Field],
+    out: &'o mut String,
+}
+
+impl<'de> DeserializeSeed<'de> for ListWriter<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ListWriter<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of objects of the meter model")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let out = self.out;
+        out.push('[');
+        let mut first = true;
+        loop {
+            let mark = out.len();
+            if !first {
+                out.push(',');
+            }
+            let item = ObjectWriter {
+                fields: self.fields,
+                out: &mut *out,
+            };
+            if seq.next_element_seed(item)?.is_none() {
+                out.truncate(mark);
+                out.push(']');
+                return Ok(());
+            }
+            first = false;
+        }
+    }
 }
 
 /// An object of the model (these are its fields), read from its array of positions.
@@ -351,7 +482,44 @@ mod tests {
             &format!("[{}]", vec!["null"; 20].join(",")),
         ] {
             assert!(decode(text).is_err(), "{text}");
+            assert!(
+                write_object_json(text, &mut String::new()).is_err(),
+                "{text}"
+            );
         }
+    }
+
+    /// The object written from the compact form, parsed.
+    fn object_json(text: &str) -> Value {
+        let mut out = String::new();
+        write_object_json(text, &mut out).expect("compact");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    }
+
+    #[test]
+    fn the_object_written_from_the_compact_form_is_the_meters_data() {
+        let data = decode(WRITTEN_EARLIER).unwrap();
+        let object = object_json(WRITTEN_EARLIER);
+        assert_eq!(object, Value::Object(data.as_map().clone()));
+        assert_eq!(object["customer"]["city"], "San Francisco");
+        assert_eq!(
+            object["site"]["site_devices"][0],
+            json!({"model": "Model S"})
+        );
+        assert!(
+            object["customer"].get("street_2").is_none(),
+            "absent, not null"
+        );
+    }
+
+    #[test]
+    fn the_object_lists_the_fields_in_the_models_order() {
+        let mut out = String::new();
+        write_object_json(r#"["m-1","ERCOT",null,null,"DEVICE"]"#, &mut out).unwrap();
+        assert_eq!(
+            out,
+            r#"{"partner_reference":"m-1","transmission_region":"ERCOT","meter_type":"DEVICE"}"#
+        );
     }
 
     /// Any object shaped by the model's fields, whatever its values: the compact form
@@ -391,6 +559,12 @@ mod tests {
         fn any_meter_reads_back_as_it_was_written(map in object(CREATE_METER)) {
             let data = MeterData::from_stored(map);
             prop_assert_eq!(decode(&encode(&data)).unwrap(), data);
+        }
+
+        #[test]
+        fn any_meter_is_written_back_as_the_object_it_was(map in object(CREATE_METER)) {
+            let stored = encode(&MeterData::from_stored(map.clone()));
+            prop_assert_eq!(object_json(&stored), Value::Object(map));
         }
     }
 }

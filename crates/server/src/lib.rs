@@ -61,7 +61,7 @@ impl Default for Config {
         Self {
             max_body_bytes: 256 * 1024 * 1024,
             workers: 2,
-            chunk_size: 4000,
+            chunk_size: 3000,
             upload_batch: 5000,
             lease: Duration::from_secs(30),
             programs: parse_catalog(DEFAULT_CATALOG).expect("the shipped catalog is valid"),

@@ -125,9 +125,9 @@ pub fn meter_details(meter: Meter) -> Value {
     Value::Object(body)
 }
 
-/// Meter details as JSON text, the stored data spliced in as it is: the hot read of a
-/// meter neither parses nor re-serializes it. Everything added is an id, an enum name or
-/// a timestamp, none of which needs escaping.
+/// Meter details as JSON text, the meter's data object spliced in as the store wrote it
+/// out: the hot read of a meter builds no tree. Everything added is an id, an enum name
+/// or a timestamp, none of which needs escaping.
 pub fn meter_details_json(meter: &StoredMeter) -> String {
     let data = meter.data_json.trim_end();
     let inner = data.strip_suffix('}').unwrap_or(data);

@@ -16,6 +16,7 @@ use gridroll_server::Config;
 use gridroll_server::worker::Worker;
 use gridroll_store::NewAsset;
 use gridroll_store::NewJob;
+use serde_json::json;
 use uuid::Uuid;
 
 /// Small chunks, and leases short enough that a test can outlive a dead worker's. On
@@ -343,6 +344,38 @@ async fn outcomes_recorded_before_an_upgrade_are_reported_and_the_job_finishes_a
     );
     assert_eq!(after["assets"][0]["meter_id"], meter.to_string());
     assert_eq!(app.count("SELECT count(*) FROM meters").await, 3);
+
+    // The meter written before keeps its data as an object, the new ones are compact;
+    // each reads as the data it was given, alone and in a search.
+    assert_eq!(
+        app.count("SELECT count(*) FROM meters WHERE data LIKE '{%'")
+            .await,
+        1
+    );
+    for (at, reference) in [(0, "ref-a"), (2, "ref-b"), (3, "ref-c")] {
+        let id = after["assets"][at]["meter_id"].as_str().unwrap();
+        let details = app.get(&format!("/v2/meters/{id}")).await;
+        assert_eq!(details.status, StatusCode::OK);
+        for (key, value) in asset(reference).as_object().unwrap() {
+            assert_eq!(&details.body[key], value, "{reference} {key}");
+        }
+    }
+    let searched = app.post_json("/v2/meters/search", &json!({})).await;
+    let mut references: Vec<_> = searched.body["meters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["customer"]["city"].to_string() + m["partner_reference"].as_str().unwrap())
+        .collect();
+    references.sort();
+    assert_eq!(
+        references,
+        [
+            r#""San Francisco"ref-a"#,
+            r#""San Francisco"ref-b"#,
+            r#""San Francisco"ref-c"#
+        ]
+    );
 }
 
 #[tokio::test]

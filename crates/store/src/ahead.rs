@@ -25,7 +25,7 @@ pub struct PreparedChunk {
 
 pub struct PreparedAsset {
     pub pending: Pending,
-    /// The asset's data as a meter stores it: a JSON object.
+    /// The asset's data as a meter stores it: its compact form, as the job input has it.
     pub data: String,
     pub index: IndexColumns,
     /// The meter's enrollment columns if it is created, in their stored form only (an
@@ -53,7 +53,7 @@ impl PreparedChunk {
                     index: IndexColumns::of(&meter),
                     as_new,
                     pending,
-                    data: evaluate::object_text(&meter),
+                    data: input,
                 })
             })
             .collect::<Result<_>>()?;

@@ -112,15 +112,30 @@ pub fn parse_input(text: &str) -> Result<MeterData> {
     compact::decode(text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-/// Meter data as a meter stores it: a JSON object.
-pub fn object_text(data: &MeterData) -> String {
-    serde_json::to_string(data.as_map()).expect("meter data serializes")
-}
-
+/// Reads a meter's stored data: its compact form, or the JSON object that releases before
+/// schema version 9 wrote (a meter keeps it until it is next written).
 pub fn parse_data(text: &str) -> Result<MeterData> {
+    if is_compact(text) {
+        return parse_input(text);
+    }
     serde_json::from_str(text)
         .map(MeterData::from_stored)
         .map_err(|e| StoreError::Corrupt(format!("meter data: {e}")))
+}
+
+/// A meter's stored data as the JSON object it stands for, for answering it as it is.
+pub fn object_json(stored: String) -> Result<String> {
+    if !is_compact(&stored) {
+        return Ok(stored);
+    }
+    let mut out = String::with_capacity(stored.len() * 2);
+    compact::write_object_json(&stored, &mut out)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(out)
+}
+
+fn is_compact(stored: &str) -> bool {
+    stored.trim_start().starts_with('[')
 }
 
 /// The SQL that selects the programs a partner may use (`?1`/`$1` is the partner).

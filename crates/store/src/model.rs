@@ -163,12 +163,13 @@ pub struct Meter {
     pub global_status: EnrollmentStatus,
 }
 
-/// A meter as stored, for answering its details without parsing what is stored as JSON.
+/// A meter as stored, for answering its details without building its data's tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMeter {
     pub id: MeterId,
     pub created_by: CreatedBy,
-    /// The meter's data: a JSON object, as validated when it was written.
+    /// The meter's data as the JSON object it stands for, as validated when it was
+    /// written (`evaluate::object_json`).
     pub data_json: String,
     pub created_at: i64,
     pub updated_at: i64,

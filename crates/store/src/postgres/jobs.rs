@@ -10,8 +10,7 @@ use gridroll_domain::enrollment::{Abstention, Enrollment};
 use gridroll_domain::enums::CreatedBy;
 use gridroll_domain::job::{JobCounts, JobStatus, Pending, Write, plan_chunk};
 use gridroll_domain::timestamp::{from_millis, now_millis};
-use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
-use serde_json::{Map, Value};
+use gridroll_domain::{JobId, MeterData, MeterId, PartnerId, compact};
 use tokio_postgres::Row;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
@@ -47,7 +46,7 @@ pub fn stored_meter(row: &Row) -> Result<StoredMeter> {
     Ok(StoredMeter {
         id: MeterId::from_uuid(row.get(0)),
         created_by: parse(row.get(1))?,
-        data_json: row.get(2),
+        data_json: evaluate::object_json(row.get(2))?,
         created_at: row.get(3),
         updated_at: row.get(4),
         global_status: parse(row.get(5))?,
@@ -60,19 +59,13 @@ pub fn meter(row: &Row) -> Result<Meter> {
         id: MeterId::from_uuid(row.get(0)),
         partner_id: PartnerId::from_uuid(row.get(1)),
         created_by: parse(row.get(2))?,
-        data: meter_data(row.get(3))?,
+        data: evaluate::parse_data(row.get(3))?,
         created_at: row.get(4),
         updated_at: row.get(5),
         enrollments: evaluate::parse_enrollments(row.get(6))?,
         abstentions: evaluate::parse_abstentions(row.get(7))?,
         global_status: parse(row.get(8))?,
     })
-}
-
-fn meter_data(text: &str) -> Result<MeterData> {
-    serde_json::from_str::<Map<String, Value>>(text)
-        .map(MeterData::from_stored)
-        .map_err(corrupt)
 }
 
 pub async fn begin(client: &Object, partner: PartnerId, job: &NewJob) -> Result<()> {
@@ -863,7 +856,7 @@ pub async fn import_meters(
                 &row.meter_type,
                 &row.load_types,
                 &row.customer_group,
-                &evaluate::object_text(data),
+                &compact::encode(data),
                 &c.enrollments,
                 &c.global_status,
                 &c.action_required,

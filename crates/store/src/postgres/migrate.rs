@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0006_asset_outcomes.sql"),
     include_str!("../../migrations/postgres/0007_region_index_class.sql"),
     include_str!("../../migrations/postgres/0008_compact_job_input.sql"),
+    include_str!("../../migrations/postgres/0009_compact_meter_data.sql"),
 ];
 
 /// Code that completes a migration where the stored data itself changes form, run after

@@ -6,7 +6,7 @@ use std::time::Duration;
 use gridroll_domain::enums::CreatedBy;
 use gridroll_domain::job::{JobCounts, JobStatus, Pending, Planned, Write, plan_chunk};
 use gridroll_domain::timestamp::{from_millis, now_millis};
-use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
+use gridroll_domain::{JobId, MeterData, MeterId, PartnerId, compact};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::rows::{self, parsed, parsed_opt};
@@ -480,7 +480,7 @@ pub fn import_meters(
                 row.meter_type,
                 row.load_types,
                 row.customer_group,
-                evaluate::object_text(data),
+                compact::encode(data),
                 c.enrollments,
                 c.global_status,
                 c.action_required,

@@ -698,7 +698,7 @@ impl Store for SqliteStore {
                     Ok(StoredMeter {
                         id: MeterId::from_uuid(row.get(0)?),
                         created_by: rows::parsed(row, 1)?,
-                        data_json: row.get(2)?,
+                        data_json: rows::meter_object_json(row, 2)?,
                         created_at: row.get(3)?,
                         updated_at: row.get(4)?,
                         global_status: rows::parsed(row, 5)?,

@@ -5,8 +5,8 @@ use std::str::FromStr;
 use gridroll_domain::{MeterData, MeterId, PartnerId, compact};
 use rusqlite::Row;
 use rusqlite::types::Type;
-use serde_json::{Map, Value};
 
+use crate::evaluate;
 use crate::model::{AssetState, Job, Meter, Partner, ProvisionalAsset};
 
 /// Parses a text column into an enum, failing like any other conversion.
@@ -28,11 +28,16 @@ pub fn parsed_opt<T: FromStr>(row: &Row<'_>, index: usize) -> rusqlite::Result<O
     }
 }
 
-/// Parses a JSON object column into meter data.
+/// Reads a meter's data column (`evaluate::parse_data`).
 pub fn meter_data(row: &Row<'_>, index: usize) -> rusqlite::Result<MeterData> {
     let text: String = row.get(index)?;
-    serde_json::from_str::<Map<String, Value>>(&text)
-        .map(MeterData::from_stored)
+    evaluate::parse_data(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, Type::Text, e.into()))
+}
+
+/// Reads a meter's data column as the JSON object it stands for (`evaluate::object_json`).
+pub fn meter_object_json(row: &Row<'_>, index: usize) -> rusqlite::Result<String> {
+    evaluate::object_json(row.get(index)?)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, Type::Text, e.into()))
 }
 
