@@ -290,6 +290,30 @@ async fn a_body_over_the_limit_is_too_large_whether_declared_or_streamed(backend
     assert_eq!(streamed.body["details"]["limit_bytes"], 2048);
 }
 
+async fn an_upload_refused_after_some_of_its_assets_were_stored_leaves_none_of_them(
+    backend: Backend,
+) {
+    // Batches of two: the first rows are stored before the bad one is read.
+    let app = TestApp::with_config(
+        backend,
+        Config {
+            upload_batch: 2,
+            ..Config::default()
+        },
+    )
+    .await;
+    let mut csv = CSV_HEADER.to_owned();
+    for n in 0..5 {
+        csv.push('\n');
+        csv.push_str(&csv_row(&format!("ref-{n}")));
+    }
+    csv.push('\n');
+    csv.push_str(&csv_row("ref-5").replace("94105", "9410"));
+    let answer = app.post_csv("/v1.1/jobs/meters", csv).await;
+    assert_refused(&app, &answer, StatusCode::BAD_REQUEST, "a bad last row").await;
+    assert_eq!(answer.body["details"][0]["csv_row"], 7);
+}
+
 async fn bad_query_parameters_are_refused(backend: Backend) {
     let app = TestApp::new(backend).await;
     let body = json!({"assets": [asset("ref-1")]});
@@ -425,6 +449,7 @@ async fn uploads_past_the_concurrency_limit_are_asked_to_retry(backend: Backend)
 }
 
 gridroll_testkit::backend_tests!(
+    an_upload_refused_after_some_of_its_assets_were_stored_leaves_none_of_them,
     uploads_past_the_concurrency_limit_are_asked_to_retry,
     malformed_json_bodies_are_refused,
     every_problem_of_every_asset_is_listed_with_its_index_and_field,

@@ -33,6 +33,11 @@ use crate::query::{Dialect, Param};
 use crate::reads::{self, Query};
 use crate::{ASSET_FACETS, JOB_FACETS, Result, Store, StoreError, StoreOptions, facet};
 
+/// Deletes the assets of the jobs a statement deletes (its `gone` CTE), in that statement:
+/// no foreign key cascades them here (migration 10).
+const DELETE_GONE_ASSETS: &str =
+    "assets AS (DELETE FROM provisional_assets WHERE job_id IN (SELECT id FROM gone))";
+
 /// The PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
     pool: Pool,
@@ -151,11 +156,18 @@ impl Store for PostgresStore {
         // orphans, and job leases expire by themselves.
         let client = self.client().await?;
         let dropped = client
-            .execute(
-                "DELETE FROM jobs WHERE status = 'RECEIVING' AND lease_expires_at < $1",
+            .query_one(
+                &format!(
+                    "WITH gone AS (DELETE FROM jobs
+                                   WHERE status = 'RECEIVING' AND lease_expires_at < $1
+                                   RETURNING id),
+                          {DELETE_GONE_ASSETS}
+                     SELECT count(*) FROM gone"
+                ),
                 &[&now_millis()],
             )
-            .await?;
+            .await?
+            .get::<_, i64>(0);
         if dropped > 0 {
             tracing::info!(dropped, "removed uploads that never completed");
         }
@@ -305,7 +317,12 @@ impl Store for PostgresStore {
         self.client()
             .await?
             .execute(
-                "DELETE FROM jobs WHERE id = $1 AND status = 'RECEIVING'",
+                &format!(
+                    "WITH gone AS (DELETE FROM jobs WHERE id = $1 AND status = 'RECEIVING'
+                                   RETURNING id),
+                          {DELETE_GONE_ASSETS}
+                     SELECT 1"
+                ),
                 &[job.as_uuid()],
             )
             .await?;
