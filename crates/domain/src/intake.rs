@@ -608,6 +608,27 @@ mod tests {
     }
 
     #[test]
+    fn a_sink_that_stops_is_handed_nothing_more() {
+        let mut body = HEADER.to_owned();
+        for n in 0..1000 {
+            body.push_str(&format!(
+                "\nref-{n},CAISO,RESIDENTIAL,HVAC,DEVICE,1 Main,94105,SF,CA,US"
+            ));
+        }
+        let mut handed = 0;
+        let result = read_assets(Format::Csv, body.as_bytes(), &mut |_| {
+            handed += 1;
+            if handed == 300 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        assert!(matches!(result, Err(IntakeError::Stopped)), "{result:?}");
+        assert_eq!(handed, 300);
+    }
+
+    #[test]
     fn the_listed_problems_are_capped_but_all_are_counted() {
         let mut body = HEADER.to_owned();
         for _ in 0..1500 {
