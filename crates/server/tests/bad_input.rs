@@ -29,6 +29,16 @@ async fn assert_refused(app: &TestApp, answer: &Answer, status: StatusCode, case
     }
 }
 
+/// A CSV file of these rows under the usual header.
+fn csv_file(rows: impl IntoIterator<Item = String>) -> String {
+    let mut csv = CSV_HEADER.to_owned();
+    for row in rows {
+        csv.push('\n');
+        csv.push_str(&row);
+    }
+    csv
+}
+
 fn first_message(answer: &Answer) -> &str {
     answer.body["details"][0]["message"]
         .as_str()
@@ -253,11 +263,7 @@ async fn a_body_over_the_limit_is_too_large_whether_declared_or_streamed(backend
         },
     )
     .await;
-    let mut csv = CSV_HEADER.to_owned();
-    for n in 0..40 {
-        csv.push('\n');
-        csv.push_str(&csv_row(&format!("ref-{n}")));
-    }
+    let csv = csv_file((0..40).map(|n| csv_row(&format!("ref-{n}"))));
     assert!(csv.len() > 2048);
     let declared = app.post_csv("/v1.1/jobs/meters", csv.clone()).await;
     assert_refused(
@@ -302,13 +308,8 @@ async fn an_upload_refused_after_some_of_its_assets_were_stored_leaves_none_of_t
         },
     )
     .await;
-    let mut csv = CSV_HEADER.to_owned();
-    for n in 0..5 {
-        csv.push('\n');
-        csv.push_str(&csv_row(&format!("ref-{n}")));
-    }
-    csv.push('\n');
-    csv.push_str(&csv_row("ref-5").replace("94105", "9410"));
+    let good = (0..5).map(|n| csv_row(&format!("ref-{n}")));
+    let csv = csv_file(good.chain([csv_row("ref-5").replace("94105", "9410")]));
     let answer = app.post_csv("/v1.1/jobs/meters", csv).await;
     assert_refused(&app, &answer, StatusCode::BAD_REQUEST, "a bad last row").await;
     assert_eq!(answer.body["details"][0]["csv_row"], 7);
