@@ -19,6 +19,23 @@ use gridroll_server::{AppState, Config, portal};
 use gridroll_store::{AddUserError, Permission, Role, Store, StoreOptions};
 use serde_json::json;
 
+/// jemalloc rather than glibc's malloc. An import allocates and frees each row's document
+/// and each chunk's meters by the thousand on several threads, often freeing on one what
+/// another allocated: against glibc, 200k-row imports took 20-25% less server CPU, and 1M
+/// rows 17.5 s → 14 s end to end.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options, read when it starts: a thread of its own hands memory freed for a
+/// second back to the system, so that the server's memory stays flat through a long
+/// import (with jemalloc's defaults a 1M-row import peaked 1.24x a 100k one; with these,
+/// 1.05x).
+#[cfg(not(target_env = "msvc"))]
+#[allow(non_upper_case_globals)]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static malloc_conf: &[u8; 60] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
 /// Gridroll: meter onboarding and demand-response enrollment.
 #[derive(Debug, Parser)]
 #[command(name = "gridroll", version, about)]
@@ -292,7 +309,6 @@ enum MetersCommand {
 }
 
 fn main() -> ExitCode {
-    tune_malloc();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
@@ -542,32 +558,6 @@ async fn require_partner(store: &dyn Store, partner: PartnerId) -> anyhow::Resul
     }
     Ok(())
 }
-
-/// glibc gives threads that allocate at once arenas of their own, up to eight per core,
-/// and keeps what each arena ever held: with the blocking threads that parse uploads and
-/// read chunks ahead, the server's memory grew with how long an import ran. Eight arenas
-/// in all bound it without threads waiting on each other's arena (two or four cost up to
-/// 10% of import time). A fixed mmap threshold keeps glibc from raising it each time a
-/// large buffer (a batch of parsed rows, a chunk read ahead) is freed, after which such
-/// buffers came from the arenas and stayed there: a 1M-row import peaked 65-72 MB and
-/// still grew at its end; with the threshold it stays near 58 MB.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn tune_malloc() {
-    const M_MMAP_THRESHOLD: i32 = -3;
-    const M_ARENA_MAX: i32 = -8;
-    unsafe extern "C" {
-        fn mallopt(param: i32, value: i32) -> i32;
-    }
-    // SAFETY: mallopt only changes the allocator's tuning; it is called before any
-    // thread is started, and a refusal (0) merely leaves the default in place.
-    unsafe {
-        mallopt(M_ARENA_MAX, 8);
-        mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn tune_malloc() {}
 
 /// A normalised email, and the hash of a password read from standard input.
 async fn email_and_password(email: &str) -> anyhow::Result<(String, String)> {
