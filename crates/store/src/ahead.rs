@@ -33,27 +33,36 @@ pub struct PreparedAsset {
     pub as_new: Columns,
 }
 
+/// An asset as its job input row holds it.
+pub struct StoredAsset {
+    pub pending: Pending,
+    /// The searched columns, taken from the asset's data when it was received.
+    pub index: IndexColumns,
+    /// The asset's data in its compact form.
+    pub input: String,
+}
+
 impl PreparedChunk {
-    /// Reads each asset of a chunk (its sequence, reference and compact data) and
-    /// evaluates it as a new meter: the CPU work of a chunk.
+    /// Reads each asset of a chunk and evaluates it as a new meter: the CPU work of a
+    /// chunk.
     pub fn evaluate(
         from_seq: u64,
         limit: usize,
-        rows: Vec<(Pending, String)>,
+        rows: Vec<StoredAsset>,
         catalog: Catalog,
     ) -> Result<Self> {
         let assets = rows
             .into_iter()
-            .map(|(pending, input)| {
-                let meter = evaluate::parse_input(&input)?;
+            .map(|stored| {
+                let meter = evaluate::parse_input(&stored.input)?;
                 let mut as_new = evaluate::evaluate(&catalog, &meter, &[], &[]);
                 // Only the stored form is written: the chunk stays small while it waits.
                 as_new.list = Vec::new();
                 Ok(PreparedAsset {
-                    index: IndexColumns::of(&meter),
+                    index: stored.index,
                     as_new,
-                    pending,
-                    data: input,
+                    pending: stored.pending,
+                    data: stored.input,
                 })
             })
             .collect::<Result<_>>()?;

@@ -18,7 +18,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use crate::ahead::{PreparedAsset, PreparedChunk};
+use crate::ahead::{PreparedAsset, PreparedChunk, StoredAsset};
 use crate::evaluate::{self, Catalog, Columns, PARTNER_PROGRAMS_SQL};
 use crate::lease::{OWN_LEASE, RECEIVE_LEASE, millis};
 use crate::model::{
@@ -749,7 +749,7 @@ async fn try_chunk(
 pub struct ChunkInput {
     from_seq: u64,
     limit: usize,
-    rows: Vec<(Pending, String)>,
+    rows: Vec<StoredAsset>,
     catalog: Catalog,
 }
 
@@ -768,7 +768,9 @@ pub async fn read_chunk(
         .query(
             // The chunk is exactly the `limit` assets from from_seq on; bounding the range
             // keeps the plan cheap even before the table has statistics.
-            "SELECT seq, partner_reference, data FROM provisional_assets
+            "SELECT seq, partner_reference, transmission_region, customer_classification,
+                 meter_type, load_types, customer_group, data
+             FROM provisional_assets
              WHERE job_id = $1 AND seq >= $3 AND seq < $3 + $2
              ORDER BY seq",
             &[
@@ -780,11 +782,20 @@ pub async fn read_chunk(
         .await?
         .into_iter()
         .map(|row| {
-            let pending = Pending {
-                seq: count(row.get(0))?,
-                partner_reference: row.get(1),
-            };
-            Ok((pending, row.get(2)))
+            Ok(StoredAsset {
+                pending: Pending {
+                    seq: count(row.get(0))?,
+                    partner_reference: row.get(1),
+                },
+                index: IndexColumns {
+                    transmission_region: row.get(2),
+                    customer_classification: row.get(3),
+                    meter_type: row.get(4),
+                    load_types: row.get(5),
+                    customer_group: row.get(6),
+                },
+                input: row.get(7),
+            })
         })
         .collect::<Result<_>>()?;
     Ok(ChunkInput {

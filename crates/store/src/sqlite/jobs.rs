@@ -10,7 +10,7 @@ use gridroll_domain::{JobId, MeterData, MeterId, PartnerId, compact};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::rows::{self, parsed, parsed_opt};
-use crate::ahead::{PreparedAsset, PreparedChunk};
+use crate::ahead::{PreparedAsset, PreparedChunk, StoredAsset};
 use crate::evaluate::{self, Catalog, PARTNER_PROGRAMS_SQL};
 use crate::lease::{OWN_LEASE, RECEIVE_LEASE, millis};
 use crate::model::{
@@ -409,21 +409,30 @@ pub fn prepare(
     now: i64,
 ) -> Result<PreparedChunk> {
     let catalog = partner_catalog(conn, partner.as_uuid(), from_millis(now))?;
-    let rows: Vec<(Pending, String)> = conn
+    let rows: Vec<StoredAsset> = conn
         .prepare_cached(
             // The chunk is exactly the `limit` assets from from_seq on.
-            "SELECT seq, partner_reference, data FROM provisional_assets
+            "SELECT seq, partner_reference, transmission_region, customer_classification,
+                 meter_type, load_types, customer_group, data
+             FROM provisional_assets
              WHERE job_id = ?1 AND seq >= ?3 AND seq < ?3 + ?2
              ORDER BY seq",
         )?
         .query_map(params![job.as_uuid(), limit, from_seq], |row| {
-            Ok((
-                Pending {
+            Ok(StoredAsset {
+                pending: Pending {
                     seq: row.get(0)?,
                     partner_reference: row.get(1)?,
                 },
-                row.get(2)?,
-            ))
+                index: IndexColumns {
+                    transmission_region: row.get(2)?,
+                    customer_classification: row.get(3)?,
+                    meter_type: row.get(4)?,
+                    load_types: row.get(5)?,
+                    customer_group: row.get(6)?,
+                },
+                input: row.get(7)?,
+            })
         })?
         .collect::<rusqlite::Result<_>>()?;
     PreparedChunk::evaluate(from_seq, limit, rows, catalog)
