@@ -100,7 +100,8 @@ pub fn decode(text: &str) -> Result<MeterData, DecodeError> {
 
 /// Writes meter data from its compact form as the JSON object it stands for, its fields
 /// in the model's order: the hot read of a meter copies each value's text and builds no
-/// tree. Reads the same as [`decode`] followed by serializing the meter's map.
+/// tree. The object is the one [`decode`] gives, its keys in the model's order rather
+/// than the map's.
 pub fn write_object_json(text: &str, out: &mut String) -> Result<(), DecodeError> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     ObjectWriter {
