@@ -17,6 +17,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, SeqAccess, Visi
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::enums::{CustomerClassification, MeterType, TransmissionRegion};
 use crate::meter::MeterData;
 use crate::schema::{CREATE_METER, Field, Kind};
 
@@ -32,6 +33,37 @@ impl fmt::Display for DecodeError {
 }
 
 impl std::error::Error for DecodeError {}
+
+/// A valid asset as a job stores it: its data in the compact form, with the values of the
+/// fields that searches filter on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactAsset {
+    pub partner_reference: String,
+    pub transmission_region: TransmissionRegion,
+    pub customer_classification: CustomerClassification,
+    pub meter_type: MeterType,
+    /// The load types as a JSON array.
+    pub load_types: String,
+    pub customer_group: Option<String>,
+    pub data: String,
+}
+
+impl CompactAsset {
+    pub fn of(data: &MeterData) -> Self {
+        Self {
+            partner_reference: data.partner_reference().to_owned(),
+            transmission_region: data.transmission_region(),
+            customer_classification: data.customer_classification(),
+            meter_type: data.meter_type(),
+            load_types: data.as_map().get("load_types").map_or_else(
+                || "[]".to_owned(),
+                |v| serde_json::to_string(v).expect("a JSON value serializes"),
+            ),
+            customer_group: data.customer_group().map(str::to_owned),
+            data: encode(data),
+        }
+    }
+}
 
 /// Writes meter data in its compact form.
 pub fn encode(data: &MeterData) -> String {

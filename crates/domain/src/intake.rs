@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+use crate::compact::CompactAsset;
 use crate::csv_layout::CsvLayout;
 use crate::enums::TransmissionRegion;
 use crate::meter::MeterData;
@@ -106,7 +107,17 @@ pub fn read_assets<R: Read>(
     sink: &mut dyn FnMut(MeterData) -> ControlFlow<()>,
 ) -> Result<Accepted, IntakeError> {
     let mut located = |_: usize, data: MeterData| sink(data);
-    read(format, body, &mut located, true)
+    read(format, body, Sink::Data(&mut located), true)
+}
+
+/// Like [`read_assets`], with each asset in the compact form a job stores: what a bulk
+/// upload keeps. Valid CSV rows are written straight into that form.
+pub fn read_compact_assets<R: Read>(
+    format: Format,
+    body: R,
+    sink: &mut dyn FnMut(CompactAsset) -> ControlFlow<()>,
+) -> Result<Accepted, IntakeError> {
+    read(format, body, Sink::Compact(sink), true)
 }
 
 /// Like [`read_assets`], but every valid asset reaches `sink`, problems or not, with its
@@ -116,13 +127,13 @@ pub fn read_all_assets<R: Read>(
     body: R,
     sink: &mut dyn FnMut(usize, MeterData) -> ControlFlow<()>,
 ) -> Result<Accepted, IntakeError> {
-    read(format, body, sink, false)
+    read(format, body, Sink::Data(sink), false)
 }
 
 fn read<R: Read>(
     format: Format,
     body: R,
-    sink: &mut dyn FnMut(usize, MeterData) -> ControlFlow<()>,
+    sink: Sink<'_>,
     stop_handing_on_problem: bool,
 ) -> Result<Accepted, IntakeError> {
     let mut run = Run {
@@ -168,8 +179,14 @@ pub fn parse_one(value: Value) -> Result<MeterData, Problems> {
     })
 }
 
+/// Where valid assets go, and in which form.
+enum Sink<'s> {
+    Data(&'s mut dyn FnMut(usize, MeterData) -> ControlFlow<()>),
+    Compact(&'s mut dyn FnMut(CompactAsset) -> ControlFlow<()>),
+}
+
 struct Run<'s> {
-    sink: &'s mut dyn FnMut(usize, MeterData) -> ControlFlow<()>,
+    sink: Sink<'s>,
     problems: Problems,
     accepted: Accepted,
     stopped: bool,
@@ -177,6 +194,31 @@ struct Run<'s> {
 }
 
 impl Run<'_> {
+    /// Whether a valid asset read now is handed on.
+    fn handing(&self) -> bool {
+        !self.stopped && (!self.stop_handing_on_problem || self.problems.is_empty())
+    }
+
+    /// Takes a CSV row straight into the compact form, when that is what the sink wants
+    /// and the row is valid; false if the row needs its document built.
+    fn take_compact_row(&mut self, layout: &CsvLayout, record: &csv::StringRecord) -> bool {
+        let handing = self.handing();
+        let Sink::Compact(sink) = &mut self.sink else {
+            return false;
+        };
+        let Some(asset) = layout.row_to_compact(record) else {
+            return false;
+        };
+        self.accepted.assets_count += 1;
+        self.accepted
+            .transmission_regions
+            .insert(asset.transmission_region);
+        if handing && sink(asset).is_break() {
+            self.stopped = true;
+        }
+        true
+    }
+
     fn take(&mut self, position: usize, value: Value, locate: impl Fn(String, String) -> Problem) {
         match MeterData::parse(value) {
             Ok(data) => {
@@ -184,8 +226,13 @@ impl Run<'_> {
                 self.accepted
                     .transmission_regions
                     .insert(data.transmission_region());
-                let handing = !self.stop_handing_on_problem || self.problems.is_empty();
-                if handing && !self.stopped && (self.sink)(position, data).is_break() {
+                let handing = self.handing();
+                let flow = match &mut self.sink {
+                    _ if !handing => ControlFlow::Continue(()),
+                    Sink::Data(sink) => sink(position, data),
+                    Sink::Compact(sink) => sink(CompactAsset::of(&data)),
+                };
+                if flow.is_break() {
                     self.stopped = true;
                 }
             }
@@ -257,13 +304,17 @@ fn read_csv<R: Read>(body: R, run: &mut Run<'_>) -> Result<(), IntakeError> {
                 problem_field: None,
             }),
             Ok(true) => {
-                let value = layout.row_to_value(record.iter());
-                run.take(row, value, |path, message| Problem {
-                    message,
-                    json_index: None,
-                    csv_row: Some(row),
-                    problem_field: Some(layout.column_for(&path)),
-                });
+                // Most rows are valid: write those straight into the compact form, and
+                // build the document only to say what is wrong with the others.
+                if !run.take_compact_row(&layout, &record) {
+                    let value = layout.row_to_value(record.iter());
+                    run.take(row, value, |path, message| Problem {
+                        message,
+                        json_index: None,
+                        csv_row: Some(row),
+                        problem_field: Some(layout.column_for(&path)),
+                    });
+                }
             }
             Err(e) => csv_failure(e, row, run)?,
         }
@@ -513,6 +564,56 @@ mod tests {
         });
         assert!(matches!(result, Err(IntakeError::Rejected(p)) if p.total == 1));
         assert_eq!(handed, 0);
+    }
+
+    /// What the compact reader hands on or refuses, next to what the document reader
+    /// does with the same body.
+    fn both_readers(format: Format, body: &[u8]) -> [Result<Vec<CompactAsset>, Problems>; 2] {
+        let compact = {
+            let mut seen = Vec::new();
+            match read_compact_assets(format, body, &mut |asset| {
+                seen.push(asset);
+                ControlFlow::Continue(())
+            }) {
+                Ok(_) => Ok(seen),
+                Err(IntakeError::Rejected(problems)) => Err(problems),
+                Err(other) => panic!("unexpected {other}"),
+            }
+        };
+        let documents =
+            collect(format, body).map(|(_, meters)| meters.iter().map(CompactAsset::of).collect());
+        [compact, documents]
+    }
+
+    #[test]
+    fn the_compact_reader_hands_on_and_refuses_what_the_document_reader_does() {
+        let valid = format!(
+            "{HEADER},site.site_devices.2.device_type,battery_duration_hours\n\
+             ref-1,CAISO,RESIDENTIAL,\"HVAC, EV_CHARGING\",DEVICE,\"1 Main St, Apt 2\",94105,SF,CA,US,EV,4\n\
+             ref-2 ,ERCOT,COMMERCIAL,OTHER,SUBMETER, 2 Elm ,78701-1234,Austin,tx,US,,\n"
+        );
+        let [compact, documents] = both_readers(Format::Csv, valid.as_bytes());
+        assert_eq!(compact.as_ref().map(Vec::len), Ok(2));
+        assert_eq!(compact, documents);
+
+        let refused = format!(
+            "{HEADER},site.site_devices.2.device_type\n\
+             ref-1,CAISO,RESIDENTIAL,HVAC;HVAC,DEVICE,1 Main,94105,SF,CA,US,\n\
+             ref-2,CAISO,RESIDENTIAL,HVAC,DEVICE,1 Main,94105,SF,CA,US,TOASTER\n\
+             ref-3,CAISO,RESIDENTIAL,HVAC,DEVICE,,94105,SF,CA,US,EV\n"
+        );
+        let [compact, documents] = both_readers(Format::Csv, refused.as_bytes());
+        assert_eq!(compact.as_ref().map_err(|p| p.total), Err(3));
+        assert_eq!(compact, documents);
+
+        let json = format!(
+            r#"{{"assets":[{},{}]}}"#,
+            json_asset("j-1"),
+            json_asset("j-2")
+        );
+        let [compact, documents] = both_readers(Format::Json, json.as_bytes());
+        assert_eq!(compact.as_ref().map(Vec::len), Ok(2));
+        assert_eq!(compact, documents);
     }
 
     #[test]

@@ -265,7 +265,7 @@ fn check_value(
     }
 }
 
-fn check_text(rule: &Text, s: &str) -> Result<(), String> {
+pub(crate) fn check_text(rule: &Text, s: &str) -> Result<(), String> {
     let len = s.chars().count();
     if len < rule.min || len > rule.max {
         return Err(if rule.min == rule.max {

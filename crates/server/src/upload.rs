@@ -116,8 +116,8 @@ async fn stream_assets(
         let mut batch = Vec::with_capacity(batch_size);
         let mut seq = 0u64;
         let send = |batch: Vec<NewAsset>| tx.blocking_send(batch).is_ok();
-        let result = intake::read_assets(format, reader, &mut |data| {
-            batch.push(NewAsset::new(seq, &data));
+        let result = intake::read_compact_assets(format, reader, &mut |asset| {
+            batch.push(NewAsset::compact(seq, asset));
             seq += 1;
             if batch.len() >= batch_size && !send(std::mem::take(&mut batch)) {
                 return ControlFlow::Break(());

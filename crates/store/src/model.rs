@@ -1,5 +1,6 @@
 //! What the store hands out and takes in. These are the store's own types, not wire types.
 
+use gridroll_domain::compact::CompactAsset;
 use gridroll_domain::enrollment::{Abstention, Enrollment};
 use gridroll_domain::enums::{
     ActionType, CreatedBy, CustomerClassification, EnrollmentStatus, LoadType, MeterType,
@@ -7,7 +8,7 @@ use gridroll_domain::enums::{
 };
 use gridroll_domain::job::{AssetStatus, JobStatus, StatusName};
 use gridroll_domain::program::Program;
-use gridroll_domain::{JobId, MeterData, MeterId, PartnerId, compact};
+use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Partner {
@@ -57,16 +58,20 @@ pub struct NewAsset {
 
 impl NewAsset {
     pub fn new(seq: u64, data: &MeterData) -> Self {
-        let columns = IndexColumns::of(data);
+        Self::compact(seq, CompactAsset::of(data))
+    }
+
+    /// The asset as the upload's reader wrote it.
+    pub fn compact(seq: u64, asset: CompactAsset) -> Self {
         Self {
             seq,
-            partner_reference: data.partner_reference().to_owned(),
-            transmission_region: columns.transmission_region,
-            customer_classification: columns.customer_classification,
-            meter_type: columns.meter_type,
-            load_types: columns.load_types,
-            customer_group: columns.customer_group,
-            data: compact::encode(data),
+            partner_reference: asset.partner_reference,
+            transmission_region: asset.transmission_region.as_ref().to_owned(),
+            customer_classification: asset.customer_classification.as_ref().to_owned(),
+            meter_type: asset.meter_type.as_ref().to_owned(),
+            load_types: asset.load_types,
+            customer_group: asset.customer_group,
+            data: asset.data,
         }
     }
 }
