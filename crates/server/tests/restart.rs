@@ -376,6 +376,33 @@ async fn outcomes_recorded_before_an_upgrade_are_reported_and_the_job_finishes_a
             r#""San Francisco"ref-c"#
         ]
     );
+
+    // Meters are keyed by partner and id since the upgrade: the meter written before it
+    // is replaced in place, and the index that paged a partner's meters is gone.
+    let mut moved = asset("ref-a");
+    moved["transmission_region"] = json!("ERCOT");
+    moved["customer"]["city"] = json!("Austin");
+    let replaced = app
+        .post_json(
+            "/v1.1/meters?update_existing=true",
+            &json!({"provisional_asset": moved}),
+        )
+        .await;
+    assert_eq!(replaced.body["status_detail"]["name"], "METER_UPDATED");
+    assert_eq!(replaced.body["meter_id"], meter.to_string());
+    let details = app.get(&format!("/v2/meters/{meter}")).await;
+    assert_eq!(details.body["transmission_region"], "ERCOT");
+    assert_eq!(details.body["customer"]["city"], "Austin");
+    assert_eq!(app.count("SELECT count(*) FROM meters").await, 3);
+    let paging_index = match backend {
+        Backend::Sqlite => {
+            "SELECT count(*) FROM pragma_index_list('meters') WHERE name = 'meters_by_partner'"
+        }
+        Backend::Postgres => {
+            "SELECT count(*) FROM pg_indexes WHERE indexname = 'meters_by_partner'"
+        }
+    };
+    assert_eq!(app.count(paging_index).await, 0);
 }
 
 #[tokio::test]

@@ -534,9 +534,10 @@ async fn try_chunk(
             .query(
                 // Locked, so that an activation or participation change committed meanwhile
                 // is not overwritten with what was read before it.
-                "SELECT id, enrollments, participation FROM meters WHERE id = ANY($1)
+                "SELECT id, enrollments, participation FROM meters
+                 WHERE partner_id = $2 AND id = ANY($1)
                  ORDER BY id FOR UPDATE",
-                &[&replaced],
+                &[&replaced, &partner],
             )
             .await?
         {

@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0008_compact_job_input.sql"),
     include_str!("../../migrations/postgres/0009_compact_meter_data.sql"),
     include_str!("../../migrations/postgres/0010_drop_per_row_foreign_keys.sql"),
+    include_str!("../../migrations/postgres/0011_meters_keyed_by_partner.sql"),
 ];
 
 /// Code that completes a migration where the stored data itself changes form, run after

@@ -104,6 +104,7 @@ pub async fn set_partner_programs(
 
 async fn write_columns(
     client: &impl GenericClient,
+    partner: PartnerId,
     id: &Uuid,
     participation: Option<&str>,
     c: &Columns,
@@ -114,7 +115,7 @@ async fn write_columns(
             "UPDATE meters SET enrollments = $2, global_enrollment_status = $3,
                  partner_action_required = $4, partner_action_types = $5, pending_programs = $6,
                  participation = coalesce($7, participation), updated_at = $8
-             WHERE id = $1",
+             WHERE partner_id = $9 AND id = $1",
             &[
                 id,
                 &c.enrollments,
@@ -124,6 +125,7 @@ async fn write_columns(
                 &c.pending_programs,
                 &participation,
                 &now,
+                partner.as_uuid(),
             ],
         )
         .await?;
@@ -163,7 +165,15 @@ pub async fn set_participation(
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let columns = evaluate::summarize(&catalog, &enrollments, &abstentions);
         let participation = serde_json::to_string(&abstentions).expect("abstentions serialize");
-        write_columns(&tx, &row.get(0), Some(&participation), &columns, now).await?;
+        write_columns(
+            &tx,
+            partner,
+            &row.get(0),
+            Some(&participation),
+            &columns,
+            now,
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(Vec::new())
@@ -194,7 +204,7 @@ pub async fn activate(
         if enrollment::activate(&mut enrollments, program, from_millis(now)) {
             let abstentions = evaluate::parse_abstentions(row.get(2))?;
             let columns = evaluate::summarize(&catalog, &enrollments, &abstentions);
-            write_columns(&tx, &row.get(0), None, &columns, now).await?;
+            write_columns(&tx, partner, &row.get(0), None, &columns, now).await?;
             changed += 1;
         }
     }
@@ -236,7 +246,7 @@ pub async fn refresh(client: &mut Object, partner: PartnerId) -> Result<u64> {
             // Only meters whose enrollments changed are written (and show up in a sync),
             // compared as read: a form of storing them that changed is not a change.
             if columns.list != before || columns.global_status != status {
-                write_columns(&tx, &row.get(0), None, &columns, now).await?;
+                write_columns(&tx, partner, &row.get(0), None, &columns, now).await?;
                 total += 1;
             }
         }

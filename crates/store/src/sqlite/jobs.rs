@@ -284,8 +284,9 @@ pub fn process_chunk(
              VALUES (?1, ?2, ?3, X'', 'PARTNER', ?4, ?5, ?6, ?7, ?8, ?9,
                  ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
         )?;
-        let mut previous =
-            tx.prepare_cached("SELECT enrollments, participation FROM meters WHERE id = ?1")?;
+        let mut previous = tx.prepare_cached(
+            "SELECT enrollments, participation FROM meters WHERE partner_id = ?1 AND id = ?2",
+        )?;
         // Replaces every field: the meter's data becomes exactly the asset's. It takes the
         // parameters of `create`; the partner and reference only confirm the meter's.
         let mut replace = tx.prepare_cached(
@@ -312,8 +313,10 @@ pub fn process_chunk(
                 let index = &asset.index;
                 let replaced;
                 let (statement, c) = if let Write::Replace(_) = write {
-                    let (enrollments, abstentions): (String, String) =
-                        previous.query_row([id.as_uuid()], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                    let (enrollments, abstentions): (String, String) = previous
+                        .query_row(params![partner, id.as_uuid()], |row| {
+                            Ok((row.get(0)?, row.get(1)?))
+                        })?;
                     replaced = evaluate::evaluate(
                         catalog,
                         &evaluate::parse_data(&asset.data)?,

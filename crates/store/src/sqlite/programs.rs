@@ -98,6 +98,7 @@ pub fn set_partner_programs(
 
 fn write_columns(
     conn: &Connection,
+    partner: PartnerId,
     id: &uuid::Uuid,
     participation: Option<&str>,
     c: &Columns,
@@ -107,7 +108,7 @@ fn write_columns(
         "UPDATE meters SET enrollments = ?2, global_enrollment_status = ?3,
              partner_action_required = ?4, partner_action_types = ?5, pending_programs = ?6,
              participation = coalesce(?7, participation), updated_at = ?8
-         WHERE id = ?1",
+         WHERE partner_id = ?9 AND id = ?1",
     )?
     .execute(params![
         id,
@@ -117,7 +118,8 @@ fn write_columns(
         c.action_types,
         c.pending_programs,
         participation,
-        now
+        now,
+        partner.as_uuid()
     ])?;
     Ok(())
 }
@@ -159,7 +161,14 @@ pub fn set_participation(
             .map_err(|e| crate::StoreError::Corrupt(e.to_string()))?;
         let columns = evaluate::summarize(&catalog, &enrollments, &abstentions);
         let participation = serde_json::to_string(&abstentions).expect("abstentions serialize");
-        write_columns(&tx, id.as_uuid(), Some(&participation), &columns, now)?;
+        write_columns(
+            &tx,
+            partner,
+            id.as_uuid(),
+            Some(&participation),
+            &columns,
+            now,
+        )?;
     }
     tx.commit()?;
     Ok(Vec::new())
@@ -192,7 +201,7 @@ pub fn activate(
         if enrollment::activate(&mut enrollments, program, from_millis(now)) {
             let abstentions = evaluate::parse_abstentions(&participation)?;
             let columns = evaluate::summarize(&catalog, &enrollments, &abstentions);
-            write_columns(&tx, &id, None, &columns, now)?;
+            write_columns(&tx, partner, &id, None, &columns, now)?;
             changed += 1;
         }
     }
@@ -235,7 +244,7 @@ pub fn refresh(conn: &mut Connection, partner: PartnerId) -> Result<u64> {
             // Only meters whose enrollments changed are written (and show up in a sync),
             // compared as read: a form of storing them that changed is not a change.
             if columns.list != before || columns.global_status != *status {
-                write_columns(&tx, id, None, &columns, now)?;
+                write_columns(&tx, partner, id, None, &columns, now)?;
                 total += 1;
             }
         }
