@@ -573,16 +573,17 @@ mod tests {
         assert_eq!(layout.column_for("partner_reference"), "partner_reference");
     }
 
-    #[test]
-    fn an_exported_row_reads_back_as_the_same_data() {
-        let original = serde_json::json!({
+    /// A meter with fields in every kind of cell: lists, quoted commas, booleans, numbers,
+    /// dates, a nested object and two site devices.
+    fn full_meter() -> Value {
+        json!({
             "partner_reference": "ref-9",
             "transmission_region": "ISONE",
             "customer_classification": "COMMERCIAL",
             "load_types": ["HVAC", "LIGHTING"],
             "meter_type": "SUBMETER",
             "customer": {
-                "street_1": "1 Elm St, Suite 4", "postal_code": "02110", "city": "Boston",
+                "street_1": "1 \"Elm\" St, Suite 4", "postal_code": "02110", "city": "Boston",
                 "state_or_province_code": "MA", "country_code": "US",
                 "is_in_wholesale_capacity_market": false,
                 "billing": {"street_1": "PO Box 7", "postal_code": "02111", "city": "Boston",
@@ -590,9 +591,14 @@ mod tests {
             },
             "device": {"battery_energy_capacity_kwh": 13.5, "battery_duration_hours": 4,
                        "install_date": "2024-05-01"},
-            "site": {"site_devices": [{"device_type": "BATTERY"}, {"device_type": "EV", "pv_connected": true}]}
-        });
-        let data = MeterData::parse(original.clone()).unwrap();
+            "site": {"site_devices": [{"device_type": "BATTERY"}, {"device_type": "EV", "pv_connected": true}]},
+            "customer_group": "East"
+        })
+    }
+
+    #[test]
+    fn an_exported_row_reads_back_as_the_same_data() {
+        let data = MeterData::parse(full_meter()).unwrap();
         let header = export_header(2);
         let mut cells = export_cells(&data, 2);
         cells.extend(STATUS_COLUMNS.iter().map(|_| "ignored".to_owned()));
@@ -618,21 +624,7 @@ mod tests {
 
     #[test]
     fn a_full_valid_row_is_written_straight_to_the_compact_form() {
-        let data = MeterData::parse(json!({
-            "partner_reference": "ref-9",
-            "transmission_region": "ISONE",
-            "customer_classification": "COMMERCIAL",
-            "load_types": ["HVAC", "LIGHTING"],
-            "meter_type": "SUBMETER",
-            "customer": {
-                "street_1": "1 \"Elm\" St, Suite 4", "postal_code": "02110", "city": "Boston",
-                "state_or_province_code": "MA", "country_code": "US"
-            },
-            "device": {"battery_energy_capacity_kwh": 13.5, "battery_duration_hours": 4},
-            "site": {"site_devices": [{"device_type": "BATTERY"}, {"device_type": "EV", "pv_connected": true}]},
-            "customer_group": "East"
-        }))
-        .unwrap();
+        let data = MeterData::parse(full_meter()).unwrap();
         let header = export_header(2);
         let layout = CsvLayout::from_header(header.iter().map(String::as_str)).unwrap();
         let mut cells = export_cells(&data, 2);
