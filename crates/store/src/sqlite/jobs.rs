@@ -253,19 +253,25 @@ pub fn process_chunk(
 
     let mut existing: HashMap<String, Vec<MeterId>> = HashMap::new();
     {
+        // Ordered here rather than by the statement: almost every lookup finds nothing,
+        // and an ORDER BY would set up a sorter for each.
         let mut find = tx.prepare_cached(
-            "SELECT id FROM meters WHERE partner_id = ?1 AND partner_reference = ?2
-             ORDER BY created_at, id",
+            "SELECT created_at, id FROM meters WHERE partner_id = ?1 AND partner_reference = ?2",
         )?;
         for asset in &pending {
             if existing.contains_key(&asset.partner_reference) {
                 continue;
             }
-            let ids = find
+            let mut found = find
                 .query_map(params![partner, asset.partner_reference], |row| {
-                    Ok(MeterId::from_uuid(row.get(0)?))
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, uuid::Uuid>(1)?))
                 })?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            found.sort_unstable();
+            let ids = found
+                .into_iter()
+                .map(|(_, id)| MeterId::from_uuid(id))
+                .collect();
             existing.insert(asset.partner_reference.clone(), ids);
         }
     }
