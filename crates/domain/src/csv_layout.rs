@@ -270,7 +270,11 @@ impl CompactWriter<'_> {
             }
             let present = match field.kind {
                 Kind::Object(children) => self.object(children, leaves)?,
-                Kind::ObjectList(children) => self.devices(children)?,
+                // The one list of objects a file can address.
+                Kind::ObjectList(children) if std::ptr::eq(children, SITE_DEVICE) => {
+                    self.devices(children)?
+                }
+                Kind::ObjectList(_) => false,
                 _ => match cell_of(self.record, *leaves.next()?) {
                     Some(cell) => {
                         write_leaf(field, cell, &mut self.out)?;
