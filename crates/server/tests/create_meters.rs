@@ -415,13 +415,58 @@ async fn an_ambiguous_reference_updates_nothing(backend: Backend) {
     let outcome = &job["assets"][0];
     assert_eq!(outcome["status"], "MULTIPLE_PARTNER_REFERENCE");
     let description = outcome["status_detail"]["description"].as_str().unwrap();
-    for id in &imported {
-        assert!(description.contains(&id.to_string()), "{description}");
-    }
+    // Named oldest first: the meters were created in this order.
+    let at: Vec<usize> = imported
+        .iter()
+        .map(|id| description.find(&id.to_string()).expect(description))
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{description}");
     for (id, before) in imported.iter().zip(before) {
         assert_eq!(app.meter(&id.to_string()).await, before);
     }
     assert_eq!(app.count("SELECT count(*) FROM meters").await, 2);
+}
+
+async fn imported_meters_are_found_by_the_filters_their_data_sets(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let mut texas = asset("imported-tx");
+    texas["transmission_region"] = json!("ERCOT");
+    texas["customer_classification"] = json!("COMMERCIAL");
+    texas["meter_type"] = json!("SUBMETER");
+    texas["load_types"] = json!(["LIGHTING", "HVAC"]);
+    texas["customer_group"] = json!("Lone Star");
+    let imported = app
+        .store
+        .import_meters(
+            app.partner,
+            CreatedBy::Utility,
+            vec![
+                MeterData::parse(asset("imported-ca")).unwrap(),
+                MeterData::parse(texas).unwrap(),
+            ],
+        )
+        .await
+        .unwrap();
+    for filter in [
+        json!({"transmission_region": "ERCOT"}),
+        json!({"customer_classification": "COMMERCIAL"}),
+        json!({"meter_types": ["SUBMETER"]}),
+        json!({"load_types": ["LIGHTING"]}),
+        json!({"customer_groups": ["Lone Star"]}),
+    ] {
+        let found = app.post_json("/v2/meters/search", &filter).await;
+        assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+        let ids: Vec<&str> = found.body["meters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["meter_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, [imported[1].to_string()], "{filter}");
+    }
+    let details = app.meter(&imported[1].to_string()).await;
+    assert_eq!(details["partner_reference"], "imported-tx");
+    assert_eq!(details["customer_group"], "Lone Star");
 }
 
 async fn without_update_existing_a_shared_reference_is_a_duplicate_naming_both_meters(
@@ -591,6 +636,7 @@ gridroll_testkit::backend_tests!(
     update_existing_replaces_every_field_of_the_meter,
     a_reference_repeated_in_one_upload_is_handled_in_file_order,
     an_ambiguous_reference_updates_nothing,
+    imported_meters_are_found_by_the_filters_their_data_sets,
     without_update_existing_a_shared_reference_is_a_duplicate_naming_both_meters,
     jobs_are_listed_newest_first_in_pages,
     csv_and_json_uploads_are_processed_alike,

@@ -76,7 +76,7 @@ impl NewAsset {
     }
 }
 
-/// The columns of a meter that searches filter on, taken from its data.
+/// The columns of a meter that searches filter on, as its job input row holds them.
 #[derive(Debug, Clone)]
 pub struct IndexColumns {
     pub transmission_region: String,
@@ -85,21 +85,6 @@ pub struct IndexColumns {
     /// The load types as a JSON array.
     pub load_types: String,
     pub customer_group: Option<String>,
-}
-
-impl IndexColumns {
-    pub fn of(data: &MeterData) -> Self {
-        Self {
-            transmission_region: data.transmission_region().as_ref().to_owned(),
-            customer_classification: data.customer_classification().as_ref().to_owned(),
-            meter_type: data.meter_type().as_ref().to_owned(),
-            load_types: data.as_map().get("load_types").map_or_else(
-                || "[]".to_owned(),
-                |v| serde_json::to_string(v).expect("a JSON value serializes"),
-            ),
-            customer_group: data.customer_group().map(str::to_owned),
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use deadpool_postgres::GenericClient;
 use deadpool_postgres::Object;
+use gridroll_domain::compact::CompactAsset;
 use gridroll_domain::enrollment::{Abstention, Enrollment};
 use gridroll_domain::enums::CreatedBy;
 use gridroll_domain::job::{JobCounts, JobStatus, Pending, Write, plan_chunk};
 use gridroll_domain::timestamp::{from_millis, now_millis};
-use gridroll_domain::{JobId, MeterData, MeterId, PartnerId, compact};
+use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
 use tokio_postgres::Row;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
@@ -853,22 +854,23 @@ pub async fn import_meters(
         } else {
             id.as_uuid().as_bytes()
         };
-        let row = IndexColumns::of(data);
+        // The meter's searched columns and stored data, as an upload keeps them.
+        let row = CompactAsset::of(data);
         let c = evaluate::evaluate(&catalog, data, &[], &[]);
         tx.execute(
             &insert,
             &[
                 id.as_uuid(),
                 partner.as_uuid(),
-                &data.partner_reference(),
+                &row.partner_reference,
                 &slot,
                 &created_by.as_ref(),
-                &row.transmission_region,
-                &row.customer_classification,
-                &row.meter_type,
+                &row.transmission_region.as_ref(),
+                &row.customer_classification.as_ref(),
+                &row.meter_type.as_ref(),
                 &row.load_types,
                 &row.customer_group,
-                &compact::encode(data),
+                &row.data,
                 &c.enrollments,
                 &c.global_status,
                 &c.action_required,

@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use gridroll_domain::compact::CompactAsset;
 use gridroll_domain::enums::CreatedBy;
 use gridroll_domain::job::{JobCounts, JobStatus, Pending, Planned, Write, plan_chunk};
 use gridroll_domain::timestamp::{from_millis, now_millis};
-use gridroll_domain::{JobId, MeterData, MeterId, PartnerId, compact};
+use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::rows::{self, parsed, parsed_opt};
@@ -485,20 +486,21 @@ pub fn import_meters(
             } else {
                 id.as_uuid().as_bytes()
             };
-            let row = IndexColumns::of(data);
+            // The meter's searched columns and stored data, as an upload keeps them.
+            let row = CompactAsset::of(data);
             let c = evaluate::evaluate(&catalog, data, &[], &[]);
             insert.execute(params![
                 id.as_uuid(),
                 partner.as_uuid(),
-                data.partner_reference(),
+                row.partner_reference,
                 slot,
                 created_by.as_ref(),
-                row.transmission_region,
-                row.customer_classification,
-                row.meter_type,
+                row.transmission_region.as_ref(),
+                row.customer_classification.as_ref(),
+                row.meter_type.as_ref(),
                 row.load_types,
                 row.customer_group,
-                compact::encode(data),
+                row.data,
                 c.enrollments,
                 c.global_status,
                 c.action_required,
