@@ -103,6 +103,82 @@ async fn another_partners_jobs_and_meters_are_not_found(backend: Backend) {
     assert_ne!(answer.body["meter_id"], meter_id.as_str());
 }
 
+/// Reads of many meters at once, by two partners, each of them also asking for the
+/// other's meters: every read answers its own partner's meter and only that. (On
+/// PostgreSQL reads arriving together are answered by one statement.)
+async fn meters_read_at_once_by_two_partners_are_each_found_only_by_their_own(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let (_, other) = app.other_partner().await;
+    let mut own = Vec::new();
+    for (key, prefix) in [(app.key.clone(), "first"), (other.clone(), "second")] {
+        let assets: Vec<_> = (0..12).map(|i| asset(&format!("{prefix}-{i}"))).collect();
+        let answer = app
+            .send(
+                Method::POST,
+                "/v1.1/jobs/meters",
+                Some(&key),
+                Some("application/json"),
+                json!({ "assets": assets }).to_string(),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        let job_id = answer.body["job_id"].as_str().unwrap().to_owned();
+        app.drain().await;
+        let job = app
+            .send(
+                Method::GET,
+                &format!("/v1.1/jobs/meters/{job_id}"),
+                Some(&key),
+                None,
+                Body::empty(),
+            )
+            .await;
+        let ids: Vec<String> = job.body["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["meter_id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids.len(), 12);
+        own.push((key, prefix, ids));
+    }
+
+    let app = &app;
+    let mut reads = Vec::new();
+    for (reader, _, _) in &own {
+        for (owner, prefix, ids) in &own {
+            for (i, id) in ids.iter().enumerate() {
+                let expected = (reader == owner).then(|| format!("{prefix}-{i}"));
+                reads.push(async move {
+                    let answer = app
+                        .send(
+                            Method::GET,
+                            &format!("/v2/meters/{id}"),
+                            Some(reader),
+                            None,
+                            Body::empty(),
+                        )
+                        .await;
+                    (id, expected, answer)
+                });
+            }
+        }
+    }
+    for (id, expected, answer) in futures_util::future::join_all(reads).await {
+        match expected {
+            Some(reference) => {
+                assert_eq!(answer.status, StatusCode::OK, "{id}");
+                assert_eq!(answer.body["meter_id"], id.as_str());
+                assert_eq!(answer.body["partner_reference"], reference);
+            }
+            None => {
+                assert_eq!(answer.status, StatusCode::NOT_FOUND, "{id}");
+                assert_eq!(answer.body["title"], "Meter not found");
+            }
+        }
+    }
+}
+
 async fn a_nonexistent_job_or_meter_is_not_found(backend: Backend) {
     let app = TestApp::new(backend).await;
     let id = "01900000-0000-7000-8000-000000000000";
@@ -166,5 +242,6 @@ gridroll_testkit::backend_tests!(
     the_bearer_scheme_is_case_insensitive,
     keys_are_stored_only_as_hashes,
     another_partners_jobs_and_meters_are_not_found,
+    meters_read_at_once_by_two_partners_are_each_found_only_by_their_own,
     a_nonexistent_job_or_meter_is_not_found,
 );

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod jobs;
+mod meter_reads;
 mod migrate;
 mod programs;
 
@@ -41,6 +42,8 @@ const DELETE_GONE_ASSETS: &str =
 /// The PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
     pool: Pool,
+    /// Reads of one meter, coalesced under load.
+    meter_reads: meter_reads::MeterReads,
     /// Chunks being read and evaluated ahead of the one being written.
     ahead: Ahead,
 }
@@ -82,6 +85,7 @@ impl PostgresStore {
             .build()
             .map_err(|e| StoreError::Config(e.to_string()))?;
         let store = Self {
+            meter_reads: meter_reads::MeterReads::start(pool.clone(), meter_reads::SLOTS),
             pool,
             ahead: Ahead::default(),
         };
@@ -523,17 +527,7 @@ impl Store for PostgresStore {
         partner: PartnerId,
         meter: MeterId,
     ) -> Result<Option<StoredMeter>> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(&format!(
-                "SELECT {} FROM meters WHERE id = $1 AND partner_id = $2",
-                reads::STORED_METER_COLUMNS
-            ))
-            .await?;
-        let row = client
-            .query_opt(&statement, &[meter.as_uuid(), partner.as_uuid()])
-            .await?;
-        row.map(|row| jobs::stored_meter(&row)).transpose()
+        self.meter_reads.get(partner, meter).await
     }
 
     async fn meter_overview(&self, partner: PartnerId) -> Result<MeterOverview> {
