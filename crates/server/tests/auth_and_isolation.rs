@@ -179,6 +179,43 @@ async fn meters_read_at_once_by_two_partners_are_each_found_only_by_their_own(ba
     }
 }
 
+/// A meter whose stored data cannot be read fails its own read, with a 500, and no other:
+/// reads arriving at the same moment are still answered.
+async fn a_damaged_meter_fails_only_its_own_read(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let job_id = app
+        .submit(
+            "/v1.1/jobs/meters",
+            (0..6).map(|i| asset(&format!("ref-{i}"))).collect(),
+        )
+        .await;
+    app.drain().await;
+    let ids: Vec<String> = app.job(&job_id).await["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["meter_id"].as_str().unwrap().to_owned())
+        .collect();
+    app.db
+        .execute("UPDATE meters SET data = 'not json' WHERE partner_reference = 'ref-2'")
+        .await;
+
+    let app = &app;
+    let reads = ids
+        .iter()
+        .map(|id| async move { app.get(&format!("/v2/meters/{id}")).await });
+    let answers = futures_util::future::join_all(reads).await;
+    for (i, answer) in answers.iter().enumerate() {
+        if i == 2 {
+            assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(answer.body["status"], 500);
+        } else {
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+            assert_eq!(answer.body["partner_reference"], format!("ref-{i}"));
+        }
+    }
+}
+
 async fn a_nonexistent_job_or_meter_is_not_found(backend: Backend) {
     let app = TestApp::new(backend).await;
     let id = "01900000-0000-7000-8000-000000000000";
@@ -243,5 +280,6 @@ gridroll_testkit::backend_tests!(
     keys_are_stored_only_as_hashes,
     another_partners_jobs_and_meters_are_not_found,
     meters_read_at_once_by_two_partners_are_each_found_only_by_their_own,
+    a_damaged_meter_fails_only_its_own_read,
     a_nonexistent_job_or_meter_is_not_found,
 );

@@ -126,6 +126,14 @@ pub fn parse_data(text: &str) -> Result<MeterData> {
 /// A meter's stored data as the JSON object it stands for, for answering it as it is.
 pub fn object_json(stored: String) -> Result<String> {
     if !is_compact(&stored) {
+        // The object form of an earlier release, answered as it is once known to be one.
+        let object = stored.trim_start().starts_with('{')
+            && serde_json::from_str::<serde::de::IgnoredAny>(&stored).is_ok();
+        if !object {
+            return Err(StoreError::Corrupt(
+                "meter data is neither compact nor a JSON object".to_owned(),
+            ));
+        }
         return Ok(stored);
     }
     let mut out = String::with_capacity(stored.len() * 2);

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use deadpool_postgres::Pool;
 use gridroll_domain::{MeterId, PartnerId};
 use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio_postgres::Row;
 
 use super::jobs;
 use crate::model::StoredMeter;
@@ -89,8 +90,11 @@ async fn answer(pool: &Pool, batch: Vec<Wanted>) {
     match fetch(pool, &batch).await {
         Ok(found) => {
             for wanted in batch {
+                // Each read decodes its own row: a row that cannot be read fails only the
+                // reads of that meter.
+                let meter = found.get(&wanted.key).map(jobs::stored_meter).transpose();
                 // A reader that gave up (its request was cancelled) is no one's loss.
-                let _ = wanted.reply.send(Ok(found.get(&wanted.key).cloned()));
+                let _ = wanted.reply.send(meter);
             }
         }
         Err(e) => {
@@ -104,10 +108,10 @@ async fn answer(pool: &Pool, batch: Vec<Wanted>) {
     }
 }
 
-/// The meters of a batch of reads, by their keys. The statement asks for every pairing
-/// of the partners and ids in the batch; only the rows whose own partner asked for them
-/// are answered, so a partner never receives another's meter.
-async fn fetch(pool: &Pool, batch: &[Wanted]) -> Result<HashMap<Key, StoredMeter>> {
+/// The rows of a batch of reads, by their keys. The statement asks for every pairing of
+/// the partners and ids in the batch; a row is answered only to a read by its own
+/// partner, so a partner never receives another's meter.
+async fn fetch(pool: &Pool, batch: &[Wanted]) -> Result<HashMap<Key, Row>> {
     let mut partners: Vec<uuid::Uuid> = batch.iter().map(|w| *w.key.0.as_uuid()).collect();
     let mut ids: Vec<uuid::Uuid> = batch.iter().map(|w| *w.key.1.as_uuid()).collect();
     partners.sort_unstable();
@@ -122,12 +126,14 @@ async fn fetch(pool: &Pool, batch: &[Wanted]) -> Result<HashMap<Key, StoredMeter
         ))
         .await?;
     let rows = client.query(&statement, &[&partners, &ids]).await?;
-    drop(client);
-    let mut found = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        let meter = jobs::stored_meter(row)?;
-        let partner = PartnerId::from_uuid(row.get(6));
-        found.insert((partner, meter.id), meter);
-    }
-    Ok(found)
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let key = (
+                PartnerId::from_uuid(row.get(6)),
+                MeterId::from_uuid(row.get(0)),
+            );
+            (key, row)
+        })
+        .collect())
 }
