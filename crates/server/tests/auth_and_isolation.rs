@@ -6,7 +6,7 @@ use gridroll_testkit::Backend;
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use common::{TestApp, asset};
+use common::{TestApp, asset, meter_ids};
 use serde_json::json;
 
 async fn requests_without_a_valid_key_are_unauthorized(backend: Backend) {
@@ -133,12 +133,7 @@ async fn meters_read_at_once_by_two_partners_are_each_found_only_by_their_own(ba
                 Body::empty(),
             )
             .await;
-        let ids: Vec<String> = job.body["assets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["meter_id"].as_str().unwrap().to_owned())
-            .collect();
+        let ids = meter_ids(&job.body);
         assert_eq!(ids.len(), 12);
         own.push((key, prefix, ids));
     }
@@ -190,12 +185,7 @@ async fn a_damaged_meter_fails_only_its_own_read(backend: Backend) {
         )
         .await;
     app.drain().await;
-    let ids: Vec<String> = app.job(&job_id).await["assets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["meter_id"].as_str().unwrap().to_owned())
-        .collect();
+    let ids = meter_ids(&app.job(&job_id).await);
     app.db
         .execute("UPDATE meters SET data = 'not json' WHERE partner_reference = 'ref-2'")
         .await;

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use common::{CSV_HEADER, TestApp, asset, csv_row};
+use common::{CSV_HEADER, TestApp, asset, csv_row, meter_ids};
 use gridroll_domain::MeterData;
 use gridroll_domain::{JobId, PartnerId};
 use gridroll_server::Config;
@@ -60,13 +60,8 @@ async fn a_job_interrupted_by_a_restart_completes_with_one_meter_per_reference(b
     let job = app.finish(&job_id).await;
     assert_eq!(job["status"], "COMPLETED");
     assert_eq!(job["assets_created_count"], 10);
-    let meter_ids: HashSet<&str> = job["assets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["meter_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(meter_ids.len(), 10);
+    let distinct: HashSet<String> = meter_ids(&job).into_iter().collect();
+    assert_eq!(distinct.len(), 10);
     assert_eq!(app.count("SELECT count(*) FROM meters").await, 10);
     assert_eq!(
         app.count("SELECT count(DISTINCT partner_reference) FROM meters")

@@ -241,6 +241,16 @@ async fn open(db: &TestDatabase) -> Arc<dyn Store> {
         .expect("open the store")
 }
 
+/// The meter ids a job's assets were given, in upload order.
+pub fn meter_ids(job: &Value) -> Vec<String> {
+    job["assets"]
+        .as_array()
+        .expect("the job's assets")
+        .iter()
+        .map(|a| a["meter_id"].as_str().expect("a meter id").to_owned())
+        .collect()
+}
+
 /// A valid asset with only the global required fields.
 pub fn asset(reference: &str) -> Value {
     json!({

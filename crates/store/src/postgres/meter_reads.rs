@@ -21,7 +21,7 @@ use crate::{Result, StoreError};
 /// random: one or two slots serve about 65k reads a second (batches of 12 to 27), four
 /// 61k, eight 39k (batches of 3, each statement costing the database nearly what a
 /// single read does). Batches grow with the load, so few slots do not cap it.
-pub const SLOTS: usize = 2;
+const SLOTS: usize = 2;
 
 /// Most reads answered by one statement.
 const MOST_PER_STATEMENT: usize = 64;
@@ -43,11 +43,10 @@ pub struct MeterReads {
 }
 
 impl MeterReads {
-    /// Starts serving reads on `pool`, with at most `slots` statements in flight, on a
-    /// task of the current Tokio runtime.
-    pub fn start(pool: Pool, slots: usize) -> Self {
+    /// Starts serving reads on `pool`, on a task of the current Tokio runtime.
+    pub fn start(pool: Pool) -> Self {
         let (queue, waiting) = mpsc::channel(MOST_QUEUED);
-        tokio::spawn(serve(pool, waiting, Arc::new(Semaphore::new(slots.max(1)))));
+        tokio::spawn(serve(pool, waiting, Arc::new(Semaphore::new(SLOTS))));
         Self { queue }
     }
 

@@ -85,7 +85,7 @@ impl PostgresStore {
             .build()
             .map_err(|e| StoreError::Config(e.to_string()))?;
         let store = Self {
-            meter_reads: meter_reads::MeterReads::start(pool.clone(), meter_reads::SLOTS),
+            meter_reads: meter_reads::MeterReads::start(pool.clone()),
             pool,
             ahead: Ahead::default(),
         };
