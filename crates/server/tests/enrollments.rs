@@ -707,6 +707,63 @@ async fn reasons_stored_as_sentences_read_the_same_and_a_refresh_leaves_them(bac
     );
 }
 
+/// Earlier builds stored each enrollment as an object with named fields; this one stores
+/// arrays. A meter keeps the objects until it is next written, and reads the same.
+async fn enrollments_stored_as_objects_read_the_same_until_the_meter_is_written_again(
+    backend: Backend,
+) {
+    let app = app(backend).await;
+    let ids = create_all(&app, vec![office(), battery(), home()]).await;
+    let path = format!("/operator/v1/partners/{}/enrollments/activate", app.partner);
+    let answer = operator(&app, Method::POST, &path, json!({"program": "CONED-CSRP"})).await;
+    assert_eq!(answer.body["activated"], 1, "{}", answer.body);
+    let mut shown = BTreeMap::new();
+    for (reference, id) in &ids {
+        shown.insert(reference, enrollments(&app, id).await);
+        let meter = app
+            .store
+            .get_meter(app.partner, id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let objects = serde_json::to_string(&meter.enrollments).unwrap();
+        assert!(objects.starts_with("[{"), "{objects}");
+        app.db
+            .execute(&format!(
+                "UPDATE meters SET enrollments = '{objects}' WHERE partner_reference = '{reference}'"
+            ))
+            .await;
+    }
+    let as_objects = "SELECT count(*) FROM meters WHERE enrollments LIKE '[{%'";
+    assert_eq!(app.count(as_objects).await, 3);
+    let texts = ["activated_at", "missing", "reasons"];
+    for text in texts {
+        let sql = format!("SELECT count(*) FROM meters WHERE enrollments LIKE '%\"{text}\"%'");
+        assert!(app.count(&sql).await > 0, "no stored enrollment has {text}");
+    }
+
+    for (reference, id) in &ids {
+        assert_eq!(
+            &enrollments(&app, id).await,
+            &shown[reference],
+            "{reference}"
+        );
+    }
+    assert_eq!(refresh(&app).await.body["changed"], 0);
+    assert_eq!(app.count(as_objects).await, 3);
+
+    let mut renamed = office();
+    renamed["customer"]["city"] = json!("Brooklyn");
+    app.submit("/v1.1/jobs/meters?update_existing=true", vec![renamed])
+        .await;
+    app.drain().await;
+    assert_eq!(app.count(as_objects).await, 2);
+    assert_eq!(
+        statuses(&enrollments(&app, &ids["office-1"]).await),
+        statuses(&shown[&"office-1".to_owned()])
+    );
+}
+
 gridroll_testkit::backend_tests!(
     a_bulk_job_lands_each_meter_in_the_expected_programs,
     partner_action_required_finds_exactly_the_meters_that_need_the_partner,
@@ -718,4 +775,5 @@ gridroll_testkit::backend_tests!(
     the_operator_keeps_the_catalog_and_what_each_partner_may_use,
     validate_reports_problems_and_programs_without_storing_anything,
     reasons_stored_as_sentences_read_the_same_and_a_refresh_leaves_them,
+    enrollments_stored_as_objects_read_the_same_until_the_meter_is_written_again,
 );

@@ -6,6 +6,9 @@ use std::collections::HashMap;
 use gridroll_domain::enrollment::{self, Abstention, Enrollment, Schedule, Summary};
 use gridroll_domain::program::Program;
 use gridroll_domain::{MeterData, compact};
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::ser::{SerializeSeq, Serializer};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::{Result, StoreError};
@@ -60,7 +63,7 @@ pub struct Columns {
 impl Columns {
     fn new(list: Vec<Enrollment>, summary: Summary) -> Self {
         Self {
-            enrollments: serde_json::to_string(&list).expect("enrollments serialize"),
+            enrollments: stored_enrollments(&list),
             list,
             global_status: summary.global_status.to_string(),
             action_required: summary.partner_action_required,
@@ -99,8 +102,94 @@ pub fn summarize(
     Columns::new(enrollments.to_vec(), summary)
 }
 
+/// A meter's enrollments as stored: one array per program, `[program, status, missing,
+/// reasons, activated_at]`, each cut after its last element that is not empty. Named
+/// fields would repeat in every entry of every meter; without them the column is about
+/// half the size, and every byte of it is logged and copied back on each write.
+pub fn stored_enrollments(list: &[Enrollment]) -> String {
+    let rows: Vec<StoredEnrollment<'_>> = list.iter().map(StoredEnrollment).collect();
+    serde_json::to_string(&rows).expect("enrollments serialize")
+}
+
+/// Reads a meter's stored enrollments: their stored form, or the objects with named fields
+/// that earlier releases wrote (a meter keeps them until it is next
+/// written).
 pub fn parse_enrollments(text: &str) -> Result<Vec<Enrollment>> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("enrollments: {e}")))
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("enrollments: {e}"));
+    let objects = text
+        .trim_start()
+        .strip_prefix('[')
+        .is_some_and(|rest| rest.trim_start().starts_with('{'));
+    if objects {
+        return serde_json::from_str(text).map_err(corrupt);
+    }
+    let rows: Vec<EnrollmentRow> = serde_json::from_str(text).map_err(corrupt)?;
+    Ok(rows.into_iter().map(|row| row.0).collect())
+}
+
+struct StoredEnrollment<'a>(&'a Enrollment);
+
+impl Serialize for StoredEnrollment<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let e = self.0;
+        let len = if e.activated_at.is_some() {
+            5
+        } else if !e.reasons.is_empty() {
+            4
+        } else if !e.missing.is_empty() {
+            3
+        } else {
+            2
+        };
+        let mut row = serializer.serialize_seq(Some(len))?;
+        row.serialize_element(&e.program)?;
+        row.serialize_element(&e.status)?;
+        if len > 2 {
+            row.serialize_element(&e.missing)?;
+        }
+        if len > 3 {
+            row.serialize_element(&e.reasons)?;
+        }
+        if len > 4 {
+            row.serialize_element(&e.activated_at)?;
+        }
+        row.end()
+    }
+}
+
+struct EnrollmentRow(Enrollment);
+
+impl<'de> Deserialize<'de> for EnrollmentRow {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct Row;
+        impl<'de> Visitor<'de> for Row {
+            type Value = EnrollmentRow;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an enrollment: [program, status, missing, reasons, activated_at]")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<EnrollmentRow, A::Error> {
+                let program = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+                let status = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(1, &self))?;
+                Ok(EnrollmentRow(Enrollment {
+                    program,
+                    status,
+                    missing: seq.next_element()?.unwrap_or_default(),
+                    reasons: seq.next_element()?.unwrap_or_default(),
+                    activated_at: seq.next_element()?.flatten(),
+                }))
+            }
+        }
+        deserializer.deserialize_seq(Row)
+    }
 }
 
 pub fn parse_abstentions(text: &str) -> Result<Vec<Abstention>> {
@@ -153,3 +242,123 @@ pub const PARTNER_PROGRAMS_SQL: &str = "SELECT definition FROM programs p
             OR EXISTS (SELECT 1 FROM partner_programs pp
                        WHERE pp.partner_id = {partner} AND pp.identifier = p.identifier))
      ORDER BY p.identifier";
+
+#[cfg(test)]
+mod tests {
+    use gridroll_domain::eligibility::Reason;
+    use gridroll_domain::enums::EnrollmentStatus;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn enrollment(program: &str, status: EnrollmentStatus) -> Enrollment {
+        Enrollment {
+            program: program.to_owned(),
+            status,
+            missing: vec![],
+            reasons: vec![],
+            activated_at: None,
+        }
+    }
+
+    #[test]
+    fn enrollments_are_stored_as_arrays_cut_after_their_last_filled_element() {
+        let ineligible = Enrollment {
+            reasons: vec![Reason::Class],
+            ..enrollment("ERCOT-ERS", EnrollmentStatus::Ineligible)
+        };
+        let eligible = Enrollment {
+            missing: vec!["utility.utility_name".to_owned()],
+            ..enrollment("PJM-ELRP", EnrollmentStatus::Eligible)
+        };
+        let active = Enrollment {
+            activated_at: Some(1_700_000_000_000),
+            ..enrollment("CAISO-DSGS", EnrollmentStatus::Active)
+        };
+        let pending = enrollment("TVA-RPO", EnrollmentStatus::Pending);
+        assert_eq!(
+            stored_enrollments(&[ineligible, eligible, active, pending]),
+            r#"[["ERCOT-ERS","INELIGIBLE",[],["class"]],["PJM-ELRP","ELIGIBLE",["utility.utility_name"]],["CAISO-DSGS","ACTIVE",[],[],1700000000000],["TVA-RPO","PENDING"]]"#
+        );
+        assert_eq!(stored_enrollments(&[]), "[]");
+    }
+
+    #[test]
+    fn enrollments_stored_as_objects_by_earlier_releases_are_still_read() {
+        let stored = r#"[{"program":"ERCOT-ERS","status":"INELIGIBLE","reasons":["class"]},
+            {"program":"CAISO-DSGS","status":"ACTIVE","activated_at":1700000000000},
+            {"program":"PJM-ELRP","status":"ELIGIBLE","missing":["utility.utility_name"]}]"#;
+        let read = parse_enrollments(stored).unwrap();
+        assert_eq!(read[0].reasons, vec![Reason::Class]);
+        assert_eq!(read[1].status, EnrollmentStatus::Active);
+        assert_eq!(read[1].activated_at, Some(1_700_000_000_000));
+        assert_eq!(read[2].missing, vec!["utility.utility_name".to_owned()]);
+        // Written again, they take the stored form and read back the same.
+        assert_eq!(parse_enrollments(&stored_enrollments(&read)).unwrap(), read);
+        assert!(parse_enrollments(" [ ] ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn damaged_enrollments_are_reported_rather_than_guessed() {
+        for damaged in [
+            "",
+            "{}",
+            r#"[["TVA-RPO"]]"#,
+            r#"[["TVA-RPO","SOMETIMES"]]"#,
+            r#"[["TVA-RPO","ACTIVE",[],[],1,"more"]]"#,
+            r#"[{"program":"TVA-RPO"}]"#,
+            r#"[["TVA-RPO","PENDING"]"#,
+        ] {
+            let error = parse_enrollments(damaged).unwrap_err();
+            assert!(
+                matches!(error, StoreError::Corrupt(_)),
+                "{damaged:?}: {error}"
+            );
+        }
+    }
+
+    fn any_enrollment() -> impl Strategy<Value = Enrollment> {
+        let statuses = prop::sample::select(vec![
+            EnrollmentStatus::Active,
+            EnrollmentStatus::Eligible,
+            EnrollmentStatus::Ineligible,
+            EnrollmentStatus::NotParticipating,
+            EnrollmentStatus::Pending,
+        ]);
+        let reasons = prop::sample::subsequence(
+            vec![
+                Reason::Region,
+                Reason::Class,
+                Reason::MeterType,
+                Reason::LoadTypes,
+                Reason::Utility,
+            ],
+            0..=5,
+        );
+        (
+            "[A-Z][A-Z0-9-]{0,12}|\\PC{0,8}",
+            statuses,
+            prop::collection::vec("[a-z_.]{1,30}|\\PC{0,6}", 0..3),
+            reasons,
+            prop::option::of(any::<i64>()),
+        )
+            .prop_map(
+                |(program, status, missing, reasons, activated_at)| Enrollment {
+                    program,
+                    status,
+                    missing,
+                    reasons,
+                    activated_at,
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn every_list_of_enrollments_reads_back_as_it_was_stored(
+            list in prop::collection::vec(any_enrollment(), 0..6)
+        ) {
+            prop_assert_eq!(parse_enrollments(&stored_enrollments(&list)).unwrap(), list);
+        }
+    }
+}

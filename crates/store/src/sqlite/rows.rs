@@ -2,6 +2,7 @@
 
 use std::str::FromStr;
 
+use gridroll_domain::enrollment::Enrollment;
 use gridroll_domain::{MeterData, MeterId, PartnerId, compact};
 use rusqlite::Row;
 use rusqlite::types::Type;
@@ -65,10 +66,17 @@ pub fn meter(row: &Row<'_>) -> rusqlite::Result<Meter> {
         data: meter_data(row, 3)?,
         created_at: row.get(4)?,
         updated_at: row.get(5)?,
-        enrollments: json(row, 6)?,
+        enrollments: enrollments(row, 6)?,
         abstentions: json(row, 7)?,
         global_status: parsed(row, 8)?,
     })
+}
+
+/// Reads a meter's enrollments column (`evaluate::parse_enrollments`).
+pub fn enrollments(row: &Row<'_>, index: usize) -> rusqlite::Result<Vec<Enrollment>> {
+    let text: String = row.get(index)?;
+    evaluate::parse_enrollments(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, Type::Text, e.into()))
 }
 
 /// Parses a JSON column.
