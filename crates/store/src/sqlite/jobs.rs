@@ -252,30 +252,7 @@ pub fn process_chunk(
     let by_seq: HashMap<u64, &PreparedAsset> =
         prepared.assets.iter().map(|a| (a.pending.seq, a)).collect();
 
-    let mut existing: HashMap<String, Vec<MeterId>> = HashMap::new();
-    {
-        // Ordered here rather than by the statement: almost every lookup finds nothing,
-        // and an ORDER BY would set up a sorter for each.
-        let mut find = tx.prepare_cached(
-            "SELECT created_at, id FROM meters WHERE partner_id = ?1 AND partner_reference = ?2",
-        )?;
-        for asset in &pending {
-            if existing.contains_key(&asset.partner_reference) {
-                continue;
-            }
-            let mut found = find
-                .query_map(params![partner, asset.partner_reference], |row| {
-                    Ok((row.get::<_, i64>(0)?, row.get::<_, uuid::Uuid>(1)?))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            found.sort_unstable();
-            let ids = found
-                .into_iter()
-                .map(|(_, id)| MeterId::from_uuid(id))
-                .collect();
-            existing.insert(asset.partner_reference.clone(), ids);
-        }
-    }
+    let existing = existing_meters(&tx, &partner, &pending)?;
     let plan = plan_chunk(&pending, existing, update_existing);
     let catalog = &prepared.catalog;
 
@@ -407,6 +384,43 @@ pub fn process_chunk(
         status,
     };
     Ok((report, next_seq))
+}
+
+/// The meters that already have each reference of the chunk, oldest first: one
+/// statement for the chunk, probing the reference index once per distinct reference.
+fn existing_meters(
+    tx: &Connection,
+    partner: &uuid::Uuid,
+    pending: &[Pending],
+) -> Result<HashMap<String, Vec<MeterId>>> {
+    let mut existing: HashMap<String, Vec<MeterId>> = pending
+        .iter()
+        .map(|p| (p.partner_reference.clone(), Vec::new()))
+        .collect();
+    let references: Vec<&str> = existing.keys().map(String::as_str).collect();
+    let references = serde_json::to_string(&references)
+        .map_err(|e| StoreError::Corrupt(format!("references: {e}")))?;
+    let mut found: Vec<(String, i64, uuid::Uuid)> = Vec::new();
+    {
+        // CROSS JOIN keeps the references the outer loop: each is one probe of the index.
+        // Ordered here rather than by the statement: almost every probe finds nothing.
+        let mut find = tx.prepare_cached(
+            "SELECT m.partner_reference, m.created_at, m.id
+             FROM json_each(?2) AS r CROSS JOIN meters AS m
+             WHERE m.partner_id = ?1 AND m.partner_reference = r.value",
+        )?;
+        let mut rows = find.query(params![partner, references])?;
+        while let Some(row) = rows.next()? {
+            found.push((row.get(0)?, row.get(1)?, row.get(2)?));
+        }
+    }
+    found.sort_unstable();
+    for (reference, _, id) in found {
+        if let Some(ids) = existing.get_mut(&reference) {
+            ids.push(MeterId::from_uuid(id));
+        }
+    }
+    Ok(existing)
 }
 
 /// Reads and evaluates the `limit` assets of a job from `from_seq` on.
