@@ -623,6 +623,56 @@ async fn a_large_job_answers_every_asset_in_upload_order(backend: Backend) {
     }
 }
 
+/// Two workers (as in two processes) importing the same references at the same moment:
+/// whichever writes a reference second finds the first's meter, however their chunks
+/// interleave, and no reference ends up with two meters.
+async fn jobs_creating_the_same_references_at_once_create_each_meter_once(backend: Backend) {
+    let config = Config {
+        chunk_size: 400,
+        ..Config::default()
+    };
+    let app = TestApp::with_config(backend, config).await;
+    let references: Vec<String> = (0..400).map(|i| format!("shared-{i:03}")).collect();
+    let mut jobs = Vec::new();
+    for reversed in [false, true] {
+        let mut assets: Vec<Value> = references.iter().map(|r| asset(r)).collect();
+        if reversed {
+            assets.reverse();
+        }
+        jobs.push(app.submit("/v1.1/jobs/meters", assets).await);
+    }
+
+    let (mut first, mut second) = (app.worker("first"), app.worker("second"));
+    let (a, b) = tokio::join!(first.step(), second.step());
+    assert!(a.unwrap() && b.unwrap(), "each worker processed a chunk");
+    app.drain().await;
+
+    assert_eq!(
+        app.count("SELECT count(DISTINCT partner_reference) FROM meters")
+            .await,
+        400
+    );
+    assert_eq!(app.count("SELECT count(*) FROM meters").await, 400);
+    let mut created = 0;
+    for job_id in &jobs {
+        let job = app.job(job_id).await;
+        for asset in job["assets"].as_array().unwrap() {
+            match asset["status"].as_str().unwrap() {
+                "COMPLETED" => created += 1,
+                "DUPLICATE" => assert!(
+                    asset["status_detail"]["description"]
+                        .as_str()
+                        .unwrap()
+                        .contains("meter ID"),
+                    "{asset}"
+                ),
+                other => panic!("unexpected status {other}: {asset}"),
+            }
+        }
+    }
+    assert_eq!(created, 400);
+}
+
 gridroll_testkit::backend_tests!(
     a_large_job_answers_every_asset_in_upload_order,
     a_json_job_creates_every_meter_and_reports_each_id,
@@ -632,6 +682,7 @@ gridroll_testkit::backend_tests!(
     an_invalid_single_meter_is_refused_with_every_problem,
     a_second_upload_of_a_reference_is_a_duplicate_naming_the_existing_meter,
     a_reference_created_elsewhere_while_a_chunk_waits_is_a_duplicate,
+    jobs_creating_the_same_references_at_once_create_each_meter_once,
     a_job_where_nothing_succeeds_is_failed,
     update_existing_replaces_every_field_of_the_meter,
     a_reference_repeated_in_one_upload_is_handled_in_file_order,

@@ -627,16 +627,21 @@ async fn try_chunk(
                          c.type, c.loads, c.grp, c.data, c.enrollments, c.status,
                          c.action_required, c.action_types, c.pending, $2, $2
                      FROM {COLUMNS} WITH ORDINALITY AS c{NAMES}, ord)
-                     ORDER BY c.ord
-                     ON CONFLICT (partner_id, partner_reference, reference_slot) DO NOTHING"
+                     ORDER BY c.ord"
                 ),
                 &columns.params(&partner, &now),
             )
-            .await?;
-        if inserted as usize != creates.len() {
+            .await;
+        // Another process created one of these references since they were looked up. A
+        // plain insert checks the reference index as it goes; `ON CONFLICT` would cost
+        // every row a second probe for a race that almost never happens.
+        if let Err(e) = &inserted
+            && e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+        {
             tx.rollback().await?;
             return Ok(None);
         }
+        inserted?;
     }
     if !replaces.is_empty() {
         let mut rows: Vec<&MeterWrite> = replaces.values().collect();
