@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0009_compact_meter_data.sql"),
     include_str!("../../migrations/postgres/0010_drop_per_row_foreign_keys.sql"),
     include_str!("../../migrations/postgres/0011_meters_keyed_by_partner.sql"),
+    include_str!("../../migrations/postgres/0012_compact_enrollments.sql"),
 ];
 
 /// Code that completes a migration where the stored data itself changes form, run after

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0009_compact_meter_data.sql"),
     include_str!("../../migrations/sqlite/0010_drop_per_row_foreign_keys.sql"),
     include_str!("../../migrations/sqlite/0011_meters_keyed_by_partner.sql"),
+    include_str!("../../migrations/sqlite/0012_compact_enrollments.sql"),
 ];
 
 /// The code that completes a migration, by its version.
