@@ -133,6 +133,13 @@ impl CsvLayout {
         self.columns.len()
     }
 
+    /// The name of the column at `index`, as the header gives it.
+    pub fn column_name(&self, index: usize) -> String {
+        self.columns
+            .get(index)
+            .map_or_else(|| format!("column {}", index + 1), |(name, _)| name.clone())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.columns.is_empty()
     }

@@ -219,10 +219,40 @@ impl JobCounts {
     }
 }
 
+/// How long a job whose chunk failed `failures` times in a row waits before a worker
+/// tries it again; `None` once it has failed too often and is given up. A failure that
+/// recurs (a statement that cannot finish, data the release cannot read) ends the job
+/// within about a quarter of an hour instead of holding it `PROCESSING` for ever; a
+/// database that is unreachable cannot record a failure, so an outage ends no job.
+pub fn retry_delay(failures: u32) -> Option<std::time::Duration> {
+    const DELAYS: [u64; 5] = [1, 5, 30, 120, 600];
+    let index = usize::try_from(failures.checked_sub(1)?).ok()?;
+    DELAYS
+        .get(index)
+        .map(|seconds| std::time::Duration::from_secs(*seconds))
+}
+
+/// The description of the assets of a job that was given up.
+pub fn given_up_description(failures: u32, reference: &str) -> String {
+    format!(
+        "The server could not process this asset: processing its job failed {failures} times in a row \
+         (reference {reference} in the server's log). Nothing was created or changed for it; upload it again."
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_failing_job_is_retried_later_each_time_and_then_given_up() {
+        let delays: Vec<_> = (1..=6).map(retry_delay).collect();
+        assert!(delays[..5].windows(2).all(|w| w[0] < w[1]), "{delays:?}");
+        assert_eq!(delays[0], Some(std::time::Duration::from_secs(1)));
+        assert_eq!(delays[5], None);
+        assert_eq!(retry_delay(0), None);
+    }
 
     #[test]
     fn the_decision_follows_the_matches_and_update_existing() {

@@ -15,6 +15,7 @@ pub mod program;
 pub mod schema;
 pub mod suggest;
 pub mod template;
+pub mod text;
 pub mod timestamp;
 
 pub use ids::{ApiKeyId, JobId, MeterId, PartnerId, UserId};

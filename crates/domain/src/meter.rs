@@ -280,6 +280,9 @@ pub(crate) fn check_text(rule: &Text, s: &str) -> Result<(), String> {
             format!("must be at most {} characters long, not {len}", rule.max)
         });
     }
+    if let Some(c) = crate::text::control_character(s) {
+        return Err(crate::text::control_character_message(c));
+    }
     match &rule.check {
         Check::None => Ok(()),
         Check::Pattern(p) if p.is_match(s) => Ok(()),

@@ -2,14 +2,21 @@
 //! it is read and handed on, so memory stays flat in the size of the body. Any problem
 //! rejects the whole request, and every problem is listed (up to a cap).
 
+mod bounded;
+mod csv_body;
+mod json_body;
+mod strict;
+
 use std::collections::BTreeSet;
-use std::fmt;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::ops::ControlFlow;
 
 use serde::Serialize;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+
+pub use self::strict::{DUPLICATE_KEY, DocumentError, parse_document};
+pub use csv_body::{MAX_CELL_BYTES, MAX_LINE_BYTES};
+pub use json_body::MAX_ASSET_BYTES;
 
 use crate::compact::CompactAsset;
 use crate::csv_layout::CsvLayout;
@@ -144,8 +151,8 @@ fn read<R: Read>(
         stop_handing_on_problem,
     };
     match format {
-        Format::Json => read_json(BufReader::with_capacity(64 * 1024, body), &mut run)?,
-        Format::Csv => read_csv(body, &mut run)?,
+        Format::Json => json_body::read_json(body, &mut run)?,
+        Format::Csv => csv_body::read_csv(body, &mut run)?,
     }
     if run.stopped {
         return Err(IntakeError::Stopped);
@@ -219,8 +226,28 @@ impl Run<'_> {
         true
     }
 
-    fn take(&mut self, position: usize, value: Value, locate: impl Fn(String, String) -> Problem) {
-        match MeterData::parse(value) {
+    /// Validates an asset and hands it on if it is valid and nothing `earlier` (problems
+    /// found while reading it, as path and message) refuses it.
+    fn take(
+        &mut self,
+        position: usize,
+        value: Value,
+        earlier: Vec<(String, String)>,
+        locate: impl Fn(String, String) -> Problem,
+    ) {
+        let parsed = MeterData::parse(value);
+        if !earlier.is_empty() {
+            self.accepted.assets_count += 1;
+            let later = parsed.err().unwrap_or_default();
+            let found = earlier
+                .into_iter()
+                .chain(later.into_iter().map(|p| (p.path, p.message)));
+            for (path, message) in found {
+                self.problems.push(locate(path, message));
+            }
+            return;
+        }
+        match parsed {
             Ok(data) => {
                 self.accepted.assets_count += 1;
                 self.accepted
@@ -243,251 +270,6 @@ impl Run<'_> {
                 }
             }
         }
-    }
-}
-
-fn read_csv<R: Read>(body: R, run: &mut Run<'_>) -> Result<(), IntakeError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .buffer_capacity(64 * 1024)
-        .from_reader(body);
-    let mut record = csv::StringRecord::new();
-    let layout = match reader.read_record(&mut record) {
-        Ok(false) => {
-            run.problems.push(Problem::general(
-                "the body is empty: a CSV file with a header row is required",
-            ));
-            return Ok(());
-        }
-        Ok(true) => {
-            let header = record.iter().enumerate().map(|(i, name)| {
-                // Spreadsheets save a UTF-8 byte order mark before the first name.
-                if i == 0 {
-                    name.trim_start_matches('\u{feff}')
-                } else {
-                    name
-                }
-            });
-            match CsvLayout::from_header(header) {
-                Ok(layout) => layout,
-                Err(found) => {
-                    for p in found {
-                        run.problems.push(Problem {
-                            message: p.message,
-                            json_index: None,
-                            csv_row: Some(1),
-                            problem_field: Some(p.column),
-                        });
-                    }
-                    return Ok(());
-                }
-            }
-        }
-        Err(e) => return csv_failure(e, 1, run),
-    };
-
-    let mut row = 1;
-    loop {
-        row += 1;
-        match reader.read_record(&mut record) {
-            Ok(false) => return Ok(()),
-            Ok(true) if record.iter().all(|cell| cell.trim().is_empty()) => {}
-            Ok(true) if record.len() != layout.len() => run.problems.push(Problem {
-                message: format!(
-                    "the row has {} cells but the header has {} columns",
-                    record.len(),
-                    layout.len()
-                ),
-                json_index: None,
-                csv_row: Some(row),
-                problem_field: None,
-            }),
-            Ok(true) => {
-                // Most rows are valid: write those straight into the compact form, and
-                // build the document only to say what is wrong with the others.
-                if !run.take_compact_row(&layout, &record) {
-                    let value = layout.row_to_value(record.iter());
-                    run.take(row, value, |path, message| Problem {
-                        message,
-                        json_index: None,
-                        csv_row: Some(row),
-                        problem_field: Some(layout.column_for(&path)),
-                    });
-                }
-            }
-            Err(e) => csv_failure(e, row, run)?,
-        }
-        if run.stopped {
-            return Ok(());
-        }
-    }
-}
-
-fn csv_failure(error: csv::Error, row: usize, run: &mut Run<'_>) -> Result<(), IntakeError> {
-    match error.into_kind() {
-        csv::ErrorKind::Io(e) => Err(IntakeError::Read(e)),
-        csv::ErrorKind::Utf8 { .. } => {
-            run.problems.push(Problem {
-                message: "the row is not valid UTF-8: save the file as CSV UTF-8".to_owned(),
-                json_index: None,
-                csv_row: Some(row),
-                problem_field: None,
-            });
-            Ok(())
-        }
-        other => {
-            run.problems.push(Problem {
-                message: format!("the CSV cannot be read: {other:?}"),
-                json_index: None,
-                csv_row: Some(row),
-                problem_field: None,
-            });
-            Ok(())
-        }
-    }
-}
-
-fn read_json<R: Read>(body: R, run: &mut Run<'_>) -> Result<(), IntakeError> {
-    let mut de = serde_json::Deserializer::from_reader(body);
-    let result = de.deserialize_map(Body { run }).and_then(|()| de.end());
-    match result {
-        Ok(()) => Ok(()),
-        Err(e) if e.is_io() => Err(IntakeError::Read(io::Error::from(e))),
-        Err(e) if e.is_eof() && e.line() == 1 && e.column() == 0 => {
-            Err(IntakeError::Rejected(Problems::single(Problem::general(
-                "the body is empty: a JSON object with an assets array is required",
-            ))))
-        }
-        Err(e) => {
-            run.problems.push(Problem::general(format!(
-                "the body is not valid JSON of the form {{\"assets\": [...]}}: {e}"
-            )));
-            Ok(())
-        }
-    }
-}
-
-/// The top-level `{"assets": [...]}` object.
-struct Body<'r, 's> {
-    run: &'r mut Run<'s>,
-}
-
-impl<'de> Visitor<'de> for Body<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object with an assets array")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen_assets = false;
-        while let Some(key) = map.next_key::<String>()? {
-            if key == "assets" && !seen_assets {
-                seen_assets = true;
-                map.next_value_seed(Assets { run: self.run })?;
-            } else {
-                self.run.problems.push(Problem {
-                    message: if key == "assets" {
-                        "assets is given twice".to_owned()
-                    } else {
-                        "unknown field: the body holds only assets".to_owned()
-                    },
-                    json_index: None,
-                    csv_row: None,
-                    problem_field: Some(key),
-                });
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        if !seen_assets {
-            self.run.problems.push(Problem {
-                message: "is required".to_owned(),
-                json_index: None,
-                csv_row: None,
-                problem_field: Some("assets".to_owned()),
-            });
-        }
-        Ok(())
-    }
-}
-
-struct Assets<'r, 's> {
-    run: &'r mut Run<'s>,
-}
-
-impl<'de> DeserializeSeed<'de> for Assets<'_, '_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Assets<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of meters")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut index = 0;
-        while let Some(value) = seq.next_element::<Value>()? {
-            self.run.take(index, value, |path, message| Problem {
-                message,
-                json_index: Some(index),
-                csv_row: None,
-                problem_field: Some(path),
-            });
-            index += 1;
-            if self.run.stopped {
-                return Err(de::Error::custom("stopped"));
-            }
-        }
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(de::Error::custom(
-            "assets must be an array of meters, not an object",
-        ))
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Err(de::Error::custom(
-            "assets must be an array of meters, not a string",
-        ))
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        Err(de::Error::custom(
-            "assets must be an array of meters, not a number",
-        ))
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Err(de::Error::custom(
-            "assets must be an array of meters, not a number",
-        ))
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Err(de::Error::custom(
-            "assets must be an array of meters, not a number",
-        ))
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Err(de::Error::custom(
-            "assets must be an array of meters, not a boolean",
-        ))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Err(de::Error::custom(
-            "assets must be an array of meters, not null",
-        ))
     }
 }
 
@@ -649,6 +431,176 @@ mod tests {
         );
         let (accepted, _) = collect(Format::Csv, body.as_bytes()).unwrap();
         assert_eq!(accepted.assets_count, 1);
+    }
+
+    /// A body of `head` followed by `fill` repeated up to 64 MiB (far past every limit),
+    /// which counts what was read from it.
+    struct Endless {
+        head: Vec<u8>,
+        fill: u8,
+        read: std::rc::Rc<std::cell::Cell<usize>>,
+    }
+
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let at = self.read.get();
+            let n = buf.len().min((64 << 20) - at);
+            for (i, byte) in buf[..n].iter_mut().enumerate() {
+                *byte = self.head.get(at + i).copied().unwrap_or(self.fill);
+            }
+            self.read.set(at + n);
+            Ok(n)
+        }
+    }
+
+    /// Reads an endless body; the problems and how many bytes were read before the
+    /// reading stopped.
+    fn read_endless(format: Format, head: &str, fill: u8) -> (Problems, usize) {
+        let read = std::rc::Rc::new(std::cell::Cell::new(0));
+        let body = Endless {
+            head: head.as_bytes().to_vec(),
+            fill,
+            read: read.clone(),
+        };
+        match read_assets(format, body, &mut |_| ControlFlow::Continue(())) {
+            Err(IntakeError::Rejected(problems)) => (problems, read.get()),
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_endless_csv_row_is_refused_after_reading_little_more_than_the_line_limit() {
+        let (problems, read) = read_endless(Format::Csv, &format!("{HEADER}\nref-1,"), b'a');
+        assert_eq!(problems.total, 1);
+        assert_eq!(problems.listed[0].csv_row, Some(2));
+        assert!(
+            problems.listed[0]
+                .message
+                .contains("longer than 1048576 bytes")
+        );
+        assert!(read < MAX_LINE_BYTES + 256 * 1024, "read {read} bytes");
+    }
+
+    #[test]
+    fn an_endless_csv_header_is_refused_after_reading_little_more_than_the_line_limit() {
+        let (problems, read) = read_endless(Format::Csv, "partner_reference,", b'b');
+        assert_eq!(problems.listed[0].csv_row, Some(1));
+        assert!(
+            problems.listed[0]
+                .message
+                .starts_with("the header row is longer")
+        );
+        assert!(read < MAX_LINE_BYTES + 256 * 1024, "read {read} bytes");
+    }
+
+    #[test]
+    fn an_endless_json_string_is_refused_after_reading_little_more_than_the_asset_limit() {
+        let head = format!(
+            r#"{{"assets": [{}, {{"partner_reference": ""#,
+            json_asset("ref-1")
+        );
+        let (problems, read) = read_endless(Format::Json, &head, b'c');
+        assert_eq!(problems.total, 1);
+        assert_eq!(problems.listed[0].json_index, Some(1));
+        assert!(
+            problems.listed[0]
+                .message
+                .contains("longer than 1048576 bytes")
+        );
+        assert!(read < MAX_ASSET_BYTES + 256 * 1024, "read {read} bytes");
+    }
+
+    #[test]
+    fn an_endless_json_key_outside_the_assets_is_refused_as_early() {
+        let (problems, read) = read_endless(Format::Json, r#"{"assets": [], ""#, b'd');
+        assert_eq!(problems.listed[0].json_index, None);
+        assert!(problems.listed[0].message.contains("outside its assets"));
+        assert!(read < MAX_ASSET_BYTES + 256 * 1024, "read {read} bytes");
+    }
+
+    #[test]
+    fn a_body_of_many_assets_each_under_the_limit_is_read_whole() {
+        // Together far past one asset's limit: the limit is per asset, not per body.
+        let assets: Vec<String> = (0..12_000)
+            .map(|n| json_asset(&format!("ref-{n}")))
+            .collect();
+        let body = format!(r#"{{"assets": [{}]}}"#, assets.join(","));
+        assert!(body.len() > 2 * MAX_ASSET_BYTES);
+        let (accepted, _) = collect(Format::Json, body.as_bytes()).unwrap();
+        assert_eq!(accepted.assets_count, 12_000);
+        let mut csv = HEADER.to_owned();
+        for n in 0..40_000 {
+            csv.push_str(&format!(
+                "\nref-{n},CAISO,RESIDENTIAL,HVAC,DEVICE,1 Main,94105,SF,CA,US"
+            ));
+        }
+        assert!(csv.len() > 2 * MAX_LINE_BYTES);
+        let (accepted, _) = collect(Format::Csv, csv.as_bytes()).unwrap();
+        assert_eq!(accepted.assets_count, 40_000);
+    }
+
+    #[test]
+    fn a_cell_longer_than_any_field_takes_is_named_and_the_other_rows_are_still_checked() {
+        let long = "x".repeat(MAX_CELL_BYTES + 1);
+        let body = format!(
+            "{HEADER}\nref-1,CAISO,RESIDENTIAL,HVAC,DEVICE,{long},94105,SF,CA,US\nref-2,MARS,RESIDENTIAL,HVAC,DEVICE,1 Main,94105,SF,CA,US\n"
+        );
+        let problems = collect(Format::Csv, body.as_bytes()).unwrap_err();
+        let found: Vec<(Option<usize>, Option<&str>)> = problems
+            .listed
+            .iter()
+            .map(|p| (p.csv_row, p.problem_field.as_deref()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (Some(2), Some("street_1")),
+                (Some(3), Some("transmission_region"))
+            ]
+        );
+        assert!(problems.listed[0].message.contains("at most 4096 bytes"));
+    }
+
+    #[test]
+    fn a_key_given_twice_in_a_json_asset_is_a_problem_naming_it() {
+        let asset = json_asset("ref-1").replacen(
+            r#""city":"San Francisco""#,
+            r#""city":"San Francisco","city":"Oakland""#,
+            1,
+        );
+        let body = format!(r#"{{"assets": [{}, {asset}]}}"#, json_asset("ref-0"));
+        let problems = collect(Format::Json, body.as_bytes()).unwrap_err();
+        assert_eq!(problems.total, 1, "{:?}", problems.listed);
+        assert_eq!(problems.listed[0].json_index, Some(1));
+        assert_eq!(
+            problems.listed[0].problem_field.as_deref(),
+            Some("customer.city")
+        );
+        assert_eq!(problems.listed[0].message, DUPLICATE_KEY);
+    }
+
+    #[test]
+    fn control_characters_in_text_are_refused_in_csv_cells_and_nested_json_fields() {
+        let body = format!(
+            "{HEADER}\nref\u{0}1,CAISO,RESIDENTIAL,HVAC,DEVICE,1 Main,94105,S\u{1}F,CA,US\n"
+        );
+        let problems = collect(Format::Csv, body.as_bytes()).unwrap_err();
+        let fields: Vec<_> = problems
+            .listed
+            .iter()
+            .map(|p| p.problem_field.as_deref())
+            .collect();
+        assert_eq!(fields, vec![Some("city"), Some("partner_reference")]);
+        assert!(problems.listed[1].message.contains("U+0000"));
+
+        let mut asset: Value = serde_json::from_str(&json_asset("ref-1")).unwrap();
+        asset["nyiso"] = serde_json::json!({"partner_nyiso_resource_name": "x\u{0}y"});
+        let body = serde_json::json!({"assets": [asset]}).to_string();
+        let problems = collect(Format::Json, body.as_bytes()).unwrap_err();
+        assert_eq!(
+            problems.listed[0].problem_field.as_deref(),
+            Some("nyiso.partner_nyiso_resource_name")
+        );
     }
 
     #[test]
