@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +15,13 @@ use gridroll_domain::intake::{self, Format, IntakeError};
 use gridroll_domain::program::{DEFAULT_CATALOG, Program, parse_catalog};
 use gridroll_domain::{MeterId, PartnerId};
 use gridroll_server::auth::issue_api_key;
+use gridroll_server::body::BodyPace;
+use gridroll_server::slots::UploadSlots;
 use gridroll_server::{AppState, Config, portal};
 use gridroll_store::{AddUserError, Permission, Role, Store, StoreOptions};
 use serde_json::json;
+
+mod lock;
 
 /// jemalloc rather than glibc's malloc. An import allocates and frees each row's document
 /// and each chunk's meters by the thousand on several threads, often freeing on one what
@@ -69,15 +73,47 @@ struct Database {
     /// Longest a single database statement may run, in seconds (PostgreSQL).
     #[arg(long, env = "GRIDROLL_DB_STATEMENT_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     db_statement_timeout: u64,
+    /// The most bytes the SQLite file may grow to; past it, writes are refused as on a
+    /// full disk (507), and the file keeps room on the disk for everything else.
+    #[arg(long, env = "GRIDROLL_DB_MAX_SIZE")]
+    db_max_size: Option<u64>,
 }
 
 impl Database {
-    /// Opens (creating and migrating) the database. The program catalog is filled by
-    /// `serve` and `migrate`, from `--programs` or the shipped catalog.
+    /// Opens (creating and migrating) the database, for a command that may run beside a
+    /// server: on a SQLite file another process serves, nothing is migrated (a schema
+    /// that is not this release's is refused). The program catalog is filled by `serve`
+    /// and `migrate`, from `--programs` or the shipped catalog.
     async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        let alone = match gridroll_store::sqlite_path(&self.database_url) {
+            Some(path) => matches!(lock::take(Path::new(path))?, lock::Holding::Alone),
+            None => true,
+        };
+        self.open_with(alone).await
+    }
+
+    /// Opens the database for serving or migrating it: on SQLite, only while no other
+    /// process does, and this process keeps it to itself until it exits.
+    async fn open_alone(&self) -> anyhow::Result<Arc<dyn Store>> {
+        if let Some(path) = gridroll_store::sqlite_path(&self.database_url)
+            && let lock::Holding::Beside { holder, lock } = lock::take(Path::new(path))?
+        {
+            bail!(
+                "{path} is in use by another gridroll process ({holder}; lock file {}). \
+                 A SQLite database is served by one process at a time: stop that process \
+                 first, or use PostgreSQL to run several",
+                lock.display()
+            );
+        }
+        self.open_with(true).await
+    }
+
+    async fn open_with(&self, migrate: bool) -> anyhow::Result<Arc<dyn Store>> {
         let options = StoreOptions {
             max_connections: self.db_pool_size as usize,
             statement_timeout: Duration::from_secs(self.db_statement_timeout),
+            migrate,
+            max_size: self.db_max_size,
         };
         gridroll_store::open(&self.database_url, &options)
             .await
@@ -221,6 +257,18 @@ struct ServeArgs {
     /// Bulk uploads received at once; further ones are answered 429.
     #[arg(long, env = "GRIDROLL_MAX_CONCURRENT_UPLOADS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     max_concurrent_uploads: u32,
+    /// Bulk uploads one partner may send at once (default: half of
+    /// --max-concurrent-uploads), so that one partner cannot hold every place.
+    #[arg(long, env = "GRIDROLL_MAX_UPLOADS_PER_PARTNER", value_parser = clap::value_parser!(u32).range(1..))]
+    max_uploads_per_partner: Option<u32>,
+    /// Seconds a request body may go without sending a byte before the request is
+    /// refused (408).
+    #[arg(long, env = "GRIDROLL_BODY_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    body_timeout: u64,
+    /// Fewest bytes per second a request body must arrive at, measured over each 30 s the
+    /// server waits for it (408 below).
+    #[arg(long, env = "GRIDROLL_MIN_BODY_RATE", default_value_t = 1024)]
+    min_body_rate: u64,
     /// Marks portal cookies Secure and makes invitation links https://: set it when the
     /// portal is reached over HTTPS (directly or through a proxy).
     #[arg(long, env = "GRIDROLL_SECURE_COOKIES")]
@@ -343,7 +391,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => serve(args).await,
         Command::Migrate { database, programs } => {
-            let store = database.open().await?;
+            let store = database.open_alone().await?;
             let catalog = match &programs {
                 Some(file) => read_catalog(file)?,
                 None => parse_catalog(DEFAULT_CATALOG).map_err(anyhow::Error::msg)?,
@@ -356,6 +404,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let name = name.trim();
             if name.is_empty() {
                 bail!("the partner name must not be empty");
+            }
+            if gridroll_domain::text::control_character(name).is_some() {
+                bail!("the partner name must not contain control characters");
             }
             let store = database.open().await?;
             let partner = store.create_partner(name).await?;
@@ -375,6 +426,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             read_only,
             database,
         }) => {
+            if gridroll_domain::text::control_character(&name).is_some() {
+                bail!("the key name must not contain control characters");
+            }
             let store = database.open().await?;
             require_partner(store.as_ref(), partner).await?;
             let permission = if read_only {
@@ -575,7 +629,7 @@ async fn email_and_password(email: &str) -> anyhow::Result<(String, String)> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let store = args.database.open().await?;
+    let store = args.database.open_alone().await?;
     if args.demo {
         let partner = match store.find_partner_by_name(DEMO_PARTNER).await? {
             Some(partner) => partner,
@@ -614,6 +668,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         chunk_size: args.chunk_size as usize,
         lease: Duration::from_secs_f64(args.lease_seconds),
         max_concurrent_uploads: args.max_concurrent_uploads as usize,
+        max_uploads_per_partner: args.max_uploads_per_partner.map_or_else(
+            || UploadSlots::default_share(args.max_concurrent_uploads as usize),
+            |n| n as usize,
+        ),
+        body_pace: BodyPace {
+            idle_timeout: Duration::from_secs(args.body_timeout),
+            min_rate: args.min_body_rate,
+        },
         secure_cookies: args.secure_cookies,
         ..Config::default()
     };

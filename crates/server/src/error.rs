@@ -2,7 +2,7 @@
 //! the right status code. Server faults are logged with a reference the answer repeats,
 //! and never show internals.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use gridroll_domain::intake::Problems;
 use gridroll_store::StoreError;
@@ -14,6 +14,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub title: String,
     pub details: Value,
+    /// Headers the answer carries beside the body, such as `Retry-After`.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -24,7 +26,14 @@ impl ApiError {
             status,
             title: title.into(),
             details,
+            headers: Vec::new(),
         }
+    }
+
+    /// The error with a header on its answer.
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
     }
 
     /// 400 with details.
@@ -78,7 +87,26 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        Self::internal(&error)
+        match error {
+            StoreError::StorageFull(location) => Self::storage_full(&location),
+            other => Self::internal(&other),
+        }
+    }
+}
+
+impl ApiError {
+    /// 507: the database has no room for the request's change, which was not made.
+    pub fn storage_full(location: &str) -> Self {
+        let reference = uuid::Uuid::now_v7();
+        tracing::error!(%reference, location, "no storage left: a request was refused");
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "The server has no storage left; nothing was stored",
+            json!({
+                "error": "the server's database is full; send the request again once the operator has made room",
+                "reference": reference,
+            }),
+        )
     }
 }
 
@@ -97,6 +125,8 @@ impl IntoResponse for ApiError {
             status: self.status.as_u16(),
             details: self.details,
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        response.headers_mut().extend(self.headers);
+        response
     }
 }

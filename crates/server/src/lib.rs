@@ -3,12 +3,14 @@
 //! that turn uploaded assets into meters.
 
 pub mod auth;
+pub mod body;
 pub mod error;
 pub mod extract;
 pub mod listing;
 pub mod openapi;
 pub mod portal;
 pub mod routes;
+pub mod slots;
 pub mod upload;
 pub mod wire;
 pub mod worker;
@@ -51,6 +53,10 @@ pub struct Config {
     pub operator_token_hash: Option<[u8; 32]>,
     /// Bulk uploads received at once; more are answered 429.
     pub max_concurrent_uploads: usize,
+    /// Bulk uploads one partner may send at once (its share of the above).
+    pub max_uploads_per_partner: usize,
+    /// How slow a request body may arrive before the request is refused.
+    pub body_pace: body::BodyPace,
     /// Marks portal cookies `Secure` (serve the portal over HTTPS, directly or behind a
     /// proxy), and makes invitation links `https://`.
     pub secure_cookies: bool,
@@ -67,6 +73,8 @@ impl Default for Config {
             programs: parse_catalog(DEFAULT_CATALOG).expect("the shipped catalog is valid"),
             operator_token_hash: None,
             max_concurrent_uploads: 8,
+            max_uploads_per_partner: slots::UploadSlots::default_share(8),
+            body_pace: body::BodyPace::default(),
             secure_cookies: false,
         }
     }
@@ -100,15 +108,18 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Recently used API keys.
     pub keys: Arc<auth::KeyCache>,
-    /// Permits for bulk uploads in progress.
-    pub uploads: Arc<tokio::sync::Semaphore>,
+    /// Places for bulk uploads in progress.
+    pub uploads: Arc<slots::UploadSlots>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
         Self {
             store,
-            uploads: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_uploads)),
+            uploads: Arc::new(slots::UploadSlots::new(
+                config.max_concurrent_uploads,
+                config.max_uploads_per_partner,
+            )),
             config: Arc::new(config),
             jobs_ready: Arc::new(Notify::new()),
             clock: Arc::new(SystemClock),
@@ -127,6 +138,7 @@ impl AppState {
             self.store.clone(),
             self.config.workers,
             self.config.worker_config(),
+            self.clock.clone(),
             self.jobs_ready.clone(),
         )
     }
@@ -136,6 +148,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let portal = portal::router(&state);
+    let pace = state.config.body_pace;
     Router::new()
         .route("/", get(|| async { Redirect::to("/portal") }))
         .route("/portal/", get(|| async { Redirect::permanent("/portal") }))
@@ -206,6 +219,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(pace, body::guard))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

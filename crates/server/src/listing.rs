@@ -38,6 +38,15 @@ impl ListQuery {
     pub fn parse(raw: Option<&str>) -> ApiResult<Self> {
         let mut query = Self::default();
         for (key, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+            if let Some(c) = gridroll_domain::text::control_character(&key)
+                .or_else(|| gridroll_domain::text::control_character(&value))
+            {
+                return Err(ApiError::bad_request(
+                    "Invalid query parameter",
+                    json!({"parameter": clip(&key),
+                           "error": gridroll_domain::text::control_character_message(c)}),
+                ));
+            }
             match key.as_ref() {
                 "filter" => {
                     let (name, values) = value

@@ -13,7 +13,7 @@ use futures_util::TryStreamExt;
 use gridroll_domain::intake::{self, Accepted, Format, IntakeError, Problem, Problems};
 use gridroll_domain::{JobId, PartnerId};
 use gridroll_store::{NewAsset, NewJob, ProvisionalAsset, Store, StoreError};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
@@ -31,18 +31,13 @@ pub struct Upload {
 /// The marker of a body that went past the size limit while streaming.
 #[derive(Debug, thiserror::Error)]
 #[error("the request body is larger than {0} bytes")]
-struct TooLarge(u64);
+pub(crate) struct TooLarge(u64);
 
-/// A place among the bulk uploads received at once; past the limit, clients are asked
-/// to come back rather than left to queue (each upload holds a thread reading its body).
-pub fn permit(state: &AppState) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
-    state.uploads.clone().try_acquire_owned().map_err(|_| {
-        ApiError::new(
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            "Too many uploads in progress",
-            json!({"error": "retry when one of your uploads has been accepted", "limit": state.config.max_concurrent_uploads}),
-        )
-    })
+/// A place among the bulk uploads received at once, for `partner` (see [`UploadSlots`]).
+///
+/// [`UploadSlots`]: crate::slots::UploadSlots
+pub fn permit(state: &AppState, partner: PartnerId) -> ApiResult<crate::slots::Slot> {
+    state.uploads.take(partner)
 }
 
 /// Receives a bulk upload and returns the id of its job, ready for the workers.
@@ -87,14 +82,9 @@ pub async fn receive(
     Ok(id)
 }
 
-/// Streams the body through validation into the store, in batches.
-async fn stream_assets(
-    state: &AppState,
-    id: JobId,
-    format: Format,
-    body: Body,
-) -> ApiResult<Accepted> {
-    let limit = state.config.max_body_bytes;
+/// A body as a blocking reader that fails with [`TooLarge`] past `limit` bytes: for
+/// reading on a blocking thread.
+pub fn blocking_reader(body: Body, limit: u64) -> impl io::Read + Send + 'static {
     let mut received = 0u64;
     let stream = body
         .into_data_stream()
@@ -108,24 +98,55 @@ async fn stream_assets(
             };
             std::future::ready(result)
         });
-    let reader = SyncIoBridge::new(StreamReader::new(stream));
+    SyncIoBridge::new(StreamReader::new(stream))
+}
 
+/// Reads what is left of a refused body and drops it, so that the client, still sending,
+/// reads the answer rather than a reset connection. Bounded by the body's size limit and
+/// its pace.
+pub fn drain(reader: &mut impl io::Read) {
+    let _ = io::copy(reader, &mut io::sink());
+}
+
+/// The longest an upload goes without writing what it has received (well inside the
+/// store's receiving lease of ten minutes).
+const BATCH_AT_LEAST_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Streams the body through validation into the store, in batches.
+async fn stream_assets(
+    state: &AppState,
+    id: JobId,
+    format: Format,
+    body: Body,
+) -> ApiResult<Accepted> {
+    let mut reader = blocking_reader(body, state.config.max_body_bytes);
     let batch_size = state.config.upload_batch.max(1);
     let (tx, mut rx) = mpsc::channel::<Vec<NewAsset>>(1);
     let parse = tokio::task::spawn_blocking(move || {
         let mut batch = Vec::with_capacity(batch_size);
         let mut seq = 0u64;
         let send = |batch: Vec<NewAsset>| tx.blocking_send(batch).is_ok();
-        let result = intake::read_compact_assets(format, reader, &mut |asset| {
+        // A slow upload still writes a batch every so often, which renews its receiving
+        // lease: an upload that writes nothing for its lease is taken for abandoned.
+        let mut batch_started = std::time::Instant::now();
+        let mut result = intake::read_compact_assets(format, &mut reader, &mut |asset| {
             batch.push(NewAsset::compact(seq, asset));
             seq += 1;
-            if batch.len() >= batch_size && !send(std::mem::take(&mut batch)) {
-                return ControlFlow::Break(());
+            let due = batch.len() >= batch_size
+                || (seq.is_multiple_of(256) && batch_started.elapsed() >= BATCH_AT_LEAST_EVERY);
+            if due {
+                batch_started = std::time::Instant::now();
+                if !send(std::mem::take(&mut batch)) {
+                    return ControlFlow::Break(());
+                }
             }
             ControlFlow::Continue(())
         });
         if result.is_ok() && !batch.is_empty() && !send(batch) {
-            return Err(IntakeError::Stopped);
+            result = Err(IntakeError::Stopped);
+        }
+        if matches!(result, Err(IntakeError::Rejected(_))) {
+            drain(&mut reader);
         }
         result
     });
@@ -141,7 +162,7 @@ async fn stream_assets(
     written?;
     match parsed {
         Ok(Ok(accepted)) => Ok(accepted),
-        Ok(Err(error)) => Err(intake_error(error)),
+        Ok(Err(error)) => Err(intake_error(error, state.config.max_body_bytes)),
         Err(join) => Err(ApiError::internal(&join)),
     }
 }
@@ -157,19 +178,11 @@ async fn commit(store: &dyn Store, id: JobId, accepted: &Accepted) -> Result<(),
         .await
 }
 
-fn intake_error(error: IntakeError) -> ApiError {
+/// The answer to a body the intake did not accept; `limit` is the size limit in force.
+pub fn intake_error(error: IntakeError, limit: u64) -> ApiError {
     match error {
         IntakeError::Rejected(problems) => ApiError::invalid_assets(problems),
-        IntakeError::Read(e) => match e
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<TooLarge>())
-        {
-            Some(TooLarge(limit)) => ApiError::payload_too_large(*limit),
-            None => ApiError::bad_request(
-                "The request body could not be read",
-                json!({"error": e.to_string()}),
-            ),
-        },
+        IntakeError::Read(e) => crate::body::read_error(&e, limit),
         IntakeError::Stopped => ApiError::internal(&IntakeError::Stopped),
     }
 }

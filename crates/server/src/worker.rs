@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use gridroll_domain::JobId;
-use gridroll_domain::job::JobStatus;
+use gridroll_domain::job::{JobStatus, given_up_description, retry_delay};
+use gridroll_domain::timestamp::{Clock, SystemClock, to_millis};
 use gridroll_store::{Store, StoreError};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -30,6 +31,7 @@ pub struct Worker {
     store: Arc<dyn Store>,
     name: String,
     config: WorkerConfig,
+    clock: Arc<dyn Clock>,
     current: Option<JobId>,
 }
 
@@ -39,8 +41,19 @@ impl Worker {
             store,
             name: name.into(),
             config,
+            clock: Arc::new(SystemClock),
             current: None,
         }
+    }
+
+    /// The worker with its leases and retries timed by `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now(&self) -> i64 {
+        to_millis(self.clock.now())
     }
 
     /// Processes one chunk of the job in hand, claiming a job first if there is none.
@@ -48,7 +61,11 @@ impl Worker {
     pub async fn step(&mut self) -> Result<bool, StoreError> {
         let job = match self.current {
             Some(job) => job,
-            None => match self.store.claim_job(&self.name, self.config.lease).await? {
+            None => match self
+                .store
+                .claim_job(&self.name, self.config.lease, self.now())
+                .await?
+            {
                 Some(job) => {
                     tracing::debug!(worker = %self.name, %job, "claimed job");
                     self.current = Some(job);
@@ -77,12 +94,59 @@ impl Worker {
                 tracing::warn!(worker = %self.name, %job, "lost the lease on a job; another worker has it");
                 self.current = None;
             }
+            Err(e @ StoreError::StorageFull(_)) => {
+                // Not the job's fault: it is tried again when its lease lapses, and
+                // finishes once there is room, however long that takes.
+                tracing::error!(worker = %self.name, %job, error = %e, "no storage left to process a job");
+                self.current = None;
+                return Err(e);
+            }
             Err(e) => {
                 self.current = None;
+                self.failed(job, &e.to_string()).await;
                 return Err(e);
             }
         }
         Ok(true)
+    }
+
+    /// Notes that a chunk of `job` failed: the job waits a while before it is tried again,
+    /// and once it has failed too often in a row it is given up, its remaining assets
+    /// failed. The job is this worker's no longer either way.
+    async fn failed(&self, job: JobId, error: &str) {
+        tracing::warn!(worker = %self.name, %job, error, "processing a chunk failed");
+        let failures = match self
+            .store
+            .note_chunk_failure(job, &self.name, error, self.now())
+            .await
+        {
+            Ok(failures) => failures,
+            Err(e) => {
+                // The job's lease lapses by itself, and it is tried again then.
+                tracing::warn!(%job, error = %e, "could not note the failure of a chunk");
+                return;
+            }
+        };
+        match retry_delay(failures) {
+            Some(delay) => {
+                tracing::warn!(%job, failures, retry_in = ?delay, "the job is tried again later");
+            }
+            None => {
+                let reference = uuid::Uuid::now_v7();
+                let description = given_up_description(failures, &reference.to_string());
+                match self
+                    .store
+                    .give_up_job(job, &self.name, &description, self.now())
+                    .await
+                {
+                    Ok(status) => tracing::error!(
+                        %job, %reference, failures, last_error = error, %status,
+                        "gave up a job whose chunks kept failing; its remaining assets are FAILED with PROCESSING_ERROR"
+                    ),
+                    Err(e) => tracing::error!(%job, error = %e, "could not give up a failing job"),
+                }
+            }
+        }
     }
 
     /// Steps until there is no work left.
@@ -109,11 +173,13 @@ impl Worker {
                 Ok(Ok(true)) => continue,
                 Ok(Ok(false)) => {}
                 Ok(Err(e)) => {
-                    tracing::error!(worker = %self.name, error = %e, "job processing failed; retrying");
+                    tracing::error!(worker = %self.name, error = %e, "job processing failed");
                 }
                 Err(_) => {
-                    tracing::error!(worker = %self.name, job = ?self.current, "job processing panicked; retrying");
-                    self.current = None;
+                    tracing::error!(worker = %self.name, job = ?self.current, "job processing panicked");
+                    if let Some(job) = self.current.take() {
+                        self.failed(job, "processing a chunk panicked").await;
+                    }
                 }
             }
             tokio::select! {
@@ -130,6 +196,24 @@ impl Worker {
     }
 }
 
+/// How often a server looks for uploads abandoned by a process that died mid-upload.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Removes abandoned uploads every [`SWEEP_INTERVAL`] until stopped: without it, an
+/// upload cut off by a dying process would linger until a process starts (PostgreSQL,
+/// where other processes keep running).
+async fn sweep(store: Arc<dyn Store>, clock: Arc<dyn Clock>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(SWEEP_INTERVAL) => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = store.remove_abandoned_uploads(to_millis(clock.now())).await {
+            tracing::warn!(error = %e, "could not remove abandoned uploads; trying again later");
+        }
+    }
+}
+
 /// The running workers of a server.
 pub struct Workers {
     stop: watch::Sender<bool>,
@@ -141,16 +225,19 @@ impl Workers {
         store: Arc<dyn Store>,
         count: usize,
         config: WorkerConfig,
+        clock: Arc<dyn Clock>,
         ready: Arc<Notify>,
     ) -> Self {
         let (stop, stopped) = watch::channel(false);
         let process = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
-        let handles = (0..count)
+        let mut handles: Vec<JoinHandle<()>> = (0..count)
             .map(|n| {
-                let worker = Worker::new(store.clone(), format!("{process}-{n}"), config.clone());
+                let worker = Worker::new(store.clone(), format!("{process}-{n}"), config.clone())
+                    .with_clock(clock.clone());
                 tokio::spawn(worker.run(ready.clone(), stopped.clone()))
             })
             .collect();
+        handles.push(tokio::spawn(sweep(store, clock, stopped)));
         Self { stop, handles }
     }
 

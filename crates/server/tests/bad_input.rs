@@ -449,6 +449,379 @@ async fn uploads_past_the_concurrency_limit_are_asked_to_retry(backend: Backend)
     );
 }
 
+async fn control_characters_are_refused_with_the_field_named_on_every_backend(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    for uri in ["/v2/meters/search", "/v2/meters/enrollments/search"] {
+        let answer = app
+            .post_json(uri, &json!({"partner_references": ["\u{0}"]}))
+            .await;
+        assert_refused(&app, &answer, StatusCode::BAD_REQUEST, uri).await;
+        assert_eq!(answer.body["details"]["field"], "partner_references.0");
+    }
+    for uri in [
+        "/v1.1/provisional-assets?search_query=%00&search_fields=partner_reference",
+        "/v1.1/provisional-assets?filter=partner_reference:a%00b",
+        "/v1.1/jobs/meters?search_query=a%01",
+    ] {
+        let answer = app.get(uri).await;
+        assert_refused(&app, &answer, StatusCode::BAD_REQUEST, uri).await;
+        assert!(
+            answer.body["details"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("control characters")),
+            "{uri}: {}",
+            answer.body
+        );
+    }
+
+    let csv = csv_file([csv_row("ref\u{0}1")]);
+    let answer = app.post_csv("/v1.1/jobs/meters", csv).await;
+    assert_refused(
+        &app,
+        &answer,
+        StatusCode::BAD_REQUEST,
+        "a NUL in a CSV cell",
+    )
+    .await;
+    assert_eq!(
+        answer.body["details"][0]["problem_field"],
+        "partner_reference"
+    );
+    assert_eq!(answer.body["details"][0]["csv_row"], 2);
+
+    let mut nested = asset("ref-1");
+    nested["nyiso"] = json!({"partner_nyiso_resource_name": "x\u{0}y"});
+    let answer = app
+        .post_json("/v1.1/jobs/meters", &json!({"assets": [nested.clone()]}))
+        .await;
+    assert_refused(
+        &app,
+        &answer,
+        StatusCode::BAD_REQUEST,
+        "a NUL in a nested field",
+    )
+    .await;
+    assert_eq!(
+        answer.body["details"][0]["problem_field"],
+        "nyiso.partner_nyiso_resource_name"
+    );
+    let answer = app
+        .post_json("/v1.1/meters", &json!({"provisional_asset": nested}))
+        .await;
+    assert_refused(
+        &app,
+        &answer,
+        StatusCode::BAD_REQUEST,
+        "a NUL in a single meter",
+    )
+    .await;
+}
+
+/// What a release that took control characters may have stored: a NUL escaped inside
+/// a nested field of a job input and of a meter.
+async fn a_nul_stored_by_an_earlier_release_breaks_no_read(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let mut stored = asset("ref-1");
+    stored["nyiso"] = json!({"partner_nyiso_resource_name": "xMARKy"});
+    stored["device"] = json!({"device_serial_number": "SER-1"});
+    let job = app.submit("/v1.1/jobs/meters", vec![stored]).await;
+    app.drain().await;
+    for table in ["provisional_assets", "meters"] {
+        app.db
+            .execute(&format!(
+                "UPDATE {table} SET data = replace(data, 'MARK', '\\u0000')"
+            ))
+            .await;
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM provisional_assets WHERE data LIKE '%\\u0000%'")
+            .await,
+        1
+    );
+
+    let search = "/v1.1/provisional-assets?search_query=ser-1&search_fields=device_serial_number";
+    let found = app.get(search).await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    assert_eq!(
+        found.body["provisional_assets"].as_array().map(Vec::len),
+        Some(1)
+    );
+    let export = app
+        .send(
+            Method::GET,
+            &format!("/v1.1/provisional-assets?filter=job_id:{job}"),
+            Some(&app.key),
+            None,
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(export.status, StatusCode::OK, "{}", export.body);
+    let csv = tower::ServiceExt::oneshot(
+        app.router.clone(),
+        axum::http::Request::get(format!("/v1.1/provisional-assets?filter=job_id:{job}"))
+            .header("authorization", format!("Bearer {}", app.key))
+            .header("accept", "text/csv")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    let meter = app.job(&job).await["assets"][0]["meter_id"].clone();
+    let details = app.meter(meter.as_str().unwrap()).await;
+    assert_eq!(
+        details["nyiso"]["partner_nyiso_resource_name"], "x\u{0}y",
+        "the meter reads back as stored"
+    );
+}
+
+async fn a_key_given_twice_in_a_single_meter_is_refused_naming_it(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let body = asset("ref-1").to_string().replacen(
+        r#""city":"San Francisco""#,
+        r#""city":"San Francisco","city":"Oakland""#,
+        1,
+    );
+    let body = format!(r#"{{"provisional_asset": {body}}}"#);
+    let answer = app
+        .send(
+            Method::POST,
+            "/v1.1/meters",
+            Some(&app.key),
+            Some("application/json"),
+            body,
+        )
+        .await;
+    assert_refused(&app, &answer, StatusCode::BAD_REQUEST, "a repeated key").await;
+    assert_eq!(answer.body["details"][0]["problem_field"], "customer.city");
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+async fn send_encoded(app: &TestApp, encoding: &str, body: Vec<u8>) -> Answer {
+    let request = axum::http::Request::post("/v1.1/jobs/meters")
+        .header("authorization", format!("Bearer {}", app.key))
+        .header("content-type", "text/csv")
+        .header("content-encoding", encoding)
+        .body(Body::from(body))
+        .unwrap();
+    common::answer(
+        tower::ServiceExt::oneshot(app.router.clone(), request)
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+async fn gzip_bodies_are_decoded_within_the_size_limit_and_other_encodings_refused(
+    backend: Backend,
+) {
+    let app = TestApp::with_config(
+        backend,
+        Config {
+            max_body_bytes: 64 * 1024,
+            ..Config::default()
+        },
+    )
+    .await;
+    let answer = send_encoded(&app, "br", b"whatever".to_vec()).await;
+    assert_refused(&app, &answer, StatusCode::UNSUPPORTED_MEDIA_TYPE, "br").await;
+    assert_eq!(
+        answer.body["details"]["supported"],
+        json!(["gzip", "identity"])
+    );
+
+    let answer = send_encoded(&app, "gzip", b"not gzip at all".to_vec()).await;
+    assert_refused(&app, &answer, StatusCode::BAD_REQUEST, "broken gzip").await;
+
+    // Small compressed, far past the limit decoded.
+    let rows = (0..2000).map(|n| csv_row(&format!("ref-{n}")));
+    let large = gzip(csv_file(rows).as_bytes());
+    assert!(large.len() < 64 * 1024);
+    let answer = send_encoded(&app, "gzip", large).await;
+    assert_refused(
+        &app,
+        &answer,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "a large decoded body",
+    )
+    .await;
+
+    let small = gzip(csv_file((0..3).map(|n| csv_row(&format!("ref-{n}")))).as_bytes());
+    let answer = send_encoded(&app, "gzip", small).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    app.drain().await;
+    let job = app.job(answer.body["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["assets_created_count"], 3);
+}
+
+/// A request whose body sends `first` and then nothing more until `release` is dropped.
+fn stalled_upload(
+    app: &TestApp,
+    key: &str,
+    first: String,
+) -> (
+    tokio::task::JoinHandle<Answer>,
+    tokio::sync::mpsc::UnboundedSender<String>,
+) {
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<String>();
+    sender.send(first).unwrap();
+    let stream = futures_util::stream::unfold(receiver, |mut r| async move {
+        r.recv()
+            .await
+            .map(|chunk| (Ok::<_, std::io::Error>(chunk), r))
+    });
+    let request = axum::http::Request::post("/v1.1/jobs/meters")
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "text/csv")
+        .body(Body::from_stream(stream))
+        .unwrap();
+    let router = app.router.clone();
+    let task = tokio::spawn(async move {
+        common::answer(tower::ServiceExt::oneshot(router, request).await.unwrap()).await
+    });
+    (task, sender)
+}
+
+async fn wait_for_receiving(app: &TestApp, uploads: i64) {
+    for _ in 0..500 {
+        if app
+            .count("SELECT count(*) FROM jobs WHERE status = 'RECEIVING'")
+            .await
+            == uploads
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{uploads} uploads never began");
+}
+
+async fn a_body_that_stops_arriving_times_out_and_frees_its_place(backend: Backend) {
+    let app = TestApp::with_config(
+        backend,
+        Config {
+            max_concurrent_uploads: 1,
+            body_pace: gridroll_server::body::BodyPace {
+                idle_timeout: std::time::Duration::from_millis(300),
+                min_rate: 1,
+            },
+            ..Config::default()
+        },
+    )
+    .await;
+    let (stalled, _held) = stalled_upload(&app, &app.key, format!("{CSV_HEADER}\n"));
+    let answer = stalled.await.unwrap();
+    assert_refused(&app, &answer, StatusCode::REQUEST_TIMEOUT, "a stalled body").await;
+    assert!(
+        answer.body["details"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no part of the request body arrived")),
+        "{}",
+        answer.body
+    );
+    let next = app
+        .post_csv("/v1.1/jobs/meters", csv_file([csv_row("r-1")]))
+        .await;
+    assert_eq!(next.status, StatusCode::CREATED, "the place was given back");
+}
+
+async fn one_partner_cannot_take_every_upload_place(backend: Backend) {
+    let app = TestApp::with_config(
+        backend,
+        Config {
+            max_concurrent_uploads: 4,
+            max_uploads_per_partner: 2,
+            ..Config::default()
+        },
+    )
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(stalled_upload(&app, &app.key, format!("{CSV_HEADER}\n")));
+    }
+    wait_for_receiving(&app, 2).await;
+    let third = app
+        .post_csv("/v1.1/jobs/meters", csv_file([csv_row("r-1")]))
+        .await;
+    assert_eq!(
+        third.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        third.body
+    );
+    assert!(third.body["title"].as_str().unwrap().contains("of yours"));
+    assert_eq!(third.body["details"]["limit"], 2);
+    assert_eq!(third.body["details"]["retry_after_seconds"], 5);
+
+    let (_, other_key) = app.other_partner().await;
+    let theirs = app
+        .send(
+            Method::POST,
+            "/v1.1/jobs/meters",
+            Some(&other_key),
+            Some("text/csv"),
+            csv_file([csv_row("r-1")]),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.body);
+    for (task, sender) in held {
+        drop(sender);
+        task.await.unwrap();
+    }
+}
+
+async fn a_full_database_answers_507_and_stores_nothing(backend: Backend) {
+    let app = match backend {
+        Backend::Sqlite => {
+            common::TestApp::with_options(
+                backend,
+                Config::default(),
+                gridroll_store::StoreOptions {
+                    max_size: Some(2 * 1024 * 1024),
+                    ..gridroll_store::StoreOptions::default()
+                },
+            )
+            .await
+        }
+        Backend::Postgres => {
+            let app = TestApp::new(backend).await;
+            app.db
+                .execute(
+                    "CREATE FUNCTION full_disk() RETURNS trigger LANGUAGE plpgsql AS $$
+                     BEGIN
+                         RAISE EXCEPTION 'could not extend file \"base/1/2\": No space left on device'
+                             USING ERRCODE = 'disk_full';
+                     END $$;
+                     CREATE TRIGGER full_disk BEFORE INSERT ON provisional_assets
+                         FOR EACH ROW EXECUTE FUNCTION full_disk();",
+                )
+                .await;
+            app
+        }
+    };
+    let rows = (0..20_000).map(|n| csv_row(&format!("a-rather-long-reference-{n:06}")));
+    let answer = app.post_csv("/v1.1/jobs/meters", csv_file(rows)).await;
+    assert_refused(
+        &app,
+        &answer,
+        StatusCode::INSUFFICIENT_STORAGE,
+        "a full database",
+    )
+    .await;
+    assert!(
+        answer.body["title"]
+            .as_str()
+            .unwrap()
+            .contains("no storage left")
+    );
+}
+
 gridroll_testkit::backend_tests!(
     an_upload_refused_after_some_of_its_assets_were_stored_leaves_none_of_them,
     uploads_past_the_concurrency_limit_are_asked_to_retry,
@@ -461,4 +834,11 @@ gridroll_testkit::backend_tests!(
     ids_that_are_not_uuids_are_bad_requests,
     unknown_routes_and_methods_answer_json,
     the_server_keeps_serving_after_refusing_bad_input,
+    control_characters_are_refused_with_the_field_named_on_every_backend,
+    a_nul_stored_by_an_earlier_release_breaks_no_read,
+    a_key_given_twice_in_a_single_meter_is_refused_naming_it,
+    gzip_bodies_are_decoded_within_the_size_limit_and_other_encodings_refused,
+    a_body_that_stops_arriving_times_out_and_frees_its_place,
+    one_partner_cannot_take_every_upload_place,
+    a_full_database_answers_507_and_stores_nothing,
 );

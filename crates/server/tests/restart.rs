@@ -406,10 +406,187 @@ async fn a_new_sqlite_database_is_created_with_16_kib_pages() {
     assert_eq!(app.count("PRAGMA page_size").await, 16384);
 }
 
+/// A trigger that refuses the meter of `reference`, as a statement that keeps failing
+/// the same way would, on either backend.
+async fn refuse_meter(app: &TestApp, reference: &str) {
+    let sql = match app.db.backend() {
+        Backend::Sqlite => format!(
+            "CREATE TRIGGER refuse BEFORE INSERT ON meters WHEN NEW.partner_reference = '{reference}'
+             BEGIN SELECT RAISE(ABORT, 'the test refuses {reference}'); END;"
+        ),
+        Backend::Postgres => format!(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN RAISE EXCEPTION 'the test refuses {reference}'; END $$;
+             CREATE TRIGGER refuse BEFORE INSERT ON meters FOR EACH ROW
+                 WHEN (NEW.partner_reference = '{reference}') EXECUTE FUNCTION refuse();"
+        ),
+    };
+    app.db.execute(&sql).await;
+}
+
+async fn a_job_whose_chunk_keeps_failing_is_tried_later_each_time_and_then_given_up(
+    backend: Backend,
+) {
+    let app = TestApp::with_config(
+        backend,
+        Config {
+            chunk_size: 3,
+            ..Config::default()
+        },
+    )
+    .await;
+    refuse_meter(&app, "ref-4").await;
+    let assets: Vec<_> = (0..9).map(|n| asset(&format!("ref-{n}"))).collect();
+    let job_id = app.submit("/v1.1/jobs/meters", assets).await;
+    let clock = common::TestClock::new();
+    let mut worker = app.worker("unlucky").with_clock(clock.clone());
+
+    assert!(worker.step().await.unwrap(), "the first chunk succeeds");
+    let mut failures = 0;
+    for delay in [1, 5, 30, 120, 600] {
+        assert!(worker.step().await.is_err(), "the second chunk fails");
+        failures += 1;
+        assert_eq!(app.job(&job_id).await["status"], "PROCESSING");
+        // Held back: no worker takes the job until its delay has passed.
+        clock.advance(Duration::from_secs(delay - 1));
+        assert!(
+            !worker.step().await.unwrap(),
+            "retried too early after {failures}"
+        );
+        clock.advance(Duration::from_secs(2));
+    }
+    assert!(worker.step().await.is_err(), "the sixth failure");
+    assert!(!worker.step().await.unwrap(), "nothing is left to do");
+
+    let job = app.job(&job_id).await;
+    assert_eq!(job["status"], "COMPLETED_WITH_ERRORS", "{job}");
+    assert_eq!(job["assets_created_count"], 3);
+    assert_eq!(job["assets_failed_count"], 6);
+    for asset in &job["assets"].as_array().unwrap()[3..] {
+        assert_eq!(asset["status"], "FAILED", "{asset}");
+        assert_eq!(asset["status_detail"]["name"], "PROCESSING_ERROR");
+        assert!(
+            asset["status_detail"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("failed 6 times in a row"),
+            "{asset}"
+        );
+    }
+    // What the database said is kept for the operator, with PostgreSQL's code.
+    let kept = match backend {
+        Backend::Sqlite => "%the test refuses ref-4%",
+        Backend::Postgres => "%P0001: the test refuses ref-4%",
+    };
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM jobs WHERE last_error LIKE '{kept}' AND failed_attempts = 6"
+        ))
+        .await,
+        1
+    );
+}
+
+async fn a_chunk_that_succeeds_starts_the_count_of_failures_again(backend: Backend) {
+    let app = TestApp::with_config(
+        backend,
+        Config {
+            chunk_size: 3,
+            ..Config::default()
+        },
+    )
+    .await;
+    refuse_meter(&app, "ref-4").await;
+    let job_id = app
+        .submit(
+            "/v1.1/jobs/meters",
+            (0..6).map(|n| asset(&format!("ref-{n}"))).collect(),
+        )
+        .await;
+    let clock = common::TestClock::new();
+    let mut worker = app.worker("patient").with_clock(clock.clone());
+    assert!(worker.step().await.unwrap());
+    for _ in 0..5 {
+        assert!(worker.step().await.is_err());
+        clock.advance(Duration::from_secs(601));
+    }
+    // The cause goes away before the sixth attempt.
+    app.db
+        .execute(match backend {
+            Backend::Sqlite => "DROP TRIGGER refuse",
+            Backend::Postgres => "DROP TRIGGER refuse ON meters",
+        })
+        .await;
+    assert!(worker.step().await.unwrap());
+    let job = app.job(&job_id).await;
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM jobs WHERE failed_attempts = 0")
+            .await,
+        1
+    );
+}
+
+async fn an_upload_abandoned_by_a_dead_process_is_swept_while_others_keep_running(
+    backend: Backend,
+) {
+    let app = TestApp::new(backend).await;
+    let abandoned = JobId::new();
+    let live = JobId::new();
+    for id in [abandoned, live] {
+        app.store
+            .begin_job(
+                app.partner,
+                &NewJob {
+                    id,
+                    file_name: Some("cut.csv".to_owned()),
+                    update_existing: false,
+                    processed_by: None,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let data = MeterData::parse(asset("ref-1")).unwrap();
+    app.store
+        .append_assets(abandoned, vec![NewAsset::new(0, &data)])
+        .await
+        .unwrap();
+    // Ten minutes on, the live upload has just written a batch; the other has not.
+    app.db
+        .execute(&format!(
+            "UPDATE jobs SET lease_expires_at = lease_expires_at - 700000 WHERE id = {}",
+            sql_id(backend, abandoned)
+        ))
+        .await;
+    let now = gridroll_domain::timestamp::now_millis();
+    assert_eq!(app.store.remove_abandoned_uploads(now).await.unwrap(), 1);
+    assert_eq!(app.count("SELECT count(*) FROM jobs").await, 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM provisional_assets").await,
+        0
+    );
+    app.store
+        .append_assets(live, vec![NewAsset::new(0, &data)])
+        .await
+        .unwrap();
+}
+
+/// A job id as a literal of the backend's SQL.
+fn sql_id(backend: Backend, id: JobId) -> String {
+    match backend {
+        Backend::Sqlite => format!("X'{}'", id.as_uuid().simple()),
+        Backend::Postgres => format!("'{}'", id.as_uuid()),
+    }
+}
+
 gridroll_testkit::backend_tests!(
     a_job_interrupted_by_a_restart_completes_with_one_meter_per_reference,
     a_worker_that_lost_its_lease_cannot_write_to_the_job,
     an_upload_cut_off_by_a_crash_is_removed_at_the_next_start,
     an_accepted_upload_is_durable_before_the_answer,
     outcomes_recorded_before_an_upgrade_are_reported_and_the_job_finishes_after_it,
+    a_job_whose_chunk_keeps_failing_is_tried_later_each_time_and_then_given_up,
+    a_chunk_that_succeeds_starts_the_count_of_failures_again,
+    an_upload_abandoned_by_a_dead_process_is_swept_while_others_keep_running,
 );

@@ -6,6 +6,9 @@ use std::error::Error as StdError;
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[source] Box<dyn StdError + Send + Sync>),
+    /// The disk (or the database's size limit) is full: the change was not made.
+    #[error("the database has no storage left: {0}")]
+    StorageFull(String),
     #[error("stored data is not what this version expects: {0}")]
     Corrupt(String),
     #[error("database configuration: {0}")]
@@ -18,8 +21,23 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+impl StoreError {
+    /// Says where storage ran out, for errors that do not say it themselves.
+    pub(crate) fn at(self, location: &std::path::Path) -> Self {
+        match self {
+            Self::StorageFull(message) => {
+                Self::StorageFull(format!("{}: {message}", location.display()))
+            }
+            other => other,
+        }
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        Self::Database(Box::new(e))
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => Self::StorageFull(e.to_string()),
+            _ => Self::Database(Box::new(e)),
+        }
     }
 }

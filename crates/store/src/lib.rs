@@ -7,6 +7,7 @@ mod ahead;
 pub mod cursor;
 mod error;
 mod evaluate;
+mod failures;
 mod lease;
 mod model;
 pub mod postgres;
@@ -39,6 +40,8 @@ pub use model::{
 pub trait Store: Send + Sync + 'static {
     /// Brings the schema up to date. Safe to call on every start.
     async fn migrate(&self) -> Result<()>;
+    /// Whether the schema is the one this release writes (no migration left to apply).
+    async fn schema_is_current(&self) -> Result<bool>;
 
     /// Undoes what a stopped process left half-done: uploads that never returned `201`
     /// are removed, and the job leases of this store's processes are released.
@@ -116,6 +119,9 @@ pub trait Store: Send + Sync + 'static {
     async fn commit_job(&self, job: JobId, assets_count: u64, regions: &[String]) -> Result<()>;
     /// Drops a job that was being received, with its assets.
     async fn discard_job(&self, job: JobId) -> Result<()>;
+    /// Removes the uploads whose receiving lease lapsed before `now` (their process died
+    /// before the `201`, or stopped writing them), with their assets; answers how many.
+    async fn remove_abandoned_uploads(&self, now: i64) -> Result<u64>;
 
     async fn get_job(&self, partner: PartnerId, job: JobId) -> Result<Option<Job>>;
     /// The state of up to `limit` assets of a job from `from_seq` on, in upload order.
@@ -157,8 +163,9 @@ pub trait Store: Send + Sync + 'static {
     /// The values that occur in a partner's provisional assets, per filter key.
     async fn asset_facets(&self, partner: PartnerId) -> Result<Vec<Facet>>;
 
-    /// Takes the lease on the oldest job with work left whose lease is free or expired.
-    async fn claim_job(&self, worker: &str, lease: Duration) -> Result<Option<JobId>>;
+    /// Takes the lease on the oldest job with work left whose lease is free or expired at
+    /// `now`.
+    async fn claim_job(&self, worker: &str, lease: Duration, now: i64) -> Result<Option<JobId>>;
     /// Processes up to `limit` assets of a job in one transaction and renews the lease.
     /// Fails with [`StoreError::LeaseLost`] if another worker holds the job. `durable`
     /// waits for the disk before returning; without it a power cut may undo the chunk,
@@ -173,6 +180,28 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<ChunkReport>;
     /// Gives up the lease on a job (on shutdown), so another worker can take it at once.
     async fn release_job(&self, job: JobId, worker: &str) -> Result<()>;
+    /// Notes that processing a chunk of a job this worker holds failed with `error`, and
+    /// holds the job back (its lease lasts until `now` plus the job's
+    /// [`retry_delay`](gridroll_domain::job::retry_delay)) so that no worker tries it again
+    /// at once. Answers how many times in a row the job's chunks have failed; a chunk
+    /// that succeeds starts the count again.
+    async fn note_chunk_failure(
+        &self,
+        job: JobId,
+        worker: &str,
+        error: &str,
+        now: i64,
+    ) -> Result<u32>;
+    /// Gives up a job this worker holds: every asset still `PROCESSING` becomes `FAILED`
+    /// with `PROCESSING_ERROR` and `description`, and the job takes its final status,
+    /// which is answered.
+    async fn give_up_job(
+        &self,
+        job: JobId,
+        worker: &str,
+        description: &str,
+        now: i64,
+    ) -> Result<gridroll_domain::job::JobStatus>;
 
     /// Adds the programs the catalog does not have yet; returns how many were added.
     async fn seed_programs(&self, programs: &[Program]) -> Result<usize>;
@@ -273,6 +302,12 @@ pub struct StoreOptions {
     pub max_connections: usize,
     /// Longest a single statement may run (PostgreSQL).
     pub statement_timeout: Duration,
+    /// Whether opening the store applies the migrations it lacks. Without, a schema that
+    /// is not this release's is refused: for a process beside another that serves it.
+    pub migrate: bool,
+    /// The most bytes the database file may take (SQLite); past it, writes fail as on a
+    /// full disk.
+    pub max_size: Option<u64>,
 }
 
 impl Default for StoreOptions {
@@ -280,6 +315,8 @@ impl Default for StoreOptions {
         Self {
             max_connections: 16,
             statement_timeout: Duration::from_secs(60),
+            migrate: true,
+            max_size: None,
         }
     }
 }
@@ -297,11 +334,21 @@ pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>> {
             "unsupported database URL: use sqlite://PATH or postgres://USER@HOST/DB".to_owned(),
         ));
     };
-    store.migrate().await?;
+    if options.migrate {
+        store.migrate().await?;
+    } else if !store.schema_is_current().await? {
+        return Err(StoreError::Config(
+            "the database's schema is not the one this release writes, and another process \
+             is serving it: stop that process, then run gridroll migrate"
+                .to_owned(),
+        ));
+    }
     Ok(store)
 }
 
-fn sqlite_path(url: &str) -> Option<&str> {
+/// The file a SQLite database URL names (`sqlite://PATH`, `sqlite:PATH` or a plain path);
+/// `None` for any other URL.
+pub fn sqlite_path(url: &str) -> Option<&str> {
     if let Some(rest) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))

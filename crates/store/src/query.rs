@@ -19,13 +19,34 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    /// A statement written with PostgreSQL's `$n` placeholders, in this dialect's: SQLite
+    /// reads `$1` as a parameter named "$1", numbered by first appearance, so it is
+    /// written `?1` there.
+    pub fn render(self, sql: &str) -> std::borrow::Cow<'_, str> {
+        match self {
+            Dialect::Postgres => std::borrow::Cow::Borrowed(sql),
+            Dialect::Sqlite => {
+                let mut out = String::with_capacity(sql.len());
+                let mut chars = sql.chars().peekable();
+                while let Some(c) = chars.next() {
+                    if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+                        out.push('?');
+                    } else {
+                        out.push(c);
+                    }
+                }
+                std::borrow::Cow::Owned(out)
+            }
+        }
+    }
+
     /// The text of a field of a job input, which holds assets in their compact form
     /// (`site.site_devices.0.model`: see `gridroll_domain::compact::position`).
     pub fn compact_text(self, column: &str, path: &str) -> String {
         let at = positions(path);
         match self {
             Dialect::Sqlite => format!("json_extract({column}, '${}')", sqlite_path(&at)),
-            Dialect::Postgres => format!("({column}::json #>> '{{{}}}')", pg_path(&at)),
+            Dialect::Postgres => format!("({}::json #>> '{{{}}}')", pg_json(column), pg_path(&at)),
         }
     }
 
@@ -35,11 +56,21 @@ impl Dialect {
         match self {
             Dialect::Sqlite => format!("json_array_length({column}, '${}')", sqlite_path(&at)),
             Dialect::Postgres => format!(
-                "json_array_length({column}::json #> '{{{}}}')",
+                "json_array_length({}::json #> '{{{}}}')",
+                pg_json(column),
                 pg_path(&at)
             ),
         }
     }
+}
+
+/// A JSON text column as PostgreSQL's functions can read it. A NUL escaped in the text
+/// (`\u0000`, which a release before validation refused control characters may have
+/// stored) makes `#>>` fail for the whole statement; swapping the six characters for
+/// those of U+FFFD keeps the JSON valid whatever precedes them, so no stored value can
+/// break a read.
+fn pg_json(column: &str) -> String {
+    format!("replace({column}, '\\u0000', '\\ufffd')")
 }
 
 fn positions(path: &str) -> Vec<usize> {
@@ -175,6 +206,16 @@ mod tests {
     }
 
     #[test]
+    fn statements_are_rendered_with_each_dialects_placeholders() {
+        let sql = "UPDATE t SET a = $2 WHERE id = $1 AND b = $10";
+        assert_eq!(Dialect::Postgres.render(sql), sql);
+        assert_eq!(
+            Dialect::Sqlite.render(sql),
+            "UPDATE t SET a = ?2 WHERE id = ?1 AND b = ?10"
+        );
+    }
+
+    #[test]
     fn search_terms_are_escaped_and_lowercased() {
         let mut c = Conditions::new(Dialect::Sqlite);
         c.contains_any(&["x".to_owned()], &["50%_Off\\".to_owned()]);
@@ -187,7 +228,10 @@ mod tests {
         let at = compact::position("device.device_model").unwrap();
         assert_eq!(
             Dialect::Postgres.compact_text("data", "device.device_model"),
-            format!("(data::json #>> '{{{},{}}}')", at[0], at[1])
+            format!(
+                "(replace(data, '\\u0000', '\\ufffd')::json #>> '{{{},{}}}')",
+                at[0], at[1]
+            )
         );
         assert_eq!(
             Dialect::Sqlite.compact_text("data", "device.device_model"),

@@ -136,9 +136,12 @@ pub async fn create(
     let partner = who.user.partner;
     let name = form.name.trim();
     let permission = form.permission.parse::<Permission>().ok();
-    let problem = if name.is_empty() || name.chars().count() > MAX_NAME {
+    let problem = if name.is_empty()
+        || name.chars().count() > MAX_NAME
+        || gridroll_domain::text::control_character(name).is_some()
+    {
         Some(format!(
-            "Give the key a name of 1 to {MAX_NAME} characters."
+            "Give the key a name of 1 to {MAX_NAME} characters, without tabs or line breaks."
         ))
     } else if permission.is_none() {
         Some("Choose the key's permissions.".to_owned())

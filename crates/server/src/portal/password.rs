@@ -75,7 +75,7 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<bool, Bu
 pub fn normalize_email(raw: &str) -> Result<String, &'static str> {
     let email = raw.trim().to_lowercase();
     let valid = email.len() <= 254
-        && !email.chars().any(char::is_whitespace)
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && email
             .split_once('@')
             .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
@@ -140,6 +140,7 @@ mod tests {
         assert!(normalize_email("ops@example").is_err());
         assert!(normalize_email("@example.com").is_err());
         assert!(normalize_email("o ps@example.com").is_err());
+        assert!(normalize_email("ops\u{0}@example.com").is_err());
     }
 
     #[test]

@@ -198,7 +198,7 @@ async fn receive_file(
         drain(field).await;
         return Ok((StatusCode::BAD_REQUEST, upload_page(who, &outcome)).into_response());
     }
-    let permit = match upload::permit(state) {
+    let permit = match upload::permit(state, who.user.partner) {
         Ok(permit) => permit,
         Err(e) => {
             drain(field).await;

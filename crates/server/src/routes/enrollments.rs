@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use gridroll_domain::enrollment::{self, PreferenceChange, Schedule};
@@ -122,6 +122,16 @@ impl ParticipationRequest {
                 json!({"reason": "must be at most 500 characters"}),
             ));
         }
+        if let Some(c) = change
+            .reason
+            .as_deref()
+            .and_then(gridroll_domain::text::control_character)
+        {
+            return Err(ApiError::bad_request(
+                "Invalid reason",
+                json!({"reason": gridroll_domain::text::control_character_message(c)}),
+            ));
+        }
         // Checked here so that a refusal names the problem before anything is touched.
         enrollment::apply_preference(&mut Vec::new(), change.clone()).map_err(|e| {
             ApiError::bad_request(
@@ -137,9 +147,7 @@ async fn read_request(headers: &HeaderMap, body: Body) -> ApiResult<Participatio
     if !is_json(headers) {
         return Err(unsupported_media_type());
     }
-    let bytes = to_bytes(body, 1024 * 1024)
-        .await
-        .map_err(|_| ApiError::payload_too_large(1024 * 1024))?;
+    let bytes = crate::body::read_small(body, 1024 * 1024).await?;
     serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(
             "Invalid participation request",

@@ -52,7 +52,7 @@ pub async fn create(
     if declared.is_some_and(|len| len > limit) {
         return Err(ApiError::payload_too_large(limit));
     }
-    let _permit = upload::permit(&state)?;
+    let _permit = upload::permit(&state, caller.partner)?;
     let upload = Upload {
         format,
         file_name: params.file_name,

@@ -1,25 +1,26 @@
 //! `/v1.1/meters` (one meter, synchronously) and `/v2/meters/{meter_id}`.
 
 use axum::Json;
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gridroll_domain::enums::{
     ActionType, CustomerClassification, EnrollmentStatus, LoadType, MeterType, TransmissionRegion,
 };
-use gridroll_domain::intake::{Problem, Problems};
+use gridroll_domain::intake::{self, DocumentError, Problem, Problems};
 use gridroll_domain::timestamp::to_millis;
 use gridroll_domain::{MeterId, PartnerId};
 use gridroll_store::cursor::{self, Listing};
 use gridroll_store::{Meter, MeterFilter};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::AppState;
 use crate::auth::Caller;
+use crate::body;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Query, path_id};
 use crate::listing::{decode_token, page_size};
@@ -48,13 +49,28 @@ pub async fn create(
     if !is_json(&headers) {
         return Err(unsupported_media_type());
     }
-    let bytes = to_bytes(body, SINGLE_BODY_LIMIT)
-        .await
-        .map_err(|_| ApiError::payload_too_large(SINGLE_BODY_LIMIT as u64))?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::invalid_assets(Problems::single(Problem::general(format!(
-            "the body is not valid JSON: {e}"
-        ))))
+    let bytes = body::read_small(body, SINGLE_BODY_LIMIT).await?;
+    let value = intake::parse_document(&bytes).map_err(|e| match e {
+        DocumentError::Syntax(e) => ApiError::invalid_assets(Problems::single(Problem::general(
+            format!("the body is not valid JSON: {e}"),
+        ))),
+        DocumentError::Duplicates(paths) => {
+            let mut problems = Problems::default();
+            for path in paths {
+                // Fields are named within the asset, as validation names them.
+                let field = path
+                    .strip_prefix("provisional_asset.")
+                    .unwrap_or(&path)
+                    .to_owned();
+                problems.push(Problem {
+                    message: intake::DUPLICATE_KEY.to_owned(),
+                    json_index: None,
+                    csv_row: None,
+                    problem_field: Some(field),
+                });
+            }
+            ApiError::invalid_assets(problems)
+        }
     })?;
     let asset =
         upload::create_single(&state, caller.partner, value, params.update_existing).await?;
@@ -108,6 +124,15 @@ const MAX_SEARCH_PAGE: usize = 500;
 
 impl SearchRequest {
     fn filter(self) -> ApiResult<MeterFilter> {
+        for (name, list) in [
+            ("partner_references", &self.partner_references),
+            ("customer_groups", &self.customer_groups),
+            ("tags", &self.tags),
+            ("connection_reference_ids", &self.connection_reference_ids),
+            ("meter_ids", &self.meter_ids),
+        ] {
+            plain_texts(name, list.as_deref().unwrap_or_default())?;
+        }
         let meter_ids = sized("meter_ids", self.meter_ids, 0, 1000)?
             .map(|ids| {
                 ids.iter()
@@ -145,6 +170,21 @@ impl SearchRequest {
             reference_contains: None,
         })
     }
+}
+
+/// Refuses a list of texts of which one holds a control character: no stored value has
+/// one, and PostgreSQL cannot take a NUL.
+fn plain_texts(name: &str, values: &[String]) -> ApiResult<()> {
+    for (i, value) in values.iter().enumerate() {
+        if let Some(c) = gridroll_domain::text::control_character(value) {
+            return Err(ApiError::bad_request(
+                format!("Invalid {name}"),
+                json!({"field": format!("{name}.{i}"),
+                       "error": gridroll_domain::text::control_character_message(c)}),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A list with the contract's bounds on its length.
@@ -196,9 +236,7 @@ pub async fn search_page(
     headers: &HeaderMap,
     body: Body,
 ) -> ApiResult<(Vec<Meter>, Option<String>)> {
-    let bytes = to_bytes(body, SINGLE_BODY_LIMIT)
-        .await
-        .map_err(|_| ApiError::payload_too_large(SINGLE_BODY_LIMIT as u64))?;
+    let bytes = body::read_small(body, SINGLE_BODY_LIMIT).await?;
     let request: SearchRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
         SearchRequest::default()
     } else {

@@ -6,7 +6,7 @@
 use std::ops::ControlFlow;
 
 use axum::Json;
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -61,9 +61,7 @@ async fn json_body<T: serde::de::DeserializeOwned>(
     if !is_json(headers) {
         return Err(unsupported_media_type());
     }
-    let bytes = to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::payload_too_large(limit as u64))?;
+    let bytes = crate::body::read_small(body, limit).await?;
     serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request("Invalid request body", json!({"error": e.to_string()})))
 }
@@ -246,9 +244,7 @@ pub async fn import(
         return Err(unsupported_media_type());
     }
     let limit = state.config.max_body_bytes;
-    let bytes = to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX))
-        .await
-        .map_err(|_| ApiError::payload_too_large(limit))?;
+    let bytes = crate::body::read_small(body, usize::try_from(limit).unwrap_or(usize::MAX)).await?;
     let meters = tokio::task::spawn_blocking(move || {
         let mut meters = Vec::new();
         intake::read_assets(Format::Json, bytes.as_ref(), &mut |data| {

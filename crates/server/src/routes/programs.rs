@@ -4,7 +4,7 @@
 use std::ops::ControlFlow;
 
 use axum::Json;
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use gridroll_domain::enrollment;
@@ -16,6 +16,7 @@ use super::jobs::body_format;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::upload;
 use crate::wire;
 
 /// `GET /v1.1/programs`
@@ -58,16 +59,16 @@ pub async fn validate(
     body: Body,
 ) -> ApiResult<Json<Value>> {
     let format = body_format(&headers)?;
-    // A dry run answers per asset from memory; uploads of any size go to the jobs API.
+    // A dry run answers per asset; uploads of any size go to the jobs API. The body is
+    // read as it arrives, on a thread of its own, like an upload.
     let limit = state.config.max_body_bytes.min(VALIDATE_LIMIT);
-    let bytes = to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX))
-        .await
-        .map_err(|_| ApiError::payload_too_large(limit))?;
+    let _permit = upload::permit(&state, caller.partner)?;
     let programs = state.store.partner_programs(caller.partner).await?;
+    let mut reader = upload::blocking_reader(body, limit);
     let read = tokio::task::spawn_blocking(move || {
         let mut assets = Vec::new();
         let mut more = 0usize;
-        let result = intake::read_all_assets(format, bytes.as_ref(), &mut |position, data| {
+        let result = intake::read_all_assets(format, &mut reader, &mut |position, data| {
             if assets.len() >= MAX_LISTED_PROBLEMS {
                 more += 1;
                 return ControlFlow::Continue(());
@@ -108,6 +109,9 @@ pub async fn validate(
             }));
             ControlFlow::Continue(())
         });
+        if matches!(result, Err(IntakeError::Rejected(_))) {
+            upload::drain(&mut reader);
+        }
         (result, assets, more)
     })
     .await
@@ -116,12 +120,7 @@ pub async fn validate(
     let problems = match result {
         Ok(_) => Problems::default(),
         Err(IntakeError::Rejected(problems)) => problems,
-        Err(IntakeError::Read(e)) => {
-            return Err(ApiError::bad_request(
-                "The request body could not be read",
-                json!({"error": e.to_string()}),
-            ));
-        }
+        Err(error @ IntakeError::Read(_)) => return Err(upload::intake_error(error, limit)),
         Err(IntakeError::Stopped) => Problems::default(),
     };
     Ok(Json(json!({

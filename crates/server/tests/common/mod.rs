@@ -41,10 +41,17 @@ impl TestApp {
     }
 
     pub async fn with_config(backend: Backend, config: Config) -> Self {
+        Self::with_options(backend, config, StoreOptions::default()).await
+    }
+
+    /// The harness with its store opened with `options`.
+    pub async fn with_options(backend: Backend, config: Config, options: StoreOptions) -> Self {
         let db = TestDatabase::new(backend)
             .await
             .expect("the backend is available");
-        let store = open(&db).await;
+        let store = gridroll_store::open(db.url(), &options)
+            .await
+            .expect("open the store");
         gridroll_server::prepare(&AppState::new(store.clone(), config.clone()))
             .await
             .unwrap();
@@ -145,19 +152,7 @@ impl TestApp {
             .oneshot(request.body(body.into()).unwrap())
             .await
             .unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                panic!(
-                    "{status}: body is not JSON: {}",
-                    String::from_utf8_lossy(&bytes)
-                )
-            })
-        };
-        Answer { status, body }
+        answer(response).await
     }
 
     pub async fn get(&self, uri: &str) -> Answer {
@@ -233,6 +228,43 @@ impl TestApp {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
+}
+
+/// A clock the test moves by hand, starting at the real time.
+pub struct TestClock(std::sync::Mutex<time::OffsetDateTime>);
+
+impl TestClock {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self(std::sync::Mutex::new(time::OffsetDateTime::now_utc())))
+    }
+
+    pub fn advance(&self, by: std::time::Duration) {
+        let mut now = self.0.lock().unwrap();
+        *now += by;
+    }
+}
+
+impl gridroll_domain::timestamp::Clock for TestClock {
+    fn now(&self) -> time::OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// A response's status and JSON body (`null` when empty).
+pub async fn answer(response: axum::response::Response) -> Answer {
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "{status}: body is not JSON: {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        })
+    };
+    Answer { status, body }
 }
 
 async fn open(db: &TestDatabase) -> Arc<dyn Store> {

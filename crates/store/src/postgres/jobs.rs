@@ -9,7 +9,7 @@ use deadpool_postgres::Object;
 use gridroll_domain::compact::CompactAsset;
 use gridroll_domain::enrollment::{Abstention, Enrollment};
 use gridroll_domain::enums::CreatedBy;
-use gridroll_domain::job::{JobCounts, JobStatus, Pending, Write, plan_chunk};
+use gridroll_domain::job::{JobCounts, JobStatus, Pending, Write, plan_chunk, retry_delay};
 use gridroll_domain::timestamp::{from_millis, now_millis};
 use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
 use tokio_postgres::Row;
@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::ahead::{PreparedAsset, PreparedChunk, StoredAsset};
 use crate::evaluate::{self, Catalog, Columns, PARTNER_PROGRAMS_SQL};
+use crate::failures;
 use crate::lease::{OWN_LEASE, RECEIVE_LEASE, millis};
 use crate::model::{
     AssetState, ChunkReport, IndexColumns, Job, Meter, NewAsset, NewJob, ProvisionalAsset,
@@ -287,8 +288,12 @@ pub async fn provisional_asset(
     .transpose()
 }
 
-pub async fn claim(client: &Object, worker: &str, lease: Duration) -> Result<Option<JobId>> {
-    let now = now_millis();
+pub async fn claim(
+    client: &Object,
+    worker: &str,
+    lease: Duration,
+    now: i64,
+) -> Result<Option<JobId>> {
     let row = client
         .query_opt(
             "UPDATE jobs SET lease_owner = $1, lease_expires_at = $2
@@ -417,15 +422,9 @@ pub async fn process_chunk(
 }
 
 fn is_transient(error: &StoreError) -> bool {
-    let StoreError::Database(inner) = error else {
-        return false;
-    };
-    inner
-        .downcast_ref::<tokio_postgres::Error>()
-        .and_then(tokio_postgres::Error::code)
-        .is_some_and(|code| {
-            *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE
-        })
+    super::PgError::code(error).is_some_and(|code| {
+        *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE
+    })
 }
 
 /// One attempt at a chunk; `None` when a create collided and the chunk was rolled back.
@@ -496,6 +495,13 @@ async fn try_chunk(
         .into_iter()
         .collect();
     let mut existing: HashMap<String, Vec<MeterId>> = HashMap::new();
+    // With its partner as a constant, the planner reads the partner's row count from the
+    // statistics; taken before this partner's meters arrived, they say it has none, and
+    // a probe of the key (partner, id) looks as cheap as one of the reference index, but
+    // filters every meter of the partner. A generic plan weighs the partner by the
+    // average instead, and the reference index always wins.
+    tx.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        .await?;
     for row in tx
         .query(
             // One probe of the reference index per reference. Planned as a join (or with
@@ -518,6 +524,7 @@ async fn try_chunk(
             .or_default()
             .push(MeterId::from_uuid(row.get(1)));
     }
+    tx.batch_execute("SET LOCAL plan_cache_mode = auto").await?;
     let plan = plan_chunk(&pending, existing, update_existing);
     let catalog = &input.catalog;
 
@@ -702,7 +709,7 @@ async fn try_chunk(
         .query_one(
             "UPDATE jobs SET created_count = created_count + $1,
                  updated_count = updated_count + $2, failed_count = failed_count + $3,
-                 updated_at = $4, lease_expires_at = $5, next_seq = $7
+                 updated_at = $4, lease_expires_at = $5, next_seq = $7, failed_attempts = 0
              WHERE id = $6
              RETURNING assets_count, created_count, updated_count, failed_count",
             &[
@@ -918,4 +925,71 @@ pub async fn partner_catalog(
     let sql = PARTNER_PROGRAMS_SQL.replace("{partner}", "$1");
     let rows = client.query(&sql, &[partner]).await?;
     Catalog::from_definitions(rows.iter().map(|r| r.get::<_, String>(0)), now)
+}
+
+/// See [`crate::Store::note_chunk_failure`].
+pub async fn note_failure(
+    client: &mut Object,
+    job: JobId,
+    worker: &str,
+    error: &str,
+    now: i64,
+) -> Result<u32> {
+    let tx = client.transaction().await?;
+    let failures: i32 = tx
+        .query_opt(failures::NOTE_FAILURE, &[job.as_uuid(), &worker, &error])
+        .await?
+        .ok_or(StoreError::LeaseLost)?
+        .get(0);
+    let failures = u32::try_from(failures).map_err(|_| corrupt(format!("{failures} failures")))?;
+    if let Some(delay) = retry_delay(failures) {
+        tx.execute(
+            failures::HOLD,
+            &[job.as_uuid(), &worker, &(now + millis(delay))],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(failures)
+}
+
+/// See [`crate::Store::give_up_job`].
+pub async fn give_up(
+    client: &mut Object,
+    job: JobId,
+    worker: &str,
+    description: &str,
+    now: i64,
+) -> Result<JobStatus> {
+    let tx = client.transaction().await?;
+    let head = tx
+        .query_opt(
+            &format!("{} FOR UPDATE", failures::GIVE_UP_HEAD),
+            &[job.as_uuid(), &worker],
+        )
+        .await?
+        .ok_or(StoreError::LeaseLost)?;
+    let mut counts = JobCounts {
+        assets: count(head.get(0))?,
+        created: count(head.get(1))?,
+        updated: count(head.get(2))?,
+        failed: count(head.get(3))?,
+    };
+    let next_seq: i64 = head.get(4);
+    tx.execute(
+        failures::FAIL_REST,
+        &[job.as_uuid(), &next_seq, &description],
+    )
+    .await?;
+    // Every asset without an outcome is failed now.
+    let added = counts.assets.saturating_sub(counts.finished());
+    counts.failed += added;
+    let status = counts.status();
+    tx.execute(
+        failures::END,
+        &[job.as_uuid(), &seq_param(added)?, &status.as_ref(), &now],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(status)
 }

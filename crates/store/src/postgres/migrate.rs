@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0010_drop_per_row_foreign_keys.sql"),
     include_str!("../../migrations/postgres/0011_meters_keyed_by_partner.sql"),
     include_str!("../../migrations/postgres/0012_compact_enrollments.sql"),
+    include_str!("../../migrations/postgres/0013_job_failures.sql"),
 ];
 
 /// Code that completes a migration where the stored data itself changes form, run after
@@ -52,6 +53,19 @@ pub async fn run(client: &mut Object) -> Result<()> {
         .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
         .await?;
     result
+}
+
+/// Whether the database is at the schema version this release writes.
+pub async fn is_current(client: &Object) -> Result<bool> {
+    let current: Option<i32> = client
+        .query_one("SELECT max(version) FROM schema_migrations", &[])
+        .await
+        .map(|row| row.get(0))
+        .or_else(|e| match e.code() {
+            Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Ok(None),
+            _ => Err(e),
+        })?;
+    Ok(current == Some(MIGRATIONS.len() as i32))
 }
 
 async fn apply(client: &mut Object) -> Result<()> {

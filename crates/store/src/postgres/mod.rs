@@ -15,9 +15,11 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use gridroll_domain::enrollment::PreferenceChange;
 use gridroll_domain::enums::CreatedBy;
+use gridroll_domain::job::JobStatus;
 use gridroll_domain::program::Program;
 use gridroll_domain::timestamp::now_millis;
 use gridroll_domain::{ApiKeyId, JobId, MeterData, MeterId, PartnerId, UserId};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
@@ -50,13 +52,72 @@ pub struct PostgresStore {
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
-        Self::Database(Box::new(e))
+        if e.code() == Some(&SqlState::DISK_FULL) {
+            return Self::StorageFull(PgError(e).to_string());
+        }
+        Self::Database(Box::new(PgError(e)))
     }
 }
 
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        Self::Database(Box::new(e))
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            other => Self::Database(Box::new(other)),
+        }
+    }
+}
+
+/// A PostgreSQL error that says what the server said: its code, message, detail and
+/// hint (the driver's own text is only "db error"), or the connection's failure.
+#[derive(Debug)]
+pub struct PgError(pub tokio_postgres::Error);
+
+impl std::fmt::Display for PgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_db_error() {
+            Some(db) => {
+                write!(
+                    f,
+                    "{} {}: {}",
+                    db.severity(),
+                    db.code().code(),
+                    db.message()
+                )?;
+                if let Some(detail) = db.detail() {
+                    write!(f, " ({detail})")?;
+                }
+                if let Some(hint) = db.hint() {
+                    write!(f, "; hint: {hint}")?;
+                }
+                Ok(())
+            }
+            None => {
+                write!(f, "{}", self.0)?;
+                let mut source = std::error::Error::source(&self.0);
+                while let Some(e) = source {
+                    write!(f, ": {e}")?;
+                    source = e.source();
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for PgError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+impl PgError {
+    /// The SQLSTATE of a store error that came from PostgreSQL.
+    pub fn code(error: &StoreError) -> Option<&SqlState> {
+        let StoreError::Database(inner) = error else {
+            return None;
+        };
+        inner.downcast_ref::<PgError>()?.0.code()
     }
 }
 
@@ -155,27 +216,14 @@ impl Store for PostgresStore {
         migrate::run(&mut client).await
     }
 
+    async fn schema_is_current(&self) -> Result<bool> {
+        migrate::is_current(&self.client().await?).await
+    }
+
     async fn recover(&self) -> Result<()> {
         // Other processes may be alive: only uploads whose receiving lease has lapsed are
         // orphans, and job leases expire by themselves.
-        let client = self.client().await?;
-        let dropped = client
-            .query_one(
-                &format!(
-                    "WITH gone AS (DELETE FROM jobs
-                                   WHERE status = 'RECEIVING' AND lease_expires_at < $1
-                                   RETURNING id),
-                          {DELETE_GONE_ASSETS}
-                     SELECT count(*) FROM gone"
-                ),
-                &[&now_millis()],
-            )
-            .await?
-            .get::<_, i64>(0);
-        if dropped > 0 {
-            tracing::info!(dropped, "removed uploads that never completed");
-        }
-        Ok(())
+        self.remove_abandoned_uploads(now_millis()).await.map(drop)
     }
 
     async fn create_partner(&self, name: &str) -> Result<Partner> {
@@ -333,6 +381,28 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn remove_abandoned_uploads(&self, now: i64) -> Result<u64> {
+        let dropped = self
+            .client()
+            .await?
+            .query_one(
+                &format!(
+                    "WITH gone AS (DELETE FROM jobs
+                                   WHERE status = 'RECEIVING' AND lease_expires_at < $1
+                                   RETURNING id),
+                          {DELETE_GONE_ASSETS}
+                     SELECT count(*) FROM gone"
+                ),
+                &[&now],
+            )
+            .await?
+            .get::<_, i64>(0);
+        if dropped > 0 {
+            tracing::info!(dropped, "removed uploads that never completed");
+        }
+        Ok(dropped.max(0) as u64)
+    }
+
     async fn get_job(&self, partner: PartnerId, job: JobId) -> Result<Option<Job>> {
         jobs::get(&self.client().await?, partner, job).await
     }
@@ -426,8 +496,29 @@ impl Store for PostgresStore {
         rows.iter().map(jobs::meter).collect()
     }
 
-    async fn claim_job(&self, worker: &str, lease: Duration) -> Result<Option<JobId>> {
-        jobs::claim(&self.client().await?, worker, lease).await
+    async fn claim_job(&self, worker: &str, lease: Duration, now: i64) -> Result<Option<JobId>> {
+        jobs::claim(&self.client().await?, worker, lease, now).await
+    }
+
+    async fn note_chunk_failure(
+        &self,
+        job: JobId,
+        worker: &str,
+        error: &str,
+        now: i64,
+    ) -> Result<u32> {
+        jobs::note_failure(&mut self.client().await?, job, worker, error, now).await
+    }
+
+    async fn give_up_job(
+        &self,
+        job: JobId,
+        worker: &str,
+        description: &str,
+        now: i64,
+    ) -> Result<JobStatus> {
+        self.ahead.forget(job);
+        jobs::give_up(&mut self.client().await?, job, worker, description, now).await
     }
 
     async fn process_chunk(

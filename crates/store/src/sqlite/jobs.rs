@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use gridroll_domain::compact::CompactAsset;
 use gridroll_domain::enums::CreatedBy;
-use gridroll_domain::job::{JobCounts, JobStatus, Pending, Planned, Write, plan_chunk};
+use gridroll_domain::job::{
+    JobCounts, JobStatus, Pending, Planned, Write, plan_chunk, retry_delay,
+};
 use gridroll_domain::timestamp::{from_millis, now_millis};
 use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -13,10 +15,12 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::rows::{self, parsed, parsed_opt};
 use crate::ahead::{PreparedAsset, PreparedChunk, StoredAsset};
 use crate::evaluate::{self, Catalog, PARTNER_PROGRAMS_SQL};
+use crate::failures;
 use crate::lease::{OWN_LEASE, RECEIVE_LEASE, millis};
 use crate::model::{
     AssetState, ChunkReport, IndexColumns, Job, NewAsset, NewJob, ProvisionalAsset,
 };
+use crate::query::Dialect;
 use crate::reads::JOB_COLUMNS;
 use crate::{Result, StoreError};
 
@@ -40,11 +44,14 @@ pub fn begin(conn: &mut Connection, partner: PartnerId, job: &NewJob) -> Result<
 }
 
 pub fn append(conn: &mut Connection, job: JobId, assets: &[NewAsset]) -> Result<()> {
+    let now = now_millis();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Each batch renews the upload's receiving lease: one that lapses is abandoned.
     let partner: Option<uuid::Uuid> = tx
         .query_row(
-            "SELECT partner_id FROM jobs WHERE id = ?1 AND status = 'RECEIVING'",
-            [job.as_uuid()],
+            "UPDATE jobs SET lease_expires_at = ?2 WHERE id = ?1 AND status = 'RECEIVING'
+             RETURNING partner_id",
+            params![job.as_uuid(), now + millis(RECEIVE_LEASE)],
             |row| row.get(0),
         )
         .optional()?;
@@ -53,7 +60,6 @@ pub fn append(conn: &mut Connection, job: JobId, assets: &[NewAsset]) -> Result<
             "job {job} is not being received"
         )));
     };
-    let now = now_millis();
     {
         let mut insert = tx.prepare_cached(
             "INSERT INTO provisional_assets (job_id, seq, partner_id, partner_reference,
@@ -177,8 +183,12 @@ pub fn provisional_asset(
         .optional()?)
 }
 
-pub fn claim(conn: &mut Connection, worker: &str, lease: Duration) -> Result<Option<JobId>> {
-    let now = now_millis();
+pub fn claim(
+    conn: &mut Connection,
+    worker: &str,
+    lease: Duration,
+    now: i64,
+) -> Result<Option<JobId>> {
     Ok(conn
         .query_row(
             "UPDATE jobs SET lease_owner = ?1, lease_expires_at = ?2
@@ -345,7 +355,7 @@ pub fn process_chunk(
     let totals = tx.query_row(
         "UPDATE jobs SET created_count = created_count + ?1, updated_count = updated_count + ?2,
              failed_count = failed_count + ?3, updated_at = ?4, lease_expires_at = ?5,
-             next_seq = ?7
+             next_seq = ?7, failed_attempts = 0
          WHERE id = ?6
          RETURNING assets_count, created_count, updated_count, failed_count",
         params![
@@ -402,11 +412,12 @@ fn existing_meters(
         .map_err(|e| StoreError::Corrupt(format!("references: {e}")))?;
     let mut found: Vec<(String, i64, uuid::Uuid)> = Vec::new();
     {
-        // CROSS JOIN keeps the references the outer loop: each is one probe of the index.
+        // CROSS JOIN keeps the references the outer loop: each is one probe of the index,
+        // named so that no statistics (an operator may run ANALYZE) can choose another.
         // Ordered here rather than by the statement: almost every probe finds nothing.
         let mut find = tx.prepare_cached(
             "SELECT m.partner_reference, m.created_at, m.id
-             FROM json_each(?2) AS r CROSS JOIN meters AS m
+             FROM json_each(?2) AS r CROSS JOIN meters AS m INDEXED BY meters_by_reference
              WHERE m.partner_id = ?1 AND m.partner_reference = r.value",
         )?;
         let mut rows = find.query(params![partner, references])?;
@@ -541,4 +552,74 @@ pub fn partner_catalog(
         .query_map([partner], |row| row.get(0))?
         .collect::<rusqlite::Result<Vec<String>>>()?;
     Catalog::from_definitions(definitions, now)
+}
+
+/// See [`crate::Store::note_chunk_failure`].
+pub fn note_failure(
+    conn: &mut Connection,
+    job: JobId,
+    worker: &str,
+    error: &str,
+    now: i64,
+) -> Result<u32> {
+    let sql = |text| Dialect::Sqlite.render(text).into_owned();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let failures: Option<u32> = tx
+        .query_row(
+            &sql(failures::NOTE_FAILURE),
+            params![job.as_uuid(), worker, error],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let failures = failures.ok_or(StoreError::LeaseLost)?;
+    if let Some(delay) = retry_delay(failures) {
+        tx.execute(
+            &sql(failures::HOLD),
+            params![job.as_uuid(), worker, now + millis(delay)],
+        )?;
+    }
+    tx.commit()?;
+    Ok(failures)
+}
+
+/// See [`crate::Store::give_up_job`].
+pub fn give_up(
+    conn: &mut Connection,
+    job: JobId,
+    worker: &str,
+    description: &str,
+    now: i64,
+) -> Result<JobStatus> {
+    let sql = |text| Dialect::Sqlite.render(text).into_owned();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let head: Option<(JobCounts, u64)> = tx
+        .query_row(
+            &sql(failures::GIVE_UP_HEAD),
+            params![job.as_uuid(), worker],
+            |row| {
+                let counts = JobCounts {
+                    assets: row.get(0)?,
+                    created: row.get(1)?,
+                    updated: row.get(2)?,
+                    failed: row.get(3)?,
+                };
+                Ok((counts, row.get(4)?))
+            },
+        )
+        .optional()?;
+    let (mut counts, next_seq) = head.ok_or(StoreError::LeaseLost)?;
+    tx.execute(
+        &sql(failures::FAIL_REST),
+        params![job.as_uuid(), next_seq, description],
+    )?;
+    // Every asset without an outcome is failed now.
+    let added = counts.assets.saturating_sub(counts.finished());
+    counts.failed += added;
+    let status = counts.status();
+    tx.execute(
+        &sql(failures::END),
+        params![job.as_uuid(), added, status.as_ref(), now],
+    )?;
+    tx.commit()?;
+    Ok(status)
 }

@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0010_drop_per_row_foreign_keys.sql"),
     include_str!("../../migrations/sqlite/0011_meters_keyed_by_partner.sql"),
     include_str!("../../migrations/sqlite/0012_compact_enrollments.sql"),
+    include_str!("../../migrations/sqlite/0013_job_failures.sql"),
 ];
 
 /// The code that completes a migration, by its version.
@@ -31,6 +32,12 @@ fn data_step(version: usize) -> Option<fn(&Transaction) -> Result<()>> {
 
 /// How many rows a data step rewrites per statement batch.
 const BATCH: i64 = 10_000;
+
+/// Whether the database is at the schema version this release writes.
+pub fn is_current(conn: &Connection) -> Result<bool> {
+    let current: usize = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    Ok(current == MIGRATIONS.len())
+}
 
 pub fn run(conn: &mut Connection) -> Result<()> {
     let current: usize = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;

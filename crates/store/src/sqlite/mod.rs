@@ -16,6 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use gridroll_domain::enrollment::PreferenceChange;
 use gridroll_domain::enums::CreatedBy;
+use gridroll_domain::job::JobStatus;
 use gridroll_domain::program::Program;
 use gridroll_domain::timestamp::now_millis;
 use gridroll_domain::{ApiKeyId, JobId, MeterData, MeterId, PartnerId, UserId};
@@ -51,7 +52,8 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         let writer = {
             let path = path.clone();
-            blocking(move || open_writer(&path)).await?
+            let max_size = options.max_size;
+            blocking(move || open_writer(&path, max_size)).await?
         };
         Ok(Self {
             writer: Arc::new(Mutex::new(writer)),
@@ -92,11 +94,12 @@ impl SqliteStore {
     {
         let writer = self.writer.clone();
         let checkpointer = self.checkpointer.clone();
+        let readers = self.readers.clone();
         blocking(move || {
             let mut conn = lock(&writer);
             let result = f(&mut conn);
             checkpointer.committed(&conn);
-            result
+            result.map_err(|e| e.at(&readers.path))
         })
         .await
     }
@@ -185,7 +188,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn open_writer(path: &Path) -> Result<Connection> {
+fn open_writer(path: &Path, max_size: Option<u64>) -> Result<Connection> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::Config(format!(
@@ -211,6 +214,10 @@ fn open_writer(path: &Path) -> Result<Connection> {
          PRAGMA journal_size_limit = 67108864;
          PRAGMA temp_store = MEMORY;",
     )?;
+    if let Some(bytes) = max_size {
+        let page: u64 = conn.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+        conn.pragma_update(None, "max_page_count", (bytes / page.max(1)).max(1))?;
+    }
     Ok(conn)
 }
 
@@ -243,6 +250,10 @@ impl Readers {
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<()> {
         self.write(migrate::run).await
+    }
+
+    async fn schema_is_current(&self) -> Result<bool> {
+        self.read(migrate::is_current).await
     }
 
     async fn recover(&self) -> Result<()> {
@@ -473,6 +484,21 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn remove_abandoned_uploads(&self, now: i64) -> Result<u64> {
+        let dropped = self
+            .write(move |conn| {
+                Ok(conn.execute(
+                    "DELETE FROM jobs WHERE status = 'RECEIVING' AND lease_expires_at < ?1",
+                    [now],
+                )?)
+            })
+            .await?;
+        if dropped > 0 {
+            tracing::info!(dropped, "removed uploads that never completed");
+        }
+        Ok(dropped as u64)
+    }
+
     async fn get_job(&self, partner: PartnerId, job: JobId) -> Result<Option<Job>> {
         self.read_point(move |conn| jobs::get(conn, partner, job))
             .await
@@ -566,9 +592,34 @@ impl Store for SqliteStore {
         self.read(move |conn| all(conn, &query, rows::meter)).await
     }
 
-    async fn claim_job(&self, worker: &str, lease: Duration) -> Result<Option<JobId>> {
+    async fn claim_job(&self, worker: &str, lease: Duration, now: i64) -> Result<Option<JobId>> {
         let worker = worker.to_owned();
-        self.write(move |conn| jobs::claim(conn, &worker, lease))
+        self.write(move |conn| jobs::claim(conn, &worker, lease, now))
+            .await
+    }
+
+    async fn note_chunk_failure(
+        &self,
+        job: JobId,
+        worker: &str,
+        error: &str,
+        now: i64,
+    ) -> Result<u32> {
+        let (worker, error) = (worker.to_owned(), error.to_owned());
+        self.write(move |conn| jobs::note_failure(conn, job, &worker, &error, now))
+            .await
+    }
+
+    async fn give_up_job(
+        &self,
+        job: JobId,
+        worker: &str,
+        description: &str,
+        now: i64,
+    ) -> Result<JobStatus> {
+        self.ahead.forget(job);
+        let (worker, description) = (worker.to_owned(), description.to_owned());
+        self.write(move |conn| jobs::give_up(conn, job, &worker, &description, now))
             .await
     }
 
