@@ -630,3 +630,167 @@ async fn concurrent_jobs_through_two_processes_create_each_reference_once() {
         0
     );
 }
+
+/// Sends a request over a raw connection: `head`, then `fill` repeated `fill_len` times,
+/// then `tail`, written as it goes (the client holds none of it), and answers the status
+/// and the body of the response.
+fn raw_post(
+    base: &str,
+    key: &str,
+    content_type: &str,
+    [head, tail]: [&[u8]; 2],
+    fill: u8,
+    fill_len: usize,
+) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let address = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let length = head.len() + fill_len + tail.len();
+    write!(
+        stream,
+        "POST /v1.1/jobs/meters HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: {content_type}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    stream.write_all(head).unwrap();
+    let block = vec![fill; 64 * 1024];
+    let mut left = fill_len;
+    while left > 0 {
+        let n = left.min(block.len());
+        stream.write_all(&block[..n]).unwrap();
+        left -= n;
+    }
+    stream.write_all(tail).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response);
+    let status = text[9..12].parse().unwrap();
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// The most memory the process has held at once, from the kernel's count.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status")
+}
+
+/// Before the limits, a 200 MiB header line raised the server's peak memory by 976 MiB, a
+/// 200 MiB cell by 264 MiB and a 200 MiB JSON string by 409 MiB: now each is refused
+/// after its first MiB, and the server's peak stays where small uploads left it.
+#[test]
+fn long_lines_cells_and_strings_leave_the_servers_memory_flat() {
+    let db = TestDatabase::sqlite();
+    let (_, key) = create_partner(&db);
+    let server = Server::start(&db, &[]);
+    let job = server.upload(&key, &csv((0..2000).map(|n| format!("warm-{n}"))));
+    server.finished(&job, &key);
+    let baseline = peak_rss_kib(server.child.id());
+
+    const LONG: usize = 200 << 20;
+    let header_line = [&b"partner_reference,"[..], b"\n"];
+    let cell_head = format!("{CSV_HEADER}\nref-1,NYISO,COMMERCIAL,HVAC,DEVICE,");
+    let cell = [cell_head.as_bytes(), b",10004,New York,NY,US\n"];
+    let string = [&br#"{"assets": [{"partner_reference": ""#[..], br#""}]}"#];
+    let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
+        let sends = [
+            ("text/csv", header_line, b'h'),
+            ("text/csv", header_line, b'i'),
+            ("text/csv", cell, b'c'),
+            ("application/json", string, b's'),
+        ]
+        .map(|(content_type, parts, fill)| {
+            let (base, key) = (&server.base, &key);
+            scope.spawn(move || raw_post(base, key, content_type, parts, fill, LONG))
+        });
+        sends.into_iter().map(|s| s.join().unwrap()).collect()
+    });
+    let grown = peak_rss_kib(server.child.id()).saturating_sub(baseline);
+    assert!(
+        grown < 64 * 1024,
+        "the server's peak memory grew by {grown} KiB from {baseline} KiB"
+    );
+    for (status, body) in &answers {
+        assert_eq!(*status, 400, "{body}");
+        let message = body["details"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("longer than 1048576 bytes"), "{body}");
+    }
+}
+
+/// A second server on a SQLite file would, starting, remove the first one's upload in
+/// progress; it is refused instead, as is a migration, while the commands made to run
+/// beside a server work.
+#[test]
+fn a_second_server_on_a_sqlite_file_is_refused_and_commands_beside_the_first_still_work() {
+    use std::io::{Read, Write};
+    let db = TestDatabase::sqlite();
+    let (_, key) = create_partner(&db);
+    let server = Server::start(&db, &[]);
+
+    // An upload in progress on the first server: its body is half sent.
+    let body = csv((0..100).map(|n| format!("half-{n}")));
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut upload = std::net::TcpStream::connect(&address).unwrap();
+    write!(
+        upload,
+        "POST /v1.1/jobs/meters HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: text/csv\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let (first, rest) = body.split_at(body.len() / 2);
+    upload.write_all(first.as_bytes()).unwrap();
+
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // It must stop by itself: a second server that started would serve for ever.
+    let mut second = Command::new(BIN)
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .env("DATABASE_URL", db.url())
+        .env("GRIDROLL_LOG", "warn")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while second.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            second.kill().unwrap();
+            panic!("a second server started on the same SQLite file");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = second.wait_with_output().unwrap();
+    assert!(!second.status.success());
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        said.contains("is in use by another gridroll process") && said.contains("pid "),
+        "{said}"
+    );
+    let migrate = gridroll(&db, &["migrate"]);
+    assert!(!migrate.status.success());
+    assert!(
+        String::from_utf8_lossy(&migrate.stderr).contains("in use by another gridroll process")
+    );
+    let beside = gridroll(&db, &["partners", "create", "--name", "Beside"]);
+    assert!(
+        beside.status.success(),
+        "{}",
+        String::from_utf8_lossy(&beside.stderr)
+    );
+
+    upload.write_all(rest.as_bytes()).unwrap();
+    let mut answer = String::new();
+    upload.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+
+    // Once the first server is gone, another may serve the file.
+    server.kill();
+    let _next = Server::start(&db, &[]);
+}
