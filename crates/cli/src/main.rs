@@ -18,7 +18,7 @@ use gridroll_server::auth::issue_api_key;
 use gridroll_server::body::BodyPace;
 use gridroll_server::slots::UploadSlots;
 use gridroll_server::{AppState, Config, portal};
-use gridroll_store::{AddUserError, Permission, Role, Store, StoreOptions};
+use gridroll_store::{AddUserError, PasswordSet, Permission, Role, Store, StoreOptions};
 use serde_json::json;
 
 mod lock;
@@ -273,6 +273,10 @@ struct ServeArgs {
     /// portal is reached over HTTPS (directly or through a proxy).
     #[arg(long, env = "GRIDROLL_SECURE_COOKIES")]
     secure_cookies: bool,
+    /// Requests arrive through a reverse proxy that appends the client's address to
+    /// X-Forwarded-For: the portal's sign-in throttle counts by that address.
+    #[arg(long, env = "GRIDROLL_BEHIND_PROXY")]
+    behind_proxy: bool,
     /// Token that opens the operator API (/operator/v1); without it the API is closed.
     #[arg(long, env = "GRIDROLL_OPERATOR_TOKEN", hide_env_values = true)]
     operator_token: Option<String>,
@@ -330,6 +334,9 @@ enum UsersCommand {
     SetPassword {
         #[arg(long)]
         email: String,
+        /// The partner whose user it is, when users of several partners share the email.
+        #[arg(long)]
+        partner: Option<PartnerId>,
         #[command(flatten)]
         database: Database,
     },
@@ -455,7 +462,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             };
             let user = match store.add_user(partner, &email, role, &hash).await {
                 Ok(user) => user,
-                Err(AddUserError::EmailTaken) => bail!("a user with the email {email} exists"),
+                Err(AddUserError::EmailTaken) => {
+                    bail!("the partner has a user with the email {email} already")
+                }
                 Err(AddUserError::Store(e)) => return Err(e.into()),
             };
             println!(
@@ -464,11 +473,19 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Users(UsersCommand::SetPassword { email, database }) => {
+        Command::Users(UsersCommand::SetPassword {
+            email,
+            partner,
+            database,
+        }) => {
             let (email, hash) = email_and_password(&email).await?;
             let store = database.open().await?;
-            if !store.set_password(&email, &hash).await? {
-                bail!("there is no user with the email {email}");
+            match store.set_password(&email, partner, &hash).await? {
+                PasswordSet::Changed => {}
+                PasswordSet::NoSuchUser => bail!("there is no user with the email {email}"),
+                PasswordSet::Ambiguous => bail!(
+                    "users of several partners have the email {email}: name one with --partner"
+                ),
             }
             println!("{}", json!({"email": email, "password_changed": true}));
             Ok(())
@@ -645,7 +662,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // again later.
         let password = gridroll_server::auth::random_token();
         let hash = portal::password::hash(password.clone()).await?;
-        if !store.set_password(DEMO_USER, &hash).await? {
+        if store
+            .set_password(DEMO_USER, Some(partner.id), &hash)
+            .await?
+            == PasswordSet::NoSuchUser
+        {
             match store
                 .add_user(partner.id, DEMO_USER, Role::Admin, &hash)
                 .await
@@ -677,6 +698,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             min_rate: args.min_body_rate,
         },
         secure_cookies: args.secure_cookies,
+        behind_proxy: args.behind_proxy,
         ..Config::default()
     };
     if let Some(file) = &args.programs {

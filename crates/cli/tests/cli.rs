@@ -467,7 +467,7 @@ async fn users_create_takes_the_password_from_stdin_and_the_user_can_sign_in(bac
 
     let again = gridroll_with_input(&db, &create, "another long passphrase\n");
     assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already"));
     let short = [
         "users",
         "create",
@@ -793,4 +793,35 @@ fn a_second_server_on_a_sqlite_file_is_refused_and_commands_beside_the_first_sti
     // Once the first server is gone, another may serve the file.
     server.kill();
     let _next = Server::start(&db, &[]);
+}
+
+/// A client that declares a longer body than it sends (or stops sending) is answered
+/// `408` once the body timeout passes, and its upload place is free again.
+#[test]
+fn a_body_shorter_than_its_content_length_times_out() {
+    use std::io::{Read, Write};
+    let db = TestDatabase::sqlite();
+    let (_, key) = create_partner(&db);
+    let server = Server::start(
+        &db,
+        &["--body-timeout", "1", "--max-concurrent-uploads", "1"],
+    );
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /v1.1/jobs/meters HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: text/csv\r\nContent-Length: 100000\r\n\r\n{CSV_HEADER}\n"
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("did not arrive in time"), "{answer}");
+    let job = server.upload(&key, &csv(["after-1".to_owned()]));
+    assert_eq!(server.finished(&job, &key)["status"], "COMPLETED");
 }

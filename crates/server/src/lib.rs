@@ -60,6 +60,9 @@ pub struct Config {
     /// Marks portal cookies `Secure` (serve the portal over HTTPS, directly or behind a
     /// proxy), and makes invitation links `https://`.
     pub secure_cookies: bool,
+    /// Requests come through a reverse proxy that appends the client's address to
+    /// `X-Forwarded-For`; the sign-in throttle then counts by that address.
+    pub behind_proxy: bool,
 }
 
 impl Default for Config {
@@ -76,6 +79,7 @@ impl Default for Config {
             max_uploads_per_partner: slots::UploadSlots::default_share(8),
             body_pace: body::BodyPace::default(),
             secure_cookies: false,
+            behind_proxy: false,
         }
     }
 }
@@ -110,6 +114,8 @@ pub struct AppState {
     pub keys: Arc<auth::KeyCache>,
     /// Places for bulk uploads in progress.
     pub uploads: Arc<slots::UploadSlots>,
+    /// Failed portal sign-ins per client address.
+    pub sign_ins: Arc<portal::throttle::SignInThrottle>,
 }
 
 impl AppState {
@@ -124,6 +130,7 @@ impl AppState {
             jobs_ready: Arc::new(Notify::new()),
             clock: Arc::new(SystemClock),
             keys: Arc::new(auth::KeyCache::default()),
+            sign_ins: Arc::new(portal::throttle::SignInThrottle::default()),
         }
     }
 
@@ -257,7 +264,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     prepare(&state).await.map_err(std::io::Error::other)?;
     let workers = state.start_workers();
-    let result = axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     workers.shutdown().await;

@@ -90,9 +90,17 @@ fn paths() -> Value {
             reference("CreateMeterBatchJobResponse"),
         ),
     ));
-    create_job["413"] = error("The body is larger than the configured limit.");
-    create_job["415"] = error("The Content-Type is neither application/json nor text/csv.");
-    create_job["429"] = error("Too many uploads are being received at once; retry shortly.");
+    create_job["408"] = error(
+        "The body stopped arriving (no byte for the body timeout) or arrived below the minimum rate.",
+    );
+    create_job["413"] = error("The body (decoded, when gzip) is larger than the configured limit.");
+    create_job["415"] = error(
+        "The Content-Type is neither application/json nor text/csv, or the Content-Encoding is neither gzip nor identity.",
+    );
+    create_job["429"] = error(
+        "The partner's share of the uploads received at once, or the server's, is taken; retry after the Retry-After seconds.",
+    );
+    create_job["507"] = error("The server's database has no storage left; nothing was stored.");
     let create_job = writes(create_job);
     let mut get_job = common_errors((
         "200",

@@ -23,6 +23,8 @@ const PASSWORD: &str = "a long test passphrase";
 struct Visitor<'a> {
     app: &'a TestApp,
     cookies: HashMap<String, String>,
+    /// The client address a reverse proxy would forward.
+    address: Option<&'static str>,
 }
 
 #[derive(Debug)]
@@ -72,6 +74,15 @@ impl<'a> Visitor<'a> {
         Self {
             app,
             cookies: HashMap::new(),
+            address: None,
+        }
+    }
+
+    /// A visitor coming from `address` (through a proxy that says so).
+    fn from(app: &'a TestApp, address: &'static str) -> Self {
+        Self {
+            address: Some(address),
+            ..Self::new(app)
         }
     }
 
@@ -86,6 +97,10 @@ impl<'a> Visitor<'a> {
             request
         } else {
             request.header(header::COOKIE, cookie)
+        };
+        let request = match self.address {
+            Some(address) => request.header("x-forwarded-for", address),
+            None => request,
         };
         let response = self
             .app
@@ -276,71 +291,105 @@ async fn a_wrong_password_or_unknown_email_is_refused_alike(backend: Backend) {
     assert_eq!(right.status, StatusCode::SEE_OTHER);
 }
 
-async fn repeated_failed_sign_ins_lock_the_user_out(backend: Backend) {
-    let app = TestApp::new(backend).await;
+/// The harness behind a reverse proxy, so that visitors can come from addresses.
+async fn behind_proxy(backend: Backend) -> TestApp {
+    TestApp::with_config(
+        backend,
+        gridroll_server::Config {
+            behind_proxy: true,
+            ..gridroll_server::Config::default()
+        },
+    )
+    .await
+}
+
+async fn repeated_failed_sign_ins_lock_out_their_source_and_never_the_user(backend: Backend) {
+    let app = behind_proxy(backend).await;
     add_user(&app, app.partner, "ops@example.com", Role::Member).await;
-    let mut visitor = Visitor::new(&app);
+    // The user's own browser, signed in once before.
+    let mut own = Visitor::from(&app, "198.51.100.1");
+    assert_eq!(
+        own.sign_in("ops@example.com", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    own.cookies.remove("gridroll_session");
+
+    let mut stranger = Visitor::from(&app, "203.0.113.9");
     for _ in 0..gridroll_server::portal::session::LOCK_AFTER {
-        let page = visitor
+        let page = stranger
             .sign_in("ops@example.com", "guess guess guess")
             .await;
         assert_eq!(page.status, StatusCode::UNAUTHORIZED);
     }
-    // Locked: even the right password is refused, with the answer every refusal gets.
-    let locked = visitor.sign_in("ops@example.com", PASSWORD).await;
+    // The stranger is locked out: even the right password is refused, with the answer
+    // every refusal gets.
+    let locked = stranger.sign_in("ops@example.com", PASSWORD).await;
     assert_eq!(locked.status, StatusCode::UNAUTHORIZED);
-    locked.assert_contains("signing in is paused for 15 minutes");
-    assert!(!visitor.cookies.contains_key("gridroll_session"));
+    locked.assert_contains("signing in from there is paused for 15 minutes");
+    assert!(!stranger.cookies.contains_key("gridroll_session"));
+
+    // The user is not: from the browser they used before, even on the stranger's
+    // network, and from a new browser elsewhere.
+    own.address = Some("203.0.113.9");
+    assert_eq!(
+        own.sign_in("ops@example.com", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let mut elsewhere = Visitor::from(&app, "192.0.2.44");
+    assert_eq!(
+        elsewhere.sign_in("ops@example.com", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    // A new browser on the stranger's network shares its lock.
+    let mut beside = Visitor::from(&app, "203.0.113.9");
+    assert_eq!(
+        beside.sign_in("ops@example.com", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
-async fn a_lapsed_lock_lets_the_user_in_and_starts_the_count_again(backend: Backend) {
+async fn a_lapsed_lock_lets_the_source_in_and_starts_its_count_again(backend: Backend) {
     let app = TestApp::new(backend).await;
     add_user(&app, app.partner, "ops@example.com", Role::Member).await;
-    let user = app
-        .store
-        .user_credentials("ops@example.com")
-        .await
-        .unwrap()
-        .unwrap()
+    let user = app.store.user_credentials("ops@example.com").await.unwrap()[0]
         .user
         .id;
-    let (t0, lock) = (1_000_000, 900_000);
-    for i in 0..3 {
-        assert!(
-            app.store
-                .sign_in_attempt(user, t0 + i, 3, t0 + i + lock)
+    let (source, other) = (
+        gridroll_store::TokenHash([1; 32]),
+        gridroll_store::TokenHash([2; 32]),
+    );
+    let attempt = |source, at: i64| {
+        let store = app.store.clone();
+        async move {
+            store
+                .sign_in_attempt(user, &source, at, 3, at + 900_000)
                 .await
                 .unwrap()
+        }
+    };
+    let t0 = 1_000_000;
+    for i in 0..3 {
+        assert!(attempt(source, t0 + i).await.allowed);
+    }
+    // The third attempt locked the source until t0 + 2 + lock, and only that source.
+    assert!(!attempt(source, t0 + 10).await.allowed);
+    let beside = attempt(other, t0 + 10).await;
+    assert!(beside.allowed);
+    assert_eq!(
+        beside.account_failures, 4,
+        "the account counts every source"
+    );
+    let later = t0 + 2 + 900_000;
+    for i in 0..3 {
+        assert!(
+            attempt(source, later + i).await.allowed,
+            "attempt {i} after"
         );
     }
-    // The third attempt locked the user until t0 + 2 + lock.
     assert!(
-        !app.store
-            .sign_in_attempt(user, t0 + 10, 3, t0 + 10 + lock)
-            .await
-            .unwrap()
+        !attempt(source, later + 3).await.allowed,
+        "the count started again at the lapse, and locked at the third"
     );
-    let later = t0 + 2 + lock;
-    assert!(
-        app.store
-            .sign_in_attempt(user, later, 3, later + lock)
-            .await
-            .unwrap()
-    );
-    assert!(
-        app.store
-            .sign_in_attempt(user, later + 1, 3, later + 1 + lock)
-            .await
-            .unwrap()
-    );
-    let credentials = app
-        .store
-        .user_credentials("ops@example.com")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(credentials.failed_sign_ins, 2, "the count started again");
-    assert_eq!(credentials.locked_until, None);
 }
 
 async fn forms_without_the_sessions_csrf_token_are_refused(backend: Backend) {
@@ -796,12 +845,27 @@ async fn an_invitation_link_makes_a_signed_in_user_once(backend: Backend) {
     let form = invitee.get(&link).await;
     assert_eq!(form.status, StatusCode::OK);
     form.assert_contains("new.person@example.com");
+    let token = form.csrf();
     let short = invitee
-        .post_form(&link, &[("password", "short"), ("confirm", "short")])
+        .post_form(
+            &link,
+            &[
+                ("csrf", &token),
+                ("password", "short"),
+                ("confirm", "short"),
+            ],
+        )
         .await;
     assert_eq!(short.status, StatusCode::BAD_REQUEST);
     let accepted = invitee
-        .post_form(&link, &[("password", PASSWORD), ("confirm", PASSWORD)])
+        .post_form(
+            &link,
+            &[
+                ("csrf", &token),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
         .await;
     assert_eq!(accepted.status, StatusCode::SEE_OTHER);
     assert_eq!(invitee.get("/portal").await.status, StatusCode::OK);
@@ -812,14 +876,129 @@ async fn an_invitation_link_makes_a_signed_in_user_once(backend: Backend) {
 
     let reused = Visitor::new(&app).get(&link).await;
     assert_eq!(reused.status, StatusCode::NOT_FOUND);
-    let reposted = Visitor::new(&app)
-        .post_form(&link, &[("password", PASSWORD), ("confirm", PASSWORD)])
+    let mut late = Visitor::new(&app);
+    let token = late.get("/portal/sign-in").await.csrf();
+    let reposted = late
+        .post_form(
+            &link,
+            &[
+                ("csrf", &token),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
         .await;
     assert_eq!(reposted.status, StatusCode::NOT_FOUND);
     visitor
         .get("/portal/users")
         .await
         .assert_contains("new.person@example.com");
+}
+
+/// An invitation link as an admin makes it.
+async fn invitation_link(visitor: &mut Visitor<'_>, email: &str) -> String {
+    let csrf = visitor.csrf().await;
+    let page = visitor
+        .post_form(
+            "/portal/users",
+            &[("csrf", &csrf), ("email", email), ("role", "member")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    page.from("/portal/invitations/", '<')
+}
+
+/// Another site that holds an invitation link (its own, say) cannot make a visitor's
+/// browser accept it, which would sign the visitor into that site's account.
+async fn an_invitation_cannot_be_accepted_from_another_site(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let mut admin = admin(&app).await;
+    let link = invitation_link(&mut admin, "attacker@example.com").await;
+
+    let mut victim = Visitor::new(&app);
+    let forged = victim
+        .post_form(&link, &[("password", PASSWORD), ("confirm", PASSWORD)])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let cross_site = victim
+        .send(
+            Request::builder()
+                .method(Method::POST)
+                .uri(&link)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::HOST, "portal.example")
+                .header(header::ORIGIN, "https://evil.example"),
+            Body::from(format!("password={PASSWORD}&confirm={PASSWORD}")),
+        )
+        .await;
+    assert_eq!(cross_site.status, StatusCode::FORBIDDEN);
+    assert!(!victim.cookies.contains_key("gridroll_session"));
+    // The link still works for the one it was made for.
+    let mut invitee = Visitor::new(&app);
+    let token = invitee.get(&link).await.csrf();
+    let accepted = invitee
+        .post_form(
+            &link,
+            &[
+                ("csrf", &token),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::SEE_OTHER);
+}
+
+/// An admin who invites an address learns nothing of whether it has an account with
+/// another partner: the invitation makes a user of the admin's partner either way, and
+/// each account signs in with its own password.
+async fn inviting_an_address_registered_elsewhere_tells_nothing_and_makes_a_user_here(
+    backend: Backend,
+) {
+    let app = TestApp::new(backend).await;
+    let (elsewhere, _) = app.other_partner().await;
+    add_user(&app, elsewhere, "someone@example.com", Role::Admin).await;
+    let mut admin = admin(&app).await;
+    let link = invitation_link(&mut admin, "someone@example.com").await;
+
+    let mut invitee = Visitor::new(&app);
+    let token = invitee.get(&link).await.csrf();
+    let here = "another long passphrase";
+    let accepted = invitee
+        .post_form(
+            &link,
+            &[("csrf", &token), ("password", here), ("confirm", here)],
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::SEE_OTHER, "{}", accepted.text);
+    admin
+        .get("/portal/users")
+        .await
+        .assert_contains("someone@example.com");
+
+    let users = app
+        .store
+        .user_credentials("someone@example.com")
+        .await
+        .unwrap();
+    assert_eq!(users.len(), 2);
+    for (password, partner) in [(here, app.partner), (PASSWORD, elsewhere)] {
+        let mut visitor = Visitor::new(&app);
+        let page = visitor.sign_in("someone@example.com", password).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER);
+        let token =
+            gridroll_server::portal::session::hash_token(&visitor.cookies["gridroll_session"]);
+        let session = app
+            .store
+            .session(&token, gridroll_domain::timestamp::now_millis())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            session.user.partner, partner,
+            "the password says which account"
+        );
+    }
 }
 
 async fn a_programs_template_uploads_as_a_meter_ready_for_it(backend: Backend) {
@@ -917,8 +1096,10 @@ gridroll_testkit::backend_tests!(
     signing_in_opens_the_dashboard_and_signing_out_ends_the_session,
     a_stolen_cookie_stops_working_once_its_session_is_signed_out,
     a_wrong_password_or_unknown_email_is_refused_alike,
-    repeated_failed_sign_ins_lock_the_user_out,
-    a_lapsed_lock_lets_the_user_in_and_starts_the_count_again,
+    repeated_failed_sign_ins_lock_out_their_source_and_never_the_user,
+    an_invitation_cannot_be_accepted_from_another_site,
+    inviting_an_address_registered_elsewhere_tells_nothing_and_makes_a_user_here,
+    a_lapsed_lock_lets_the_source_in_and_starts_its_count_again,
     forms_without_the_sessions_csrf_token_are_refused,
     a_broken_file_lists_its_problems_by_row_and_column_and_stores_nothing,
     a_good_file_becomes_a_job_whose_failed_rows_download_in_the_upload_layout,

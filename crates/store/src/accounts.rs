@@ -30,7 +30,8 @@ pub enum Permission {
 pub struct User {
     pub id: UserId,
     pub partner: PartnerId,
-    /// Lower-cased; unique across the platform.
+    /// Lower-cased; unique among the partner's users (one address may be a user of
+    /// several partners).
     pub email: String,
     pub role: Role,
     pub created_at: i64,
@@ -43,17 +44,12 @@ pub struct Credentials {
     pub user: User,
     /// PHC string of the password hash.
     pub password_hash: String,
-    /// Failed sign-ins since the last successful one.
-    pub failed_sign_ins: u32,
-    pub locked_until: Option<i64>,
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
             .field("user", &self.user)
-            .field("failed_sign_ins", &self.failed_sign_ins)
-            .field("locked_until", &self.locked_until)
             .finish_non_exhaustive()
     }
 }
@@ -77,6 +73,29 @@ pub struct NewSession {
     pub csrf_token: String,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The source the user signed in from, whose failures start again.
+    pub source: Option<TokenHash>,
+    /// The browser the user signed in from, remembered as theirs.
+    pub device: Option<TokenHash>,
+}
+
+/// What counting a sign-in attempt found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignInAttempt {
+    /// False while the source is locked out of the user (nothing was counted then).
+    pub allowed: bool,
+    /// The account's attempts in a row without success, from every source, this one
+    /// included.
+    pub account_failures: u32,
+}
+
+/// What setting a password by email did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordSet {
+    Changed,
+    NoSuchUser,
+    /// Several partners have a user with this email: the partner must be named.
+    Ambiguous,
 }
 
 /// A live session and its user.
@@ -111,7 +130,7 @@ pub struct Invitation {
 /// Why a user could not be added.
 #[derive(Debug, thiserror::Error)]
 pub enum AddUserError {
-    #[error("a user with this email exists")]
+    #[error("the partner has a user with this email")]
     EmailTaken,
     #[error(transparent)]
     Store(#[from] crate::StoreError),

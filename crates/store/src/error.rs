@@ -4,8 +4,10 @@ use std::error::Error as StdError;
 /// except [`StoreError::LeaseLost`], which a worker handles by moving on.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The message says the database's own (code and text); it is not repeated as a
+    /// source.
     #[error("database error: {0}")]
-    Database(#[source] Box<dyn StdError + Send + Sync>),
+    Database(Box<dyn StdError + Send + Sync>),
     /// The disk (or the database's size limit) is full: the change was not made.
     #[error("the database has no storage left: {0}")]
     StorageFull(String),

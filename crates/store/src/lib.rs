@@ -13,6 +13,7 @@ mod model;
 pub mod postgres;
 mod query;
 mod reads;
+mod sign_in;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use gridroll_domain::{ApiKeyId, JobId, MeterData, MeterId, PartnerId, UserId};
 
 pub use accounts::{
     AddUserError, ApiKey, Credentials, Invitation, KeyGrant, MeterOverview, NewInvitation,
-    NewSession, Permission, Role, Session, TokenHash, User,
+    NewSession, PasswordSet, Permission, Role, Session, SignInAttempt, TokenHash, User,
 };
 pub use error::{Result, StoreError};
 pub use model::{
@@ -75,27 +76,37 @@ pub trait Store: Send + Sync + 'static {
         role: Role,
         password_hash: &str,
     ) -> Result<User, AddUserError>;
-    /// Replaces a user's password hash and ends the user's sessions; false if no user has
-    /// this (lower-cased) email.
-    async fn set_password(&self, email: &str, password_hash: &str) -> Result<bool>;
+    /// Replaces the password hash of the user with this (lower-cased) email, of
+    /// `partner` if given, and ends the user's sessions and lockouts.
+    async fn set_password(
+        &self,
+        email: &str,
+        partner: Option<PartnerId>,
+        password_hash: &str,
+    ) -> Result<PasswordSet>;
     /// A partner's users, in the order they were added.
     async fn list_users(&self, partner: PartnerId) -> Result<Vec<User>>;
-    /// The user with this (lower-cased) email and what signing in checks.
-    async fn user_credentials(&self, email: &str) -> Result<Option<Credentials>>;
-    /// Counts a sign-in attempt before its password is checked, so that attempts made at
-    /// once cannot outrun the count. False, and nothing counted, while the user is locked
-    /// out. The `lock_after`-th attempt in a row without success locks the user out until
-    /// `lock_until`; the count starts again once a lock has lapsed, and a success
-    /// ([`Store::start_session`]) resets it.
+    /// Every user with this (lower-cased) email, one per partner, the most recently signed
+    /// in first, with what signing in checks.
+    async fn user_credentials(&self, email: &str) -> Result<Vec<Credentials>>;
+    /// Counts a sign-in attempt of `source` on `user` before its password is checked, so
+    /// that attempts made at once cannot outrun the count. The `lock_after`-th attempt in a
+    /// row from the source without success locks that source (only) out of the user until
+    /// `lock_until`; while it is, nothing is counted. The count starts again once a lock
+    /// has lapsed, and a success ([`Store::start_session`]) resets it.
     async fn sign_in_attempt(
         &self,
         user: UserId,
+        source: &TokenHash,
         now: i64,
         lock_after: u32,
         lock_until: i64,
-    ) -> Result<bool>;
-    /// Starts a session after a successful sign-in: the failure count is reset and the
-    /// user's expired sessions are removed.
+    ) -> Result<SignInAttempt>;
+    /// Whether `device` is a browser `user` signed in from before.
+    async fn is_known_device(&self, user: UserId, device: &TokenHash) -> Result<bool>;
+    /// Starts a session after a successful sign-in: the failure counts of the account and
+    /// of the session's source start again, its device is remembered, and the user's
+    /// expired sessions are removed.
     async fn start_session(&self, session: &NewSession) -> Result<()>;
     /// The live session a token opens.
     async fn session(&self, token: &TokenHash, now: i64) -> Result<Option<Session>>;

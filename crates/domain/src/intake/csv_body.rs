@@ -157,7 +157,7 @@ fn csv_failure(
                 };
                 run.problems.push(Problem {
                     message: format!(
-                        "{what} is longer than {limit} bytes, the most a row may take; the rest of the file was not read"
+                        "{what} is longer than {limit} bytes, the most a row may take; the rest of the file was not checked"
                     ),
                     json_index: None,
                     csv_row: Some(row),

@@ -41,10 +41,10 @@ pub(super) fn read_json<R: Read>(body: R, run: &mut Run<'_>) -> Result<(), Intak
                     run.problems.push(Problem {
                         message: match at.get() {
                             Some(_) => format!(
-                                "the asset is longer than {limit} bytes, the most an asset may take; the rest of the body was not read"
+                                "the asset is longer than {limit} bytes, the most an asset may take; the rest of the body was not checked"
                             ),
                             None => format!(
-                                "the body holds more than {limit} bytes outside its assets; the rest of the body was not read"
+                                "the body holds more than {limit} bytes outside its assets; the rest of the body was not checked"
                             ),
                         },
                         json_index: at.get(),

@@ -4,6 +4,8 @@
 
 mod bounded;
 mod csv_body;
+#[cfg(test)]
+mod fuzz;
 mod json_body;
 mod strict;
 

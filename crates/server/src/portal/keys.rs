@@ -98,7 +98,7 @@ fn keys_page(
                                             @if let Some(revoked) = key.revoked_at {
                                                 "Revoked " (when(revoked))
                                             } @else {
-                                                form method="post" action={ "/portal/keys/" (key.id) "/revoke" } data-confirm={ "Revoke the key “" (key.name) "”? Systems using it stop working." } {
+                                                form method="post" action={ "/portal/keys/" (key.id) "/revoke" } data-confirm={ "Revoke the key “" (key.name) "”? Systems using it stop working within a minute." } {
                                                     (who.csrf_field())
                                                     button.danger type="submit" aria-label={ "Revoke " (key.name) } { "Revoke" }
                                                 }
@@ -108,6 +108,11 @@ fn keys_page(
                                 }
                             }
                         }
+                    }
+                    p.hint {
+                        "A revoked key is refused at once by the server that revoked it, and by "
+                        "every other server of the platform within a minute (each remembers a key "
+                        "it has checked for that long)."
                     }
                 }
             }

@@ -11,6 +11,7 @@ mod meters;
 pub mod password;
 mod programs;
 pub mod session;
+pub mod throttle;
 mod upload;
 mod users;
 
@@ -60,6 +61,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/assets/portal.css", get(stylesheet))
         .route("/assets/portal.js", get(script))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(same_origin))
         .layer(header_layer(
             header::CONTENT_SECURITY_POLICY,
             CONTENT_SECURITY_POLICY,
@@ -67,6 +69,42 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         // Invitation links hold their token in the path: never send it elsewhere.
         .layer(header_layer(header::REFERRER_POLICY, "same-origin"))
+}
+
+/// Refuses a form sent to the portal from another site: the browser says where a request
+/// comes from (`Sec-Fetch-Site`, `Origin`), and no portal form is ever posted from
+/// elsewhere. Beside the forms' own tokens, this keeps another site from signing a
+/// visitor in, or acting in their session.
+async fn same_origin(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if request.method() != axum::http::Method::GET
+        && request.method() != axum::http::Method::HEAD
+        && !from_this_site(request.headers())
+    {
+        tracing::info!("refused a portal form sent from another site");
+        return PortalError::forbidden(
+            "The form was sent from another site. Open the portal and send it from there.",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+fn from_this_site(headers: &axum::http::HeaderMap) -> bool {
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if matches!(fetch_site, Some("cross-site" | "same-site")) {
+        return false;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        // Older browsers and other clients send neither; the forms' tokens still hold.
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, host)| host);
+    matches!((origin_host, host), (Some(a), Some(b)) if a.eq_ignore_ascii_case(b))
 }
 
 /// Pages load only what the binary serves, cannot be framed, and post only here.
@@ -218,5 +256,39 @@ impl IntoResponse for PortalError {
                 (status, body).into_response()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::from_this_site;
+    use axum::http::HeaderMap;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn forms_from_this_site_pass_and_forms_from_others_do_not() {
+        let host = ("host", "portal.example:8080");
+        assert!(from_this_site(&headers(&[host])));
+        assert!(from_this_site(&headers(&[
+            host,
+            ("origin", "https://portal.example:8080"),
+            ("sec-fetch-site", "same-origin"),
+        ])));
+        assert!(!from_this_site(&headers(&[
+            host,
+            ("origin", "https://evil.example")
+        ])));
+        assert!(!from_this_site(&headers(&[host, ("origin", "null")])));
+        assert!(!from_this_site(&headers(&[
+            host,
+            ("sec-fetch-site", "cross-site")
+        ])));
     }
 }

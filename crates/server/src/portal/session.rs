@@ -3,8 +3,10 @@
 //! A session is a random token in an HttpOnly, SameSite=Lax cookie; the store keeps only
 //! its SHA-256. Each session has its own CSRF token, which every form carries and every
 //! POST checks. The sign-in form, having no session yet, uses a double-submit token: the
-//! same random value in a short-lived cookie and in the form. Repeated failed sign-ins
-//! lock the user out for a while.
+//! same random value in a short-lived cookie and in the form; so does the form that
+//! accepts an invitation. Repeated failed sign-ins lock out the source that made them
+//! (the browser or the client's address), never the account, and are answered later and
+//! later (see `throttle`).
 
 use std::time::Duration;
 
@@ -20,21 +22,27 @@ use serde::de::DeserializeOwned;
 
 use super::layout;
 use super::password;
+use super::throttle::{self, ClientAddress};
 use super::{PortalError, PortalResult};
 use crate::AppState;
 use crate::auth::{random_token, sha256};
 
 const SESSION_COOKIE: &str = "gridroll_session";
 const SIGN_IN_COOKIE: &str = "gridroll_sign_in";
+/// A browser's own random token, set at its first successful sign-in: failures from a
+/// browser a user signed in from before count against that browser alone.
+const DEVICE_COOKIE: &str = "gridroll_device";
+const DEVICE_LIFETIME: Duration = Duration::from_secs(400 * 24 * 3600);
 /// How long a session lasts from sign-in.
 const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
-/// Failed sign-ins in a row that lock a user out, and for how long.
+/// Failed sign-ins in a row from one source that lock that source out of the account,
+/// and for how long.
 pub const LOCK_AFTER: u32 = 5;
 const LOCK_FOR: Duration = Duration::from_secs(15 * 60);
 
 /// The one answer to every refused sign-in.
 const REFUSED: &str = "The email or the password is not right. After 5 failed sign-ins in a \
-    row, signing in is paused for 15 minutes.";
+    row from one browser or network, signing in from there is paused for 15 minutes.";
 
 /// SHA-256 of a token handed out once.
 pub fn hash_token(token: &str) -> TokenHash {
@@ -189,6 +197,38 @@ fn safe_next(next: &str) -> &str {
     if local { next } else { "/portal" }
 }
 
+/// A token as `random_token` makes them: 43 characters of URL-safe base64.
+fn is_token(t: &str) -> bool {
+    t.len() == 43
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The double-submit token of a form shown before there is a session (signing in,
+/// accepting an invitation): one already handed out is kept, so that two open tabs both
+/// work.
+pub fn form_token(headers: &HeaderMap) -> String {
+    cookie(headers, SIGN_IN_COOKIE)
+        .filter(|t| is_token(t))
+        .map_or_else(random_token, str::to_owned)
+}
+
+/// The cookie that carries [`form_token`].
+pub fn form_token_cookie(state: &AppState, token: &str) -> HeaderValue {
+    set_cookie(state, SIGN_IN_COOKIE, token, Duration::from_secs(3600))
+}
+
+/// Refuses a form shown before there is a session whose token is not its cookie's: a
+/// form sent from another site carries no cookie (they are SameSite), so it cannot sign a
+/// browser into someone else's account.
+pub fn check_form_token(headers: &HeaderMap, submitted: &str) -> PortalResult<()> {
+    let expected = cookie(headers, SIGN_IN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !same_secret(submitted, expected) {
+        return Err(csrf_refused());
+    }
+    Ok(())
+}
+
 /// `GET /portal/sign-in`
 pub async fn sign_in_page(
     State(state): State<AppState>,
@@ -213,14 +253,7 @@ fn sign_in_form(
     email: &str,
     problem: Option<&str>,
 ) -> Response {
-    // A token already handed out is kept, so that two open sign-in tabs both work.
-    let token = cookie(headers, SIGN_IN_COOKIE)
-        .filter(|t| {
-            t.len() == 43
-                && t.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-        .map_or_else(random_token, str::to_owned);
+    let token = form_token(headers);
     let body = layout::bare(
         "Sign in",
         html! {
@@ -242,10 +275,7 @@ fn sign_in_form(
     );
     (
         status,
-        [(
-            SET_COOKIE,
-            set_cookie(state, SIGN_IN_COOKIE, &token, Duration::from_secs(3600)),
-        )],
+        [(SET_COOKIE, form_token_cookie(state, &token))],
         body,
     )
         .into_response()
@@ -266,50 +296,92 @@ pub struct SignInForm {
 /// `POST /portal/sign-in`
 pub async fn sign_in(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     PortalForm(form): PortalForm<SignInForm>,
 ) -> PortalResult<Response> {
-    let expected = cookie(&headers, SIGN_IN_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !same_secret(&form.csrf, expected) {
-        return Err(csrf_refused());
-    }
+    check_form_token(&headers, &form.csrf)?;
     let next = safe_next(&form.next);
     let Ok(email) = password::normalize_email(&form.email) else {
         return Ok(refused(&state, &headers, next, &form.email));
     };
-    let credentials = state.store.user_credentials(&email).await?;
+    // One address may be a user of several partners; the password says which.
+    let candidates = state.store.user_credentials(&email).await?;
+    let device = cookie(&headers, DEVICE_COOKIE).filter(|t| is_token(t));
     let now = state.now_millis();
-    // The attempt is counted before the (slow) check, so a burst cannot outrun the lock.
-    // A locked user is refused like a wrong password, after the same work, so that the
-    // answer tells nothing about which emails have accounts.
-    let allowed = match &credentials {
-        Some(c) => {
-            let until = now + LOCK_FOR.as_millis() as i64;
-            state
-                .store
-                .sign_in_attempt(c.user.id, now, LOCK_AFTER, until)
-                .await?
+    let until = now + LOCK_FOR.as_millis() as i64;
+    let mut account_failures = 0;
+    let mut signed_in_as = None;
+    for candidate in candidates.iter().take(MAX_CANDIDATES) {
+        let source = source(&state, &candidate.user, device, address).await?;
+        // The attempt is counted before the (slow) check, so a burst cannot outrun the
+        // lock. A locked-out source is refused like a wrong password, after the same
+        // work, so that the answer tells nothing about which emails have accounts.
+        let attempt = state
+            .store
+            .sign_in_attempt(candidate.user.id, &source, now, LOCK_AFTER, until)
+            .await?;
+        account_failures = account_failures.max(attempt.account_failures);
+        let stored = attempt.allowed.then(|| candidate.password_hash.clone());
+        if password::verify(form.password.clone(), stored)
+            .await
+            .map_err(|_| busy())?
+        {
+            signed_in_as = Some((candidate.user.clone(), source));
+            break;
         }
-        None => true,
-    };
-    let stored = credentials
-        .as_ref()
-        .filter(|_| allowed)
-        .map(|c| c.password_hash.clone());
-    let verified = password::verify(form.password, stored).await.map_err(|_| {
-        PortalError::page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Busy",
-            "Too many people are signing in at this moment. Try again in a minute.",
-        )
-    })?;
-    let Some(credentials) = credentials.filter(|_| verified) else {
-        tracing::info!("a portal sign-in failed");
+    }
+    if candidates.is_empty() {
+        // The same work as for a known email.
+        password::verify(form.password, None)
+            .await
+            .map_err(|_| busy())?;
+    }
+    let Some((user, source)) = signed_in_as else {
+        tracing::info!(%address, "a portal sign-in failed");
+        let wait = throttle::account_delay(account_failures)
+            .max(state.sign_ins.failed(address, std::time::Instant::now()));
+        tokio::time::sleep(wait).await;
         return Ok(refused(&state, &headers, next, &email));
     };
-    let token = start_session(&state, &credentials.user).await?;
-    tracing::info!(user = %credentials.user.id, "a portal user signed in");
-    Ok(signed_in(&state, &token, next))
+    state.sign_ins.succeeded(address);
+    let device = device.map_or_else(random_token, str::to_owned);
+    let token = start_session_from(&state, &user, Some(source), Some(&device)).await?;
+    tracing::info!(user = %user.id, "a portal user signed in");
+    let mut response = signed_in(&state, &token, next);
+    response.headers_mut().append(
+        SET_COOKIE,
+        set_cookie(&state, DEVICE_COOKIE, &device, DEVICE_LIFETIME),
+    );
+    Ok(response)
+}
+
+/// The most users of one email a sign-in tries (each costs a password check).
+const MAX_CANDIDATES: usize = 5;
+
+fn busy() -> PortalError {
+    PortalError::page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Busy",
+        "Too many people are signing in at this moment. Try again in a minute.",
+    )
+}
+
+/// Whose failures an attempt on `user` counts as: the browser's, when the user signed
+/// in from it before, else the client address's.
+async fn source(
+    state: &AppState,
+    user: &User,
+    device: Option<&str>,
+    address: std::net::IpAddr,
+) -> PortalResult<TokenHash> {
+    if let Some(device) = device {
+        let device = hash_token(device);
+        if state.store.is_known_device(user.id, &device).await? {
+            return Ok(device);
+        }
+    }
+    Ok(hash_token(&format!("address:{address}")))
 }
 
 fn refused(state: &AppState, headers: &HeaderMap, next: &str, email: &str) -> Response {
@@ -325,6 +397,16 @@ fn refused(state: &AppState, headers: &HeaderMap, next: &str, email: &str) -> Re
 
 /// Starts a session for a user and returns its token.
 pub async fn start_session(state: &AppState, user: &User) -> PortalResult<String> {
+    start_session_from(state, user, None, None).await
+}
+
+/// Starts a session for a user who signed in from `source` with the browser `device`.
+async fn start_session_from(
+    state: &AppState,
+    user: &User,
+    source: Option<TokenHash>,
+    device: Option<&str>,
+) -> PortalResult<String> {
     let token = random_token();
     let now = state.now_millis();
     state
@@ -335,6 +417,8 @@ pub async fn start_session(state: &AppState, user: &User) -> PortalResult<String
             csrf_token: random_token(),
             created_at: now,
             expires_at: now + SESSION_LIFETIME.as_millis() as i64,
+            source,
+            device: device.map(hash_token),
         })
         .await?;
     Ok(token)

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use super::layout::{self, Section, when};
 use super::password;
+use super::session;
 use super::session::{PortalForm, SignedIn, hash_token, signed_in, start_session};
 use super::{PortalError, PortalResult};
 use crate::AppState;
@@ -164,7 +165,7 @@ fn origin(state: &AppState, headers: &HeaderMap) -> String {
     format!("{scheme}://{host}")
 }
 
-fn invitation_form(email: &str, token: &str, problem: Option<&str>) -> Markup {
+fn invitation_form(email: &str, token: &str, form_token: &str, problem: Option<&str>) -> Markup {
     layout::bare(
         "Join Gridroll",
         html! {
@@ -172,6 +173,7 @@ fn invitation_form(email: &str, token: &str, problem: Option<&str>) -> Markup {
             p { "You are invited as " strong { (email) } ". Choose a password to finish." }
             @if let Some(problem) = problem { p.alert role="alert" { (problem) } }
             form.stack method="post" action={ "/portal/invitations/" (token) } {
+                input type="hidden" name="csrf" value=(form_token);
                 label for="password" { "Password " span.hint { "(at least " (password::MIN_LENGTH) " characters)" } }
                 input id="password" name="password" type="password" autocomplete="new-password" required minlength=(password::MIN_LENGTH);
                 label for="confirm" { "The same password again" }
@@ -192,6 +194,7 @@ fn gone() -> PortalError {
 pub async fn invitation_page(
     State(state): State<AppState>,
     Path(token): Path<String>,
+    headers: HeaderMap,
 ) -> PortalResult<Response> {
     let now = state.now_millis();
     let invitation = state
@@ -199,15 +202,24 @@ pub async fn invitation_page(
         .invitation(&hash_token(&token), now)
         .await?
         .ok_or_else(gone)?;
+    let form_token = session::form_token(&headers);
     Ok((
-        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        invitation_form(&invitation.email, &token, None),
+        [
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (
+                header::SET_COOKIE,
+                session::form_token_cookie(&state, &form_token),
+            ),
+        ],
+        invitation_form(&invitation.email, &token, &form_token, None),
     )
         .into_response())
 }
 
 #[derive(Deserialize)]
 pub struct AcceptForm {
+    #[serde(default)]
+    csrf: String,
     #[serde(default)]
     password: String,
     #[serde(default)]
@@ -218,8 +230,12 @@ pub struct AcceptForm {
 pub async fn accept(
     State(state): State<AppState>,
     Path(token): Path<String>,
+    headers: HeaderMap,
     PortalForm(form): PortalForm<AcceptForm>,
 ) -> PortalResult<Response> {
+    // Without it, another site could sign a visitor's browser into an account whose
+    // invitation it holds.
+    session::check_form_token(&headers, &form.csrf)?;
     let hash = hash_token(&token);
     let now = state.now_millis();
     let invitation = state.store.invitation(&hash, now).await?.ok_or_else(gone)?;
@@ -229,7 +245,7 @@ pub async fn accept(
         password::check_strength(&form.password, &invitation.email).err()
     };
     if let Some(problem) = problem {
-        let page = invitation_form(&invitation.email, &token, Some(&problem));
+        let page = invitation_form(&invitation.email, &token, &form.csrf, Some(&problem));
         return Ok((StatusCode::BAD_REQUEST, page).into_response());
     }
     let password_hash = password::hash(form.password)
@@ -242,11 +258,13 @@ pub async fn accept(
     {
         Ok(Some(user)) => user,
         Ok(None) => return Err(gone()),
+        // Only a user of the same organisation: an address may be a user of several, so
+        // this tells nothing about other organisations.
         Err(AddUserError::EmailTaken) => {
             return Err(PortalError::page(
                 StatusCode::CONFLICT,
-                "Account exists",
-                "There is an account with this email already. Sign in with it.",
+                "Already a user",
+                "You are a user of this organisation already. Sign in with your password.",
             ));
         }
         Err(AddUserError::Store(e)) => return Err(e.into()),

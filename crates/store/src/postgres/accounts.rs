@@ -10,10 +10,12 @@ use tokio_postgres::error::SqlState;
 
 use crate::accounts::{
     AddUserError, ApiKey, Credentials, Invitation, KeyGrant, MeterOverview, NewInvitation,
-    NewSession, Permission, Role, Session, TokenHash, User,
+    NewSession, PasswordSet, Permission, Role, Session, SignInAttempt, TokenHash, User,
 };
 use crate::model::ApiKeyHash;
+use crate::sign_in;
 use crate::{Result, StoreError};
+use uuid::Uuid;
 
 const USER_COLUMNS: &str = "id, partner_id, email, role, created_at, last_sign_in_at";
 
@@ -166,22 +168,35 @@ pub async fn add_user(
     Ok(user)
 }
 
-pub async fn set_password(client: &mut Object, email: &str, password_hash: &str) -> Result<bool> {
+pub async fn set_password(
+    client: &mut Object,
+    email: &str,
+    partner: Option<PartnerId>,
+    password_hash: &str,
+) -> Result<PasswordSet> {
     let tx = client.transaction().await?;
+    let partner = partner.map(|p| *p.as_uuid());
+    let users: Vec<Uuid> = tx
+        .query(sign_in::USERS_BY_EMAIL, &[&email, &partner])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let user = match users.as_slice() {
+        [] => return Ok(PasswordSet::NoSuchUser),
+        [user] => *user,
+        _ => return Ok(PasswordSet::Ambiguous),
+    };
+    tx.execute("DELETE FROM sessions WHERE user_id = $1", &[&user])
+        .await?;
+    tx.execute(sign_in::CLEAR_USER, &[&user]).await?;
     tx.execute(
-        "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE email = $1)",
-        &[&email],
+        "UPDATE users SET password_hash = $2, failed_sign_ins = 0 WHERE id = $1",
+        &[&user, &password_hash],
     )
     .await?;
-    let changed = tx
-        .execute(
-            "UPDATE users SET password_hash = $2, failed_sign_ins = 0, locked_until = NULL
-             WHERE email = $1",
-            &[&email, &password_hash],
-        )
-        .await?;
     tx.commit().await?;
-    Ok(changed == 1)
+    Ok(PasswordSet::Changed)
 }
 
 pub async fn list_users(client: &Object, partner: PartnerId) -> Result<Vec<User>> {
@@ -194,60 +209,103 @@ pub async fn list_users(client: &Object, partner: PartnerId) -> Result<Vec<User>
     rows.iter().map(user).collect()
 }
 
-pub async fn user_credentials(client: &Object, email: &str) -> Result<Option<Credentials>> {
-    let row = client
-        .query_opt(
+pub async fn user_credentials(client: &Object, email: &str) -> Result<Vec<Credentials>> {
+    let rows = client
+        .query(
             &format!(
-                "SELECT {USER_COLUMNS}, password_hash, failed_sign_ins, locked_until
-                 FROM users WHERE email = $1"
+                "SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = $1
+                 ORDER BY last_sign_in_at DESC NULLS LAST, created_at"
             ),
             &[&email],
         )
         .await?;
-    row.map(|row| {
-        let failed: i32 = row.get(7);
-        Ok(Credentials {
-            user: user(&row)?,
-            password_hash: row.get(6),
-            failed_sign_ins: u32::try_from(failed).unwrap_or(0),
-            locked_until: row.get(8),
+    rows.iter()
+        .map(|row| {
+            Ok(Credentials {
+                user: user(row)?,
+                password_hash: row.get(6),
+            })
         })
-    })
-    .transpose()
+        .collect()
 }
 
 pub async fn sign_in_attempt(
-    client: &Object,
+    client: &mut Object,
     user: UserId,
+    source: &TokenHash,
     now: i64,
     lock_after: u32,
     lock_until: i64,
-) -> Result<bool> {
+) -> Result<SignInAttempt> {
     let lock_after = i32::try_from(lock_after).unwrap_or(i32::MAX);
-    // One statement: concurrent attempts are counted one after the other (row lock).
-    let counted = client
-        .execute(
-            "UPDATE users SET
-                 failed_sign_ins = CASE WHEN locked_until IS NOT NULL THEN 1
-                                        ELSE failed_sign_ins + 1 END,
-                 locked_until = CASE WHEN (CASE WHEN locked_until IS NOT NULL THEN 1
-                                                ELSE failed_sign_ins + 1 END) >= $3::integer
-                                     THEN $4::bigint END
-             WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2)",
-            &[user.as_uuid(), &now, &lock_after, &lock_until],
+    let tx = client.transaction().await?;
+    // One statement per count: concurrent attempts are counted one after the other.
+    let counted = tx
+        .query_opt(
+            &sign_in::COUNT_SOURCE
+                .replace("$4", "$4::integer")
+                .replace("$5", "$5::bigint"),
+            &[
+                user.as_uuid(),
+                &&source.0[..],
+                &now,
+                &lock_after,
+                &lock_until,
+            ],
         )
         .await?;
-    Ok(counted == 1)
+    let (allowed, failures): (bool, i32) = match counted {
+        None => {
+            let row = tx
+                .query_one(
+                    "SELECT failed_sign_ins FROM users WHERE id = $1",
+                    &[user.as_uuid()],
+                )
+                .await?;
+            (false, row.get(0))
+        }
+        Some(_) => {
+            let row = tx
+                .query_one(sign_in::COUNT_ACCOUNT, &[user.as_uuid()])
+                .await?;
+            (true, row.get(0))
+        }
+    };
+    tx.commit().await?;
+    Ok(SignInAttempt {
+        allowed,
+        account_failures: u32::try_from(failures).unwrap_or(0),
+    })
+}
+
+pub async fn is_known_device(client: &Object, user: UserId, device: &TokenHash) -> Result<bool> {
+    let row = client
+        .query_one(sign_in::KNOWN_DEVICE, &[user.as_uuid(), &&device.0[..]])
+        .await?;
+    Ok(row.get::<_, i64>(0) > 0)
 }
 
 pub async fn start_session(client: &mut Object, session: &NewSession) -> Result<()> {
     let tx = client.transaction().await?;
     tx.execute(
-        "UPDATE users SET failed_sign_ins = 0, locked_until = NULL, last_sign_in_at = $2
-         WHERE id = $1",
+        sign_in::SUCCEEDED,
         &[session.user.as_uuid(), &session.created_at],
     )
     .await?;
+    if let Some(source) = &session.source {
+        tx.execute(
+            sign_in::CLEAR_SOURCE,
+            &[session.user.as_uuid(), &&source.0[..]],
+        )
+        .await?;
+    }
+    if let Some(device) = &session.device {
+        tx.execute(
+            sign_in::REMEMBER_DEVICE,
+            &[session.user.as_uuid(), &&device.0[..], &session.created_at],
+        )
+        .await?;
+    }
     tx.execute(
         "DELETE FROM sessions WHERE user_id = $1 AND expires_at <= $2",
         &[session.user.as_uuid(), &session.created_at],

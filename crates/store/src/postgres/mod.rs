@@ -25,7 +25,7 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::accounts::{
     AddUserError, ApiKey, Credentials, Invitation, KeyGrant, MeterOverview, NewInvitation,
-    NewSession, Permission, Role, Session, TokenHash, User,
+    NewSession, PasswordSet, Permission, Role, Session, SignInAttempt, TokenHash, User,
 };
 use crate::ahead::Ahead;
 use crate::model::{
@@ -105,11 +105,7 @@ impl std::fmt::Display for PgError {
     }
 }
 
-impl std::error::Error for PgError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
-}
+impl std::error::Error for PgError {}
 
 impl PgError {
     /// The SQLSTATE of a store error that came from PostgreSQL.
@@ -300,27 +296,37 @@ impl Store for PostgresStore {
         accounts::add_user(&client, partner, email, role, password_hash, now_millis()).await
     }
 
-    async fn set_password(&self, email: &str, password_hash: &str) -> Result<bool> {
-        accounts::set_password(&mut self.client().await?, email, password_hash).await
+    async fn set_password(
+        &self,
+        email: &str,
+        partner: Option<PartnerId>,
+        password_hash: &str,
+    ) -> Result<PasswordSet> {
+        accounts::set_password(&mut self.client().await?, email, partner, password_hash).await
     }
 
     async fn list_users(&self, partner: PartnerId) -> Result<Vec<User>> {
         accounts::list_users(&self.client().await?, partner).await
     }
 
-    async fn user_credentials(&self, email: &str) -> Result<Option<Credentials>> {
+    async fn user_credentials(&self, email: &str) -> Result<Vec<Credentials>> {
         accounts::user_credentials(&self.client().await?, email).await
     }
 
     async fn sign_in_attempt(
         &self,
         user: UserId,
+        source: &TokenHash,
         now: i64,
         lock_after: u32,
         lock_until: i64,
-    ) -> Result<bool> {
-        let client = self.client().await?;
-        accounts::sign_in_attempt(&client, user, now, lock_after, lock_until).await
+    ) -> Result<SignInAttempt> {
+        let mut client = self.client().await?;
+        accounts::sign_in_attempt(&mut client, user, source, now, lock_after, lock_until).await
+    }
+
+    async fn is_known_device(&self, user: UserId, device: &TokenHash) -> Result<bool> {
+        accounts::is_known_device(&self.client().await?, user, device).await
     }
 
     async fn start_session(&self, session: &NewSession) -> Result<()> {

@@ -9,9 +9,11 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 use crate::Result;
 use crate::accounts::{
     AddUserError, ApiKey, Credentials, Invitation, KeyGrant, MeterOverview, NewInvitation,
-    NewSession, Permission, Role, Session, TokenHash, User,
+    NewSession, PasswordSet, Permission, Role, Session, SignInAttempt, TokenHash, User,
 };
 use crate::model::ApiKeyHash;
+use crate::query::Dialect;
+use crate::sign_in;
 
 const USER_COLUMNS: &str = "id, partner_id, email, role, created_at, last_sign_in_at";
 
@@ -164,19 +166,33 @@ pub fn add_user(
     Ok(user)
 }
 
-pub fn set_password(conn: &mut Connection, email: &str, password_hash: &str) -> Result<bool> {
+pub fn set_password(
+    conn: &mut Connection,
+    email: &str,
+    partner: Option<PartnerId>,
+    password_hash: &str,
+) -> Result<PasswordSet> {
+    let sql = |text| Dialect::Sqlite.render(text).into_owned();
     let tx = conn.transaction()?;
+    let users: Vec<uuid::Uuid> = tx
+        .prepare(&sql(sign_in::USERS_BY_EMAIL))?
+        .query_map(params![email, partner.map(|p| *p.as_uuid())], |row| {
+            row.get(0)
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let user = match users.as_slice() {
+        [] => return Ok(PasswordSet::NoSuchUser),
+        [user] => *user,
+        _ => return Ok(PasswordSet::Ambiguous),
+    };
+    tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user])?;
+    tx.execute(&sql(sign_in::CLEAR_USER), [user])?;
     tx.execute(
-        "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE email = ?1)",
-        [email],
-    )?;
-    let changed = tx.execute(
-        "UPDATE users SET password_hash = ?2, failed_sign_ins = 0, locked_until = NULL
-         WHERE email = ?1",
-        [email, password_hash],
+        "UPDATE users SET password_hash = ?2, failed_sign_ins = 0 WHERE id = ?1",
+        params![user, password_hash],
     )?;
     tx.commit()?;
-    Ok(changed == 1)
+    Ok(PasswordSet::Changed)
 }
 
 pub fn list_users(conn: &Connection, partner: PartnerId) -> Result<Vec<User>> {
@@ -189,54 +205,88 @@ pub fn list_users(conn: &Connection, partner: PartnerId) -> Result<Vec<User>> {
     Ok(users)
 }
 
-pub fn user_credentials(conn: &Connection, email: &str) -> Result<Option<Credentials>> {
-    Ok(conn
-        .query_row(
-            &format!(
-                "SELECT {USER_COLUMNS}, password_hash, failed_sign_ins, locked_until
-                 FROM users WHERE email = ?1"
-            ),
-            [email],
-            |row| {
-                Ok(Credentials {
-                    user: user(row)?,
-                    password_hash: row.get(6)?,
-                    failed_sign_ins: row.get(7)?,
-                    locked_until: row.get(8)?,
-                })
-            },
-        )
-        .optional()?)
+pub fn user_credentials(conn: &Connection, email: &str) -> Result<Vec<Credentials>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = ?1
+         ORDER BY last_sign_in_at IS NULL, last_sign_in_at DESC, created_at"
+    ))?;
+    let found = stmt
+        .query_map([email], |row| {
+            Ok(Credentials {
+                user: user(row)?,
+                password_hash: row.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(found)
 }
 
 pub fn sign_in_attempt(
-    conn: &Connection,
+    conn: &mut Connection,
     user: UserId,
+    source: &TokenHash,
     now: i64,
     lock_after: u32,
     lock_until: i64,
-) -> Result<bool> {
-    // One statement: concurrent attempts are counted one after the other.
-    let counted = conn.execute(
-        "UPDATE users SET
-             failed_sign_ins = CASE WHEN locked_until IS NOT NULL THEN 1
-                                    ELSE failed_sign_ins + 1 END,
-             locked_until = CASE WHEN (CASE WHEN locked_until IS NOT NULL THEN 1
-                                            ELSE failed_sign_ins + 1 END) >= ?3
-                                 THEN ?4 END
-         WHERE id = ?1 AND (locked_until IS NULL OR locked_until <= ?2)",
-        params![user.as_uuid(), now, lock_after, lock_until],
-    )?;
-    Ok(counted == 1)
+) -> Result<SignInAttempt> {
+    let sql = |text| Dialect::Sqlite.render(text).into_owned();
+    let tx = conn.transaction()?;
+    let counted: Option<u32> = tx
+        .query_row(
+            &sql(sign_in::COUNT_SOURCE),
+            params![user.as_uuid(), &source.0[..], now, lock_after, lock_until],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let attempt = match counted {
+        None => SignInAttempt {
+            allowed: false,
+            account_failures: tx.query_row(
+                "SELECT failed_sign_ins FROM users WHERE id = ?1",
+                [user.as_uuid()],
+                |row| row.get(0),
+            )?,
+        },
+        Some(_) => SignInAttempt {
+            allowed: true,
+            account_failures: tx.query_row(
+                &sql(sign_in::COUNT_ACCOUNT),
+                [user.as_uuid()],
+                |row| row.get(0),
+            )?,
+        },
+    };
+    tx.commit()?;
+    Ok(attempt)
+}
+
+pub fn is_known_device(conn: &Connection, user: UserId, device: &TokenHash) -> Result<bool> {
+    let sql = Dialect::Sqlite.render(sign_in::KNOWN_DEVICE);
+    let found: i64 = conn.query_row(&sql, params![user.as_uuid(), &device.0[..]], |row| {
+        row.get(0)
+    })?;
+    Ok(found > 0)
 }
 
 pub fn start_session(conn: &mut Connection, session: &NewSession) -> Result<()> {
+    let sql = |text| Dialect::Sqlite.render(text).into_owned();
     let tx = conn.transaction()?;
     tx.execute(
-        "UPDATE users SET failed_sign_ins = 0, locked_until = NULL, last_sign_in_at = ?2
-         WHERE id = ?1",
+        &sql(sign_in::SUCCEEDED),
         params![session.user.as_uuid(), session.created_at],
     )?;
+    if let Some(source) = &session.source {
+        tx.execute(
+            &sql(sign_in::CLEAR_SOURCE),
+            params![session.user.as_uuid(), &source.0[..]],
+        )?;
+    }
+    if let Some(device) = &session.device {
+        tx.execute(
+            &sql(sign_in::REMEMBER_DEVICE),
+            params![session.user.as_uuid(), &device.0[..], session.created_at],
+        )?;
+    }
     tx.execute(
         "DELETE FROM sessions WHERE user_id = ?1 AND expires_at <= ?2",
         params![session.user.as_uuid(), session.created_at],

@@ -2,7 +2,7 @@
 //! stored data itself changes form, code runs after the SQL, in the same transaction.
 
 use gridroll_domain::compact;
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::{Result, StoreError, evaluate};
 
@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0011_meters_keyed_by_partner.sql"),
     include_str!("../../migrations/sqlite/0012_compact_enrollments.sql"),
     include_str!("../../migrations/sqlite/0013_job_failures.sql"),
+    include_str!("../../migrations/sqlite/0014_users_per_partner.sql"),
 ];
 
 /// The code that completes a migration, by its version.
@@ -48,11 +49,33 @@ pub fn run(conn: &mut Connection) -> Result<()> {
             MIGRATIONS.len()
         )));
     }
+    if current == MIGRATIONS.len() {
+        return Ok(());
+    }
+    // A migration may rebuild a table others refer to, which SQLite allows only with
+    // foreign keys off (it cannot switch them inside a transaction); they are checked
+    // once every migration has run.
+    conn.pragma_update(None, "foreign_keys", false)?;
+    let applied = apply(conn, current);
+    conn.pragma_update(None, "foreign_keys", true)?;
+    applied
+}
+
+fn apply(conn: &mut Connection, current: usize) -> Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         if let Some(step) = data_step(i + 1) {
             step(&tx)?;
+        }
+        let broken: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
+            .optional()?;
+        if let Some(table) = broken {
+            return Err(StoreError::Corrupt(format!(
+                "migration {} left rows of {table} whose references are missing",
+                i + 1
+            )));
         }
         tx.pragma_update(None, "user_version", i + 1)?;
         tx.commit()?;

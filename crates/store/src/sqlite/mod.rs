@@ -26,7 +26,7 @@ use tokio::sync::Semaphore;
 
 use crate::accounts::{
     AddUserError, ApiKey, Credentials, Invitation, KeyGrant, MeterOverview, NewInvitation,
-    NewSession, Permission, Role, Session, TokenHash, User,
+    NewSession, PasswordSet, Permission, Role, Session, SignInAttempt, TokenHash, User,
 };
 use crate::ahead::Ahead;
 use crate::model::{
@@ -380,9 +380,14 @@ impl Store for SqliteStore {
         .await?
     }
 
-    async fn set_password(&self, email: &str, password_hash: &str) -> Result<bool> {
+    async fn set_password(
+        &self,
+        email: &str,
+        partner: Option<PartnerId>,
+        password_hash: &str,
+    ) -> Result<PasswordSet> {
         let (email, hash) = (email.to_owned(), password_hash.to_owned());
-        self.write(move |conn| accounts::set_password(conn, &email, &hash))
+        self.write(move |conn| accounts::set_password(conn, &email, partner, &hash))
             .await
     }
 
@@ -391,7 +396,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn user_credentials(&self, email: &str) -> Result<Option<Credentials>> {
+    async fn user_credentials(&self, email: &str) -> Result<Vec<Credentials>> {
         let email = email.to_owned();
         self.read(move |conn| accounts::user_credentials(conn, &email))
             .await
@@ -400,11 +405,21 @@ impl Store for SqliteStore {
     async fn sign_in_attempt(
         &self,
         user: UserId,
+        source: &TokenHash,
         now: i64,
         lock_after: u32,
         lock_until: i64,
-    ) -> Result<bool> {
-        self.write(move |conn| accounts::sign_in_attempt(conn, user, now, lock_after, lock_until))
+    ) -> Result<SignInAttempt> {
+        let source = *source;
+        self.write(move |conn| {
+            accounts::sign_in_attempt(conn, user, &source, now, lock_after, lock_until)
+        })
+        .await
+    }
+
+    async fn is_known_device(&self, user: UserId, device: &TokenHash) -> Result<bool> {
+        let device = *device;
+        self.read(move |conn| accounts::is_known_device(conn, user, &device))
             .await
     }
 
