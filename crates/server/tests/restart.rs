@@ -580,6 +580,80 @@ fn sql_id(backend: Backend, id: JobId) -> String {
     }
 }
 
+/// Users, their sessions and invitations made before emails became unique per partner
+/// come through the migration that rebuilds the users table (SQLite rebuilds it with
+/// foreign keys off, then checks them): the session still opens, the password still signs
+/// in, and another partner may now have a user of the same email.
+async fn users_and_sessions_made_before_the_upgrade_still_work_after_it(backend: Backend) {
+    let db = TestDatabase::new(backend)
+        .await
+        .expect("the backend is available");
+    db.execute(&schema_before_outcomes_moved(backend)).await;
+    let (partner, user) = (Uuid::now_v7(), Uuid::now_v7());
+    let (p, u) = (
+        uuid_literal(backend, &partner),
+        uuid_literal(backend, &user),
+    );
+    let hash = gridroll_server::portal::password::hash("an old long passphrase".to_owned())
+        .await
+        .unwrap();
+    let session = gridroll_server::portal::session::hash_token("old-session-token");
+    let token = match backend {
+        Backend::Sqlite => format!("X'{}'", hex(&session.0)),
+        Backend::Postgres => format!("'\\x{}'::bytea", hex(&session.0)),
+    };
+    let far = i64::MAX / 2;
+    db.execute(&format!(
+        "INSERT INTO partners (id, name, created_at) VALUES ({p}, 'Old Partner', 0);
+         INSERT INTO users (id, partner_id, email, role, password_hash, created_at)
+             VALUES ({u}, {p}, 'old@example.com', 'admin', {}, 0);
+         INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at)
+             VALUES ({token}, {u}, 'csrf', 0, {far});",
+        text_literal(&hash)
+    ))
+    .await;
+
+    let app = TestApp::for_partner(db, PartnerId::from_uuid(partner)).await;
+    let now = gridroll_domain::timestamp::now_millis();
+    let open = app.store.session(&session, now).await.unwrap();
+    assert_eq!(
+        open.map(|s| s.user.email).as_deref(),
+        Some("old@example.com")
+    );
+    let found = app.store.user_credentials("old@example.com").await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert!(
+        gridroll_server::portal::password::verify(
+            "an old long passphrase".to_owned(),
+            Some(found[0].password_hash.clone())
+        )
+        .await
+        .unwrap()
+    );
+    let (other, _) = app.other_partner().await;
+    app.store
+        .add_user(
+            other,
+            "old@example.com",
+            gridroll_store::Role::Member,
+            &hash,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        app.store
+            .user_credentials("old@example.com")
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 gridroll_testkit::backend_tests!(
     a_job_interrupted_by_a_restart_completes_with_one_meter_per_reference,
     a_worker_that_lost_its_lease_cannot_write_to_the_job,
@@ -589,4 +663,5 @@ gridroll_testkit::backend_tests!(
     a_job_whose_chunk_keeps_failing_is_tried_later_each_time_and_then_given_up,
     a_chunk_that_succeeds_starts_the_count_of_failures_again,
     an_upload_abandoned_by_a_dead_process_is_swept_while_others_keep_running,
+    users_and_sessions_made_before_the_upgrade_still_work_after_it,
 );
