@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -13,12 +12,16 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use gridroll_domain::enums::CreatedBy;
 use gridroll_domain::intake::{self, Format, IntakeError};
 use gridroll_domain::program::{DEFAULT_CATALOG, Program, parse_catalog};
+use gridroll_domain::timestamp::now_millis;
 use gridroll_domain::{MeterId, PartnerId};
 use gridroll_server::auth::issue_api_key;
 use gridroll_server::body::BodyPace;
 use gridroll_server::slots::UploadSlots;
 use gridroll_server::{AppState, Config, portal};
-use gridroll_store::{AddUserError, PasswordSet, Permission, Role, Store, StoreOptions};
+use gridroll_store::{
+    AccountStore, AddUserError, PartnerProgramsError, PasswordSet, Permission, Role, StoreOptions,
+    Stores,
+};
 use serde_json::json;
 
 mod lock;
@@ -84,7 +87,7 @@ impl Database {
     /// server: on a SQLite file another process serves, nothing is migrated (a schema
     /// that is not this release's is refused). The program catalog is filled by `serve`
     /// and `migrate`, from `--programs` or the shipped catalog.
-    async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+    async fn open(&self) -> anyhow::Result<Stores> {
         let alone = match gridroll_store::sqlite_path(&self.database_url) {
             Some(path) => matches!(lock::take(Path::new(path))?, lock::Holding::Alone),
             None => true,
@@ -94,7 +97,7 @@ impl Database {
 
     /// Opens the database for serving or migrating it: on SQLite, only while no other
     /// process does, and this process keeps it to itself until it exits.
-    async fn open_alone(&self) -> anyhow::Result<Arc<dyn Store>> {
+    async fn open_alone(&self) -> anyhow::Result<Stores> {
         if let Some(path) = gridroll_store::sqlite_path(&self.database_url)
             && let lock::Holding::Beside { holder, lock } = lock::take(Path::new(path))?
         {
@@ -108,7 +111,7 @@ impl Database {
         self.open_with(true).await
     }
 
-    async fn open_with(&self, migrate: bool) -> anyhow::Result<Arc<dyn Store>> {
+    async fn open_with(&self, migrate: bool) -> anyhow::Result<Stores> {
         let options = StoreOptions {
             max_connections: self.db_pool_size as usize,
             statement_timeout: Duration::from_secs(self.db_statement_timeout),
@@ -403,7 +406,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 Some(file) => read_catalog(file)?,
                 None => parse_catalog(DEFAULT_CATALOG).map_err(anyhow::Error::msg)?,
             };
-            let added = store.seed_programs(&catalog).await?;
+            let added = store.catalog.seed_programs(&catalog, now_millis()).await?;
             eprintln!("the database is up to date; {added} programs added to the catalog");
             Ok(())
         }
@@ -416,12 +419,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 bail!("the partner name must not contain control characters");
             }
             let store = database.open().await?;
-            let partner = store.create_partner(name).await?;
+            let partner = store.accounts.create_partner(name, now_millis()).await?;
             let (_, key) = issue_api_key(
-                store.as_ref(),
+                store.accounts.as_ref(),
                 partner.id,
                 "first key",
                 Permission::ReadWrite,
+                now_millis(),
             )
             .await?;
             println!("{}", json!({"partner_id": partner.id, "api_key": key}));
@@ -437,13 +441,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 bail!("the key name must not contain control characters");
             }
             let store = database.open().await?;
-            require_partner(store.as_ref(), partner).await?;
+            require_partner(store.accounts.as_ref(), partner).await?;
             let permission = if read_only {
                 Permission::ReadOnly
             } else {
                 Permission::ReadWrite
             };
-            let (_, key) = issue_api_key(store.as_ref(), partner, &name, permission).await?;
+            let (_, key) = issue_api_key(
+                store.accounts.as_ref(),
+                partner,
+                &name,
+                permission,
+                now_millis(),
+            )
+            .await?;
             println!("{}", json!({"partner_id": partner, "api_key": key}));
             Ok(())
         }
@@ -455,12 +466,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }) => {
             let (email, hash) = email_and_password(&email).await?;
             let store = database.open().await?;
-            require_partner(store.as_ref(), partner).await?;
+            require_partner(store.accounts.as_ref(), partner).await?;
             let role = match role {
                 UserRole::Admin => Role::Admin,
                 UserRole::Member => Role::Member,
             };
-            let user = match store.add_user(partner, &email, role, &hash).await {
+            let user = match store
+                .accounts
+                .add_user(partner, &email, role, &hash, now_millis())
+                .await
+            {
                 Ok(user) => user,
                 Err(AddUserError::EmailTaken) => {
                     bail!("the partner has a user with the email {email} already")
@@ -480,7 +495,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }) => {
             let (email, hash) = email_and_password(&email).await?;
             let store = database.open().await?;
-            match store.set_password(&email, partner, &hash).await? {
+            match store.accounts.set_password(&email, partner, &hash).await? {
                 PasswordSet::Changed => {}
                 PasswordSet::NoSuchUser => bail!("there is no user with the email {email}"),
                 PasswordSet::Ambiguous => bail!(
@@ -510,7 +525,7 @@ async fn programs(command: ProgramsCommand) -> anyhow::Result<()> {
     match command {
         ProgramsCommand::List { database } => {
             let store = database.open().await?;
-            for entry in store.list_programs().await? {
+            for entry in store.catalog.list_programs().await? {
                 println!(
                     "{}",
                     json!({
@@ -529,6 +544,7 @@ async fn programs(command: ProgramsCommand) -> anyhow::Result<()> {
         } => {
             let store = database.open().await?;
             let entry = store
+                .catalog
                 .list_programs()
                 .await?
                 .into_iter()
@@ -546,7 +562,7 @@ async fn programs(command: ProgramsCommand) -> anyhow::Result<()> {
             let catalog = read_catalog(&file)?;
             let store = database.open().await?;
             for program in &catalog {
-                store.put_program(program).await?;
+                store.catalog.put_program(program, now_millis()).await?;
                 eprintln!("put {}", program.identifier);
             }
             eprintln!(
@@ -561,7 +577,11 @@ async fn programs(command: ProgramsCommand) -> anyhow::Result<()> {
             database,
         } => {
             let store = database.open().await?;
-            if !store.retire_program(&identifier).await? {
+            if !store
+                .catalog
+                .retire_program(&identifier, now_millis())
+                .await?
+            {
                 bail!("there is no program {identifier}");
             }
             eprintln!("retired {identifier}");
@@ -574,22 +594,16 @@ async fn programs(command: ProgramsCommand) -> anyhow::Result<()> {
             database,
         } => {
             let store = database.open().await?;
-            require_partner(store.as_ref(), partner).await?;
-            if !all {
-                let known: Vec<String> = store
-                    .list_programs()
-                    .await?
-                    .into_iter()
-                    .map(|e| e.program.identifier)
-                    .collect();
-                if let Some(unknown) = programs.iter().find(|p| !known.contains(p)) {
-                    bail!("there is no program {unknown}");
-                }
+            let programs = (!all).then_some(programs.as_slice());
+            match store.catalog.set_partner_programs(partner, programs).await {
+                Ok(()) => {}
+                Err(PartnerProgramsError::Store(e)) => return Err(e.into()),
+                Err(refused) => bail!("{refused}"),
             }
-            store
-                .set_partner_programs(partner, (!all).then_some(programs.as_slice()))
+            let enabled = store
+                .catalog
+                .partner_programs(partner, now_millis())
                 .await?;
-            let enabled = store.partner_programs(partner).await?;
             println!(
                 "{}",
                 json!({"partner_id": partner, "programs": enabled.iter().map(|p| &p.identifier).collect::<Vec<_>>()})
@@ -608,23 +622,29 @@ async fn enrollments(command: EnrollmentsCommand) -> anyhow::Result<()> {
             database,
         } => {
             let store = database.open().await?;
-            require_partner(store.as_ref(), partner).await?;
-            let activated = store.activate_enrollments(partner, &program, meter).await?;
+            require_partner(store.accounts.as_ref(), partner).await?;
+            let activated = store
+                .catalog
+                .activate_enrollments(partner, &program, meter, now_millis())
+                .await?;
             println!("{}", json!({"program": program, "activated": activated}));
             Ok(())
         }
         EnrollmentsCommand::Refresh { partner, database } => {
             let store = database.open().await?;
-            require_partner(store.as_ref(), partner).await?;
-            let changed = store.refresh_enrollments(partner).await?;
+            require_partner(store.accounts.as_ref(), partner).await?;
+            let changed = store
+                .catalog
+                .refresh_enrollments(partner, now_millis())
+                .await?;
             println!("{}", json!({"changed": changed}));
             Ok(())
         }
     }
 }
 
-async fn require_partner(store: &dyn Store, partner: PartnerId) -> anyhow::Result<()> {
-    if store.get_partner(partner).await?.is_none() {
+async fn require_partner(accounts: &dyn AccountStore, partner: PartnerId) -> anyhow::Result<()> {
+    if accounts.get_partner(partner).await?.is_none() {
         bail!("there is no partner {partner}");
     }
     Ok(())
@@ -648,12 +668,23 @@ async fn email_and_password(email: &str) -> anyhow::Result<(String, String)> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = args.database.open_alone().await?;
     if args.demo {
-        let partner = match store.find_partner_by_name(DEMO_PARTNER).await? {
+        let partner = match store.accounts.find_partner_by_name(DEMO_PARTNER).await? {
             Some(partner) => partner,
-            None => store.create_partner(DEMO_PARTNER).await?,
+            None => {
+                store
+                    .accounts
+                    .create_partner(DEMO_PARTNER, now_millis())
+                    .await?
+            }
         };
-        let (_, key) =
-            issue_api_key(store.as_ref(), partner.id, "demo", Permission::ReadWrite).await?;
+        let (_, key) = issue_api_key(
+            store.accounts.as_ref(),
+            partner.id,
+            "demo",
+            Permission::ReadWrite,
+            now_millis(),
+        )
+        .await?;
         println!(
             "Demo partner {} is ready. Its API key:\n\n    export GRIDROLL_KEY={key}\n",
             partner.id
@@ -663,12 +694,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let password = gridroll_server::auth::random_token();
         let hash = portal::password::hash(password.clone()).await?;
         if store
+            .accounts
             .set_password(DEMO_USER, Some(partner.id), &hash)
             .await?
             == PasswordSet::NoSuchUser
         {
             match store
-                .add_user(partner.id, DEMO_USER, Role::Admin, &hash)
+                .accounts
+                .add_user(partner.id, DEMO_USER, Role::Admin, &hash, now_millis())
                 .await
             {
                 Ok(_) | Err(AddUserError::EmailTaken) => {}
@@ -750,7 +783,7 @@ async fn import_meters(
     file: PathBuf,
 ) -> anyhow::Result<()> {
     let store = database.open().await?;
-    require_partner(store.as_ref(), partner).await?;
+    require_partner(store.accounts.as_ref(), partner).await?;
     let reader = File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
     let mut meters = Vec::new();
     let read = tokio::task::block_in_place(|| {
@@ -772,7 +805,8 @@ async fn import_meters(
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
     }
     let ids = store
-        .import_meters(partner, CreatedBy::Utility, meters)
+        .meters
+        .import_meters(partner, CreatedBy::Utility, meters, now_millis())
         .await?;
     println!("{}", json!({"imported": ids.len(), "meter_ids": ids}));
     Ok(())

@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gridroll_domain::ApiKeyId;
 use gridroll_domain::PartnerId;
-use gridroll_store::{ApiKeyHash, KeyGrant, Permission, Store};
+use gridroll_store::{AccountStore, ApiKeyHash, KeyGrant, Permission};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -22,17 +22,18 @@ use crate::error::ApiError;
 /// Every key starts with this, so that a leaked key is easy to recognise and scan for.
 const KEY_PREFIX: &str = "grk_";
 
-/// Creates a new key for a partner and returns its id and the key in clear; only its
-/// hash is stored.
+/// Creates a new key for a partner at `now` and returns its id and the key in clear;
+/// only its hash is stored.
 pub async fn issue_api_key(
-    store: &dyn Store,
+    accounts: &dyn AccountStore,
     partner: PartnerId,
     name: &str,
     permission: Permission,
+    now: i64,
 ) -> Result<(ApiKeyId, String), gridroll_store::StoreError> {
     let key = format!("{KEY_PREFIX}{}", random_token());
-    let id = store
-        .add_api_key(partner, name, permission, &hash_key(&key))
+    let id = accounts
+        .add_api_key(partner, name, permission, &hash_key(&key), now)
         .await?;
     Ok((id, key))
 }
@@ -143,7 +144,7 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(grant.into());
         }
         let grant = state
-            .store
+            .accounts
             .use_api_key(&hash, state.now_millis())
             .await?
             .ok_or_else(ApiError::unauthorized)?;

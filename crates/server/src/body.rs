@@ -198,20 +198,27 @@ pub fn failure(error: &(dyn StdError + 'static)) -> Failure {
 pub fn read_error(error: &(dyn StdError + 'static), limit: u64) -> ApiError {
     match failure(error) {
         Failure::TooLarge => ApiError::payload_too_large(limit),
-        Failure::Stalled => ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "The request body did not arrive in time",
-            json!({"error": describe(error)}),
-        ),
-        Failure::Broken => ApiError::bad_request(
-            "The request body could not be read",
-            json!({"error": describe(error)}),
-        ),
+        Failure::Stalled => stalled(&describe(error)),
+        Failure::Broken => unreadable(&describe(error)),
     }
 }
 
+/// 408: the body did not arrive in time, for the reason given.
+pub fn stalled(why: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "The request body did not arrive in time",
+        json!({"error": why}),
+    )
+}
+
+/// 400: the body could not be read, for the reason given.
+pub fn unreadable(why: &str) -> ApiError {
+    ApiError::bad_request("The request body could not be read", json!({"error": why}))
+}
+
 /// The innermost message of an error's chain.
-fn describe(error: &(dyn StdError + 'static)) -> String {
+pub fn describe(error: &(dyn StdError + 'static)) -> String {
     let mut last = error;
     loop {
         let next = match last

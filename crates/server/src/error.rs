@@ -5,7 +5,7 @@
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use gridroll_domain::intake::Problems;
-use gridroll_store::StoreError;
+use gridroll_store::{PartnerProgramsError, StoreError};
 use serde_json::{Value, json};
 
 /// An error answer.
@@ -90,6 +90,24 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::StorageFull(location) => Self::storage_full(&location),
             other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<PartnerProgramsError> for ApiError {
+    fn from(error: PartnerProgramsError) -> Self {
+        match error {
+            PartnerProgramsError::NoSuchPartner => {
+                Self::not_found("Partner not found", json!({"error": error.to_string()}))
+            }
+            PartnerProgramsError::NoProgram => Self::bad_request(
+                "A partner needs at least one program",
+                json!({"error": "list the programs, or send null to allow every program"}),
+            ),
+            PartnerProgramsError::UnknownPrograms(programs) => {
+                Self::bad_request("Unknown programs", json!({"programs": programs}))
+            }
+            PartnerProgramsError::Store(e) => e.into(),
         }
     }
 }

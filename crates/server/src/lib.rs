@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod config;
 pub mod error;
 pub mod extract;
 pub mod listing;
@@ -11,145 +12,23 @@ pub mod openapi;
 pub mod portal;
 pub mod routes;
 pub mod slots;
+pub mod state;
 pub mod upload;
 pub mod wire;
 pub mod worker;
-
-use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use gridroll_domain::program::{DEFAULT_CATALOG, Program, parse_catalog};
-use gridroll_domain::timestamp::{Clock, SystemClock};
-use gridroll_store::Store;
 use serde_json::json;
-use tokio::sync::Notify;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+pub use crate::config::Config;
 use crate::error::ApiError;
-use crate::worker::{WorkerConfig, Workers};
-
-/// Settings of the HTTP API and the workers.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Largest request body accepted for a bulk upload (413 beyond).
-    pub max_body_bytes: u64,
-    /// Job workers in this process.
-    pub workers: usize,
-    /// Assets per processing transaction.
-    pub chunk_size: usize,
-    /// Assets per write batch while an upload is received.
-    pub upload_batch: usize,
-    /// How long a worker's claim on a job lasts without renewal.
-    pub lease: Duration,
-    /// Programs added to the catalog at start when it does not have them yet.
-    pub programs: Vec<Program>,
-    /// SHA-256 of the operator token; none: the operator API is closed.
-    pub operator_token_hash: Option<[u8; 32]>,
-    /// Bulk uploads received at once; more are answered 429.
-    pub max_concurrent_uploads: usize,
-    /// Bulk uploads one partner may send at once (its share of the above).
-    pub max_uploads_per_partner: usize,
-    /// How slow a request body may arrive before the request is refused.
-    pub body_pace: body::BodyPace,
-    /// Marks portal cookies `Secure` (serve the portal over HTTPS, directly or behind a
-    /// proxy), and makes invitation links `https://`.
-    pub secure_cookies: bool,
-    /// Requests come through a reverse proxy that appends the client's address to
-    /// `X-Forwarded-For`; the sign-in throttle then counts by that address.
-    pub behind_proxy: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: 256 * 1024 * 1024,
-            workers: 2,
-            chunk_size: 3000,
-            upload_batch: 5000,
-            lease: Duration::from_secs(30),
-            programs: parse_catalog(DEFAULT_CATALOG).expect("the shipped catalog is valid"),
-            operator_token_hash: None,
-            max_concurrent_uploads: 8,
-            max_uploads_per_partner: slots::UploadSlots::default_share(8),
-            body_pace: body::BodyPace::default(),
-            secure_cookies: false,
-            behind_proxy: false,
-        }
-    }
-}
-
-impl Config {
-    /// Opens the operator API to requests that carry this token.
-    pub fn with_operator_token(mut self, token: &str) -> Self {
-        self.operator_token_hash = Some(auth::sha256(token));
-        self
-    }
-}
-
-impl Config {
-    pub fn worker_config(&self) -> WorkerConfig {
-        WorkerConfig {
-            chunk_size: self.chunk_size,
-            lease: self.lease,
-            idle_poll: Duration::from_secs(1),
-        }
-    }
-}
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub config: Arc<Config>,
-    /// Woken when a job is ready for the workers.
-    pub jobs_ready: Arc<Notify>,
-    pub clock: Arc<dyn Clock>,
-    /// Recently used API keys.
-    pub keys: Arc<auth::KeyCache>,
-    /// Places for bulk uploads in progress.
-    pub uploads: Arc<slots::UploadSlots>,
-    /// Failed portal sign-ins per client address.
-    pub sign_ins: Arc<portal::throttle::SignInThrottle>,
-}
-
-impl AppState {
-    pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
-        Self {
-            store,
-            uploads: Arc::new(slots::UploadSlots::new(
-                config.max_concurrent_uploads,
-                config.max_uploads_per_partner,
-            )),
-            config: Arc::new(config),
-            jobs_ready: Arc::new(Notify::new()),
-            clock: Arc::new(SystemClock),
-            keys: Arc::new(auth::KeyCache::default()),
-            sign_ins: Arc::new(portal::throttle::SignInThrottle::default()),
-        }
-    }
-
-    /// The clock's instant as stored: milliseconds since the epoch.
-    pub fn now_millis(&self) -> i64 {
-        gridroll_domain::timestamp::to_millis(self.clock.now())
-    }
-
-    /// Starts this state's job workers.
-    pub fn start_workers(&self) -> Workers {
-        Workers::start(
-            self.store.clone(),
-            self.config.workers,
-            self.config.worker_config(),
-            self.clock.clone(),
-            self.jobs_ready.clone(),
-        )
-    }
-}
+pub use crate::state::AppState;
 
 /// The whole HTTP API.
 pub fn router(state: AppState) -> Router {
@@ -247,8 +126,12 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// Readies the store for serving: cleans up after stopped processes and adds the
 /// configured programs the catalog lacks.
 pub async fn prepare(state: &AppState) -> Result<(), gridroll_store::StoreError> {
-    state.store.recover().await?;
-    let added = state.store.seed_programs(&state.config.programs).await?;
+    let now = state.now_millis();
+    state.maintenance.recover(now).await?;
+    let added = state
+        .catalog
+        .seed_programs(&state.config.programs, now)
+        .await?;
     if added > 0 {
         tracing::info!(added, "added programs to the catalog");
     }

@@ -29,6 +29,26 @@ struct Held {
     by_partner: HashMap<PartnerId, usize>,
 }
 
+/// Why no place was free.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{title}: {error}")]
+pub struct SlotRefused {
+    pub title: &'static str,
+    pub error: String,
+    pub limit: usize,
+}
+
+impl From<SlotRefused> for ApiError {
+    fn from(refused: SlotRefused) -> Self {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            refused.title,
+            json!({"error": refused.error, "limit": refused.limit, "retry_after_seconds": RETRY_AFTER_SECONDS}),
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS))
+    }
+}
+
 /// A place held until dropped.
 pub struct Slot {
     slots: Arc<UploadSlots>,
@@ -53,7 +73,7 @@ impl UploadSlots {
     }
 
     /// Takes a place for `partner`, or says why there is none.
-    pub fn take(self: &Arc<Self>, partner: PartnerId) -> Result<Slot, ApiError> {
+    pub fn take(self: &Arc<Self>, partner: PartnerId) -> Result<Slot, SlotRefused> {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         let mine = held.by_partner.get(&partner).copied().unwrap_or(0);
         if mine >= self.per_partner {
@@ -97,13 +117,12 @@ impl Drop for Slot {
     }
 }
 
-fn refusal(title: &str, error: String, limit: usize) -> ApiError {
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
+fn refusal(title: &'static str, error: String, limit: usize) -> SlotRefused {
+    SlotRefused {
         title,
-        json!({"error": error, "limit": limit, "retry_after_seconds": RETRY_AFTER_SECONDS}),
-    )
-    .with_header(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS))
+        error,
+        limit,
+    }
 }
 
 #[cfg(test)]
@@ -117,8 +136,11 @@ mod tests {
         let first = slots.take(busy).unwrap();
         let _second = slots.take(busy).unwrap();
         let refused = slots.take(busy).err().unwrap();
-        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
         assert!(refused.title.contains("of yours"));
+        assert_eq!(
+            ApiError::from(refused).status,
+            StatusCode::TOO_MANY_REQUESTS
+        );
         let _a = slots.take(other).unwrap();
         let _b = slots.take(other).unwrap();
         // Every place is taken now: a third partner hears that the server is full.

@@ -2,7 +2,9 @@
 //! blocking thread) into the store (batched writes on another), so memory stays flat in
 //! the size of the file and validation overlaps writing. The job becomes visible, and
 //! the `201` is sent, only once every asset is valid and durably stored; anything less
-//! and the half-received job is removed.
+//! and the half-received job is removed. The same use case serves the API, the portal
+//! and the single-meter endpoint; its [`UploadError`] is answered as JSON by the API and
+//! as a page by the portal.
 
 use std::io;
 use std::ops::ControlFlow;
@@ -11,14 +13,17 @@ use std::sync::Arc;
 use axum::body::Body;
 use futures_util::TryStreamExt;
 use gridroll_domain::intake::{self, Accepted, Format, IntakeError, Problem, Problems};
+use gridroll_domain::timestamp::to_millis;
 use gridroll_domain::{JobId, PartnerId};
-use gridroll_store::{NewAsset, NewJob, ProvisionalAsset, Store, StoreError};
+use gridroll_store::{JobStore, NewAsset, NewJob, ProvisionalAsset, StoreError};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::body::{self, Failure};
+use crate::error::ApiError;
+use crate::slots::{Slot, SlotRefused};
 
 /// A bulk upload as the request describes it.
 #[derive(Debug, Clone)]
@@ -28,16 +33,69 @@ pub struct Upload {
     pub update_existing: bool,
 }
 
+/// Why an upload was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    /// The body holds problems: nothing was stored.
+    #[error("the upload has {} problems", .0.total)]
+    Rejected(Problems),
+    /// The body is larger than the limit, in bytes.
+    #[error("the body is larger than {0} bytes")]
+    TooLarge(u64),
+    /// The body stopped arriving, or arrived too slowly.
+    #[error("the body did not arrive in time: {0}")]
+    Stalled(String),
+    /// The body broke off, or is not what its encoding says.
+    #[error("the body could not be read: {0}")]
+    Unreadable(String),
+    /// Every place for an upload is taken.
+    #[error(transparent)]
+    Busy(#[from] SlotRefused),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A fault of the server's own.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl UploadError {
+    /// What the intake's failure to read a body means; `limit` is the size limit in force.
+    pub fn of_intake(error: IntakeError, limit: u64) -> Self {
+        match error {
+            IntakeError::Rejected(problems) => Self::Rejected(problems),
+            IntakeError::Read(e) => match body::failure(&e) {
+                Failure::TooLarge => Self::TooLarge(limit),
+                Failure::Stalled => Self::Stalled(body::describe(&e)),
+                Failure::Broken => Self::Unreadable(body::describe(&e)),
+            },
+            IntakeError::Stopped => Self::Internal(IntakeError::Stopped.to_string()),
+        }
+    }
+}
+
+impl From<UploadError> for ApiError {
+    fn from(error: UploadError) -> Self {
+        match error {
+            UploadError::Rejected(problems) => ApiError::invalid_assets(problems),
+            UploadError::TooLarge(limit) => ApiError::payload_too_large(limit),
+            UploadError::Stalled(why) => body::stalled(&why),
+            UploadError::Unreadable(why) => body::unreadable(&why),
+            UploadError::Busy(refused) => refused.into(),
+            UploadError::Store(e) => e.into(),
+            UploadError::Internal(why) => ApiError::internal(&UploadError::Internal(why)),
+        }
+    }
+}
+
 /// The marker of a body that went past the size limit while streaming.
 #[derive(Debug, thiserror::Error)]
 #[error("the request body is larger than {0} bytes")]
 pub(crate) struct TooLarge(u64);
 
-/// A place among the bulk uploads received at once, for `partner` (see [`UploadSlots`]).
-///
-/// [`UploadSlots`]: crate::slots::UploadSlots
-pub fn permit(state: &AppState, partner: PartnerId) -> ApiResult<crate::slots::Slot> {
-    state.uploads.take(partner)
+/// A place among the bulk uploads received at once, for `partner` (see
+/// [`crate::slots::UploadSlots`]).
+pub fn permit(state: &AppState, partner: PartnerId) -> Result<Slot, UploadError> {
+    Ok(state.uploads.take(partner)?)
 }
 
 /// Receives a bulk upload and returns the id of its job, ready for the workers.
@@ -46,7 +104,7 @@ pub async fn receive(
     partner: PartnerId,
     upload: Upload,
     body: Body,
-) -> ApiResult<JobId> {
+) -> Result<JobId, UploadError> {
     let id = JobId::new();
     let extension = match upload.format {
         Format::Json => "json",
@@ -62,20 +120,23 @@ pub async fn receive(
         update_existing: upload.update_existing,
         processed_by: None,
     };
-    state.store.begin_job(partner, &job).await?;
+    state
+        .jobs
+        .begin_job(partner, &job, state.now_millis())
+        .await?;
     // Removes the job if this future is dropped mid-upload (the client went away).
-    let guard = DiscardOnDrop::new(state.store.clone(), id);
+    let guard = DiscardOnDrop::new(state.jobs.clone(), id);
     let accepted = match stream_assets(state, id, upload.format, body).await {
         Ok(accepted) => accepted,
         Err(error) => {
             guard.disarm();
-            if let Err(e) = state.store.discard_job(id).await {
+            if let Err(e) = state.jobs.discard_job(id).await {
                 tracing::warn!(job = %id, error = %e, "could not remove a rejected upload; it is removed at the next start");
             }
             return Err(error);
         }
     };
-    commit(state.store.as_ref(), id, &accepted).await?;
+    commit(state, id, &accepted).await?;
     guard.disarm();
     state.jobs_ready.notify_waiters();
     tracing::info!(job = %id, assets = accepted.assets_count, "job accepted");
@@ -118,7 +179,7 @@ async fn stream_assets(
     id: JobId,
     format: Format,
     body: Body,
-) -> ApiResult<Accepted> {
+) -> Result<Accepted, UploadError> {
     let mut reader = blocking_reader(body, state.config.max_body_bytes);
     let batch_size = state.config.upload_batch.max(1);
     let (tx, mut rx) = mpsc::channel::<Vec<NewAsset>>(1);
@@ -150,10 +211,11 @@ async fn stream_assets(
         }
         result
     });
-    let store = state.store.clone();
+    let (jobs, clock) = (state.jobs.clone(), state.clock.clone());
     let write = async move {
         while let Some(batch) = rx.recv().await {
-            store.append_assets(id, batch).await?;
+            jobs.append_assets(id, batch, to_millis(clock.now()))
+                .await?;
         }
         Ok::<_, StoreError>(())
     };
@@ -162,42 +224,39 @@ async fn stream_assets(
     written?;
     match parsed {
         Ok(Ok(accepted)) => Ok(accepted),
-        Ok(Err(error)) => Err(intake_error(error, state.config.max_body_bytes)),
-        Err(join) => Err(ApiError::internal(&join)),
+        Ok(Err(error)) => Err(UploadError::of_intake(error, state.config.max_body_bytes)),
+        Err(join) => Err(UploadError::Internal(join.to_string())),
     }
 }
 
-async fn commit(store: &dyn Store, id: JobId, accepted: &Accepted) -> Result<(), StoreError> {
+async fn commit(state: &AppState, id: JobId, accepted: &Accepted) -> Result<(), StoreError> {
     let regions: Vec<String> = accepted
         .transmission_regions
         .iter()
         .map(ToString::to_string)
         .collect();
-    store
-        .commit_job(id, accepted.assets_count as u64, &regions)
+    state
+        .jobs
+        .commit_job(
+            id,
+            accepted.assets_count as u64,
+            &regions,
+            state.now_millis(),
+        )
         .await
-}
-
-/// The answer to a body the intake did not accept; `limit` is the size limit in force.
-pub fn intake_error(error: IntakeError, limit: u64) -> ApiError {
-    match error {
-        IntakeError::Rejected(problems) => ApiError::invalid_assets(problems),
-        IntakeError::Read(e) => crate::body::read_error(&e, limit),
-        IntakeError::Stopped => ApiError::internal(&IntakeError::Stopped),
-    }
 }
 
 /// Removes a job that is being received unless the upload completes.
 struct DiscardOnDrop {
-    store: Arc<dyn Store>,
+    jobs: Arc<dyn JobStore>,
     job: JobId,
     armed: bool,
 }
 
 impl DiscardOnDrop {
-    fn new(store: Arc<dyn Store>, job: JobId) -> Self {
+    fn new(jobs: Arc<dyn JobStore>, job: JobId) -> Self {
         Self {
-            store,
+            jobs,
             job,
             armed: true,
         }
@@ -211,10 +270,10 @@ impl DiscardOnDrop {
 impl Drop for DiscardOnDrop {
     fn drop(&mut self) {
         if self.armed {
-            let store = self.store.clone();
+            let jobs = self.jobs.clone();
             let job = self.job;
             tokio::spawn(async move {
-                if let Err(e) = store.discard_job(job).await {
+                if let Err(e) = jobs.discard_job(job).await {
                     tracing::warn!(%job, error = %e, "could not remove a rejected upload; it is removed at the next start");
                 }
             });
@@ -229,9 +288,9 @@ pub async fn create_single(
     partner: PartnerId,
     body: Value,
     update_existing: bool,
-) -> ApiResult<ProvisionalAsset> {
+) -> Result<ProvisionalAsset, UploadError> {
     let asset = single_asset(body)?;
-    let data = intake::parse_one(asset).map_err(ApiError::invalid_assets)?;
+    let data = intake::parse_one(asset).map_err(UploadError::Rejected)?;
 
     let id = JobId::new();
     let worker = format!("request-{id}");
@@ -241,30 +300,28 @@ pub async fn create_single(
         update_existing,
         processed_by: Some(worker.clone()),
     };
-    let store = state.store.as_ref();
-    store.begin_job(partner, &job).await?;
-    let guard = DiscardOnDrop::new(state.store.clone(), id);
+    let jobs = state.jobs.as_ref();
+    jobs.begin_job(partner, &job, state.now_millis()).await?;
+    let guard = DiscardOnDrop::new(state.jobs.clone(), id);
     let region = data.transmission_region().to_string();
-    store
-        .append_assets(id, vec![NewAsset::new(0, &data)])
+    jobs.append_assets(id, vec![NewAsset::new(0, &data)], state.now_millis())
         .await?;
-    store.commit_job(id, 1, &[region]).await?;
+    jobs.commit_job(id, 1, &[region], state.now_millis())
+        .await?;
     guard.disarm();
-    store
-        .process_chunk(id, &worker, 1, state.config.lease, true)
+    jobs.process_chunk(id, &worker, 1, state.config.lease, true, state.now_millis())
         .await?;
-    store
-        .provisional_asset(partner, id, 0)
+    jobs.provisional_asset(partner, id, 0)
         .await?
-        .ok_or_else(|| ApiError::internal(&StoreError::Corrupt(format!("job {id} lost its asset"))))
+        .ok_or_else(|| UploadError::Internal(format!("job {id} lost its asset")))
 }
 
 /// Takes `provisional_asset` out of `{"provisional_asset": {...}, "onboarding_token": "..."}`.
-fn single_asset(body: Value) -> ApiResult<Value> {
+fn single_asset(body: Value) -> Result<Value, UploadError> {
     let Value::Object(mut object) = body else {
-        return Err(ApiError::invalid_assets(Problems::single(
-            Problem::general("the body must be an object with a provisional_asset"),
-        )));
+        return Err(UploadError::Rejected(Problems::single(Problem::general(
+            "the body must be an object with a provisional_asset",
+        ))));
     };
     let mut problems = Problems::default();
     for key in object.keys() {
@@ -299,6 +356,6 @@ fn single_asset(body: Value) -> ApiResult<Value> {
     }
     match asset {
         Some(asset) if problems.is_empty() => Ok(asset),
-        _ => Err(ApiError::invalid_assets(problems)),
+        _ => Err(UploadError::Rejected(problems)),
     }
 }

@@ -10,7 +10,7 @@ use futures_util::FutureExt;
 use gridroll_domain::JobId;
 use gridroll_domain::job::{JobStatus, given_up_description, retry_delay};
 use gridroll_domain::timestamp::{Clock, SystemClock, to_millis};
-use gridroll_store::{Store, StoreError};
+use gridroll_store::{JobStore, StoreError};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
@@ -28,7 +28,7 @@ pub struct WorkerConfig {
 /// One worker. Tests drive it with [`Worker::step`] or [`Worker::drain`]; the server runs
 /// it in a loop.
 pub struct Worker {
-    store: Arc<dyn Store>,
+    jobs: Arc<dyn JobStore>,
     name: String,
     config: WorkerConfig,
     clock: Arc<dyn Clock>,
@@ -36,9 +36,9 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(store: Arc<dyn Store>, name: impl Into<String>, config: WorkerConfig) -> Self {
+    pub fn new(jobs: Arc<dyn JobStore>, name: impl Into<String>, config: WorkerConfig) -> Self {
         Self {
-            store,
+            jobs,
             name: name.into(),
             config,
             clock: Arc::new(SystemClock),
@@ -62,7 +62,7 @@ impl Worker {
         let job = match self.current {
             Some(job) => job,
             None => match self
-                .store
+                .jobs
                 .claim_job(&self.name, self.config.lease, self.now())
                 .await?
             {
@@ -75,13 +75,14 @@ impl Worker {
             },
         };
         let result = self
-            .store
+            .jobs
             .process_chunk(
                 job,
                 &self.name,
                 self.config.chunk_size,
                 self.config.lease,
                 false,
+                self.now(),
             )
             .await;
         match result {
@@ -116,7 +117,7 @@ impl Worker {
     async fn failed(&self, job: JobId, error: &str) {
         tracing::warn!(worker = %self.name, %job, error, "processing a chunk failed");
         let failures = match self
-            .store
+            .jobs
             .note_chunk_failure(job, &self.name, error, self.now())
             .await
         {
@@ -135,7 +136,7 @@ impl Worker {
                 let reference = uuid::Uuid::now_v7();
                 let description = given_up_description(failures, &reference.to_string());
                 match self
-                    .store
+                    .jobs
                     .give_up_job(job, &self.name, &description, self.now())
                     .await
                 {
@@ -189,7 +190,7 @@ impl Worker {
             }
         }
         if let Some(job) = self.current.take()
-            && let Err(e) = self.store.release_job(job, &self.name).await
+            && let Err(e) = self.jobs.release_job(job, &self.name).await
         {
             tracing::warn!(%job, error = %e, "could not release a job lease; it expires by itself");
         }
@@ -202,13 +203,13 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// Removes abandoned uploads every [`SWEEP_INTERVAL`] until stopped: without it, an
 /// upload cut off by a dying process would linger until a process starts (PostgreSQL,
 /// where other processes keep running).
-async fn sweep(store: Arc<dyn Store>, clock: Arc<dyn Clock>, mut stop: watch::Receiver<bool>) {
+async fn sweep(jobs: Arc<dyn JobStore>, clock: Arc<dyn Clock>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             () = tokio::time::sleep(SWEEP_INTERVAL) => {}
             _ = stop.changed() => return,
         }
-        if let Err(e) = store.remove_abandoned_uploads(to_millis(clock.now())).await {
+        if let Err(e) = jobs.remove_abandoned_uploads(to_millis(clock.now())).await {
             tracing::warn!(error = %e, "could not remove abandoned uploads; trying again later");
         }
     }
@@ -222,7 +223,7 @@ pub struct Workers {
 
 impl Workers {
     pub fn start(
-        store: Arc<dyn Store>,
+        jobs: Arc<dyn JobStore>,
         count: usize,
         config: WorkerConfig,
         clock: Arc<dyn Clock>,
@@ -232,12 +233,12 @@ impl Workers {
         let process = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
         let mut handles: Vec<JoinHandle<()>> = (0..count)
             .map(|n| {
-                let worker = Worker::new(store.clone(), format!("{process}-{n}"), config.clone())
+                let worker = Worker::new(jobs.clone(), format!("{process}-{n}"), config.clone())
                     .with_clock(clock.clone());
                 tokio::spawn(worker.run(ready.clone(), stopped.clone()))
             })
             .collect();
-        handles.push(tokio::spawn(sweep(store, clock, stopped)));
+        handles.push(tokio::spawn(sweep(jobs, clock, stopped)));
         Self { stop, handles }
     }
 

@@ -8,6 +8,9 @@ pub enum StoreError {
     /// source.
     #[error("database error: {0}")]
     Database(Box<dyn StdError + Send + Sync>),
+    /// A row with the same key exists (a unique index refused the write).
+    #[error("a row with the same key exists")]
+    Conflict,
     /// The disk (or the database's size limit) is full: the change was not made.
     #[error("the database has no storage left: {0}")]
     StorageFull(String),
@@ -37,8 +40,17 @@ impl StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DiskFull) => Self::StorageFull(e.to_string()),
+        const UNIQUE: i32 = 2067; // SQLITE_CONSTRAINT_UNIQUE
+        const PRIMARY_KEY: i32 = 1555; // SQLITE_CONSTRAINT_PRIMARYKEY
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(f.extended_code, UNIQUE | PRIMARY_KEY) =>
+            {
+                Self::Conflict
+            }
+            _ if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => {
+                Self::StorageFull(e.to_string())
+            }
             _ => Self::Database(Box::new(e)),
         }
     }

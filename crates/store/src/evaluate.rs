@@ -235,14 +235,6 @@ fn is_compact(stored: &str) -> bool {
     stored.trim_start().starts_with('[')
 }
 
-/// The SQL that selects the programs a partner may use (`?1`/`$1` is the partner).
-pub const PARTNER_PROGRAMS_SQL: &str = "SELECT definition FROM programs p
-     WHERE NOT p.retired
-       AND (NOT EXISTS (SELECT 1 FROM partner_programs pp WHERE pp.partner_id = {partner})
-            OR EXISTS (SELECT 1 FROM partner_programs pp
-                       WHERE pp.partner_id = {partner} AND pp.identifier = p.identifier))
-     ORDER BY p.identifier";
-
 #[cfg(test)]
 mod tests {
     use gridroll_domain::eligibility::Reason;

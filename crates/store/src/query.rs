@@ -2,15 +2,8 @@
 //! lists, JSON lookups and case-insensitive matching differ; the filter logic does not.
 
 use gridroll_domain::compact;
-use uuid::Uuid;
 
-/// A bound value, converted by each backend to its own parameter type.
-#[derive(Debug, Clone)]
-pub enum Param {
-    Uuid(Uuid),
-    Text(String),
-    Int(i64),
-}
+pub use crate::db::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -19,6 +12,24 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    /// How a statement that reads rows it will change asks to lock them: PostgreSQL locks
+    /// them until the transaction ends; SQLite's one writer has the whole database.
+    pub fn for_update(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        }
+    }
+
+    /// How a statement claiming one of many rows passes over those another transaction is
+    /// claiming (PostgreSQL); SQLite's one writer never meets one.
+    pub fn skip_locked(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
     /// A statement written with PostgreSQL's `$n` placeholders, in this dialect's: SQLite
     /// reads `$1` as a parameter named "$1", numbered by first appearance, so it is
     /// written `?1` there.
@@ -93,7 +104,7 @@ fn pg_path(at: &[usize]) -> String {
 pub struct Conditions {
     dialect: Dialect,
     clauses: Vec<String>,
-    pub params: Vec<Param>,
+    pub params: Vec<Value>,
 }
 
 impl Conditions {
@@ -106,7 +117,7 @@ impl Conditions {
     }
 
     /// Binds a value and returns its placeholder.
-    pub fn bind(&mut self, param: Param) -> String {
+    pub fn bind(&mut self, param: Value) -> String {
         self.params.push(param);
         match self.dialect {
             Dialect::Sqlite => format!("?{}", self.params.len()),
@@ -119,13 +130,13 @@ impl Conditions {
     }
 
     /// `expr = value`
-    pub fn eq(&mut self, expr: &str, value: Param) {
+    pub fn eq(&mut self, expr: &str, value: Value) {
         let p = self.bind(value);
         self.push(format!("{expr} = {p}"));
     }
 
     /// `expr IN (values)`; an empty list matches nothing.
-    pub fn one_of(&mut self, expr: &str, values: impl IntoIterator<Item = Param>) {
+    pub fn one_of(&mut self, expr: &str, values: impl IntoIterator<Item = Value>) {
         let placeholders: Vec<String> = values.into_iter().map(|v| self.bind(v)).collect();
         if placeholders.is_empty() {
             self.push("1 = 0");
@@ -151,7 +162,7 @@ impl Conditions {
         let mut alternatives = Vec::new();
         for term in terms {
             let pattern = format!("%{}%", escape_like(&term.to_lowercase()));
-            let p = self.bind(Param::Text(pattern));
+            let p = self.bind(Value::Text(pattern));
             for expr in exprs {
                 alternatives.push(format!("lower({expr}) LIKE {p} ESCAPE '\\'"));
             }
@@ -196,11 +207,11 @@ mod tests {
     #[test]
     fn placeholders_follow_the_dialect() {
         let mut sqlite = Conditions::new(Dialect::Sqlite);
-        sqlite.eq("a", Param::Int(1));
-        sqlite.one_of("b", [Param::Int(2), Param::Int(3)]);
+        sqlite.eq("a", Value::Int(1));
+        sqlite.one_of("b", [Value::Int(2), Value::Int(3)]);
         assert_eq!(sqlite.sql(), "a = ?1 AND b IN (?2, ?3)");
         let mut postgres = Conditions::new(Dialect::Postgres);
-        postgres.eq("a", Param::Int(1));
+        postgres.eq("a", Value::Int(1));
         postgres.one_of("b", []);
         assert_eq!(postgres.sql(), "a = $1 AND 1 = 0");
     }
@@ -220,7 +231,7 @@ mod tests {
         let mut c = Conditions::new(Dialect::Sqlite);
         c.contains_any(&["x".to_owned()], &["50%_Off\\".to_owned()]);
         assert_eq!(c.sql(), "(lower(x) LIKE ?1 ESCAPE '\\')");
-        assert!(matches!(&c.params[0], Param::Text(t) if t == "%50\\%\\_off\\\\%"));
+        assert!(matches!(&c.params[0], Value::Text(t) if t == "%50\\%\\_off\\\\%"));
     }
 
     #[test]

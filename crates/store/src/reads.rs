@@ -4,17 +4,19 @@
 
 use gridroll_domain::{JobId, MeterId, PartnerId};
 
+use crate::db::Value;
 use crate::model::{AssetField, AssetFilter, JobField, JobFilter, MeterFilter};
-use crate::query::{Conditions, Dialect, Param};
+use crate::query::{Conditions, Dialect};
+use crate::rows::JOB_COLUMNS;
 
 /// A statement and its parameters.
 pub struct Query {
     pub sql: String,
-    pub params: Vec<Param>,
+    pub params: Vec<Value>,
 }
 
-fn texts<T: AsRef<str>>(values: &[T]) -> impl Iterator<Item = Param> + '_ {
-    values.iter().map(|v| Param::Text(v.as_ref().to_owned()))
+fn texts<T: AsRef<str>>(values: &[T]) -> impl Iterator<Item = Value> + '_ {
+    values.iter().map(|v| Value::Text(v.as_ref().to_owned()))
 }
 
 fn boolean(dialect: Dialect, value: bool) -> &'static str {
@@ -31,7 +33,7 @@ fn in_comma_list<T: AsRef<str>>(c: &mut Conditions, column: &str, values: &[T]) 
     let alternatives: Vec<String> = values
         .iter()
         .map(|v| {
-            let p = c.bind(Param::Text(format!("%,{},%", v.as_ref())));
+            let p = c.bind(Value::Text(format!("%,{},%", v.as_ref())));
             format!("(',' || {column} || ',') LIKE {p}")
         })
         .collect();
@@ -54,18 +56,18 @@ pub fn search_meters(
     limit: usize,
 ) -> Query {
     let mut c = Conditions::new(dialect);
-    c.eq("partner_id", Param::Uuid(*partner.as_uuid()));
+    c.eq("partner_id", Value::Uuid(*partner.as_uuid()));
     if let Some(ids) = filter.meter_ids.as_ref().filter(|ids| !ids.is_empty()) {
-        c.one_of("id", ids.iter().map(|id| Param::Uuid(*id.as_uuid())));
+        c.one_of("id", ids.iter().map(|id| Value::Uuid(*id.as_uuid())));
     }
     if let Some(references) = &filter.partner_references {
         c.one_of("partner_reference", texts(references));
     }
     if let Some(region) = filter.transmission_region {
-        c.eq("transmission_region", Param::Text(region.to_string()));
+        c.eq("transmission_region", Value::Text(region.to_string()));
     }
     if let Some(class) = filter.customer_classification {
-        c.eq("customer_classification", Param::Text(class.to_string()));
+        c.eq("customer_classification", Value::Text(class.to_string()));
     }
     if let Some(types) = &filter.meter_types {
         c.one_of("meter_type", texts(types));
@@ -75,7 +77,7 @@ pub fn search_meters(
         let alternatives: Vec<String> = types
             .iter()
             .map(|t| {
-                let p = c.bind(Param::Text(format!("%\"{t}\"%")));
+                let p = c.bind(Value::Text(format!("%\"{t}\"%")));
                 format!("load_types LIKE {p}")
             })
             .collect();
@@ -93,15 +95,15 @@ pub fn search_meters(
         c.nothing();
     }
     if let Some(since) = filter.modified_since {
-        let p = c.bind(Param::Int(since));
+        let p = c.bind(Value::Int(since));
         c.push(format!("updated_at >= {p}"));
     }
     if let Some(after) = filter.created_after {
-        let p = c.bind(Param::Int(after));
+        let p = c.bind(Value::Int(after));
         c.push(format!("created_at >= {p}"));
     }
     if let Some(before) = filter.created_before {
-        let p = c.bind(Param::Int(before));
+        let p = c.bind(Value::Int(before));
         c.push(format!("created_at < {p}"));
     }
     if filter.exclude_archived {
@@ -126,10 +128,10 @@ pub fn search_meters(
         );
     }
     if let Some(after) = after {
-        let p = c.bind(Param::Uuid(*after.as_uuid()));
+        let p = c.bind(Value::Uuid(*after.as_uuid()));
         c.push(format!("id > {p}"));
     }
-    let limit = c.bind(Param::Int(limit as i64));
+    let limit = c.bind(Value::Int(limit as i64));
     Query {
         sql: format!(
             "SELECT {METER_COLUMNS} FROM meters WHERE {} ORDER BY id LIMIT {limit}",
@@ -148,7 +150,7 @@ pub const ASSET_COLUMNS: &str = "job_id, seq, partner_reference, status, status_
 
 fn asset_conditions(dialect: Dialect, partner: PartnerId, filter: &AssetFilter) -> Conditions {
     let mut c = Conditions::new(dialect);
-    let partner_param = c.bind(Param::Uuid(*partner.as_uuid()));
+    let partner_param = c.bind(Value::Uuid(*partner.as_uuid()));
     c.push(format!("partner_id = {partner_param}"));
     // Assets of an upload still being received are not there yet.
     c.push(format!(
@@ -156,7 +158,7 @@ fn asset_conditions(dialect: Dialect, partner: PartnerId, filter: &AssetFilter) 
          AND j.status <> 'RECEIVING')"
     ));
     if let Some(jobs) = &filter.job_ids {
-        c.one_of("job_id", jobs.iter().map(|j| Param::Uuid(*j.as_uuid())));
+        c.one_of("job_id", jobs.iter().map(|j| Value::Uuid(*j.as_uuid())));
     }
     if let Some(statuses) = &filter.statuses {
         c.one_of("status", texts(statuses));
@@ -210,11 +212,11 @@ pub fn list_assets(
 ) -> Query {
     let mut c = asset_conditions(dialect, partner, filter);
     if let Some((job, seq)) = after {
-        let j = c.bind(Param::Uuid(*job.as_uuid()));
-        let s = c.bind(Param::Int(seq as i64));
+        let j = c.bind(Value::Uuid(*job.as_uuid()));
+        let s = c.bind(Value::Int(seq as i64));
         c.push(format!("(job_id < {j} OR (job_id = {j} AND seq > {s}))"));
     }
-    let limit = c.bind(Param::Int(limit as i64));
+    let limit = c.bind(Value::Int(limit as i64));
     Query {
         sql: format!(
             "SELECT {ASSET_COLUMNS} FROM asset_states WHERE {}
@@ -239,9 +241,6 @@ pub fn max_site_devices(dialect: Dialect, partner: PartnerId, filter: &AssetFilt
     }
 }
 
-pub const JOB_COLUMNS: &str = "id, partner_id, status, file_name, update_existing, assets_count, \
-     created_count, updated_count, failed_count, transmission_regions, created_at, updated_at";
-
 /// A page of jobs, newest first, before `before`.
 pub fn list_jobs(
     dialect: Dialect,
@@ -251,7 +250,7 @@ pub fn list_jobs(
     limit: usize,
 ) -> Query {
     let mut c = Conditions::new(dialect);
-    c.eq("partner_id", Param::Uuid(*partner.as_uuid()));
+    c.eq("partner_id", Value::Uuid(*partner.as_uuid()));
     c.push("status <> 'RECEIVING'");
     if let Some(statuses) = &filter.statuses {
         c.one_of("status", texts(statuses));
@@ -280,10 +279,10 @@ pub fn list_jobs(
         }
     }
     if let Some(before) = before {
-        let p = c.bind(Param::Uuid(*before.as_uuid()));
+        let p = c.bind(Value::Uuid(*before.as_uuid()));
         c.push(format!("id < {p}"));
     }
-    let limit = c.bind(Param::Int(limit as i64));
+    let limit = c.bind(Value::Int(limit as i64));
     Query {
         sql: format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE {} ORDER BY id DESC LIMIT {limit}",
@@ -308,7 +307,7 @@ pub fn asset_facet(dialect: Dialect, partner: PartnerId, column: &str) -> Query 
 /// Distinct values of a job column.
 pub fn job_facet(dialect: Dialect, partner: PartnerId, column: &str) -> Query {
     let mut c = Conditions::new(dialect);
-    c.eq("partner_id", Param::Uuid(*partner.as_uuid()));
+    c.eq("partner_id", Value::Uuid(*partner.as_uuid()));
     c.push("status <> 'RECEIVING'");
     Query {
         sql: format!(

@@ -16,9 +16,9 @@ const LATEST_JOBS: usize = 5;
 /// `GET /portal`
 pub async fn show(State(state): State<AppState>, who: SignedIn) -> PortalResult<Markup> {
     let partner = who.user.partner;
-    let overview = state.store.meter_overview(partner).await?;
+    let overview = state.meters.meter_overview(partner).await?;
     let jobs = state
-        .store
+        .jobs
         .list_jobs(
             partner,
             &JobFilter::default(),

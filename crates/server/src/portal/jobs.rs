@@ -60,7 +60,7 @@ pub async fn list(
         limit: JOBS_PER_PAGE + 1,
     };
     let mut jobs = state
-        .store
+        .jobs
         .list_jobs(who.user.partner, &filter, &page)
         .await?;
     let more = jobs.len() > JOBS_PER_PAGE;
@@ -97,7 +97,7 @@ async fn job_of(state: &AppState, who: &SignedIn, raw: &str) -> PortalResult<Job
     let not_found = || PortalError::not_found("There is no such job.");
     let id: JobId = raw.parse().map_err(|_| not_found())?;
     state
-        .store
+        .jobs
         .get_job(who.user.partner, id)
         .await?
         .ok_or_else(not_found)
@@ -139,7 +139,7 @@ pub async fn show(
         ..AssetFilter::default()
     };
     let mut rows = state
-        .store
+        .jobs
         .list_provisional_assets(who.user.partner, &filter, after, ROWS_PER_PAGE + 1)
         .await?;
     let more = rows.len() > ROWS_PER_PAGE;
@@ -291,7 +291,7 @@ pub async fn failed_rows(
         .unwrap_or("job");
     let name = format!("{stem}-failed-rows.csv");
     let mut response =
-        crate::routes::assets::export_csv(state.store.clone(), who.user.partner, filter, &name)
+        crate::routes::assets::export_csv(state.jobs.clone(), who.user.partner, filter, &name)
             .await?;
     response.headers_mut().insert(
         header::CACHE_CONTROL,

@@ -20,7 +20,7 @@ const MAX_NAME: usize = 100;
 /// `GET /portal/keys`
 pub async fn list(State(state): State<AppState>, who: SignedIn) -> PortalResult<Markup> {
     who.require_admin()?;
-    let keys = state.store.list_api_keys(who.user.partner).await?;
+    let keys = state.accounts.list_api_keys(who.user.partner).await?;
     Ok(keys_page(&who, &keys, None, None))
 }
 
@@ -154,14 +154,21 @@ pub async fn create(
         None
     };
     if let Some(problem) = problem {
-        let keys = state.store.list_api_keys(partner).await?;
+        let keys = state.accounts.list_api_keys(partner).await?;
         let page = keys_page(&who, &keys, None, Some(&problem));
         return Ok((axum::http::StatusCode::BAD_REQUEST, page).into_response());
     }
     let permission = permission.expect("checked above");
-    let (_, key) = issue_api_key(state.store.as_ref(), partner, name, permission).await?;
+    let (_, key) = issue_api_key(
+        state.accounts.as_ref(),
+        partner,
+        name,
+        permission,
+        state.now_millis(),
+    )
+    .await?;
     tracing::info!(user = %who.user.id, "an API key was created in the portal");
-    let keys = state.store.list_api_keys(partner).await?;
+    let keys = state.accounts.list_api_keys(partner).await?;
     let created = Created {
         name: name.to_owned(),
         key,
@@ -188,7 +195,7 @@ pub async fn revoke(
     let id: ApiKeyId = raw.parse().map_err(|_| not_found())?;
     let now = state.now_millis();
     if !state
-        .store
+        .accounts
         .revoke_api_key(who.user.partner, id, now)
         .await?
     {

@@ -54,7 +54,7 @@ pub async fn list(
     };
     let after = query_value::<MeterId>(&params.after, "page")?;
     let mut meters = state
-        .store
+        .meters
         .search_meters(who.user.partner, &filter, after, METERS_PER_PAGE + 1)
         .await?;
     let more = meters.len() > METERS_PER_PAGE;
@@ -151,7 +151,7 @@ pub async fn show(
     let not_found = || PortalError::not_found("There is no such meter.");
     let id: MeterId = raw.parse().map_err(|_| not_found())?;
     let meter = state
-        .store
+        .meters
         .get_meter(who.user.partner, id)
         .await?
         .ok_or_else(not_found)?;

@@ -16,7 +16,10 @@ use crate::AppState;
 
 /// `GET /portal/programs`
 pub async fn list(State(state): State<AppState>, who: SignedIn) -> PortalResult<Markup> {
-    let programs = state.store.partner_programs(who.user.partner).await?;
+    let programs = state
+        .catalog
+        .partner_programs(who.user.partner, state.now_millis())
+        .await?;
     Ok(layout::page(
         "Programs",
         &who,
@@ -106,7 +109,10 @@ pub async fn template(
     who: SignedIn,
     Path(identifier): Path<String>,
 ) -> PortalResult<Response> {
-    let programs = state.store.partner_programs(who.user.partner).await?;
+    let programs = state
+        .catalog
+        .partner_programs(who.user.partner, state.now_millis())
+        .await?;
     let program = programs
         .iter()
         .find(|p| p.identifier == identifier)

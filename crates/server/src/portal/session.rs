@@ -153,7 +153,7 @@ impl FromRequestParts<AppState> for SignedIn {
             return Err(PortalError::SignIn { next });
         };
         let token = hash_token(token);
-        let session = state.store.session(&token, state.now_millis()).await?;
+        let session = state.accounts.session(&token, state.now_millis()).await?;
         let Some(session) = session else {
             return Err(PortalError::SignIn { next });
         };
@@ -306,7 +306,7 @@ pub async fn sign_in(
         return Ok(refused(&state, &headers, next, &form.email));
     };
     // One address may be a user of several partners; the password says which.
-    let candidates = state.store.user_credentials(&email).await?;
+    let candidates = state.accounts.user_credentials(&email).await?;
     let device = cookie(&headers, DEVICE_COOKIE).filter(|t| is_token(t));
     let now = state.now_millis();
     let until = now + LOCK_FOR.as_millis() as i64;
@@ -318,7 +318,7 @@ pub async fn sign_in(
         // lock. A locked-out source is refused like a wrong password, after the same
         // work, so that the answer tells nothing about which emails have accounts.
         let attempt = state
-            .store
+            .accounts
             .sign_in_attempt(candidate.user.id, &source, now, LOCK_AFTER, until)
             .await?;
         account_failures = account_failures.max(attempt.account_failures);
@@ -377,7 +377,7 @@ async fn source(
 ) -> PortalResult<TokenHash> {
     if let Some(device) = device {
         let device = hash_token(device);
-        if state.store.is_known_device(user.id, &device).await? {
+        if state.accounts.is_known_device(user.id, &device).await? {
             return Ok(device);
         }
     }
@@ -410,7 +410,7 @@ async fn start_session_from(
     let token = random_token();
     let now = state.now_millis();
     state
-        .store
+        .accounts
         .start_session(&NewSession {
             token: hash_token(&token),
             user: user.id,
@@ -452,7 +452,7 @@ pub async fn sign_out(
     PortalForm(form): PortalForm<CsrfForm>,
 ) -> PortalResult<Response> {
     who.check_csrf(&form.csrf)?;
-    state.store.end_session(&who.token).await?;
+    state.accounts.end_session(&who.token).await?;
     let mut response = Redirect::to("/portal/sign-in").into_response();
     response.headers_mut().append(
         SET_COOKIE,

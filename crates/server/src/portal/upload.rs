@@ -11,7 +11,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use gridroll_domain::intake::Format;
 use maud::{Markup, html};
-use serde::Deserialize;
 
 use super::layout::{self, Section, count};
 use super::session::{SignedIn, csrf_refused};
@@ -19,7 +18,7 @@ use super::{PortalError, PortalResult};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::routes::jobs::check_file_name;
-use crate::upload::{self, Upload};
+use crate::upload::{self, Upload, UploadError};
 
 /// `GET /portal/upload`
 pub async fn page(who: SignedIn) -> Markup {
@@ -42,8 +41,8 @@ struct Rejected {
     rows: Vec<ProblemRow>,
 }
 
-/// One problem of a refused file as the upload answer lists it.
-#[derive(Debug, Deserialize)]
+/// One problem of a refused file, as the page lists it.
+#[derive(Debug)]
 struct ProblemRow {
     message: String,
     csv_row: Option<usize>,
@@ -202,7 +201,7 @@ async fn receive_file(
         Ok(permit) => permit,
         Err(e) => {
             drain(field).await;
-            return Ok(refused(who, outcome, e));
+            return refused(who, outcome, e);
         }
     };
     let upload = Upload {
@@ -214,8 +213,7 @@ async fn receive_file(
     drop(permit);
     match result {
         Ok(job) => Ok(Redirect::to(&format!("/portal/jobs/{job}")).into_response()),
-        Err(e) if e.status.is_client_error() => Ok(refused(who, outcome, e)),
-        Err(e) => Err(e.into()),
+        Err(e) => refused(who, outcome, e),
     }
 }
 
@@ -231,7 +229,7 @@ async fn receive_streaming(
     who: &SignedIn,
     upload: Upload,
     mut field: Field<'_>,
-) -> Result<gridroll_domain::JobId, ApiError> {
+) -> Result<gridroll_domain::JobId, UploadError> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, io::Error>>(4);
     let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
@@ -267,32 +265,51 @@ async fn receive_streaming(
     // A body that outgrew the limit or broke off explains the refusal best.
     match broken {
         Some(StatusCode::PAYLOAD_TOO_LARGE) => {
-            Err(ApiError::payload_too_large(state.config.max_body_bytes))
+            Err(UploadError::TooLarge(state.config.max_body_bytes))
         }
-        Some(_) => Err(ApiError::bad_request(
-            "The upload was cut off before it was complete",
-            serde_json::json!({"error": "send the file again"}),
+        Some(_) => Err(UploadError::Unreadable(
+            "the upload was cut off before it was complete".to_owned(),
         )),
         None => received,
     }
 }
 
-/// The upload page again, with why the file was refused.
-fn refused(who: &SignedIn, mut outcome: Outcome, error: ApiError) -> Response {
-    let status = error.status;
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        let limit = error.details["limit_bytes"].as_u64().unwrap_or_default();
-        outcome.alert = Some(format!("The file is too large. {}", too_large(limit)));
-        return (status, upload_page(who, &outcome)).into_response();
-    }
-    match serde_json::from_value::<Vec<ProblemRow>>(error.details.clone()) {
-        Ok(rows) if !rows.is_empty() => {
-            outcome.problems = Some(Rejected {
-                title: error.title.replace("The request has", "The file has"),
-                rows,
-            });
+/// The upload page again, with why the file was refused; a fault of the server's own is
+/// its error page.
+fn refused(who: &SignedIn, mut outcome: Outcome, error: UploadError) -> PortalResult<Response> {
+    let status = match &error {
+        UploadError::Rejected(problems) => {
+            let title = ApiError::invalid_assets(problems.clone())
+                .title
+                .replace("The request has", "The file has");
+            let rows = problems
+                .listed
+                .iter()
+                .map(|p| ProblemRow {
+                    message: p.message.clone(),
+                    csv_row: p.csv_row,
+                    problem_field: p.problem_field.clone(),
+                })
+                .collect();
+            outcome.problems = Some(Rejected { title, rows });
+            StatusCode::BAD_REQUEST
         }
-        _ => outcome.alert = Some(PortalError::from(error).message()),
-    }
-    (status, upload_page(who, &outcome)).into_response()
+        UploadError::TooLarge(limit) => {
+            outcome.alert = Some(format!("The file is too large. {}", too_large(*limit)));
+            StatusCode::PAYLOAD_TOO_LARGE
+        }
+        UploadError::Busy(refused) => {
+            outcome.alert = Some(format!("{}: {}.", refused.title, refused.error));
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        UploadError::Stalled(_) | UploadError::Unreadable(_) => {
+            outcome.alert =
+                Some("The upload was cut off before it was complete. Try again.".to_owned());
+            StatusCode::BAD_REQUEST
+        }
+        UploadError::Store(_) | UploadError::Internal(_) => {
+            return Err(ApiError::from(error).into());
+        }
+    };
+    Ok((status, upload_page(who, &outcome)).into_response())
 }

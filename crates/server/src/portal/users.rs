@@ -25,7 +25,7 @@ const INVITATION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 /// `GET /portal/users`
 pub async fn list(State(state): State<AppState>, who: SignedIn) -> PortalResult<Markup> {
     who.require_admin()?;
-    let users = state.store.list_users(who.user.partner).await?;
+    let users = state.accounts.list_users(who.user.partner).await?;
     Ok(users_page(&who, &users, None, None))
 }
 
@@ -119,7 +119,7 @@ pub async fn invite(
         _ => None,
     };
     if let Some(problem) = problem {
-        let users = state.store.list_users(partner).await?;
+        let users = state.accounts.list_users(partner).await?;
         let page = users_page(&who, &users, None, Some(&problem));
         return Ok((StatusCode::BAD_REQUEST, page).into_response());
     }
@@ -127,7 +127,7 @@ pub async fn invite(
     let token = random_token();
     let now = state.now_millis();
     state
-        .store
+        .accounts
         .add_invitation(&NewInvitation {
             token: hash_token(&token),
             partner,
@@ -139,7 +139,7 @@ pub async fn invite(
         })
         .await?;
     let link = format!("{}/portal/invitations/{token}", origin(&state, &headers));
-    let users = state.store.list_users(partner).await?;
+    let users = state.accounts.list_users(partner).await?;
     Ok((
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
         users_page(&who, &users, Some(&link), None),
@@ -198,7 +198,7 @@ pub async fn invitation_page(
 ) -> PortalResult<Response> {
     let now = state.now_millis();
     let invitation = state
-        .store
+        .accounts
         .invitation(&hash_token(&token), now)
         .await?
         .ok_or_else(gone)?;
@@ -238,7 +238,11 @@ pub async fn accept(
     session::check_form_token(&headers, &form.csrf)?;
     let hash = hash_token(&token);
     let now = state.now_millis();
-    let invitation = state.store.invitation(&hash, now).await?.ok_or_else(gone)?;
+    let invitation = state
+        .accounts
+        .invitation(&hash, now)
+        .await?
+        .ok_or_else(gone)?;
     let problem = if form.password != form.confirm {
         Some("The two passwords differ.".to_owned())
     } else {
@@ -252,7 +256,7 @@ pub async fn accept(
         .await
         .map_err(|e| crate::error::ApiError::internal(e.as_ref()))?;
     let user = match state
-        .store
+        .accounts
         .accept_invitation(&hash, now, &password_hash)
         .await
     {

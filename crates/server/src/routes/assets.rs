@@ -13,7 +13,7 @@ use gridroll_domain::csv_layout::{STATUS_COLUMNS, export_cells, export_header};
 use gridroll_domain::timestamp::format_millis;
 use gridroll_domain::{JobId, PartnerId};
 use gridroll_store::cursor::{self, Listing};
-use gridroll_store::{AssetField, AssetFilter, ProvisionalAsset, Store, StoreError};
+use gridroll_store::{AssetField, AssetFilter, JobStore, ProvisionalAsset, StoreError};
 use serde_json::json;
 
 use crate::AppState;
@@ -70,7 +70,7 @@ pub async fn list(
     };
     if wants_csv(&headers) {
         return export_csv(
-            state.store.clone(),
+            state.jobs.clone(),
             caller.partner,
             filter,
             "provisional-assets.csv",
@@ -84,7 +84,7 @@ pub async fn list(
         None => None,
     };
     let mut assets = state
-        .store
+        .jobs
         .list_provisional_assets(caller.partner, &filter, after, limit + 1)
         .await?;
     let next_page_token = if assets.len() > limit {
@@ -145,7 +145,7 @@ fn asset_at(position: &[u8]) -> ApiResult<(JobId, u64)> {
 /// Streams every matching asset as CSV: the upload layout, then the status columns
 /// (which an upload ignores, so the file can be fixed and uploaded again).
 pub async fn export_csv(
-    store: Arc<dyn Store>,
+    store: Arc<dyn JobStore>,
     partner: PartnerId,
     filter: AssetFilter,
     file_name: &str,
@@ -251,6 +251,6 @@ pub async fn filters(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<FilterOptions>> {
-    let facets = state.store.asset_facets(caller.partner).await?;
+    let facets = state.jobs.asset_facets(caller.partner).await?;
     Ok(Json(FilterOptions::from(facets)))
 }

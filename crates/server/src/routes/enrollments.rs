@@ -28,8 +28,8 @@ use crate::wire::{MeterList, meter_enrollments};
 /// The programs a partner may use, by identifier.
 pub async fn catalog(state: &AppState, partner: PartnerId) -> ApiResult<HashMap<String, Program>> {
     Ok(state
-        .store
-        .partner_programs(partner)
+        .catalog
+        .partner_programs(partner, state.now_millis())
         .await?
         .into_iter()
         .map(|p| (p.identifier.clone(), p))
@@ -49,7 +49,7 @@ pub async fn get(
 ) -> ApiResult<Json<Value>> {
     let id: MeterId = path_id(&raw, "meter_id", "Meter")?;
     let meter = state
-        .store
+        .meters
         .get_meter(caller.partner, id)
         .await?
         .ok_or_else(|| meter_not_found(id))?;
@@ -175,14 +175,14 @@ pub async fn participation(
     }
     let change = request.change()?;
     let missing = state
-        .store
-        .set_participation(caller.partner, &[id], &change)
+        .catalog
+        .set_participation(caller.partner, &[id], &change, state.now_millis())
         .await?;
     if !missing.is_empty() {
         return Err(meter_not_found(id));
     }
     let meter = state
-        .store
+        .meters
         .get_meter(caller.partner, id)
         .await?
         .ok_or_else(|| meter_not_found(id))?;
@@ -215,8 +215,8 @@ pub async fn participation_bulk(
     ids.sort();
     ids.dedup();
     let missing = state
-        .store
-        .set_participation(caller.partner, &ids, &change)
+        .catalog
+        .set_participation(caller.partner, &ids, &change, state.now_millis())
         .await?;
     if !missing.is_empty() {
         return Err(ApiError::not_found(

@@ -109,7 +109,7 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let id: JobId = path_id(&raw, "job_id", "Job")?;
     let job = state
-        .store
+        .jobs
         .get_job(caller.partner, id)
         .await?
         .ok_or_else(|| job_not_found(id))?;
@@ -119,7 +119,7 @@ pub async fn get(
         serde_json::to_string(&JobBody::from(job)).map_err(|e| ApiError::internal(&e))?;
     head.pop();
     head.push_str(",\"assets\":[");
-    let (store, partner) = (state.store.clone(), caller.partner);
+    let (store, partner) = (state.jobs.clone(), caller.partner);
     let batches = futures_util::stream::unfold(Some(0u64), move |from| {
         let store = store.clone();
         async move {
@@ -191,7 +191,7 @@ pub async fn list(
         None => None,
     };
     let mut jobs = state
-        .store
+        .jobs
         .list_jobs(
             caller.partner,
             &filter,
@@ -230,6 +230,6 @@ pub async fn filters(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<FilterOptions>> {
-    let facets = state.store.job_facets(caller.partner).await?;
+    let facets = state.jobs.job_facets(caller.partner).await?;
     Ok(Json(FilterOptions::from(facets)))
 }

@@ -85,7 +85,7 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let id: MeterId = path_id(&raw, "meter_id", "Meter")?;
     let meter = state
-        .store
+        .meters
         .get_stored_meter(caller.partner, id)
         .await?
         .ok_or_else(|| ApiError::not_found("Meter not found", json!({"meter_id": id})))?;
@@ -266,7 +266,7 @@ pub async fn search_page(
     };
     let filter = request.filter()?;
     let mut meters = state
-        .store
+        .meters
         .search_meters(partner, &filter, after, limit + 1)
         .await?;
     let next_page_token = if meters.len() > limit {

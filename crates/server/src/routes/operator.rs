@@ -68,7 +68,7 @@ async fn json_body<T: serde::de::DeserializeOwned>(
 
 /// `GET /operator/v1/programs`: every program, retired ones included.
 pub async fn programs(State(state): State<AppState>, _: Operator) -> ApiResult<Json<Value>> {
-    let entries = state.store.list_programs().await?;
+    let entries = state.catalog.list_programs().await?;
     Ok(Json(json!({
         "programs": entries.iter().map(|e| json!({
             "definition": e.program,
@@ -95,7 +95,10 @@ pub async fn put_program(
     program
         .check()
         .map_err(|e| ApiError::bad_request("Invalid program", json!({"error": e})))?;
-    state.store.put_program(&program).await?;
+    state
+        .catalog
+        .put_program(&program, state.now_millis())
+        .await?;
     Ok(Json(json!({"definition": program, "retired": false})))
 }
 
@@ -105,7 +108,11 @@ pub async fn retire_program(
     _: Operator,
     Path(identifier): Path<String>,
 ) -> ApiResult<StatusCode> {
-    if state.store.retire_program(&identifier).await? {
+    if state
+        .catalog
+        .retire_program(&identifier, state.now_millis())
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(
@@ -117,7 +124,7 @@ pub async fn retire_program(
 
 async fn partner(state: &AppState, raw: &str) -> ApiResult<PartnerId> {
     let id: PartnerId = path_id(raw, "partner_id", "Partner")?;
-    match state.store.get_partner(id).await? {
+    match state.accounts.get_partner(id).await? {
         Some(_) => Ok(id),
         None => Err(ApiError::not_found(
             "Partner not found",
@@ -141,35 +148,16 @@ pub async fn set_partner_programs(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let partner = partner(&state, &raw).await?;
+    let partner: PartnerId = path_id(&raw, "partner_id", "Partner")?;
     let request: PartnerPrograms = json_body(&headers, body, 64 * 1024).await?;
-    if request.programs.as_ref().is_some_and(Vec::is_empty) {
-        return Err(ApiError::bad_request(
-            "A partner needs at least one program",
-            json!({"error": "list the programs, or send null to allow every program"}),
-        ));
-    }
-    if let Some(wanted) = &request.programs {
-        let known: Vec<String> = state
-            .store
-            .list_programs()
-            .await?
-            .into_iter()
-            .map(|e| e.program.identifier)
-            .collect();
-        let unknown: Vec<&String> = wanted.iter().filter(|p| !known.contains(p)).collect();
-        if !unknown.is_empty() {
-            return Err(ApiError::bad_request(
-                "Unknown programs",
-                json!({"programs": unknown}),
-            ));
-        }
-    }
     state
-        .store
+        .catalog
         .set_partner_programs(partner, request.programs.as_deref())
         .await?;
-    let now_enabled = state.store.partner_programs(partner).await?;
+    let now_enabled = state
+        .catalog
+        .partner_programs(partner, state.now_millis())
+        .await?;
     Ok(Json(json!({
         "partner_id": partner,
         "programs": now_enabled.iter().map(|p| &p.identifier).collect::<Vec<_>>(),
@@ -197,8 +185,8 @@ pub async fn activate(
     let activated = match &request.meter_ids {
         None => {
             state
-                .store
-                .activate_enrollments(partner, &request.program, None)
+                .catalog
+                .activate_enrollments(partner, &request.program, None, state.now_millis())
                 .await?
         }
         Some(ids) => {
@@ -206,8 +194,8 @@ pub async fn activate(
             for raw in ids {
                 let id: MeterId = path_id(raw, "meter_id", "Meter")?;
                 total += state
-                    .store
-                    .activate_enrollments(partner, &request.program, Some(id))
+                    .catalog
+                    .activate_enrollments(partner, &request.program, Some(id), state.now_millis())
                     .await?;
             }
             total
@@ -226,7 +214,10 @@ pub async fn refresh(
     Path(raw): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let partner = partner(&state, &raw).await?;
-    let changed = state.store.refresh_enrollments(partner).await?;
+    let changed = state
+        .catalog
+        .refresh_enrollments(partner, state.now_millis())
+        .await?;
     Ok(Json(json!({"changed": changed})))
 }
 
@@ -263,8 +254,8 @@ pub async fn import(
         ),
     })?;
     let ids = state
-        .store
-        .import_meters(partner, CreatedBy::Utility, meters)
+        .meters
+        .import_meters(partner, CreatedBy::Utility, meters, state.now_millis())
         .await?;
     Ok((
         StatusCode::CREATED,

@@ -16,13 +16,16 @@ use super::jobs::body_format;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::upload;
+use crate::upload::{self, UploadError};
 use crate::wire;
 
 /// `GET /v1.1/programs`
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     let now = state.clock.now();
-    let programs = state.store.partner_programs(caller.partner).await?;
+    let programs = state
+        .catalog
+        .partner_programs(caller.partner, state.now_millis())
+        .await?;
     Ok(Json(json!({
         "programs": programs.iter().map(|p| wire::program(p, now)).collect::<Vec<_>>()
     })))
@@ -34,7 +37,10 @@ pub async fn get(
     caller: Caller,
     Path(identifier): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let programs = state.store.partner_programs(caller.partner).await?;
+    let programs = state
+        .catalog
+        .partner_programs(caller.partner, state.now_millis())
+        .await?;
     programs
         .iter()
         .find(|p| p.identifier == identifier)
@@ -63,7 +69,10 @@ pub async fn validate(
     // read as it arrives, on a thread of its own, like an upload.
     let limit = state.config.max_body_bytes.min(VALIDATE_LIMIT);
     let _permit = upload::permit(&state, caller.partner)?;
-    let programs = state.store.partner_programs(caller.partner).await?;
+    let programs = state
+        .catalog
+        .partner_programs(caller.partner, state.now_millis())
+        .await?;
     let mut reader = upload::blocking_reader(body, limit);
     let read = tokio::task::spawn_blocking(move || {
         let mut assets = Vec::new();
@@ -120,7 +129,9 @@ pub async fn validate(
     let problems = match result {
         Ok(_) => Problems::default(),
         Err(IntakeError::Rejected(problems)) => problems,
-        Err(error @ IntakeError::Read(_)) => return Err(upload::intake_error(error, limit)),
+        Err(error @ IntakeError::Read(_)) => {
+            return Err(UploadError::of_intake(error, limit).into());
+        }
         Err(IntakeError::Stopped) => Problems::default(),
     };
     Ok(Json(json!({

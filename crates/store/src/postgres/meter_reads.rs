@@ -12,10 +12,10 @@ use gridroll_domain::{MeterId, PartnerId};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_postgres::Row;
 
-use super::jobs;
+use super::db;
 use crate::model::StoredMeter;
 use crate::reads::STORED_METER_COLUMNS;
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, rows};
 
 /// Statements in flight at once. Measured on two cores with 64 clients reading at
 /// random: one or two slots serve about 65k reads a second (batches of 12 to 27), four
@@ -91,7 +91,10 @@ async fn answer(pool: &Pool, batch: Vec<Wanted>) {
             for wanted in batch {
                 // Each read decodes its own row: a row that cannot be read fails only the
                 // reads of that meter.
-                let meter = found.get(&wanted.key).map(jobs::stored_meter).transpose();
+                let meter = found
+                    .get(&wanted.key)
+                    .map(|row| db::row(row).and_then(|row| rows::stored_meter(&row)))
+                    .transpose();
                 // A reader that gave up (its request was cancelled) is no one's loss.
                 let _ = wanted.reply.send(meter);
             }

@@ -1,11 +1,9 @@
 //! The Partner-Created Meters guide, end to end through the HTTP API.
 
-mod common;
-
 use gridroll_testkit::Backend;
 
+use crate::common::{CSV_HEADER, TestApp, asset, csv_row};
 use axum::http::StatusCode;
-use common::{CSV_HEADER, TestApp, asset, csv_row};
 use gridroll_domain::MeterData;
 use gridroll_domain::enums::CreatedBy;
 use gridroll_server::Config;
@@ -388,7 +386,7 @@ async fn a_reference_repeated_in_one_upload_is_handled_in_file_order(backend: Ba
 async fn an_ambiguous_reference_updates_nothing(backend: Backend) {
     let app = TestApp::new(backend).await;
     let imported = app
-        .store
+        .meters
         .import_meters(
             app.partner,
             CreatedBy::Utility,
@@ -396,6 +394,7 @@ async fn an_ambiguous_reference_updates_nothing(backend: Backend) {
                 MeterData::parse(asset("shared-ref")).unwrap(),
                 MeterData::parse(full_asset("shared-ref")).unwrap(),
             ],
+            gridroll_domain::timestamp::now_millis(),
         )
         .await
         .unwrap();
@@ -436,7 +435,7 @@ async fn imported_meters_are_found_by_the_filters_their_data_sets(backend: Backe
     texas["load_types"] = json!(["LIGHTING", "HVAC"]);
     texas["customer_group"] = json!("Lone Star");
     let imported = app
-        .store
+        .meters
         .import_meters(
             app.partner,
             CreatedBy::Utility,
@@ -444,6 +443,7 @@ async fn imported_meters_are_found_by_the_filters_their_data_sets(backend: Backe
                 MeterData::parse(asset("imported-ca")).unwrap(),
                 MeterData::parse(texas).unwrap(),
             ],
+            gridroll_domain::timestamp::now_millis(),
         )
         .await
         .unwrap();
@@ -474,7 +474,7 @@ async fn without_update_existing_a_shared_reference_is_a_duplicate_naming_both_m
 ) {
     let app = TestApp::new(backend).await;
     let imported = app
-        .store
+        .meters
         .import_meters(
             app.partner,
             CreatedBy::Utility,
@@ -482,6 +482,7 @@ async fn without_update_existing_a_shared_reference_is_a_duplicate_naming_both_m
                 MeterData::parse(asset("shared-ref")).unwrap(),
                 MeterData::parse(asset("shared-ref")).unwrap(),
             ],
+            gridroll_domain::timestamp::now_millis(),
         )
         .await
         .unwrap();

@@ -1,12 +1,10 @@
 //! Bad input gets a clear 4xx JSON error and stores nothing.
 
-mod common;
-
 use gridroll_testkit::Backend;
 
+use crate::common::{Answer, CSV_HEADER, TestApp, asset, csv_row};
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use common::{Answer, CSV_HEADER, TestApp, asset, csv_row};
 use gridroll_server::Config;
 use serde_json::{Value, json};
 
@@ -610,7 +608,7 @@ async fn send_encoded(app: &TestApp, encoding: &str, body: Vec<u8>) -> Answer {
         .header("content-encoding", encoding)
         .body(Body::from(body))
         .unwrap();
-    common::answer(
+    crate::common::answer(
         tower::ServiceExt::oneshot(app.router.clone(), request)
             .await
             .unwrap(),
@@ -683,7 +681,7 @@ fn stalled_upload(
         .unwrap();
     let router = app.router.clone();
     let task = tokio::spawn(async move {
-        common::answer(tower::ServiceExt::oneshot(router, request).await.unwrap()).await
+        crate::common::answer(tower::ServiceExt::oneshot(router, request).await.unwrap()).await
     });
     (task, sender)
 }
@@ -779,7 +777,7 @@ async fn one_partner_cannot_take_every_upload_place(backend: Backend) {
 async fn a_full_database_answers_507_and_stores_nothing(backend: Backend) {
     let app = match backend {
         Backend::Sqlite => {
-            common::TestApp::with_options(
+            crate::common::TestApp::with_options(
                 backend,
                 Config::default(),
                 gridroll_store::StoreOptions {

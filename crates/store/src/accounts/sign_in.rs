@@ -1,4 +1,4 @@
-//! Counting failed sign-ins per source, the same statements on both backends. A source
+//! Counting failed sign-ins per source. A source
 //! is the SHA-256 of a browser the user signed in from before, or of the client's
 //! address: the source that keeps failing is locked out of the account, and the user,
 //! signing in from elsewhere (or from a browser they used before), is not.
@@ -8,13 +8,14 @@
 /// $4 failures that lock, $5 locked until.
 pub const COUNT_SOURCE: &str =
     "INSERT INTO sign_in_failures (user_id, source, failures, locked_until)
-     VALUES ($1, $2, 1, CASE WHEN 1 >= $4 THEN $5 END)
+     VALUES ($1, $2, 1, CASE WHEN 1 >= CAST($4 AS INTEGER) THEN CAST($5 AS BIGINT) END)
      ON CONFLICT (user_id, source) DO UPDATE SET
          failures = CASE WHEN sign_in_failures.locked_until IS NOT NULL THEN 1
                          ELSE sign_in_failures.failures + 1 END,
          locked_until = CASE WHEN (CASE WHEN sign_in_failures.locked_until IS NOT NULL THEN 1
-                                        ELSE sign_in_failures.failures + 1 END) >= $4
-                             THEN $5 END
+                                        ELSE sign_in_failures.failures + 1 END)
+                                  >= CAST($4 AS INTEGER)
+                             THEN CAST($5 AS BIGINT) END
          WHERE sign_in_failures.locked_until IS NULL OR sign_in_failures.locked_until <= $3
      RETURNING failures";
 

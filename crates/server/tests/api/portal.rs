@@ -2,13 +2,11 @@
 //! uploads, jobs, meters, keys, invitations, and that one partner's user can never reach
 //! another partner's objects.
 
-mod common;
-
 use std::collections::HashMap;
 
+use crate::common::{CSV_HEADER, TestApp, csv_row};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use common::{CSV_HEADER, TestApp, csv_row};
 use gridroll_domain::PartnerId;
 use gridroll_server::portal::password;
 use gridroll_store::Role;
@@ -206,8 +204,14 @@ impl<'a> Visitor<'a> {
 
 async fn add_user(app: &TestApp, partner: PartnerId, email: &str, role: Role) {
     let hash = password::hash(PASSWORD.to_owned()).await.unwrap();
-    app.store
-        .add_user(partner, email, role, &hash)
+    app.accounts
+        .add_user(
+            partner,
+            email,
+            role,
+            &hash,
+            gridroll_domain::timestamp::now_millis(),
+        )
         .await
         .unwrap();
 }
@@ -351,7 +355,11 @@ async fn repeated_failed_sign_ins_lock_out_their_source_and_never_the_user(backe
 async fn a_lapsed_lock_lets_the_source_in_and_starts_its_count_again(backend: Backend) {
     let app = TestApp::new(backend).await;
     add_user(&app, app.partner, "ops@example.com", Role::Member).await;
-    let user = app.store.user_credentials("ops@example.com").await.unwrap()[0]
+    let user = app
+        .accounts
+        .user_credentials("ops@example.com")
+        .await
+        .unwrap()[0]
         .user
         .id;
     let (source, other) = (
@@ -359,7 +367,7 @@ async fn a_lapsed_lock_lets_the_source_in_and_starts_its_count_again(backend: Ba
         gridroll_store::TokenHash([2; 32]),
     );
     let attempt = |source, at: i64| {
-        let store = app.store.clone();
+        let store = app.accounts.clone();
         async move {
             store
                 .sign_in_attempt(user, &source, at, 3, at + 900_000)
@@ -395,7 +403,7 @@ async fn a_lapsed_lock_lets_the_source_in_and_starts_its_count_again(backend: Ba
 async fn forms_without_the_sessions_csrf_token_are_refused(backend: Backend) {
     let app = TestApp::new(backend).await;
     let mut visitor = admin(&app).await;
-    let keys_before = app.store.list_api_keys(app.partner).await.unwrap().len();
+    let keys_before = app.accounts.list_api_keys(app.partner).await.unwrap().len();
 
     let missing = visitor
         .post_form(
@@ -418,7 +426,7 @@ async fn forms_without_the_sessions_csrf_token_are_refused(backend: Backend) {
         page.assert_contains("security token");
     }
     assert_eq!(
-        app.store.list_api_keys(app.partner).await.unwrap().len(),
+        app.accounts.list_api_keys(app.partner).await.unwrap().len(),
         keys_before
     );
 
@@ -432,7 +440,7 @@ async fn forms_without_the_sessions_csrf_token_are_refused(backend: Backend) {
         .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
 
-    let key = app.store.list_api_keys(app.partner).await.unwrap()[0].id;
+    let key = app.accounts.list_api_keys(app.partner).await.unwrap()[0].id;
     let revoke = visitor
         .post_form(&format!("/portal/keys/{key}/revoke"), &[("csrf", "forged")])
         .await;
@@ -658,7 +666,7 @@ async fn the_dashboard_counts_meters_by_status_and_region(backend: Backend) {
     page.assert_contains("<title>ERCOT: 1</title>");
     page.assert_contains("<title>ELIGIBLE: 2</title>");
     page.assert_contains("<title>INELIGIBLE: 1</title>");
-    let overview = app.store.meter_overview(app.partner).await.unwrap();
+    let overview = app.meters.meter_overview(app.partner).await.unwrap();
     assert_eq!(overview.total, 3);
     assert!(overview.action_required > 0);
     page.assert_contains("<div class=\"card\"><p class=\"figure\">3</p><p>meters</p>");
@@ -717,7 +725,7 @@ async fn a_key_made_in_the_portal_is_shown_once_and_works_until_revoked(backend:
         .await;
     assert_eq!(write.status, StatusCode::FORBIDDEN, "{}", write.body);
 
-    let keys = app.store.list_api_keys(app.partner).await.unwrap();
+    let keys = app.accounts.list_api_keys(app.partner).await.unwrap();
     let made = keys.iter().find(|k| k.name == "sync job").unwrap();
     assert!(made.last_used_at.is_some(), "its use is noted");
     let revoked = visitor
@@ -753,17 +761,18 @@ async fn another_partners_jobs_meters_and_keys_are_not_found_by_changing_the_id(
     let job = job_id(&page);
     app.drain().await;
     let meter = app
-        .store
+        .meters
         .search_meters(app.partner, &Default::default(), None, 1)
         .await
         .unwrap()[0]
         .id;
-    let key = app.store.list_api_keys(app.partner).await.unwrap()[0].id;
+    let key = app.accounts.list_api_keys(app.partner).await.unwrap()[0].id;
     gridroll_server::auth::issue_api_key(
-        app.store.as_ref(),
+        app.accounts.as_ref(),
         app.partner,
         "owner-billing-key",
         gridroll_store::Permission::ReadOnly,
+        gridroll_domain::timestamp::now_millis(),
     )
     .await
     .unwrap();
@@ -977,7 +986,7 @@ async fn inviting_an_address_registered_elsewhere_tells_nothing_and_makes_a_user
         .assert_contains("someone@example.com");
 
     let users = app
-        .store
+        .accounts
         .user_credentials("someone@example.com")
         .await
         .unwrap();
@@ -989,7 +998,7 @@ async fn inviting_an_address_registered_elsewhere_tells_nothing_and_makes_a_user
         let token =
             gridroll_server::portal::session::hash_token(&visitor.cookies["gridroll_session"]);
         let session = app
-            .store
+            .accounts
             .session(&token, gridroll_domain::timestamp::now_millis())
             .await
             .unwrap()

@@ -12,13 +12,13 @@
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
+use gridroll_domain::timestamp::now_millis;
 use gridroll_server::portal::password;
 use gridroll_server::{AppState, Config};
-use gridroll_store::{Role, Store, StoreOptions};
+use gridroll_store::{Role, StoreOptions, Stores};
 use gridroll_testkit::{Backend, TestDatabase};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
@@ -114,7 +114,7 @@ async fn browser(driver: &Driver, binary: &Path) -> Client {
 }
 
 /// A server on a free port with its workers, stopped when the sender is dropped.
-async fn start_server(store: Arc<dyn Store>) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+async fn start_server(store: Stores) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -250,10 +250,15 @@ async fn a_partner_uploads_fixes_and_finds_meters_in_a_real_browser() {
     let store = gridroll_store::open(db.url(), &StoreOptions::default())
         .await
         .unwrap();
-    let partner = store.create_partner("Sunny Batteries").await.unwrap();
+    let partner = store
+        .accounts
+        .create_partner("Sunny Batteries", now_millis())
+        .await
+        .unwrap();
     let hash = password::hash(PASSWORD.to_owned()).await.unwrap();
     store
-        .add_user(partner.id, EMAIL, Role::Admin, &hash)
+        .accounts
+        .add_user(partner.id, EMAIL, Role::Admin, &hash, now_millis())
         .await
         .unwrap();
     let (addr, _stop) = start_server(store.clone()).await;
@@ -291,6 +296,7 @@ async fn a_partner_uploads_fixes_and_finds_meters_in_a_real_browser() {
     journey.shot("upload-problems").await;
     assert_eq!(
         store
+            .jobs
             .list_jobs(
                 partner.id,
                 &Default::default(),

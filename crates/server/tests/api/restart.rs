@@ -1,15 +1,13 @@
 //! Accepted work survives a stopped server: a restarted server finishes every job without
 //! creating a meter twice, and uploads that never completed leave nothing behind.
 
-mod common;
-
 use gridroll_testkit::{Backend, TestDatabase};
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use crate::common::{CSV_HEADER, TestApp, asset, csv_row, meter_ids};
 use axum::http::StatusCode;
-use common::{CSV_HEADER, TestApp, asset, csv_row, meter_ids};
 use gridroll_domain::MeterData;
 use gridroll_domain::{JobId, PartnerId};
 use gridroll_server::Config;
@@ -88,8 +86,15 @@ async fn a_worker_that_lost_its_lease_cannot_write_to_the_job(backend: Backend) 
 
     let id: JobId = job_id.parse().unwrap();
     let stale = app
-        .store
-        .process_chunk(id, "first", 3, std::time::Duration::from_secs(30), false)
+        .jobs
+        .process_chunk(
+            id,
+            "first",
+            3,
+            std::time::Duration::from_secs(30),
+            false,
+            gridroll_domain::timestamp::now_millis(),
+        )
         .await;
     assert!(matches!(stale, Err(gridroll_store::StoreError::LeaseLost)));
     second.drain().await.unwrap();
@@ -103,7 +108,7 @@ async fn an_upload_cut_off_by_a_crash_is_removed_at_the_next_start(backend: Back
     // What a crash mid-upload leaves: a job being received with some assets stored,
     // whose receiving lease then lapses.
     let id = JobId::new();
-    app.store
+    app.jobs
         .begin_job(
             app.partner,
             &NewJob {
@@ -112,12 +117,17 @@ async fn an_upload_cut_off_by_a_crash_is_removed_at_the_next_start(backend: Back
                 update_existing: false,
                 processed_by: None,
             },
+            gridroll_domain::timestamp::now_millis(),
         )
         .await
         .unwrap();
     let data = MeterData::parse(asset("ref-1")).unwrap();
-    app.store
-        .append_assets(id, vec![NewAsset::new(0, &data)])
+    app.jobs
+        .append_assets(
+            id,
+            vec![NewAsset::new(0, &data)],
+            gridroll_domain::timestamp::now_millis(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -158,21 +168,21 @@ fn schema_before_outcomes_moved(backend: Backend) -> String {
     let (files, version) = match backend {
         Backend::Sqlite => (
             [
-                include_str!("../../store/migrations/sqlite/0001_create_meters.sql"),
-                include_str!("../../store/migrations/sqlite/0002_inventory.sql"),
-                include_str!("../../store/migrations/sqlite/0003_programs.sql"),
-                include_str!("../../store/migrations/sqlite/0004_job_progress.sql"),
-                include_str!("../../store/migrations/sqlite/0005_portal.sql"),
+                include_str!("../../../store/migrations/sqlite/0001_create_meters.sql"),
+                include_str!("../../../store/migrations/sqlite/0002_inventory.sql"),
+                include_str!("../../../store/migrations/sqlite/0003_programs.sql"),
+                include_str!("../../../store/migrations/sqlite/0004_job_progress.sql"),
+                include_str!("../../../store/migrations/sqlite/0005_portal.sql"),
             ],
             "PRAGMA user_version = 5;",
         ),
         Backend::Postgres => (
             [
-                include_str!("../../store/migrations/postgres/0001_create_meters.sql"),
-                include_str!("../../store/migrations/postgres/0002_inventory.sql"),
-                include_str!("../../store/migrations/postgres/0003_programs.sql"),
-                include_str!("../../store/migrations/postgres/0004_job_progress.sql"),
-                include_str!("../../store/migrations/postgres/0005_portal.sql"),
+                include_str!("../../../store/migrations/postgres/0001_create_meters.sql"),
+                include_str!("../../../store/migrations/postgres/0002_inventory.sql"),
+                include_str!("../../../store/migrations/postgres/0003_programs.sql"),
+                include_str!("../../../store/migrations/postgres/0004_job_progress.sql"),
+                include_str!("../../../store/migrations/postgres/0005_portal.sql"),
             ],
             "CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL);
              INSERT INTO schema_migrations VALUES (1, 0), (2, 0), (3, 0), (4, 0), (5, 0);",
@@ -438,7 +448,7 @@ async fn a_job_whose_chunk_keeps_failing_is_tried_later_each_time_and_then_given
     refuse_meter(&app, "ref-4").await;
     let assets: Vec<_> = (0..9).map(|n| asset(&format!("ref-{n}"))).collect();
     let job_id = app.submit("/v1.1/jobs/meters", assets).await;
-    let clock = common::TestClock::new();
+    let clock = crate::common::TestClock::new();
     let mut worker = app.worker("unlucky").with_clock(clock.clone());
 
     assert!(worker.step().await.unwrap(), "the first chunk succeeds");
@@ -503,7 +513,7 @@ async fn a_chunk_that_succeeds_starts_the_count_of_failures_again(backend: Backe
             (0..6).map(|n| asset(&format!("ref-{n}"))).collect(),
         )
         .await;
-    let clock = common::TestClock::new();
+    let clock = crate::common::TestClock::new();
     let mut worker = app.worker("patient").with_clock(clock.clone());
     assert!(worker.step().await.unwrap());
     for _ in 0..5 {
@@ -534,7 +544,7 @@ async fn an_upload_abandoned_by_a_dead_process_is_swept_while_others_keep_runnin
     let abandoned = JobId::new();
     let live = JobId::new();
     for id in [abandoned, live] {
-        app.store
+        app.jobs
             .begin_job(
                 app.partner,
                 &NewJob {
@@ -543,13 +553,18 @@ async fn an_upload_abandoned_by_a_dead_process_is_swept_while_others_keep_runnin
                     update_existing: false,
                     processed_by: None,
                 },
+                gridroll_domain::timestamp::now_millis(),
             )
             .await
             .unwrap();
     }
     let data = MeterData::parse(asset("ref-1")).unwrap();
-    app.store
-        .append_assets(abandoned, vec![NewAsset::new(0, &data)])
+    app.jobs
+        .append_assets(
+            abandoned,
+            vec![NewAsset::new(0, &data)],
+            gridroll_domain::timestamp::now_millis(),
+        )
         .await
         .unwrap();
     // Ten minutes on, the live upload has just written a batch; the other has not.
@@ -560,14 +575,18 @@ async fn an_upload_abandoned_by_a_dead_process_is_swept_while_others_keep_runnin
         ))
         .await;
     let now = gridroll_domain::timestamp::now_millis();
-    assert_eq!(app.store.remove_abandoned_uploads(now).await.unwrap(), 1);
+    assert_eq!(app.jobs.remove_abandoned_uploads(now).await.unwrap(), 1);
     assert_eq!(app.count("SELECT count(*) FROM jobs").await, 1);
     assert_eq!(
         app.count("SELECT count(*) FROM provisional_assets").await,
         0
     );
-    app.store
-        .append_assets(live, vec![NewAsset::new(0, &data)])
+    app.jobs
+        .append_assets(
+            live,
+            vec![NewAsset::new(0, &data)],
+            gridroll_domain::timestamp::now_millis(),
+        )
         .await
         .unwrap();
 }
@@ -615,12 +634,16 @@ async fn users_and_sessions_made_before_the_upgrade_still_work_after_it(backend:
 
     let app = TestApp::for_partner(db, PartnerId::from_uuid(partner)).await;
     let now = gridroll_domain::timestamp::now_millis();
-    let open = app.store.session(&session, now).await.unwrap();
+    let open = app.accounts.session(&session, now).await.unwrap();
     assert_eq!(
         open.map(|s| s.user.email).as_deref(),
         Some("old@example.com")
     );
-    let found = app.store.user_credentials("old@example.com").await.unwrap();
+    let found = app
+        .accounts
+        .user_credentials("old@example.com")
+        .await
+        .unwrap();
     assert_eq!(found.len(), 1);
     assert!(
         gridroll_server::portal::password::verify(
@@ -631,17 +654,18 @@ async fn users_and_sessions_made_before_the_upgrade_still_work_after_it(backend:
         .unwrap()
     );
     let (other, _) = app.other_partner().await;
-    app.store
+    app.accounts
         .add_user(
             other,
             "old@example.com",
             gridroll_store::Role::Member,
             &hash,
+            gridroll_domain::timestamp::now_millis(),
         )
         .await
         .unwrap();
     assert_eq!(
-        app.store
+        app.accounts
             .user_credentials("old@example.com")
             .await
             .unwrap()

@@ -1,13 +1,11 @@
 //! Programs, eligibility and enrollment through the API: what each meter may join, what
 //! it lacks, participation preferences and the operator's moves.
 
-mod common;
-
 use std::collections::BTreeMap;
 
+use crate::common::{Answer, TestApp, asset};
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use common::{Answer, TestApp, asset};
 use gridroll_server::Config;
 use gridroll_testkit::Backend;
 use serde_json::{Value, json};
@@ -633,7 +631,11 @@ async fn validate_reports_problems_and_programs_without_storing_anything(backend
         json!(["utility.utility_name"])
     );
 
-    let csv = format!("{}\n{}\n", common::CSV_HEADER, common::csv_row("csv-home"));
+    let csv = format!(
+        "{}\n{}\n",
+        crate::common::CSV_HEADER,
+        crate::common::csv_row("csv-home")
+    );
     let checked = app
         .send(
             Method::POST,
@@ -721,7 +723,7 @@ async fn enrollments_stored_as_objects_read_the_same_until_the_meter_is_written_
     for (reference, id) in &ids {
         shown.insert(reference, enrollments(&app, id).await);
         let meter = app
-            .store
+            .meters
             .get_meter(app.partner, id.parse().unwrap())
             .await
             .unwrap()

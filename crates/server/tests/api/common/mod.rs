@@ -1,18 +1,17 @@
 //! A test harness: the real router over a fresh database of the backend under test, one
 //! partner with a key, and a worker the test drives by hand.
 
-#![allow(dead_code)]
-
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use gridroll_domain::PartnerId;
+use gridroll_domain::timestamp::now_millis;
 use gridroll_server::auth::issue_api_key;
 use gridroll_server::worker::Worker;
 use gridroll_server::{AppState, Config, router};
-use gridroll_store::{Permission, Store, StoreOptions};
+use gridroll_store::{AccountStore, JobStore, MeterStore, Permission, StoreOptions, Stores};
 use gridroll_testkit::{Backend, TestDatabase};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -21,7 +20,9 @@ use tower::ServiceExt;
 pub const CSV_HEADER: &str = "partner_reference,transmission_region,customer_classification,load_types,meter_type,street_1,postal_code,city,state_or_province_code,country_code";
 
 pub struct TestApp {
-    pub store: Arc<dyn Store>,
+    pub accounts: Arc<dyn AccountStore>,
+    pub jobs: Arc<dyn JobStore>,
+    pub meters: Arc<dyn MeterStore>,
     pub router: Router,
     pub config: Config,
     pub partner: PartnerId,
@@ -49,40 +50,58 @@ impl TestApp {
         let db = TestDatabase::new(backend)
             .await
             .expect("the backend is available");
-        let store = gridroll_store::open(db.url(), &options)
+        let stores = gridroll_store::open(db.url(), &options)
             .await
             .expect("open the store");
-        gridroll_server::prepare(&AppState::new(store.clone(), config.clone()))
+        gridroll_server::prepare(&AppState::new(stores.clone(), config.clone()))
             .await
             .unwrap();
-        let partner = store.create_partner("Test Partner").await.unwrap();
-        Self::assemble(db, store, config, partner.id).await
+        let partner = stores
+            .accounts
+            .create_partner("Test Partner", now_millis())
+            .await
+            .unwrap();
+        Self::assemble(db, stores, config, partner.id).await
     }
 
     /// The harness over a database that already holds `partner`, as a server starting on
     /// it finds it (migrating it first).
     pub async fn for_partner(db: TestDatabase, partner: PartnerId) -> Self {
         let config = Config::default();
-        let store = open(&db).await;
-        gridroll_server::prepare(&AppState::new(store.clone(), config.clone()))
+        let stores = open(&db).await;
+        gridroll_server::prepare(&AppState::new(stores.clone(), config.clone()))
             .await
             .unwrap();
-        Self::assemble(db, store, config, partner).await
+        Self::assemble(db, stores, config, partner).await
     }
 
     async fn assemble(
         db: TestDatabase,
-        store: Arc<dyn Store>,
+        stores: Stores,
         config: Config,
         partner: PartnerId,
     ) -> Self {
-        let key = issue_api_key(store.as_ref(), partner, "test", Permission::ReadWrite)
-            .await
-            .unwrap()
-            .1;
-        let router = router(AppState::new(store.clone(), config.clone()));
+        let key = issue_api_key(
+            stores.accounts.as_ref(),
+            partner,
+            "test",
+            Permission::ReadWrite,
+            now_millis(),
+        )
+        .await
+        .unwrap()
+        .1;
+        let router = router(AppState::new(stores.clone(), config.clone()));
+        let Stores {
+            accounts,
+            jobs,
+            meters,
+            ..
+        } = stores;
         Self {
-            store,
+            accounts,
+            jobs,
+            meters,
             router,
             config,
             partner,
@@ -94,20 +113,27 @@ impl TestApp {
     /// The same database opened by a new process: the old store is dropped first.
     pub async fn restart(self) -> Self {
         let Self {
-            store,
             router,
             config,
             partner,
             key,
             db,
+            ..
         } = self;
         drop(router);
-        drop(store);
-        let store = open(&db).await;
-        store.recover().await.unwrap();
-        let router = gridroll_server::router(AppState::new(store.clone(), config.clone()));
+        let stores = open(&db).await;
+        stores.maintenance.recover(now_millis()).await.unwrap();
+        let router = gridroll_server::router(AppState::new(stores.clone(), config.clone()));
+        let Stores {
+            accounts,
+            jobs,
+            meters,
+            ..
+        } = stores;
         Self {
-            store,
+            accounts,
+            jobs,
+            meters,
             router,
             config,
             partner,
@@ -118,12 +144,17 @@ impl TestApp {
 
     /// A second partner and its key.
     pub async fn other_partner(&self) -> (PartnerId, String) {
-        let partner = self.store.create_partner("Other Partner").await.unwrap();
+        let partner = self
+            .accounts
+            .create_partner("Other Partner", now_millis())
+            .await
+            .unwrap();
         let key = issue_api_key(
-            self.store.as_ref(),
+            self.accounts.as_ref(),
             partner.id,
             "test",
             Permission::ReadWrite,
+            now_millis(),
         )
         .await
         .unwrap()
@@ -185,7 +216,7 @@ impl TestApp {
 
     /// A worker like the server's, for the test to drive.
     pub fn worker(&self, name: &str) -> Worker {
-        Worker::new(self.store.clone(), name, self.config.worker_config())
+        Worker::new(self.jobs.clone(), name, self.config.worker_config())
     }
 
     /// Processes every job to the end.
@@ -267,7 +298,7 @@ pub async fn answer(response: axum::response::Response) -> Answer {
     Answer { status, body }
 }
 
-async fn open(db: &TestDatabase) -> Arc<dyn Store> {
+async fn open(db: &TestDatabase) -> Stores {
     gridroll_store::open(db.url(), &StoreOptions::default())
         .await
         .expect("open the store")

@@ -1,15 +1,13 @@
 //! The read side: meter search and sync, provisional assets and their CSV export, job
 //! filters. Results are checked against an independent computation over seeded data.
 
-mod common;
-
 use gridroll_testkit::Backend;
 
 use std::collections::{BTreeSet, HashMap};
 
+use crate::common::{CSV_HEADER, TestApp, asset, csv_row};
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use common::{CSV_HEADER, TestApp, asset, csv_row};
 use serde_json::{Value, json};
 
 const REGIONS: [&str; 8] = [
@@ -661,7 +659,7 @@ async fn jobs_are_filtered_and_searched(backend: Backend) {
         .await;
     app.drain().await;
 
-    let job_ids = |answer: &common::Answer| -> Vec<String> {
+    let job_ids = |answer: &crate::common::Answer| -> Vec<String> {
         answer.body["jobs"]
             .as_array()
             .unwrap()

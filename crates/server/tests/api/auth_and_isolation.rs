@@ -1,12 +1,10 @@
 //! API keys and partner isolation: no key, no access; another partner's objects do not exist.
 
-mod common;
-
 use gridroll_testkit::Backend;
 
+use crate::common::{TestApp, asset, meter_ids};
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use common::{TestApp, asset, meter_ids};
 use serde_json::json;
 
 async fn requests_without_a_valid_key_are_unauthorized(backend: Backend) {
@@ -224,10 +222,11 @@ async fn a_nonexistent_job_or_meter_is_not_found(backend: Backend) {
 async fn a_read_only_key_is_refused_exactly_the_operations_documented_as_writes(backend: Backend) {
     let app = TestApp::new(backend).await;
     let (_, key) = gridroll_server::auth::issue_api_key(
-        app.store.as_ref(),
+        app.accounts.as_ref(),
         app.partner,
         "reader",
         gridroll_store::Permission::ReadOnly,
+        gridroll_domain::timestamp::now_millis(),
     )
     .await
     .unwrap();

@@ -1,0 +1,94 @@
+//! What every handler can reach: the store's areas, the settings, the clock, and the
+//! process's shared limits. Handlers that need one area take just it (`FromRef`).
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use gridroll_domain::timestamp::{Clock, SystemClock};
+use gridroll_store::{AccountStore, CatalogStore, JobStore, Maintenance, MeterStore, Stores};
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::worker::Workers;
+use crate::{auth, portal, slots};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub accounts: Arc<dyn AccountStore>,
+    pub jobs: Arc<dyn JobStore>,
+    pub meters: Arc<dyn MeterStore>,
+    pub catalog: Arc<dyn CatalogStore>,
+    pub maintenance: Arc<dyn Maintenance>,
+    pub config: Arc<Config>,
+    /// Woken when a job is ready for the workers.
+    pub jobs_ready: Arc<Notify>,
+    pub clock: Arc<dyn Clock>,
+    /// Recently used API keys.
+    pub keys: Arc<auth::KeyCache>,
+    /// Places for bulk uploads in progress.
+    pub uploads: Arc<slots::UploadSlots>,
+    /// Failed portal sign-ins per client address.
+    pub sign_ins: Arc<portal::throttle::SignInThrottle>,
+}
+
+impl AppState {
+    pub fn new(stores: Stores, config: Config) -> Self {
+        Self {
+            accounts: stores.accounts,
+            jobs: stores.jobs,
+            meters: stores.meters,
+            catalog: stores.catalog,
+            maintenance: stores.maintenance,
+            uploads: Arc::new(slots::UploadSlots::new(
+                config.max_concurrent_uploads,
+                config.max_uploads_per_partner,
+            )),
+            config: Arc::new(config),
+            jobs_ready: Arc::new(Notify::new()),
+            clock: Arc::new(SystemClock),
+            keys: Arc::new(auth::KeyCache::default()),
+            sign_ins: Arc::new(portal::throttle::SignInThrottle::default()),
+        }
+    }
+
+    /// The clock's instant as stored: milliseconds since the epoch.
+    pub fn now_millis(&self) -> i64 {
+        gridroll_domain::timestamp::to_millis(self.clock.now())
+    }
+
+    /// Starts this state's job workers.
+    pub fn start_workers(&self) -> Workers {
+        Workers::start(
+            self.jobs.clone(),
+            self.config.workers,
+            self.config.worker_config(),
+            self.clock.clone(),
+            self.jobs_ready.clone(),
+        )
+    }
+}
+
+macro_rules! areas {
+    ($($area:ident: $trait:ident),+) => {$(
+        impl FromRef<AppState> for Arc<dyn $trait> {
+            fn from_ref(state: &AppState) -> Self {
+                state.$area.clone()
+            }
+        }
+    )+};
+}
+
+areas!(
+    accounts: AccountStore,
+    jobs: JobStore,
+    meters: MeterStore,
+    catalog: CatalogStore,
+    maintenance: Maintenance
+);
+
+impl FromRef<AppState> for Arc<Config> {
+    fn from_ref(state: &AppState) -> Self {
+        state.config.clone()
+    }
+}

@@ -1,0 +1,12 @@
+//! Gridroll's server through its real router, on every backend: one test binary, a module
+//! per area, the builders they share in `common`.
+
+mod auth_and_isolation;
+mod bad_input;
+mod browser;
+mod common;
+mod create_meters;
+mod enrollments;
+mod inventory;
+mod portal;
+mod restart;

@@ -1,0 +1,311 @@
+//! The steps of processing a chunk that both backends share: reading the job's head and
+//! its next assets, deciding which meters the chunk writes and with what, and advancing
+//! the job. Each backend runs them in its own transaction, around the steps that are its
+//! own (looking references up, writing the meters and the outcomes in batches).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use gridroll_domain::enrollment::{Abstention, Enrollment};
+use gridroll_domain::job::{JobCounts, JobStatus, Pending, Planned, Write};
+use gridroll_domain::timestamp::from_millis;
+use gridroll_domain::{JobId, MeterId, PartnerId};
+use uuid::Uuid;
+
+use crate::ahead::{PreparedAsset, PreparedChunk, StoredAsset};
+use crate::catalog::partner_catalog;
+use crate::db::{Db, Row};
+use crate::evaluate::{self, Catalog, Columns};
+use crate::lease::millis;
+use crate::model::{ChunkReport, IndexColumns};
+use crate::{Result, StoreError, rows, values};
+
+/// Where a job stands when its worker starts a chunk.
+pub enum Head {
+    /// The job has work left for this worker.
+    Due {
+        partner: PartnerId,
+        update_existing: bool,
+        next_seq: u64,
+    },
+    /// The job is final already: nothing to do.
+    Finished { report: ChunkReport, next_seq: u64 },
+}
+
+/// Reads the job's head, locked on PostgreSQL so that a worker taking over a lapsed
+/// lease stays off this chunk; a job another worker holds is [`StoreError::LeaseLost`].
+pub async fn head(db: &mut dyn Db, job: JobId, worker: &str) -> Result<Head> {
+    let sql = format!(
+        "SELECT partner_id, update_existing, status, lease_owner, next_seq FROM jobs
+         WHERE id = $1{}",
+        db.dialect().for_update()
+    );
+    let row = db
+        .query_opt(&sql, values![job])
+        .await?
+        .ok_or(StoreError::LeaseLost)?;
+    decide_head(&row, worker)
+}
+
+fn decide_head(row: &Row, worker: &str) -> Result<Head> {
+    let status: JobStatus = row.parse(2)?;
+    let next_seq: u64 = row.get(4)?;
+    if status != JobStatus::Processing {
+        let report = ChunkReport {
+            processed: 0,
+            status,
+        };
+        return Ok(Head::Finished { report, next_seq });
+    }
+    if row.get::<Option<String>>(3)?.as_deref() != Some(worker) {
+        return Err(StoreError::LeaseLost);
+    }
+    Ok(Head::Due {
+        partner: row.get(0)?,
+        update_existing: row.get(1)?,
+        next_seq,
+    })
+}
+
+/// A chunk's assets and the partner's programs, read but not yet evaluated.
+pub struct ChunkInput {
+    from_seq: u64,
+    limit: usize,
+    rows: Vec<StoredAsset>,
+    catalog: Catalog,
+}
+
+impl ChunkInput {
+    /// Parses and evaluates the chunk's assets: the CPU work of a chunk, which needs no
+    /// lock and is done beside the writer when it can be.
+    pub fn evaluate(self) -> Result<PreparedChunk> {
+        PreparedChunk::evaluate(self.from_seq, self.limit, self.rows, self.catalog)
+    }
+}
+
+/// Reads the `limit` assets of a job from `from_seq` on, with the programs they are
+/// evaluated against.
+pub async fn read_chunk(
+    db: &mut dyn Db,
+    job: JobId,
+    partner: PartnerId,
+    from_seq: u64,
+    limit: usize,
+    now: i64,
+) -> Result<ChunkInput> {
+    let catalog = partner_catalog(db, partner, from_millis(now)).await?;
+    let rows = db
+        .query(
+            // The chunk is exactly the `limit` assets from from_seq on; bounding the range
+            // keeps the plan cheap even before the table has statistics.
+            "SELECT seq, partner_reference, transmission_region, customer_classification,
+                 meter_type, load_types, customer_group, data
+             FROM provisional_assets
+             WHERE job_id = $1 AND seq >= $3 AND seq < $3 + $2
+             ORDER BY seq",
+            values![job, limit, from_seq],
+        )
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(StoredAsset {
+                pending: Pending {
+                    seq: row.get(0)?,
+                    partner_reference: row.get(1)?,
+                },
+                index: IndexColumns {
+                    transmission_region: row.get(2)?,
+                    customer_classification: row.get(3)?,
+                    meter_type: row.get(4)?,
+                    load_types: row.get(5)?,
+                    customer_group: row.get(6)?,
+                },
+                input: row.get(7)?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(ChunkInput {
+        from_seq,
+        limit,
+        rows,
+        catalog,
+    })
+}
+
+/// The partner of a job, for preparing its chunks ahead.
+pub async fn job_partner(db: &mut dyn Db, job: JobId) -> Result<PartnerId> {
+    db.query_opt("SELECT partner_id FROM jobs WHERE id = $1", values![job])
+        .await?
+        .ok_or(StoreError::LeaseLost)?
+        .get(0)
+}
+
+/// The prepared chunk if it is the one due, else the chunk read and evaluated now.
+pub async fn due_chunk(
+    db: &mut dyn Db,
+    prepared: Option<PreparedChunk>,
+    job: JobId,
+    partner: PartnerId,
+    next_seq: u64,
+    limit: usize,
+    now: i64,
+) -> Result<PreparedChunk> {
+    match prepared {
+        Some(p) if p.is_due(next_seq, limit) => Ok(p),
+        _ => read_chunk(db, job, partner, next_seq, limit, now)
+            .await?
+            .evaluate(),
+    }
+}
+
+/// One meter a chunk writes, with everything its row needs.
+pub struct MeterWrite<'d> {
+    pub reference: &'d str,
+    pub id: Uuid,
+    pub index: &'d IndexColumns,
+    pub data: &'d str,
+    /// Borrowed from the prepared chunk for a create, evaluated afresh for a replace.
+    pub columns: Cow<'d, Columns>,
+}
+
+/// The meters a chunk creates and replaces, each with its final state.
+pub struct Writes<'d> {
+    /// In reference order, so that concurrent chunks take index locks in one order.
+    pub creates: Vec<MeterWrite<'d>>,
+    /// In id order.
+    pub replaces: Vec<MeterWrite<'d>>,
+}
+
+/// The meters the plan replaces: their enrollments and participation must be read (and
+/// locked) before the chunk decides their new state.
+pub fn replaced_meters(plan: &[Planned]) -> Vec<MeterId> {
+    plan.iter()
+        .filter_map(|p| match p.write {
+            Write::Replace(id) => Some(id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The state of a meter before the chunk: its enrollments and participation.
+pub type MeterState = (Vec<Enrollment>, Vec<Abstention>);
+
+/// Decides what the chunk writes. Assets are evaluated in file order, so a meter written
+/// twice in the chunk is evaluated on top of its first write; only each meter's last
+/// write is kept, and a meter created and then replaced in the chunk is created with
+/// its final state. `state` holds the meters the plan replaces that existed before it.
+pub fn plan_writes<'d>(
+    plan: &[Planned],
+    chunk: &'d PreparedChunk,
+    mut state: HashMap<Uuid, MeterState>,
+) -> Result<Writes<'d>> {
+    let by_seq: HashMap<u64, &PreparedAsset> =
+        chunk.assets.iter().map(|a| (a.pending.seq, a)).collect();
+    let mut creates: Vec<MeterWrite> = Vec::new();
+    let mut replaces: HashMap<Uuid, MeterWrite> = HashMap::new();
+    // The enrollments of the meters this chunk creates, as stored, in case the same chunk
+    // replaces one of them.
+    let mut created_here: HashMap<Uuid, &str> = HashMap::new();
+    for planned in plan {
+        let asset = by_seq[&planned.seq];
+        let (id, columns) = match planned.write {
+            Write::Create(id) => {
+                created_here.insert(*id.as_uuid(), &asset.as_new.enrollments);
+                (*id.as_uuid(), Cow::Borrowed(&asset.as_new))
+            }
+            Write::Replace(id) => {
+                let id = *id.as_uuid();
+                let (previous, abstentions) = match state.remove(&id) {
+                    Some(current) => current,
+                    None => match created_here.get(&id) {
+                        Some(stored) => (evaluate::parse_enrollments(stored)?, Vec::new()),
+                        None => Default::default(),
+                    },
+                };
+                let data = evaluate::parse_data(&asset.data)?;
+                let columns = evaluate::evaluate(&chunk.catalog, &data, &previous, &abstentions);
+                state.insert(id, (columns.list.clone(), abstentions));
+                (id, Cow::Owned(columns))
+            }
+            Write::Nothing => continue,
+        };
+        let write = MeterWrite {
+            reference: &asset.pending.partner_reference,
+            id,
+            index: &asset.index,
+            data: &asset.data,
+            columns,
+        };
+        if matches!(planned.write, Write::Create(_)) {
+            creates.push(write);
+        } else {
+            replaces.insert(id, write);
+        }
+    }
+    for create in &mut creates {
+        if let Some(last) = replaces.remove(&create.id) {
+            *create = last;
+        }
+    }
+    creates.sort_unstable_by(|a, b| (a.reference, a.id).cmp(&(b.reference, b.id)));
+    let mut replaces: Vec<MeterWrite> = replaces.into_values().collect();
+    replaces.sort_unstable_by_key(|r| r.id);
+    Ok(Writes { creates, replaces })
+}
+
+/// The counts a chunk adds to its job.
+pub fn counts(plan: &[Planned]) -> JobCounts {
+    let mut counts = JobCounts::default();
+    for planned in plan {
+        counts.record(&planned.outcome);
+    }
+    counts
+}
+
+/// Adds the chunk's counts to its job, moves it on to `next_seq`, renews its worker's
+/// lease (a chunk that succeeds also starts the job's count of failures again), and
+/// ends the job once every asset is final. Answers the job's counts after the chunk.
+pub async fn advance(
+    db: &mut dyn Db,
+    job: JobId,
+    chunk: &JobCounts,
+    next_seq: u64,
+    lease: Duration,
+    now: i64,
+    processed: usize,
+) -> Result<JobCounts> {
+    let row = db
+        .query_one(
+            "UPDATE jobs SET created_count = created_count + $1,
+                 updated_count = updated_count + $2, failed_count = failed_count + $3,
+                 updated_at = $4, lease_expires_at = $5, next_seq = $7, failed_attempts = 0
+             WHERE id = $6
+             RETURNING assets_count, created_count, updated_count, failed_count",
+            values![
+                chunk.created,
+                chunk.updated,
+                chunk.failed,
+                now,
+                now + millis(lease),
+                job,
+                next_seq
+            ],
+        )
+        .await?;
+    let totals = rows::counts(&row)?;
+    let status = totals.status();
+    if status != JobStatus::Processing {
+        db.execute(
+            "UPDATE jobs SET status = $1, lease_owner = NULL, lease_expires_at = NULL
+             WHERE id = $2",
+            values![status.as_ref(), job],
+        )
+        .await?;
+    } else if processed == 0 {
+        return Err(StoreError::Corrupt(format!(
+            "job {job} has no assets left to process but its counts are incomplete"
+        )));
+    }
+    Ok(totals)
+}

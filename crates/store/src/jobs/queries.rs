@@ -1,0 +1,237 @@
+//! The statements of receiving uploads, reading jobs and their assets, and the queue,
+//! once for both backends.
+
+use std::time::Duration;
+
+use gridroll_domain::job::{JobCounts, JobStatus, retry_delay};
+use gridroll_domain::{JobId, PartnerId};
+
+use super::failures;
+use crate::db::Db;
+use crate::lease::{OWN_LEASE, RECEIVE_LEASE, millis};
+use crate::model::{AssetState, Job, NewJob, ProvisionalAsset};
+use crate::rows::{self, ASSET_STATE_COLUMNS, JOB_COLUMNS};
+use crate::{Result, StoreError, evaluate, values};
+
+pub async fn begin(db: &mut dyn Db, partner: PartnerId, job: &NewJob, now: i64) -> Result<()> {
+    db.execute(
+        "INSERT INTO jobs (id, partner_id, status, file_name, update_existing, lease_owner,
+             lease_expires_at, created_at, updated_at)
+         VALUES ($1, $2, 'RECEIVING', $3, $4, $5, $6, $7, $7)",
+        values![
+            job.id,
+            partner,
+            &job.file_name,
+            job.update_existing,
+            &job.processed_by,
+            now + millis(RECEIVE_LEASE),
+            now
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Renews the receiving lease of an upload that writes a batch, answering its partner:
+/// an upload whose lease lapses is taken for abandoned.
+pub async fn renew_receiving(db: &mut dyn Db, job: JobId, now: i64) -> Result<PartnerId> {
+    db.query_opt(
+        "UPDATE jobs SET lease_expires_at = $2 WHERE id = $1 AND status = 'RECEIVING'
+         RETURNING partner_id",
+        values![job, now + millis(RECEIVE_LEASE)],
+    )
+    .await?
+    .ok_or_else(|| StoreError::Corrupt(format!("job {job} is not being received")))?
+    .get(0)
+}
+
+pub async fn commit(
+    db: &mut dyn Db,
+    job: JobId,
+    assets_count: u64,
+    regions: &str,
+    now: i64,
+) -> Result<()> {
+    let changed = db
+        .execute(
+            "UPDATE jobs SET status = 'PROCESSING', assets_count = $2, transmission_regions = $3,
+                 updated_at = $4,
+                 lease_expires_at = CASE WHEN lease_owner IS NULL THEN NULL
+                                         ELSE CAST($5 AS BIGINT) END
+             WHERE id = $1 AND status = 'RECEIVING'",
+            values![job, assets_count, regions, now, now + millis(OWN_LEASE)],
+        )
+        .await?;
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt(format!(
+            "job {job} is not being received"
+        )))
+    }
+}
+
+/// Removes the jobs being received that `condition` picks (over `jobs`), with their
+/// assets; answers how many. Deleting the job first takes its row, so an upload that
+/// commits at the same moment finds it gone rather than its assets.
+async fn remove_receiving(
+    db: &mut dyn Db,
+    condition: &str,
+    params: &[crate::db::Value],
+) -> Result<u64> {
+    let sql = format!("DELETE FROM jobs WHERE status = 'RECEIVING' AND {condition} RETURNING id");
+    let gone: Vec<crate::db::Value> = db
+        .query(&sql, params)
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect::<Result<_>>()?;
+    if gone.is_empty() {
+        return Ok(0);
+    }
+    // Explicitly: no foreign key cascades them on PostgreSQL (migration 10).
+    let mut c = crate::query::Conditions::new(db.dialect());
+    c.one_of("job_id", gone.iter().cloned());
+    let sql = format!("DELETE FROM provisional_assets WHERE {}", c.sql());
+    db.execute_built(&sql, &c.params).await?;
+    Ok(gone.len() as u64)
+}
+
+pub async fn discard(db: &mut dyn Db, job: JobId) -> Result<()> {
+    remove_receiving(db, "id = $1", values![job])
+        .await
+        .map(drop)
+}
+
+pub async fn remove_abandoned(db: &mut dyn Db, now: i64) -> Result<u64> {
+    remove_receiving(db, "lease_expires_at < $1", values![now]).await
+}
+
+pub async fn get(db: &mut dyn Db, partner: PartnerId, job: JobId) -> Result<Option<Job>> {
+    let sql = format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND partner_id = $2 AND status <> 'RECEIVING'"
+    );
+    db.query_opt(&sql, values![job, partner])
+        .await?
+        .as_ref()
+        .map(rows::job)
+        .transpose()
+}
+
+pub async fn assets(
+    db: &mut dyn Db,
+    partner: PartnerId,
+    job: JobId,
+    from_seq: u64,
+    limit: usize,
+) -> Result<Vec<AssetState>> {
+    let sql = format!(
+        "SELECT {ASSET_STATE_COLUMNS} FROM asset_states
+         WHERE job_id = $1 AND partner_id = $2 AND seq >= $3 ORDER BY seq LIMIT $4"
+    );
+    db.query(&sql, values![job, partner, from_seq, limit])
+        .await?
+        .iter()
+        .map(|row| rows::asset_state(row, 0))
+        .collect()
+}
+
+pub async fn provisional_asset(
+    db: &mut dyn Db,
+    partner: PartnerId,
+    job: JobId,
+    seq: u64,
+) -> Result<Option<ProvisionalAsset>> {
+    let sql = format!(
+        "SELECT {ASSET_STATE_COLUMNS}, data FROM asset_states
+         WHERE job_id = $1 AND seq = $2 AND partner_id = $3"
+    );
+    let row = db.query_opt(&sql, values![job, seq, partner]).await?;
+    row.map(|row| {
+        Ok(ProvisionalAsset {
+            job_id: job,
+            state: rows::asset_state(&row, 0)?,
+            data: evaluate::parse_input(&row.get::<String>(7)?)?,
+        })
+    })
+    .transpose()
+}
+
+/// Takes the lease on the oldest job with work left whose lease is free or lapsed; on
+/// PostgreSQL, a job another process is claiming at the same moment is passed over.
+pub async fn claim(
+    db: &mut dyn Db,
+    worker: &str,
+    lease: Duration,
+    now: i64,
+) -> Result<Option<JobId>> {
+    let sql = format!(
+        "UPDATE jobs SET lease_owner = $1, lease_expires_at = $2
+         WHERE id = (SELECT id FROM jobs
+                     WHERE status = 'PROCESSING'
+                       AND (lease_expires_at IS NULL OR lease_expires_at < $3)
+                     ORDER BY id LIMIT 1{})
+         RETURNING id",
+        db.dialect().skip_locked()
+    );
+    db.query_opt(&sql, values![worker, now + millis(lease), now])
+        .await?
+        .map(|row| row.get(0))
+        .transpose()
+}
+
+pub async fn release(db: &mut dyn Db, job: JobId, worker: &str) -> Result<()> {
+    db.execute(
+        "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL
+         WHERE id = $1 AND lease_owner = $2",
+        values![job, worker],
+    )
+    .await?;
+    Ok(())
+}
+
+/// See [`crate::JobStore::note_chunk_failure`].
+pub async fn note_failure(
+    db: &mut dyn Db,
+    job: JobId,
+    worker: &str,
+    error: &str,
+    now: i64,
+) -> Result<u32> {
+    let failures: u32 = db
+        .query_opt(failures::NOTE_FAILURE, values![job, worker, error])
+        .await?
+        .ok_or(StoreError::LeaseLost)?
+        .get(0)?;
+    if let Some(delay) = retry_delay(failures) {
+        db.execute(failures::HOLD, values![job, worker, now + millis(delay)])
+            .await?;
+    }
+    Ok(failures)
+}
+
+/// See [`crate::JobStore::give_up_job`].
+pub async fn give_up(
+    db: &mut dyn Db,
+    job: JobId,
+    worker: &str,
+    description: &str,
+    now: i64,
+) -> Result<JobStatus> {
+    let sql = format!("{}{}", failures::GIVE_UP_HEAD, db.dialect().for_update());
+    let head = db
+        .query_opt(&sql, values![job, worker])
+        .await?
+        .ok_or(StoreError::LeaseLost)?;
+    let mut counts: JobCounts = rows::counts(&head)?;
+    let next_seq: u64 = head.get(4)?;
+    db.execute(failures::FAIL_REST, values![job, next_seq, description])
+        .await?;
+    // Every asset without an outcome is failed now.
+    let added = counts.assets.saturating_sub(counts.finished());
+    counts.failed += added;
+    let status = counts.status();
+    db.execute(failures::END, values![job, added, status.as_ref(), now])
+        .await?;
+    Ok(status)
+}
