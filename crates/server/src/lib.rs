@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod body;
 pub mod config;
+pub mod cursor;
 pub mod error;
 pub mod extract;
 pub mod listing;

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+use crate::cursor::{self, Listing};
 use gridroll_domain::PartnerId;
 use gridroll_store::Search;
-use gridroll_store::cursor::{self, Listing};
 use serde_json::json;
 use strum::VariantNames;
 

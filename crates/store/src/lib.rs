@@ -8,7 +8,6 @@
 mod accounts;
 mod ahead;
 mod catalog;
-pub mod cursor;
 pub mod db;
 mod engine;
 mod error;

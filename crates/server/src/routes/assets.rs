@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::cursor::{self, Listing};
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
@@ -12,7 +13,6 @@ use futures_util::StreamExt;
 use gridroll_domain::csv_layout::{STATUS_COLUMNS, export_cells, export_header};
 use gridroll_domain::timestamp::format_millis;
 use gridroll_domain::{JobId, PartnerId};
-use gridroll_store::cursor::{self, Listing};
 use gridroll_store::{AssetField, AssetFilter, JobStore, ProvisionalAsset, StoreError};
 use serde_json::json;
 

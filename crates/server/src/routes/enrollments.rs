@@ -18,11 +18,12 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::meters::{is_json, search_page, unsupported_media_type};
+use super::meters::search_page;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::path_id;
+use crate::extract::{is_json, unsupported_media_type};
 use crate::wire::{MeterList, meter_enrollments};
 
 /// The programs a partner may use, by identifier.

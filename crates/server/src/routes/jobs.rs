@@ -1,5 +1,6 @@
 //! `/v1.1/jobs/meters`: bulk uploads and their status.
 
+use crate::cursor::{self, Listing};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -10,7 +11,6 @@ use futures_util::StreamExt;
 use gridroll_domain::intake::Format;
 use gridroll_domain::{JobId, schema};
 use gridroll_store::StoreError;
-use gridroll_store::cursor::{self, Listing};
 use gridroll_store::{JobField, JobFilter, JobPage};
 use serde::Deserialize;
 use serde_json::json;

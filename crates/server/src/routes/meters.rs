@@ -1,9 +1,10 @@
 //! `/v1.1/meters` (one meter, synchronously) and `/v2/meters/{meter_id}`.
 
+use crate::cursor::{self, Listing};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use gridroll_domain::enums::{
     ActionType, CustomerClassification, EnrollmentStatus, LoadType, MeterType, TransmissionRegion,
@@ -11,7 +12,6 @@ use gridroll_domain::enums::{
 use gridroll_domain::intake::{self, DocumentError, Problem, Problems};
 use gridroll_domain::timestamp::to_millis;
 use gridroll_domain::{MeterId, PartnerId};
-use gridroll_store::cursor::{self, Listing};
 use gridroll_store::{Meter, MeterFilter};
 use serde::Deserialize;
 use serde_json::json;
@@ -22,7 +22,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::body;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Query, path_id};
+use crate::extract::{Query, is_json, path_id, unsupported_media_type};
 use crate::listing::{decode_token, page_size};
 use crate::upload;
 use crate::wire::{MeterList, ProvisionalAssetBody, meter_details, meter_details_json};
@@ -278,25 +278,4 @@ pub async fn search_page(
         None
     };
     Ok((meters, next_page_token))
-}
-
-pub fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("application/json")
-        })
-}
-
-pub fn unsupported_media_type() -> ApiError {
-    ApiError::new(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "Unsupported Content-Type",
-        json!({"supported": ["application/json"]}),
-    )
 }

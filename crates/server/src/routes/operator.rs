@@ -19,10 +19,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::meters::{is_json, unsupported_media_type};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::path_id;
+use crate::extract::{is_json, unsupported_media_type};
 
 /// A request made with the operator token.
 pub struct Operator;

@@ -3,7 +3,6 @@
 
 use deadpool_postgres::{Object, Transaction};
 use gridroll_domain::compact;
-use gridroll_domain::timestamp::now_millis;
 use uuid::Uuid;
 
 use crate::{Result, StoreError, evaluate};
@@ -100,9 +99,11 @@ async fn apply(client: &mut Object) -> Result<()> {
             Some(DataStep::CompactJobInputs) => compact_job_inputs(&tx).await?,
             None => {}
         }
+        // When it was applied is the database's own record, on its clock.
         tx.execute(
-            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
-            &[&version, &now_millis()],
+            "INSERT INTO schema_migrations (version, applied_at)
+             VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)",
+            &[&version],
         )
         .await?;
         tx.commit().await?;

@@ -72,7 +72,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let gridroll = std::env::current_exe()?.with_file_name("gridroll");
     if !gridroll.exists() {
         bail!(
-            "{} is missing: build it with `cargo build --release -p gridroll`",
+            "{} is missing: build it with `cargo build --release -p gridroll -p gridroll-bench`",
             gridroll.display()
         );
     }

@@ -1,0 +1,240 @@
+//! Partners, keys, users, sessions and invitations.
+
+use gridroll_domain::UserId;
+use gridroll_store::{
+    AddUserError, ApiKeyHash, NewInvitation, NewSession, PasswordSet, Permission, Role, TokenHash,
+};
+use gridroll_testkit::Backend;
+
+use crate::{Fixture, NOW};
+
+async fn a_partner_is_found_by_its_id_and_its_name(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let accounts = &f.stores.accounts;
+    let found = accounts.get_partner(f.partner).await.unwrap().unwrap();
+    assert_eq!(found.name, "Fixture Partner");
+    assert_eq!(found.created_at, NOW, "the time is the caller's");
+    let by_name = accounts
+        .find_partner_by_name("Fixture Partner")
+        .await
+        .unwrap();
+    assert_eq!(by_name.map(|p| p.id), Some(f.partner));
+    assert!(
+        accounts
+            .find_partner_by_name("Nobody")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn a_key_grants_its_partner_until_revoked_and_notes_its_use_once_a_minute(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let accounts = &f.stores.accounts;
+    let hash = ApiKeyHash([7; 32]);
+    let key = accounts
+        .add_api_key(f.partner, "ci", Permission::ReadOnly, &hash, NOW)
+        .await
+        .unwrap();
+    let grant = accounts.use_api_key(&hash, NOW).await.unwrap().unwrap();
+    assert_eq!(grant.partner, f.partner);
+    assert_eq!(grant.permission, Permission::ReadOnly);
+    // Used again within the minute: the use noted first stays.
+    accounts.use_api_key(&hash, NOW + 30_000).await.unwrap();
+    let listed = accounts.list_api_keys(f.partner).await.unwrap();
+    assert_eq!(listed[0].last_used_at, Some(NOW));
+    accounts.use_api_key(&hash, NOW + 61_000).await.unwrap();
+    let listed = accounts.list_api_keys(f.partner).await.unwrap();
+    assert_eq!(listed[0].last_used_at, Some(NOW + 61_000));
+
+    assert!(accounts.revoke_api_key(f.partner, key, NOW).await.unwrap());
+    assert!(!accounts.revoke_api_key(f.partner, key, NOW).await.unwrap());
+    assert!(accounts.use_api_key(&hash, NOW).await.unwrap().is_none());
+}
+
+async fn an_email_is_unique_within_a_partner_and_may_recur_across_partners(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let accounts = &f.stores.accounts;
+    let other = accounts.create_partner("Other", NOW).await.unwrap().id;
+    accounts
+        .add_user(f.partner, "a@example.com", Role::Admin, "hash-1", NOW)
+        .await
+        .unwrap();
+    let again = accounts
+        .add_user(f.partner, "a@example.com", Role::Member, "hash-2", NOW)
+        .await;
+    assert!(matches!(again, Err(AddUserError::EmailTaken)));
+    accounts
+        .add_user(other, "a@example.com", Role::Member, "hash-3", NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        accounts
+            .user_credentials("a@example.com")
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // A new password names the partner when the email is ambiguous.
+    let ambiguous = accounts.set_password("a@example.com", None, "new").await;
+    assert_eq!(ambiguous.unwrap(), PasswordSet::Ambiguous);
+    let set = accounts
+        .set_password("a@example.com", Some(other), "new")
+        .await
+        .unwrap();
+    assert_eq!(set, PasswordSet::Changed);
+    let hashes: Vec<String> = accounts
+        .user_credentials("a@example.com")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.password_hash)
+        .collect();
+    assert!(hashes.contains(&"new".to_owned()) && hashes.contains(&"hash-1".to_owned()));
+    let nobody = accounts.set_password("b@example.com", None, "x").await;
+    assert_eq!(nobody.unwrap(), PasswordSet::NoSuchUser);
+}
+
+async fn a_session_opens_until_it_expires_and_ends_when_asked(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let accounts = &f.stores.accounts;
+    let user = accounts
+        .add_user(f.partner, "s@example.com", Role::Member, "hash", NOW)
+        .await
+        .unwrap();
+    let token = TokenHash([3; 32]);
+    accounts
+        .start_session(&NewSession {
+            token,
+            user: user.id,
+            csrf_token: "csrf".to_owned(),
+            created_at: NOW,
+            expires_at: NOW + 1000,
+            source: None,
+            device: None,
+        })
+        .await
+        .unwrap();
+    let open = accounts.session(&token, NOW + 999).await.unwrap().unwrap();
+    assert_eq!(open.user.id, user.id);
+    assert_eq!(open.csrf_token, "csrf");
+    assert!(
+        accounts
+            .session(&token, NOW + 1000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    accounts.end_session(&token).await.unwrap();
+    assert!(accounts.session(&token, NOW).await.unwrap().is_none());
+}
+
+async fn an_invitation_is_accepted_once_and_a_taken_email_leaves_it_standing(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let accounts = &f.stores.accounts;
+    let admin = accounts
+        .add_user(f.partner, "admin@example.com", Role::Admin, "hash", NOW)
+        .await
+        .unwrap();
+    let invite = |token: [u8; 32], email: &str| NewInvitation {
+        token: TokenHash(token),
+        partner: f.partner,
+        email: email.to_owned(),
+        role: Role::Member,
+        invited_by: admin.id,
+        created_at: NOW,
+        expires_at: NOW + 1000,
+    };
+    accounts
+        .add_invitation(&invite([1; 32], "new@example.com"))
+        .await
+        .unwrap();
+    let user = accounts
+        .accept_invitation(&TokenHash([1; 32]), NOW, "pw")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (user.email.as_str(), user.role),
+        ("new@example.com", Role::Member)
+    );
+    let twice = accounts
+        .accept_invitation(&TokenHash([1; 32]), NOW, "pw")
+        .await;
+    assert!(matches!(twice, Ok(None)));
+
+    accounts
+        .add_invitation(&invite([2; 32], "admin@example.com"))
+        .await
+        .unwrap();
+    let taken = accounts
+        .accept_invitation(&TokenHash([2; 32]), NOW, "pw")
+        .await;
+    assert!(matches!(taken, Err(AddUserError::EmailTaken)));
+    assert!(
+        accounts
+            .invitation(&TokenHash([2; 32]), NOW)
+            .await
+            .unwrap()
+            .is_some(),
+        "the refused acceptance was rolled back"
+    );
+    assert!(
+        accounts
+            .invitation(&TokenHash([2; 32]), NOW + 1000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn failed_sign_ins_lock_out_their_source_only(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let accounts = &f.stores.accounts;
+    let user: UserId = accounts
+        .add_user(f.partner, "l@example.com", Role::Member, "hash", NOW)
+        .await
+        .unwrap()
+        .id;
+    let (near, far) = (TokenHash([8; 32]), TokenHash([9; 32]));
+    for _ in 0..2 {
+        assert!(
+            accounts
+                .sign_in_attempt(user, &near, NOW, 2, NOW + 100)
+                .await
+                .unwrap()
+                .allowed
+        );
+    }
+    assert!(
+        !accounts
+            .sign_in_attempt(user, &near, NOW + 1, 2, NOW + 101)
+            .await
+            .unwrap()
+            .allowed
+    );
+    let elsewhere = accounts
+        .sign_in_attempt(user, &far, NOW + 1, 2, NOW + 101)
+        .await
+        .unwrap();
+    assert!(elsewhere.allowed);
+    assert_eq!(elsewhere.account_failures, 3);
+    assert!(
+        accounts
+            .sign_in_attempt(user, &near, NOW + 100, 2, NOW + 200)
+            .await
+            .unwrap()
+            .allowed
+    );
+}
+
+gridroll_testkit::backend_tests!(
+    a_partner_is_found_by_its_id_and_its_name,
+    a_key_grants_its_partner_until_revoked_and_notes_its_use_once_a_minute,
+    an_email_is_unique_within_a_partner_and_may_recur_across_partners,
+    a_session_opens_until_it_expires_and_ends_when_asked,
+    an_invitation_is_accepted_once_and_a_taken_email_leaves_it_standing,
+    failed_sign_ins_lock_out_their_source_only,
+);
