@@ -2,7 +2,7 @@
 
 use gridroll_testkit::Backend;
 
-use crate::common::{Answer, CSV_HEADER, TestApp, asset, csv_row};
+use crate::common::{Answer, CSV_HEADER, TestApp, asset, csv_file, csv_row};
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use gridroll_server::Config;
@@ -25,16 +25,6 @@ async fn assert_refused(app: &TestApp, answer: &Answer, status: StatusCode, case
             "{case}: {table} is not empty"
         );
     }
-}
-
-/// A CSV file of these rows under the usual header.
-fn csv_file(rows: impl IntoIterator<Item = String>) -> String {
-    let mut csv = CSV_HEADER.to_owned();
-    for row in rows {
-        csv.push('\n');
-        csv.push_str(&row);
-    }
-    csv
 }
 
 fn first_message(answer: &Answer) -> &str {

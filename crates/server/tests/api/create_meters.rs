@@ -2,67 +2,12 @@
 
 use gridroll_testkit::Backend;
 
-use crate::common::{CSV_HEADER, TestApp, asset, csv_row};
+use crate::common::{CSV_HEADER, TestApp, asset, csv_row, full_asset};
 use axum::http::StatusCode;
 use gridroll_domain::MeterData;
 use gridroll_domain::enums::CreatedBy;
 use gridroll_server::Config;
 use serde_json::{Value, json};
-
-fn full_asset(reference: &str) -> Value {
-    json!({
-        "partner_reference": reference,
-        "transmission_region": "CAISO",
-        "customer_classification": "COMMERCIAL",
-        "load_types": ["BATTERY_STORAGE", "HVAC"],
-        "meter_type": "UTILITY_METER",
-        "customer": {
-            "street_1": "132 My Street",
-            "street_2": "Apartment 32",
-            "postal_code": "10001",
-            "city": "New York",
-            "state_or_province_code": "NY",
-            "country_code": "US",
-            "end_customer_name": "Customer Name",
-            "end_customer_email": "email@address.com",
-            "partner_offering_date": "2000-01-23",
-            "is_in_wholesale_capacity_market": true,
-            "dispatch_option": "DAILY",
-            "billing": {
-                "street_1": "132 My Billing Street",
-                "postal_code": "90210",
-                "city": "Los Angeles",
-                "state_or_province_code": "CA",
-                "country_code": "US"
-            }
-        },
-        "device": {
-            "device_type": "BATTERY",
-            "device_serial_number": "device-serial-number",
-            "install_date": "2023-07-01",
-            "battery_power_capacity_kw": 1.233,
-            "battery_energy_capacity_kwh": 9.876,
-            "battery_duration_hours": 4
-        },
-        "site": {
-            "number_of_devices": 2,
-            "site_devices": [
-                {"device_type": "BATTERY", "energy_capacity_kwh": 39.504, "voltage_level": "EVSE_LEVEL_1", "pv_connected": true},
-                {"device_type": "EV_CHARGER", "model_year": 2020}
-            ]
-        },
-        "caiso": {"is_receiving_sgip_funding": true, "nem_type": "NEM2"},
-        "isone": {"in_connected_solutions": true},
-        "nyiso": {"cbl_method": "AVERAGE_DAY", "company_type": "CORPORATION"},
-        "utility": {
-            "utility_name": "PGE",
-            "load_serving_entity": "PGE",
-            "electric_service_account_number": "12243243-121",
-            "voltage": ">= 600 V"
-        },
-        "customer_group": "customer_group"
-    })
-}
 
 /// The meter's fields without what the platform adds.
 fn data_of(meter: &Value) -> Value {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::common::{Answer, TestApp, asset};
+use crate::common::{Answer, TestApp, asset_of as meter};
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use gridroll_server::Config;
@@ -14,17 +14,6 @@ const OPERATOR: &str = "operator-token-for-tests";
 
 async fn app(backend: Backend) -> TestApp {
     TestApp::with_config(backend, Config::default().with_operator_token(OPERATOR)).await
-}
-
-fn meter(reference: &str, region: &str, class: &str, loads: &[&str], extra: Value) -> Value {
-    let mut a = asset(reference);
-    a["transmission_region"] = json!(region);
-    a["customer_classification"] = json!(class);
-    a["load_types"] = json!(loads);
-    for (key, value) in extra.as_object().unwrap() {
-        a[key] = value.clone();
-    }
-    a
 }
 
 /// A CAISO home battery with everything CEC-DSGS asks for.

@@ -2,205 +2,19 @@
 //! uploads, jobs, meters, keys, invitations, and that one partner's user can never reach
 //! another partner's objects.
 
-use std::collections::HashMap;
-
-use crate::common::{CSV_HEADER, TestApp, csv_row};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use gridroll_domain::PartnerId;
 use gridroll_server::portal::password;
 use gridroll_store::Role;
 use gridroll_testkit::Backend;
-use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
+use crate::common::portal::{Page, Visitor};
+use crate::common::{TestApp, csv_file_crlf, csv_row};
+
 const PASSWORD: &str = "a long test passphrase";
-
-/// A browser of the portal: keeps cookies, follows nothing by itself.
-struct Visitor<'a> {
-    app: &'a TestApp,
-    cookies: HashMap<String, String>,
-    /// The client address a reverse proxy would forward.
-    address: Option<&'static str>,
-}
-
-#[derive(Debug)]
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    content_type: String,
-    text: String,
-}
-
-impl Page {
-    /// The text from the first `start` on (included) up to `end` (excluded).
-    fn from(&self, start: &str, end: char) -> String {
-        let at = self
-            .text
-            .find(start)
-            .unwrap_or_else(|| panic!("no {start:?} on the page:\n{}", self.text));
-        let rest = &self.text[at..];
-        let stop = rest[start.len()..]
-            .find(end)
-            .map_or(rest.len(), |i| start.len() + i);
-        rest[..stop].to_owned()
-    }
-
-    /// The text after the first `start` up to `end`.
-    fn after(&self, start: &str, end: char) -> String {
-        self.from(start, end)[start.len()..].to_owned()
-    }
-
-    /// The value of the first hidden `csrf` input.
-    fn csrf(&self) -> String {
-        self.after(r#"name="csrf" value=""#, '"')
-    }
-
-    fn assert_contains(&self, text: &str) {
-        assert!(
-            self.text.contains(text),
-            "{text:?} is not on the page ({}):\n{}",
-            self.status,
-            self.text
-        );
-    }
-}
-
-impl<'a> Visitor<'a> {
-    fn new(app: &'a TestApp) -> Self {
-        Self {
-            app,
-            cookies: HashMap::new(),
-            address: None,
-        }
-    }
-
-    /// A visitor coming from `address` (through a proxy that says so).
-    fn from(app: &'a TestApp, address: &'static str) -> Self {
-        Self {
-            address: Some(address),
-            ..Self::new(app)
-        }
-    }
-
-    async fn send(&mut self, request: axum::http::request::Builder, body: Body) -> Page {
-        let cookie = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let request = if cookie.is_empty() {
-            request
-        } else {
-            request.header(header::COOKIE, cookie)
-        };
-        let request = match self.address {
-            Some(address) => request.header("x-forwarded-for", address),
-            None => request,
-        };
-        let response = self
-            .app
-            .router
-            .clone()
-            .oneshot(request.body(body).unwrap())
-            .await
-            .unwrap();
-        for value in response.headers().get_all(header::SET_COOKIE) {
-            let value = value.to_str().unwrap();
-            let (pair, attributes) = value.split_once(';').unwrap_or((value, ""));
-            assert!(attributes.contains("HttpOnly"), "{value}");
-            assert!(attributes.contains("SameSite=Lax"), "{value}");
-            let (name, content) = pair.split_once('=').unwrap();
-            if attributes.contains("Max-Age=0") {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_owned(), content.to_owned());
-            }
-        }
-        let status = response.status();
-        let location = response
-            .headers()
-            .get(header::LOCATION)
-            .map(|v| v.to_str().unwrap().to_owned());
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        Page {
-            status,
-            location,
-            content_type,
-            text: String::from_utf8(bytes.to_vec()).unwrap(),
-        }
-    }
-
-    async fn get(&mut self, uri: &str) -> Page {
-        self.send(Request::builder().uri(uri), Body::empty()).await
-    }
-
-    async fn post_form(&mut self, uri: &str, fields: &[(&str, &str)]) -> Page {
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(fields)
-            .finish();
-        self.send(
-            Request::builder()
-                .method(Method::POST)
-                .uri(uri)
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded"),
-            Body::from(body),
-        )
-        .await
-    }
-
-    /// Posts the upload form: `fields` in order, then the file.
-    async fn upload(&mut self, fields: &[(&str, &str)], file_name: &str, file: &str) -> Page {
-        let boundary = "gridroll-test-boundary";
-        let mut body = String::new();
-        for (name, value) in fields {
-            body.push_str(&format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            ));
-        }
-        body.push_str(&format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: text/csv\r\n\r\n{file}\r\n--{boundary}--\r\n"
-        ));
-        self.send(
-            Request::builder()
-                .method(Method::POST)
-                .uri("/portal/upload")
-                .header(
-                    header::CONTENT_TYPE,
-                    format!("multipart/form-data; boundary={boundary}"),
-                ),
-            Body::from(body),
-        )
-        .await
-    }
-
-    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
-        let form = self.get("/portal/sign-in").await;
-        let csrf = form.csrf();
-        self.post_form(
-            "/portal/sign-in",
-            &[
-                ("csrf", &csrf),
-                ("email", email),
-                ("password", password),
-                ("next", "/portal"),
-            ],
-        )
-        .await
-    }
-
-    /// The CSRF token of the signed-in session, as its pages carry it.
-    async fn csrf(&mut self) -> String {
-        self.get("/portal").await.csrf()
-    }
-}
 
 async fn add_user(app: &TestApp, partner: PartnerId, email: &str, role: Role) {
     let hash = password::hash(PASSWORD.to_owned()).await.unwrap();
@@ -223,15 +37,6 @@ async fn admin(app: &TestApp) -> Visitor<'_> {
     let page = visitor.sign_in("admin@example.com", PASSWORD).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.text);
     visitor
-}
-
-fn csv(rows: &[String]) -> String {
-    let mut file = format!("{CSV_HEADER}\r\n");
-    for row in rows {
-        file.push_str(row);
-        file.push_str("\r\n");
-    }
-    file
 }
 
 /// The id in a `/portal/jobs/{id}` location.
@@ -455,7 +260,11 @@ async fn forms_without_the_sessions_csrf_token_are_refused(backend: Backend) {
     assert_eq!(invite.status, StatusCode::FORBIDDEN);
 
     let upload = visitor
-        .upload(&[("csrf", "forged")], "m.csv", &csv(&[csv_row("csrf-1")]))
+        .upload(
+            &[("csrf", "forged")],
+            "m.csv",
+            &csv_file_crlf(&[csv_row("csrf-1")]),
+        )
         .await;
     assert_eq!(upload.status, StatusCode::FORBIDDEN);
     assert_eq!(app.count("SELECT count(*) FROM jobs").await, 0);
@@ -479,7 +288,7 @@ async fn a_broken_file_lists_its_problems_by_row_and_column_and_stores_nothing(b
     let app = TestApp::new(backend).await;
     let mut visitor = admin(&app).await;
     let csrf = visitor.csrf().await;
-    let file = csv(&[
+    let file = csv_file_crlf(&[
         csv_row("good-1"),
         "bad-2,NOWHERE,RESIDENTIAL,HVAC,DEVICE,1 Main St,94105,San Francisco,CA,US".to_owned(),
         "bad-3,CAISO,RESIDENTIAL,HVAC,DEVICE,1 Main St,9410,San Francisco,CA,US".to_owned(),
@@ -505,12 +314,16 @@ async fn a_good_file_becomes_a_job_whose_failed_rows_download_in_the_upload_layo
     let mut visitor = admin(&app).await;
     let csrf = visitor.csrf().await;
     let first = visitor
-        .upload(&[("csrf", &csrf)], "first.csv", &csv(&[csv_row("dup-1")]))
+        .upload(
+            &[("csrf", &csrf)],
+            "first.csv",
+            &csv_file_crlf(&[csv_row("dup-1")]),
+        )
         .await;
     job_id(&first);
     app.drain().await;
 
-    let file = csv(&[csv_row("new-1"), csv_row("dup-1"), csv_row("new-2")]);
+    let file = csv_file_crlf(&[csv_row("new-1"), csv_row("dup-1"), csv_row("new-2")]);
     let page = visitor
         .upload(&[("csrf", &csrf), ("file_name", "")], "second.csv", &file)
         .await;
@@ -575,7 +388,11 @@ async fn update_existing_from_the_form_replaces_meters(backend: Backend) {
     let mut visitor = admin(&app).await;
     let csrf = visitor.csrf().await;
     visitor
-        .upload(&[("csrf", &csrf)], "a.csv", &csv(&[csv_row("m-1")]))
+        .upload(
+            &[("csrf", &csrf)],
+            "a.csv",
+            &csv_file_crlf(&[csv_row("m-1")]),
+        )
         .await;
     app.drain().await;
     let page = visitor
@@ -586,7 +403,7 @@ async fn update_existing_from_the_form_replaces_meters(backend: Backend) {
                 ("file_name", "again.csv"),
             ],
             "ignored.csv",
-            &csv(&[csv_row("m-1")]),
+            &csv_file_crlf(&[csv_row("m-1")]),
         )
         .await;
     let job = job_id(&page);
@@ -600,7 +417,7 @@ async fn meters_are_found_by_reference_and_status_and_open_with_their_fields(bac
     let app = TestApp::new(backend).await;
     let mut visitor = admin(&app).await;
     let csrf = visitor.csrf().await;
-    let file = csv(&[csv_row("north-1"), csv_row("north-2"), csv_row("south-1")]);
+    let file = csv_file_crlf(&[csv_row("north-1"), csv_row("north-2"), csv_row("south-1")]);
     visitor.upload(&[("csrf", &csrf)], "m.csv", &file).await;
     app.drain().await;
 
@@ -636,7 +453,7 @@ async fn the_meter_list_pages_through_every_meter(backend: Backend) {
     let csrf = visitor.csrf().await;
     let rows: Vec<String> = (0..60).map(|i| csv_row(&format!("page-{i:02}"))).collect();
     visitor
-        .upload(&[("csrf", &csrf)], "m.csv", &csv(&rows))
+        .upload(&[("csrf", &csrf)], "m.csv", &csv_file_crlf(&rows))
         .await;
     app.drain().await;
     let first = visitor.get("/portal/meters?q=page").await;
@@ -654,7 +471,7 @@ async fn the_dashboard_counts_meters_by_status_and_region(backend: Backend) {
     let app = TestApp::new(backend).await;
     let mut visitor = admin(&app).await;
     let csrf = visitor.csrf().await;
-    let file = csv(&[
+    let file = csv_file_crlf(&[
         csv_row("d-1"),
         csv_row("d-2"),
         "d-3,ERCOT,RESIDENTIAL,HVAC,DEVICE,1 Main St,94105,Austin,TX,US".to_owned(),
@@ -720,7 +537,7 @@ async fn a_key_made_in_the_portal_is_shown_once_and_works_until_revoked(backend:
             "/v1.1/jobs/meters",
             Some(&key),
             Some("text/csv"),
-            csv(&[csv_row("ro-1")]),
+            csv_file_crlf(&[csv_row("ro-1")]),
         )
         .await;
     assert_eq!(write.status, StatusCode::FORBIDDEN, "{}", write.body);
@@ -756,7 +573,11 @@ async fn another_partners_jobs_meters_and_keys_are_not_found_by_changing_the_id(
     let mut owner = admin(&app).await;
     let csrf = owner.csrf().await;
     let page = owner
-        .upload(&[("csrf", &csrf)], "mine.csv", &csv(&[csv_row("secret-1")]))
+        .upload(
+            &[("csrf", &csrf)],
+            "mine.csv",
+            &csv_file_crlf(&[csv_row("secret-1")]),
+        )
         .await;
     let job = job_id(&page);
     app.drain().await;
@@ -1055,7 +876,7 @@ async fn files_beyond_two_megabytes_upload_and_beyond_the_limit_are_refused(back
     let rows: Vec<String> = (0..30_000)
         .map(|i| csv_row(&format!("bulk-{i:05}")))
         .collect();
-    let file = csv(&rows);
+    let file = csv_file_crlf(&rows);
     assert!(file.len() > 2 * 1024 * 1024);
     let page = visitor.upload(&[("csrf", &csrf)], "bulk.csv", &file).await;
     job_id(&page);
@@ -1064,7 +885,7 @@ async fn files_beyond_two_megabytes_upload_and_beyond_the_limit_are_refused(back
         .map(|i| csv_row(&format!("huge-{i:05}")))
         .collect();
     let page = visitor
-        .upload(&[("csrf", &csrf)], "huge.csv", &csv(&rows))
+        .upload(&[("csrf", &csrf)], "huge.csv", &csv_file_crlf(&rows))
         .await;
     assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", page.text);
     page.assert_contains("Files of up to 4 MiB are accepted");

@@ -17,6 +17,8 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+pub mod portal;
+
 pub const CSV_HEADER: &str = "partner_reference,transmission_region,customer_classification,load_types,meter_type,street_1,postal_code,city,state_or_province_code,country_code";
 
 pub struct TestApp {
@@ -330,6 +332,94 @@ pub fn asset(reference: &str) -> Value {
             "country_code": "US"
         }
     })
+}
+
+/// An asset of every object and most fields of the model, valid.
+pub fn full_asset(reference: &str) -> Value {
+    json!({
+        "partner_reference": reference,
+        "transmission_region": "CAISO",
+        "customer_classification": "COMMERCIAL",
+        "load_types": ["BATTERY_STORAGE", "HVAC"],
+        "meter_type": "UTILITY_METER",
+        "customer": {
+            "street_1": "132 My Street",
+            "street_2": "Apartment 32",
+            "postal_code": "10001",
+            "city": "New York",
+            "state_or_province_code": "NY",
+            "country_code": "US",
+            "end_customer_name": "Customer Name",
+            "end_customer_email": "email@address.com",
+            "partner_offering_date": "2000-01-23",
+            "is_in_wholesale_capacity_market": true,
+            "dispatch_option": "DAILY",
+            "billing": {
+                "street_1": "132 My Billing Street",
+                "postal_code": "90210",
+                "city": "Los Angeles",
+                "state_or_province_code": "CA",
+                "country_code": "US"
+            }
+        },
+        "device": {
+            "device_type": "BATTERY",
+            "device_serial_number": "device-serial-number",
+            "install_date": "2023-07-01",
+            "battery_power_capacity_kw": 1.233,
+            "battery_energy_capacity_kwh": 9.876,
+            "battery_duration_hours": 4
+        },
+        "site": {
+            "number_of_devices": 2,
+            "site_devices": [
+                {"device_type": "BATTERY", "energy_capacity_kwh": 39.504, "voltage_level": "EVSE_LEVEL_1", "pv_connected": true},
+                {"device_type": "EV_CHARGER", "model_year": 2020}
+            ]
+        },
+        "caiso": {"is_receiving_sgip_funding": true, "nem_type": "NEM2"},
+        "isone": {"in_connected_solutions": true},
+        "nyiso": {"cbl_method": "AVERAGE_DAY", "company_type": "CORPORATION"},
+        "utility": {
+            "utility_name": "PGE",
+            "load_serving_entity": "PGE",
+            "electric_service_account_number": "12243243-121",
+            "voltage": ">= 600 V"
+        },
+        "customer_group": "customer_group"
+    })
+}
+
+/// [`asset`] in another region, class and load types, with `extra` objects set.
+pub fn asset_of(reference: &str, region: &str, class: &str, loads: &[&str], extra: Value) -> Value {
+    let mut a = asset(reference);
+    a["transmission_region"] = json!(region);
+    a["customer_classification"] = json!(class);
+    a["load_types"] = json!(loads);
+    for (key, value) in extra.as_object().expect("extra is an object") {
+        a[key] = value.clone();
+    }
+    a
+}
+
+/// A CSV file of these rows under [`CSV_HEADER`], lines ending in LF.
+pub fn csv_file(rows: impl IntoIterator<Item = String>) -> String {
+    let mut csv = CSV_HEADER.to_owned();
+    for row in rows {
+        csv.push('\n');
+        csv.push_str(&row);
+    }
+    csv
+}
+
+/// The same as a spreadsheet saves it: lines ending in CRLF, the last one too.
+pub fn csv_file_crlf(rows: &[String]) -> String {
+    let mut file = format!("{CSV_HEADER}\r\n");
+    for row in rows {
+        file.push_str(row);
+        file.push_str("\r\n");
+    }
+    file
 }
 
 /// A CSV row matching [`CSV_HEADER`].
