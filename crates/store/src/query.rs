@@ -116,6 +116,11 @@ impl Conditions {
         }
     }
 
+    /// The dialect the conditions are written in.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
     /// Binds a value and returns its placeholder.
     pub fn bind(&mut self, param: Value) -> String {
         self.params.push(param);

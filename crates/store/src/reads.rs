@@ -57,6 +57,26 @@ pub fn search_meters(
 ) -> Query {
     let mut c = Conditions::new(dialect);
     c.eq("partner_id", Value::Uuid(*partner.as_uuid()));
+    meter_fields(&mut c, filter);
+    meter_times(&mut c, filter);
+    meter_enrollments(&mut c, filter);
+    if let Some(after) = after {
+        let p = c.bind(Value::Uuid(*after.as_uuid()));
+        c.push(format!("id > {p}"));
+    }
+    let limit = c.bind(Value::Int(limit as i64));
+    Query {
+        sql: format!(
+            "SELECT {METER_COLUMNS} FROM meters WHERE {} ORDER BY id LIMIT {limit}",
+            c.sql()
+        ),
+        params: c.params,
+    }
+}
+
+/// The conditions on what a meter is: its ids, reference, region, class, types, loads,
+/// group, tags.
+fn meter_fields(c: &mut Conditions, filter: &MeterFilter) {
     if let Some(ids) = filter.meter_ids.as_ref().filter(|ids| !ids.is_empty()) {
         c.one_of("id", ids.iter().map(|id| Value::Uuid(*id.as_uuid())));
     }
@@ -94,6 +114,16 @@ pub fn search_meters(
     if filter.tags.is_some() || filter.connection_reference_ids.is_some() {
         c.nothing();
     }
+    if let Some(text) = &filter.reference_contains {
+        c.contains_any(
+            &["partner_reference".to_owned()],
+            std::slice::from_ref(text),
+        );
+    }
+}
+
+/// The conditions on when a meter was created and last changed.
+fn meter_times(c: &mut Conditions, filter: &MeterFilter) {
     if let Some(since) = filter.modified_since {
         let p = c.bind(Value::Int(since));
         c.push(format!("updated_at >= {p}"));
@@ -106,6 +136,11 @@ pub fn search_meters(
         let p = c.bind(Value::Int(before));
         c.push(format!("created_at < {p}"));
     }
+}
+
+/// The conditions on a meter's standing: archived, enrollment status, actions.
+fn meter_enrollments(c: &mut Conditions, filter: &MeterFilter) {
+    let dialect = c.dialect();
     if filter.exclude_archived {
         c.push(format!("is_archived = {}", boolean(dialect, false)));
     }
@@ -119,25 +154,7 @@ pub fn search_meters(
         ));
     }
     if let Some(types) = &filter.action_types {
-        in_comma_list(&mut c, "partner_action_types", types);
-    }
-    if let Some(text) = &filter.reference_contains {
-        c.contains_any(
-            &["partner_reference".to_owned()],
-            std::slice::from_ref(text),
-        );
-    }
-    if let Some(after) = after {
-        let p = c.bind(Value::Uuid(*after.as_uuid()));
-        c.push(format!("id > {p}"));
-    }
-    let limit = c.bind(Value::Int(limit as i64));
-    Query {
-        sql: format!(
-            "SELECT {METER_COLUMNS} FROM meters WHERE {} ORDER BY id LIMIT {limit}",
-            c.sql()
-        ),
-        params: c.params,
+        in_comma_list(c, "partner_action_types", types);
     }
 }
 
