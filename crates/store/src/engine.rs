@@ -11,6 +11,7 @@ use futures_util::future::BoxFuture;
 use gridroll_domain::{JobId, MeterId, PartnerId};
 
 use crate::Result;
+use crate::ahead::{Ahead, PreparedChunk};
 use crate::db::{Db, Dialect};
 use crate::model::{ChunkReport, NewAsset, StoredMeter};
 
@@ -68,20 +69,26 @@ pub trait Engine: Send + Sync + 'static {
     /// receiving lease.
     async fn append_assets(&self, job: JobId, assets: Vec<NewAsset>, now: i64) -> Result<()>;
 
-    /// Processes up to `limit` assets of a job in one transaction (see
-    /// `JobStore::process_chunk`).
-    async fn process_chunk(
+    /// The chunks this backend prepares ahead of the writer, one per job.
+    fn ahead(&self) -> &Ahead;
+
+    /// Starts reading and evaluating a job's chunk from `from_seq` on, beside the writer.
+    fn prepare_ahead(&self, job: JobId, from_seq: u64, limit: usize, now: i64);
+
+    /// Processes up to `limit` assets of a job in one transaction, with `prepared` when it
+    /// is the chunk due (see `JobStore::process_chunk`); answers the report and where the
+    /// job has got to.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_chunk(
         &self,
         job: JobId,
         worker: &str,
         limit: usize,
         lease: Duration,
         durable: bool,
+        prepared: Option<PreparedChunk>,
         now: i64,
-    ) -> Result<ChunkReport>;
-
-    /// Forgets what the backend prepared ahead for a job it no longer processes.
-    fn forget_job(&self, job: JobId);
+    ) -> Result<(ChunkReport, u64)>;
 
     /// A meter with its data as stored, for the hot read of its details.
     async fn get_stored_meter(

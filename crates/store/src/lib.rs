@@ -6,7 +6,7 @@
 //! depends on the time takes it from the caller.
 
 mod accounts;
-mod ahead;
+pub mod ahead;
 mod catalog;
 pub mod db;
 mod engine;

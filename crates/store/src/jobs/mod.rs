@@ -306,11 +306,21 @@ impl<E: Engine> JobStore for E {
         durable: bool,
         now: i64,
     ) -> Result<ChunkReport> {
-        Engine::process_chunk(self, job, worker, limit, lease, durable, now).await
+        let prepared = self.ahead().take(job).await;
+        // The chunk after this one is read and evaluated while this one is written.
+        if let Some(prepared) = &prepared {
+            self.prepare_ahead(job, prepared.from_seq + limit as u64, limit, now);
+        }
+        let written = self
+            .write_chunk(job, worker, limit, lease, durable, prepared, now)
+            .await;
+        self.ahead().after_chunk(job, written, |next_seq| {
+            self.prepare_ahead(job, next_seq, limit, now)
+        })
     }
 
     async fn release_job(&self, job: JobId, worker: &str) -> Result<()> {
-        self.forget_job(job);
+        self.ahead().forget(job);
         let worker = worker.to_owned();
         self.write(work!(db => async move { queries::release(db, job, &worker).await }))
             .await
@@ -337,7 +347,7 @@ impl<E: Engine> JobStore for E {
         description: &str,
         now: i64,
     ) -> Result<JobStatus> {
-        self.forget_job(job);
+        self.ahead().forget(job);
         let (worker, description) = (worker.to_owned(), description.to_owned());
         self.write(work!(db => async move {
             queries::give_up(db, job, &worker, &description, now).await

@@ -17,7 +17,7 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 use self::db::PgDb;
-use crate::ahead::Ahead;
+use crate::ahead::{Ahead, PreparedChunk};
 use crate::db::Dialect;
 use crate::engine::{Engine, Work};
 use crate::jobs::{JobStore, chunk};
@@ -140,24 +140,6 @@ impl PostgresStore {
     async fn client(&self) -> Result<Object> {
         Ok(self.pool.get().await?)
     }
-
-    /// Starts reading and evaluating a job's chunk from `from_seq` on, on a connection of
-    /// its own; the evaluation runs on a blocking thread.
-    fn prepare_ahead(&self, job: JobId, from_seq: u64, limit: usize, now: i64) {
-        let pool = self.pool.clone();
-        let task = tokio::spawn(async move {
-            let input = {
-                let client = pool.get().await?;
-                let db = &mut PgDb::new(&client);
-                let partner = chunk::job_partner(db, job).await?;
-                chunk::read_chunk(db, job, partner, from_seq, limit, now).await?
-            };
-            tokio::task::spawn_blocking(move || input.evaluate())
-                .await
-                .map_err(|_| StoreError::Task)?
-        });
-        self.ahead.start(job, task);
-    }
 }
 
 #[async_trait]
@@ -220,50 +202,55 @@ impl Engine for PostgresStore {
         jobs::append(&mut self.client().await?, job, &assets, now).await
     }
 
-    async fn process_chunk(
+    fn ahead(&self) -> &Ahead {
+        &self.ahead
+    }
+
+    // Starts reading and evaluating a job's chunk from `from_seq` on, on a connection of
+    // its own; the evaluation runs on a blocking thread.
+    fn prepare_ahead(&self, job: JobId, from_seq: u64, limit: usize, now: i64) {
+        let pool = self.pool.clone();
+        let task = tokio::spawn(async move {
+            let input = {
+                let client = pool.get().await?;
+                let db = &mut PgDb::new(&client);
+                let partner = chunk::job_partner(db, job).await?;
+                chunk::read_chunk(db, job, partner, from_seq, limit, now).await?
+            };
+            tokio::task::spawn_blocking(move || input.evaluate())
+                .await
+                .map_err(|_| StoreError::Task)?
+        });
+        self.ahead.start(job, task);
+    }
+
+    async fn write_chunk(
         &self,
         job: JobId,
         worker: &str,
         limit: usize,
         lease: Duration,
         durable: bool,
+        prepared: Option<PreparedChunk>,
         now: i64,
-    ) -> Result<ChunkReport> {
-        let prepared = self.ahead.take(job).await;
-        // The chunk after this one is read and evaluated while this one is written.
-        if let Some(prepared) = &prepared {
-            self.prepare_ahead(job, prepared.from_seq + limit as u64, limit, now);
-        }
-        let written = match self.client().await {
-            Ok(mut client) => {
-                jobs::process_chunk(
-                    &mut client,
-                    job,
-                    worker,
-                    limit,
-                    lease,
-                    durable,
-                    prepared,
-                    now,
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        };
-        if let Ok(chunk) = &written
-            && chunk.ended_a_large_job()
-        {
+    ) -> Result<(ChunkReport, u64)> {
+        let mut client = self.client().await?;
+        let chunk = jobs::process_chunk(
+            &mut client,
+            job,
+            worker,
+            limit,
+            lease,
+            durable,
+            prepared,
+            now,
+        )
+        .await?;
+        if chunk.ended_a_large_job() {
             // Fresh statistics keep searches on their indexes right after a large import.
             self.refresh_statistics("meters").await;
         }
-        let written = written.map(|chunk| (chunk.report, chunk.next_seq));
-        self.ahead.after_chunk(job, written, |next_seq| {
-            self.prepare_ahead(job, next_seq, limit, now)
-        })
-    }
-
-    fn forget_job(&self, job: JobId) {
-        self.ahead.forget(job);
+        Ok((chunk.report, chunk.next_seq))
     }
 
     async fn get_stored_meter(

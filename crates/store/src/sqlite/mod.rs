@@ -18,7 +18,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Semaphore;
 
 pub use self::db::SqliteDb;
-use crate::ahead::Ahead;
+use crate::ahead::{Ahead, PreparedChunk};
 use crate::db::{Db, Dialect, run_now};
 use crate::engine::{Engine, Work};
 use crate::jobs::chunk;
@@ -72,27 +72,6 @@ impl SqliteStore {
             result.map_err(|e| e.at(&readers.path))
         })
         .await
-    }
-
-    /// Starts reading and evaluating a job's chunk from `from_seq` on, on a reader
-    /// connection, unless every reader is busy (the writer then does it itself).
-    fn prepare_ahead(&self, job: JobId, from_seq: u64, limit: usize, now: i64) {
-        let Ok(permit) = self.readers.permits.clone().try_acquire_owned() else {
-            return;
-        };
-        let readers = self.readers.clone();
-        let handle = tokio::task::spawn_blocking(move || {
-            let mut db = SqliteDb::new(readers.take()?);
-            let input = run_now(async {
-                let db: &mut dyn Db = &mut db;
-                let partner = chunk::job_partner(db, job).await?;
-                chunk::read_chunk(db, job, partner, from_seq, limit, now).await
-            });
-            readers.give(db.into_inner());
-            drop(permit);
-            input?.evaluate()
-        });
-        self.ahead.start(job, handle);
     }
 }
 
@@ -278,42 +257,55 @@ impl Engine for SqliteStore {
             .await
     }
 
-    async fn process_chunk(
+    fn ahead(&self) -> &Ahead {
+        &self.ahead
+    }
+
+    // Starts reading and evaluating a job's chunk from `from_seq` on, on a reader
+    // connection, unless every reader is busy (the writer then does it itself).
+    fn prepare_ahead(&self, job: JobId, from_seq: u64, limit: usize, now: i64) {
+        let Ok(permit) = self.readers.permits.clone().try_acquire_owned() else {
+            return;
+        };
+        let readers = self.readers.clone();
+        let handle = tokio::task::spawn_blocking(move || {
+            let mut db = SqliteDb::new(readers.take()?);
+            let input = run_now(async {
+                let db: &mut dyn Db = &mut db;
+                let partner = chunk::job_partner(db, job).await?;
+                chunk::read_chunk(db, job, partner, from_seq, limit, now).await
+            });
+            readers.give(db.into_inner());
+            drop(permit);
+            input?.evaluate()
+        });
+        self.ahead.start(job, handle);
+    }
+
+    async fn write_chunk(
         &self,
         job: JobId,
         worker: &str,
         limit: usize,
         lease: Duration,
         durable: bool,
+        prepared: Option<PreparedChunk>,
         now: i64,
-    ) -> Result<ChunkReport> {
-        let prepared = self.ahead.take(job).await;
-        // The chunk after this one is read and evaluated while this one is written.
-        if let Some(prepared) = &prepared {
-            self.prepare_ahead(job, prepared.from_seq + limit as u64, limit, now);
-        }
+    ) -> Result<(ChunkReport, u64)> {
         let worker = worker.to_owned();
-        let written = self
-            .with_writer(move |db| {
-                if durable {
-                    db.conn().pragma_update(None, "synchronous", "FULL")?;
-                }
-                let written = db.in_transaction(|db| {
-                    jobs::process_chunk(db, job, &worker, limit, lease, prepared, now)
-                });
-                if durable {
-                    db.conn().pragma_update(None, "synchronous", "NORMAL")?;
-                }
-                written
-            })
-            .await;
-        self.ahead.after_chunk(job, written, |next_seq| {
-            self.prepare_ahead(job, next_seq, limit, now)
+        self.with_writer(move |db| {
+            if durable {
+                db.conn().pragma_update(None, "synchronous", "FULL")?;
+            }
+            let written = db.in_transaction(|db| {
+                jobs::process_chunk(db, job, &worker, limit, lease, prepared, now)
+            });
+            if durable {
+                db.conn().pragma_update(None, "synchronous", "NORMAL")?;
+            }
+            written
         })
-    }
-
-    fn forget_job(&self, job: JobId) {
-        self.ahead.forget(job);
+        .await
     }
 
     async fn get_stored_meter(
