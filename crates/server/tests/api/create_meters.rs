@@ -4,8 +4,6 @@ use gridroll_testkit::Backend;
 
 use crate::common::{CSV_HEADER, TestApp, asset, csv_row, full_asset};
 use axum::http::StatusCode;
-use gridroll_domain::MeterData;
-use gridroll_domain::enums::CreatedBy;
 use gridroll_server::Config;
 use serde_json::{Value, json};
 
@@ -331,18 +329,8 @@ async fn a_reference_repeated_in_one_upload_is_handled_in_file_order(backend: Ba
 async fn an_ambiguous_reference_updates_nothing(backend: Backend) {
     let app = TestApp::new(backend).await;
     let imported = app
-        .meters
-        .import_meters(
-            app.partner,
-            CreatedBy::Utility,
-            vec![
-                MeterData::parse(asset("shared-ref")).unwrap(),
-                MeterData::parse(full_asset("shared-ref")).unwrap(),
-            ],
-            gridroll_domain::timestamp::now_millis(),
-        )
-        .await
-        .unwrap();
+        .import(vec![asset("shared-ref"), full_asset("shared-ref")])
+        .await;
     let mut before = Vec::new();
     for id in &imported {
         before.push(app.meter(&id.to_string()).await);
@@ -379,19 +367,7 @@ async fn imported_meters_are_found_by_the_filters_their_data_sets(backend: Backe
     texas["meter_type"] = json!("SUBMETER");
     texas["load_types"] = json!(["LIGHTING", "HVAC"]);
     texas["customer_group"] = json!("Lone Star");
-    let imported = app
-        .meters
-        .import_meters(
-            app.partner,
-            CreatedBy::Utility,
-            vec![
-                MeterData::parse(asset("imported-ca")).unwrap(),
-                MeterData::parse(texas).unwrap(),
-            ],
-            gridroll_domain::timestamp::now_millis(),
-        )
-        .await
-        .unwrap();
+    let imported = app.import(vec![asset("imported-ca"), texas]).await;
     for filter in [
         json!({"transmission_region": "ERCOT"}),
         json!({"customer_classification": "COMMERCIAL"}),
@@ -419,18 +395,8 @@ async fn without_update_existing_a_shared_reference_is_a_duplicate_naming_both_m
 ) {
     let app = TestApp::new(backend).await;
     let imported = app
-        .meters
-        .import_meters(
-            app.partner,
-            CreatedBy::Utility,
-            vec![
-                MeterData::parse(asset("shared-ref")).unwrap(),
-                MeterData::parse(asset("shared-ref")).unwrap(),
-            ],
-            gridroll_domain::timestamp::now_millis(),
-        )
-        .await
-        .unwrap();
+        .import(vec![asset("shared-ref"), asset("shared-ref")])
+        .await;
     let job_id = app
         .submit("/v1.1/jobs/meters", vec![asset("shared-ref")])
         .await;

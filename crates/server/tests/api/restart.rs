@@ -13,7 +13,6 @@ use gridroll_domain::{JobId, PartnerId};
 use gridroll_server::Config;
 use gridroll_server::worker::Worker;
 use gridroll_store::NewAsset;
-use gridroll_store::NewJob;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -107,29 +106,7 @@ async fn an_upload_cut_off_by_a_crash_is_removed_at_the_next_start(backend: Back
     let app = TestApp::new(backend).await;
     // What a crash mid-upload leaves: a job being received with some assets stored,
     // whose receiving lease then lapses.
-    let id = JobId::new();
-    app.jobs
-        .begin_job(
-            app.partner,
-            &NewJob {
-                id,
-                file_name: Some("cut.csv".to_owned()),
-                update_existing: false,
-                processed_by: None,
-            },
-            gridroll_domain::timestamp::now_millis(),
-        )
-        .await
-        .unwrap();
-    let data = MeterData::parse(asset("ref-1")).unwrap();
-    app.jobs
-        .append_assets(
-            id,
-            vec![NewAsset::new(0, &data)],
-            gridroll_domain::timestamp::now_millis(),
-        )
-        .await
-        .unwrap();
+    let id = app.receiving(&["ref-1"]).await;
     assert_eq!(
         app.get(&format!("/v1.1/jobs/meters/{id}")).await.status,
         StatusCode::NOT_FOUND,
@@ -541,32 +518,9 @@ async fn an_upload_abandoned_by_a_dead_process_is_swept_while_others_keep_runnin
     backend: Backend,
 ) {
     let app = TestApp::new(backend).await;
-    let abandoned = JobId::new();
-    let live = JobId::new();
-    for id in [abandoned, live] {
-        app.jobs
-            .begin_job(
-                app.partner,
-                &NewJob {
-                    id,
-                    file_name: Some("cut.csv".to_owned()),
-                    update_existing: false,
-                    processed_by: None,
-                },
-                gridroll_domain::timestamp::now_millis(),
-            )
-            .await
-            .unwrap();
-    }
-    let data = MeterData::parse(asset("ref-1")).unwrap();
-    app.jobs
-        .append_assets(
-            abandoned,
-            vec![NewAsset::new(0, &data)],
-            gridroll_domain::timestamp::now_millis(),
-        )
-        .await
-        .unwrap();
+    let abandoned = app.receiving(&["ref-1"]).await;
+    let live = app.receiving(&[]).await;
+    let data = MeterData::parse(asset("ref-2")).unwrap();
     // Ten minutes on, the live upload has just written a batch; the other has not.
     app.db
         .execute(&format!(

@@ -93,17 +93,22 @@ impl TestApp {
         .await
         .unwrap()
         .1;
+        Self::serving(db, stores, config, partner, key)
+    }
+
+    /// The harness of a server on `stores`.
+    fn serving(
+        db: TestDatabase,
+        stores: Stores,
+        config: Config,
+        partner: PartnerId,
+        key: String,
+    ) -> Self {
         let router = router(AppState::new(stores.clone(), config.clone()));
-        let Stores {
-            accounts,
-            jobs,
-            meters,
-            ..
-        } = stores;
         Self {
-            accounts,
-            jobs,
-            meters,
+            accounts: stores.accounts,
+            jobs: stores.jobs,
+            meters: stores.meters,
             router,
             config,
             partner,
@@ -125,23 +130,55 @@ impl TestApp {
         drop(router);
         let stores = open(&db).await;
         stores.maintenance.recover(now_millis()).await.unwrap();
-        let router = gridroll_server::router(AppState::new(stores.clone(), config.clone()));
-        let Stores {
-            accounts,
-            jobs,
-            meters,
-            ..
-        } = stores;
-        Self {
-            accounts,
-            jobs,
-            meters,
-            router,
-            config,
-            partner,
-            key,
-            db,
+        Self::serving(db, stores, config, partner, key)
+    }
+
+    /// What a process that died mid-upload leaves: a job being received, with the assets
+    /// of `references` stored.
+    pub async fn receiving(&self, references: &[&str]) -> gridroll_domain::JobId {
+        let id = gridroll_domain::JobId::new();
+        let job = gridroll_store::NewJob {
+            id,
+            file_name: Some("cut.csv".to_owned()),
+            update_existing: false,
+            processed_by: None,
+        };
+        self.jobs
+            .begin_job(self.partner, &job, now_millis())
+            .await
+            .unwrap();
+        if !references.is_empty() {
+            let assets = references
+                .iter()
+                .enumerate()
+                .map(|(seq, r)| {
+                    let data = gridroll_domain::MeterData::parse(asset(r)).unwrap();
+                    gridroll_store::NewAsset::new(seq as u64, &data)
+                })
+                .collect();
+            self.jobs
+                .append_assets(id, assets, now_millis())
+                .await
+                .unwrap();
         }
+        id
+    }
+
+    /// Imports meters of these assets as the operator does (they may share references).
+    pub async fn import(&self, assets: Vec<Value>) -> Vec<gridroll_domain::MeterId> {
+        let meters = assets
+            .into_iter()
+            .map(|a| gridroll_domain::MeterData::parse(a).unwrap())
+            .collect();
+        self.meters
+            .import_meters(
+                self.partner,
+                gridroll_domain::enums::CreatedBy::Utility,
+                meters,
+                now_millis(),
+            )
+            .await
+            .unwrap()
     }
 
     /// A second partner and its key.
