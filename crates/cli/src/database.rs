@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use gridroll_store::{StoreOptions, Stores};
+use gridroll_domain::webhook::EventType;
+use gridroll_store::{EventTypes, StoreOptions, Stores};
 
 use crate::lock;
 
@@ -25,6 +26,35 @@ pub struct Database {
     /// full disk (507), and the file keeps room on the disk for everything else.
     #[arg(long, env = "GRIDROLL_DB_MAX_SIZE")]
     db_max_size: Option<u64>,
+    /// The event types the event feed keeps, comma-separated, `all` or `none`: every
+    /// change records these, beyond those a partner's webhook subscriptions want.
+    #[arg(long, env = "GRIDROLL_EVENT_FEED_TYPES", default_value = "all", value_parser = parse_feed_types)]
+    event_feed_types: EventTypes,
+}
+
+/// `all`, `none`, or event types named as webhooks name them.
+fn parse_feed_types(text: &str) -> Result<EventTypes, String> {
+    match text.trim() {
+        "all" => Ok(EventTypes::emitted()),
+        "none" => Ok(EventTypes::NONE),
+        list => list
+            .split(',')
+            .map(str::trim)
+            .map(|name| {
+                name.parse::<EventType>()
+                    .ok()
+                    .filter(|t| t.is_emitted())
+                    .ok_or_else(|| {
+                        let known: Vec<&str> = EventType::ALL
+                            .iter()
+                            .filter(|t| t.is_emitted())
+                            .map(|t| t.as_str())
+                            .collect();
+                        format!("{name:?} is not an event type Gridroll records; use all, none or some of {}", known.join(", "))
+                    })
+            })
+            .collect(),
+    }
 }
 
 impl Database {
@@ -62,6 +92,7 @@ impl Database {
             statement_timeout: Duration::from_secs(self.db_statement_timeout),
             migrate,
             max_size: self.db_max_size,
+            event_feed: self.event_feed_types,
         };
         gridroll_store::open(&self.database_url, &options)
             .await

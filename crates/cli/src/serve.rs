@@ -8,8 +8,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use gridroll_domain::timestamp::now_millis;
+use gridroll_domain::webhook::RetrySchedule;
 use gridroll_server::auth::issue_api_key;
 use gridroll_server::body::BodyPace;
+use gridroll_server::config::WebhookConfig;
 use gridroll_server::slots::UploadSlots;
 use gridroll_server::{AppState, Config, portal};
 use gridroll_store::{AddUserError, PasswordSet, Permission, Role};
@@ -70,6 +72,51 @@ pub struct ServeArgs {
     /// catalog shipped with Gridroll).
     #[arg(long, env = "GRIDROLL_PROGRAMS")]
     programs: Option<PathBuf>,
+    #[command(flatten)]
+    webhooks: WebhookArgs,
+}
+
+/// How webhooks are delivered and events kept.
+#[derive(Debug, Args)]
+pub struct WebhookArgs {
+    /// Allow webhook receivers on private, loopback and other reserved addresses, and
+    /// plain http: for local development and tests, never in production.
+    #[arg(long, env = "GRIDROLL_WEBHOOK_ALLOW_PRIVATE")]
+    webhook_allow_private: bool,
+    /// The delays before each attempt of a delivery (s, m or h), the first usually 0s.
+    #[arg(
+        long,
+        env = "GRIDROLL_WEBHOOK_RETRY_SCHEDULE",
+        default_value = "0s,1m,2m,4m,8m,16m,29m,1h,2h,4h"
+    )]
+    webhook_retry_schedule: RetrySchedule,
+    /// Seconds one delivery attempt may take, the receiver's answer included.
+    #[arg(long, env = "GRIDROLL_WEBHOOK_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    webhook_timeout: u64,
+    /// Hours after which a subscription whose deliveries have all failed is disabled.
+    #[arg(long, env = "GRIDROLL_WEBHOOK_DISABLE_AFTER", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
+    webhook_disable_after: u64,
+    /// Hours a rotated-out signing secret keeps signing beside the new one.
+    #[arg(long, env = "GRIDROLL_WEBHOOK_SECRET_OVERLAP", default_value_t = 24)]
+    webhook_secret_overlap: u64,
+    /// Days events and delivery attempts are kept.
+    #[arg(long, env = "GRIDROLL_EVENT_RETENTION", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    event_retention: u64,
+}
+
+impl WebhookArgs {
+    fn config(&self) -> WebhookConfig {
+        const HOUR: u64 = 3600;
+        WebhookConfig {
+            allow_private: self.webhook_allow_private,
+            retry: self.webhook_retry_schedule.clone(),
+            timeout: Duration::from_secs(self.webhook_timeout),
+            disable_after: Duration::from_secs(self.webhook_disable_after * HOUR),
+            secret_overlap: Duration::from_secs(self.webhook_secret_overlap * HOUR),
+            event_retention: Duration::from_secs(self.event_retention * 24 * HOUR),
+            ..WebhookConfig::default()
+        }
+    }
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -139,6 +186,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         secure_cookies: args.secure_cookies,
         behind_proxy: args.behind_proxy,
+        webhooks: args.webhooks.config(),
         ..Config::default()
     };
     if let Some(file) = &args.programs {

@@ -81,6 +81,14 @@ id_type!(
     /// A person who signs in to the portal on behalf of one partner.
     UserId
 );
+id_type!(
+    /// A partner's webhook subscription.
+    WebhookId
+);
+id_type!(
+    /// One event, as webhooks deliver it and the feed keeps it (`webhook_event_id`).
+    EventId
+);
 
 #[cfg(test)]
 mod tests {

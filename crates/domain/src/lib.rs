@@ -7,6 +7,7 @@ pub mod csv_layout;
 pub mod eligibility;
 pub mod enrollment;
 pub mod enums;
+pub mod event;
 pub mod ids;
 pub mod intake;
 pub mod job;
@@ -17,6 +18,7 @@ pub mod suggest;
 pub mod template;
 pub mod text;
 pub mod timestamp;
+pub mod webhook;
 
-pub use ids::{ApiKeyId, JobId, MeterId, PartnerId, UserId};
+pub use ids::{ApiKeyId, EventId, JobId, MeterId, PartnerId, UserId, WebhookId};
 pub use meter::{FieldProblem, MeterData};

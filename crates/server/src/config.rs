@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use gridroll_domain::program::{DEFAULT_CATALOG, Program, parse_catalog};
+use gridroll_domain::webhook::RetrySchedule;
 
 use crate::auth;
 use crate::body::BodyPace;
@@ -38,6 +39,48 @@ pub struct Config {
     /// Requests come through a reverse proxy that appends the client's address to
     /// `X-Forwarded-For`; the sign-in throttle then counts by that address.
     pub behind_proxy: bool,
+    /// How webhooks are delivered and events kept.
+    pub webhooks: WebhookConfig,
+}
+
+/// How webhooks are delivered, and how long events are kept.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// Receivers on private, loopback and other reserved addresses, and plain `http`,
+    /// are allowed (local development and tests).
+    pub allow_private: bool,
+    /// The delays before each attempt of a delivery.
+    pub retry: RetrySchedule,
+    /// How long one attempt may take, answer included.
+    pub timeout: Duration,
+    /// A subscription whose deliveries have all failed this long is disabled.
+    pub disable_after: Duration,
+    /// How long a replaced secret keeps signing beside the new one.
+    pub secret_overlap: Duration,
+    /// How long events (and delivery attempts) are kept.
+    pub event_retention: Duration,
+    /// Attempts in flight at once to one subscription.
+    pub concurrency: usize,
+    /// Subscriptions served at once by this process.
+    pub subscriptions: usize,
+    /// How often an idle dispatcher looks for something to send.
+    pub idle_poll: Duration,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            allow_private: false,
+            retry: RetrySchedule::default(),
+            timeout: Duration::from_secs(10),
+            disable_after: Duration::from_secs(5 * 86_400),
+            secret_overlap: Duration::from_secs(86_400),
+            event_retention: Duration::from_secs(30 * 86_400),
+            concurrency: 8,
+            subscriptions: 16,
+            idle_poll: Duration::from_secs(1),
+        }
+    }
 }
 
 impl Default for Config {
@@ -55,6 +98,7 @@ impl Default for Config {
             body_pace: BodyPace::default(),
             secure_cookies: false,
             behind_proxy: false,
+            webhooks: WebhookConfig::default(),
         }
     }
 }

@@ -20,6 +20,8 @@ pub enum Listing {
     Meters = 1,
     Jobs = 2,
     ProvisionalAssets = 3,
+    Events = 4,
+    Deliveries = 5,
 }
 
 /// Why a token was refused.

@@ -15,6 +15,7 @@ pub mod routes;
 pub mod slots;
 pub mod state;
 pub mod upload;
+pub mod webhooks;
 pub mod wire;
 pub mod worker;
 
@@ -81,6 +82,41 @@ pub fn router(state: AppState) -> Router {
             get(routes::programs::get),
         )
         .route("/v1.1/meters/validate", post(routes::programs::validate))
+        .route(
+            "/v1.1/webhooks",
+            get(routes::webhooks::list).post(routes::webhooks::create),
+        )
+        .route(
+            "/v1.1/webhooks/{webhook_id}",
+            get(routes::webhooks::get)
+                .put(routes::webhooks::replace)
+                .delete(routes::webhooks::delete),
+        )
+        .route(
+            "/v1.1/webhooks/{webhook_id}/test",
+            post(routes::webhooks::test),
+        )
+        .route(
+            "/v1.1/webhooks/{webhook_id}/rotate-secret",
+            post(routes::webhooks::rotate_secret),
+        )
+        .route(
+            "/v1.1/webhooks/{webhook_id}/enable",
+            post(routes::webhooks::enable),
+        )
+        .route(
+            "/v1.1/webhooks/{webhook_id}/deliveries",
+            get(routes::webhooks::deliveries),
+        )
+        .route(
+            "/v1.1/webhooks/{webhook_id}/events/{webhook_event_id}/redeliver",
+            post(routes::webhooks::redeliver),
+        )
+        .route(
+            "/v1.1/webhooks/{webhook_id}/recover",
+            post(routes::webhooks::recover),
+        )
+        .route("/v1.1/events", get(routes::events::feed))
         .route("/operator/v1/programs", get(routes::operator::programs))
         .route(
             "/operator/v1/programs/{program_identifier}",

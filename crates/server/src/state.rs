@@ -5,12 +5,15 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use gridroll_domain::timestamp::{Clock, SystemClock};
-use gridroll_store::{AccountStore, CatalogStore, JobStore, Maintenance, MeterStore, Stores};
+use gridroll_store::{
+    AccountStore, CatalogStore, EventStore, JobStore, Maintenance, MeterStore, Stores, WebhookStore,
+};
 use tokio::sync::Notify;
 
 use crate::config::Config;
+use crate::webhooks::client::WebhookClient;
 use crate::worker::Workers;
-use crate::{auth, portal, slots};
+use crate::{auth, portal, slots, webhooks};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -19,6 +22,8 @@ pub struct AppState {
     pub jobs: Arc<dyn JobStore>,
     pub meters: Arc<dyn MeterStore>,
     pub catalog: Arc<dyn CatalogStore>,
+    pub events: Arc<dyn EventStore>,
+    pub webhooks: Arc<dyn WebhookStore>,
     pub maintenance: Arc<dyn Maintenance>,
     pub config: Arc<Config>,
     /// Woken when a job is ready for the workers.
@@ -30,6 +35,8 @@ pub struct AppState {
     pub uploads: Arc<slots::UploadSlots>,
     /// Failed portal sign-ins per client address.
     pub sign_ins: Arc<portal::throttle::SignInThrottle>,
+    /// Sends webhook deliveries (and tests of a subscription).
+    pub webhook_client: Arc<WebhookClient>,
 }
 
 impl AppState {
@@ -39,7 +46,10 @@ impl AppState {
             jobs: stores.jobs,
             meters: stores.meters,
             catalog: stores.catalog,
+            events: stores.events,
+            webhooks: stores.webhooks,
             maintenance: stores.maintenance,
+            webhook_client: Arc::new(webhooks::client_for(&config.webhooks)),
             uploads: Arc::new(slots::UploadSlots::new(
                 config.max_concurrent_uploads,
                 config.max_uploads_per_partner,
@@ -57,15 +67,21 @@ impl AppState {
         gridroll_domain::timestamp::to_millis(self.clock.now())
     }
 
-    /// Starts this state's job workers.
+    /// Starts this state's background work: the job workers, the webhook dispatcher and
+    /// the removal of events past their retention.
     pub fn start_workers(&self) -> Workers {
-        Workers::start(
+        let mut workers = Workers::start(
             self.jobs.clone(),
             self.config.workers,
             self.config.worker_config(),
             self.clock.clone(),
             self.jobs_ready.clone(),
-        )
+        );
+        let dispatcher = webhooks::dispatch::Dispatcher::new(self);
+        workers.spawn(|stop| dispatcher.run(stop));
+        let retention = webhooks::dispatch::Retention::new(self);
+        workers.spawn(|stop| retention.run(stop));
+        workers
     }
 }
 
@@ -84,6 +100,8 @@ areas!(
     jobs: JobStore,
     meters: MeterStore,
     catalog: CatalogStore,
+    events: EventStore,
+    webhooks: WebhookStore,
     maintenance: Maintenance
 );
 

@@ -222,6 +222,18 @@ pub struct Workers {
 }
 
 impl Workers {
+    /// Runs more background work beside the job workers, stopped with them: `task` is
+    /// given the signal to stop on.
+    pub fn spawn<F>(&mut self, task: impl FnOnce(watch::Receiver<bool>) -> F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let stopped = self.stop.subscribe();
+        self.handles.push(tokio::spawn(task(stopped)));
+    }
+}
+
+impl Workers {
     pub fn start(
         jobs: Arc<dyn JobStore>,
         count: usize,

@@ -6,7 +6,7 @@
 //! the backend.
 
 use async_trait::async_trait;
-use gridroll_domain::{ApiKeyId, JobId, MeterId, PartnerId, UserId};
+use gridroll_domain::{ApiKeyId, EventId, JobId, MeterId, PartnerId, UserId, WebhookId};
 use uuid::Uuid;
 
 pub use crate::query::Dialect;
@@ -100,7 +100,9 @@ macro_rules! id_values {
     )+};
 }
 
-id_values!(PartnerId, JobId, MeterId, UserId, ApiKeyId);
+id_values!(
+    PartnerId, JobId, MeterId, UserId, ApiKeyId, WebhookId, EventId
+);
 
 impl From<&Option<String>> for Value {
     fn from(v: &Option<String>) -> Self {

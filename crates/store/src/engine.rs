@@ -13,6 +13,7 @@ use gridroll_domain::{JobId, MeterId, PartnerId};
 use crate::Result;
 use crate::ahead::{Ahead, PreparedChunk};
 use crate::db::{Db, Dialect};
+use crate::events::EventTypes;
 use crate::model::{ChunkReport, NewAsset, StoredMeter};
 
 /// Work on a connection: a closure that borrows the backend's [`Db`] for as long as the
@@ -31,6 +32,10 @@ macro_rules! work {
 #[async_trait]
 pub trait Engine: Send + Sync + 'static {
     fn dialect(&self) -> Dialect;
+
+    /// The event types the feed keeps: every change records these, and those the
+    /// partner's subscriptions want.
+    fn event_feed(&self) -> EventTypes;
 
     /// Runs `work` in a write transaction, committed if the work succeeds and rolled back
     /// otherwise. On PostgreSQL, rows the work locks (`FOR UPDATE`, rendered by the

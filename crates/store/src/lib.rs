@@ -12,6 +12,7 @@ pub mod db;
 mod engine;
 mod error;
 mod evaluate;
+mod events;
 mod jobs;
 mod lease;
 mod meters;
@@ -21,6 +22,7 @@ mod query;
 mod reads;
 mod rows;
 pub mod sqlite;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,12 +36,17 @@ pub use accounts::{
 pub use catalog::{CatalogStore, PartnerProgramsError};
 pub use engine::{Engine, Work};
 pub use error::{Result, StoreError};
+pub use events::{EventStore, EventTypes, FEED_SCAN, FeedPage, StoredEvent};
 pub use jobs::JobStore;
 pub use meters::{MeterOverview, MeterStore};
 pub use model::{
     ApiKeyHash, AssetField, AssetFilter, AssetState, CatalogEntry, ChunkReport, Facet, Job,
     JobField, JobFilter, JobPage, Meter, MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset,
     Search, StoredMeter,
+};
+pub use webhooks::{
+    AttemptResult, Claimed, DispatchRules, Due, DueBatch, LoggedAttempt, Redelivery, Webhook,
+    WebhookStore,
 };
 
 /// Keeping the database itself: its schema, and what stopped processes left behind.
@@ -77,6 +84,8 @@ pub struct Stores {
     pub jobs: Arc<dyn JobStore>,
     pub meters: Arc<dyn MeterStore>,
     pub catalog: Arc<dyn CatalogStore>,
+    pub events: Arc<dyn EventStore>,
+    pub webhooks: Arc<dyn WebhookStore>,
     pub maintenance: Arc<dyn Maintenance>,
 }
 
@@ -89,6 +98,8 @@ impl Stores {
             jobs: engine.clone(),
             meters: engine.clone(),
             catalog: engine.clone(),
+            events: engine.clone(),
+            webhooks: engine.clone(),
             maintenance: engine,
         }
     }
@@ -107,6 +118,9 @@ pub struct StoreOptions {
     /// The most bytes the database file may take (SQLite); past it, writes fail as on a
     /// full disk.
     pub max_size: Option<u64>,
+    /// The event types every change records for the feed (beyond those the partner's
+    /// subscriptions want).
+    pub event_feed: EventTypes,
 }
 
 impl Default for StoreOptions {
@@ -116,6 +130,7 @@ impl Default for StoreOptions {
             statement_timeout: Duration::from_secs(60),
             migrate: true,
             max_size: None,
+            event_feed: EventTypes::emitted(),
         }
     }
 }

@@ -111,3 +111,15 @@ pub fn count(row: &Row) -> Result<u64> {
         u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative count {n}")))
     })
 }
+
+pub const EVENT_COLUMNS: &str = "seq, id, event_type, payload, created_at";
+
+pub fn event(row: &Row) -> Result<crate::events::StoredEvent> {
+    Ok(crate::events::StoredEvent {
+        seq: row.get(0)?,
+        id: row.get(1)?,
+        event_type: row.get(2)?,
+        payload: row.get(3)?,
+        created_at: row.get(4)?,
+    })
+}

@@ -2,10 +2,12 @@
 
 pub mod assets;
 pub mod enrollments;
+pub mod events;
 pub mod jobs;
 pub mod meters;
 pub mod operator;
 pub mod programs;
+pub mod webhooks;
 
 use axum::Json;
 use axum::http::{StatusCode, Uri};

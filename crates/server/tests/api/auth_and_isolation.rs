@@ -239,7 +239,9 @@ async fn a_read_only_key_is_refused_exactly_the_operations_documented_as_writes(
         let concrete = path
             .replace("{job_id}", "01900000-0000-7000-8000-000000000000")
             .replace("{meter_id}", "01900000-0000-7000-8000-000000000000")
-            .replace("{program_identifier}", "CEC-DSGS");
+            .replace("{program_identifier}", "CEC-DSGS")
+            .replace("{webhook_id}", "01900000-0000-7000-8000-000000000000")
+            .replace("{webhook_event_id}", "01900000-0000-7000-8000-000000000000");
         for (method, operation) in operations.as_object().unwrap() {
             let documented = operation["responses"].get("403").is_some();
             writes += usize::from(documented);
@@ -257,8 +259,9 @@ async fn a_read_only_key_is_refused_exactly_the_operations_documented_as_writes(
         }
     }
     assert_eq!(
-        writes, 4,
-        "jobs, single meters, participation and bulk participation"
+        writes, 12,
+        "jobs, single meters, participation and bulk participation, and the eight changes \
+         of webhooks (create, replace, delete, test, rotate, enable, redeliver, recover)"
     );
 }
 

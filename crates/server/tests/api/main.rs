@@ -10,3 +10,4 @@ mod enrollments;
 mod inventory;
 mod portal;
 mod restart;
+mod webhooks;

@@ -3,15 +3,64 @@
 //! changed. Each loads the meters it changes (locked on PostgreSQL until the
 //! transaction ends), decides with the enrollment rules, and writes the meters' columns.
 
-use gridroll_domain::enrollment::{self, PreferenceChange};
+use gridroll_domain::enrollment::{self, Abstention, Enrollment, PreferenceChange};
+use gridroll_domain::event::{self, MeterRef};
 use gridroll_domain::timestamp::from_millis;
+use gridroll_domain::webhook::EventType;
 use gridroll_domain::{MeterId, PartnerId};
 
 use super::programs::partner_catalog;
-use crate::db::{Db, Value};
-use crate::evaluate::{self, Columns};
+use crate::db::{Db, Row, Value};
+use crate::evaluate::{self, Catalog, Columns};
+use crate::events::{EventTypes, Outbox};
 use crate::query::Conditions;
 use crate::{Result, StoreError, values};
+
+/// What every statement below reads of a meter before changing it, from column 0.
+const METER: &str = "id, partner_reference, transmission_region, meter_type, enrollments, \
+     participation";
+
+/// A meter as read before a change of its enrollments.
+struct Before {
+    id: MeterId,
+    reference: String,
+    region: String,
+    meter_type: String,
+    enrollments: Vec<Enrollment>,
+    abstentions: Vec<Abstention>,
+}
+
+impl Before {
+    fn read(row: &Row) -> Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            reference: row.get(1)?,
+            region: row.get(2)?,
+            meter_type: row.get(3)?,
+            enrollments: evaluate::parse_enrollments(&row.get::<String>(4)?)?,
+            abstentions: evaluate::parse_abstentions(&row.get::<String>(5)?)?,
+        })
+    }
+
+    fn meter(&self) -> MeterRef<'_> {
+        MeterRef {
+            id: self.id,
+            partner_reference: &self.reference,
+            transmission_region: &self.region,
+            meter_type: &self.meter_type,
+        }
+    }
+
+    /// Notes the enrollment events of the meter's change to `after`.
+    fn changed(&self, outbox: &mut Outbox, catalog: &Catalog, after: (&Columns, &[Abstention])) {
+        outbox.enrollments_changed(
+            catalog,
+            self.meter(),
+            (&self.enrollments, &self.abstentions),
+            (&after.0.list, after.1),
+        );
+    }
+}
 
 /// Writes a meter's enrollment columns (and its participation, when it changed).
 async fn write_columns(
@@ -50,6 +99,7 @@ pub async fn set_participation(
     partner: PartnerId,
     meters: &[MeterId],
     change: &PreferenceChange,
+    feed: EventTypes,
     now: i64,
 ) -> Result<Vec<MeterId>> {
     let catalog = partner_catalog(db, partner, from_millis(now)).await?;
@@ -57,7 +107,7 @@ pub async fn set_participation(
     c.eq("partner_id", partner.into());
     c.one_of("id", meters.iter().map(|&m| Value::from(m)));
     let sql = format!(
-        "SELECT id, enrollments, participation FROM meters WHERE {} ORDER BY id{}",
+        "SELECT {METER} FROM meters WHERE {} ORDER BY id{}",
         c.sql(),
         db.dialect().for_update()
     );
@@ -71,15 +121,24 @@ pub async fn set_participation(
     if !missing.is_empty() {
         return Ok(missing);
     }
+    let mut outbox = Outbox::open(db, partner, feed).await?;
     for row in &rows {
-        let enrollments = evaluate::parse_enrollments(&row.get::<String>(1)?)?;
-        let mut abstentions = evaluate::parse_abstentions(&row.get::<String>(2)?)?;
+        let before = Before::read(row)?;
+        let mut abstentions = before.abstentions.clone();
         enrollment::apply_preference(&mut abstentions, change.clone())
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let columns = evaluate::summarize(&catalog, &enrollments, &abstentions);
-        let participation = serde_json::to_string(&abstentions).expect("abstentions serialize");
-        write_columns(db, partner, row.get(0)?, Some(participation), &columns, now).await?;
+        let columns = evaluate::summarize(&catalog, &before.enrollments, &abstentions);
+        let participation = serde_json::to_string(&abstentions)
+            .map_err(|e| StoreError::Corrupt(format!("participation: {e}")))?;
+        write_columns(db, partner, before.id, Some(participation), &columns, now).await?;
+        if abstentions != before.abstentions {
+            outbox.add(EventType::EnrollmentParticipationStatusUpdated, || {
+                event::participation_updated(before.meter(), change)
+            });
+        }
+        before.changed(&mut outbox, &catalog, (&columns, &abstentions));
     }
+    outbox.record(db, now).await?;
     Ok(Vec::new())
 }
 
@@ -90,11 +149,12 @@ pub async fn activate(
     partner: PartnerId,
     program: &str,
     meter: Option<MeterId>,
+    feed: EventTypes,
     now: i64,
 ) -> Result<u64> {
     let catalog = partner_catalog(db, partner, from_millis(now)).await?;
     let sql = format!(
-        "SELECT id, enrollments, participation FROM meters
+        "SELECT {METER} FROM meters
          WHERE partner_id = $1 AND (',' || pending_programs || ',') LIKE $2
            AND (id = $3 OR $3 IS NULL)
          ORDER BY id{}",
@@ -104,15 +164,18 @@ pub async fn activate(
         .query(&sql, values![partner, format!("%,{program},%"), meter])
         .await?;
     let mut changed = 0;
+    let mut outbox = Outbox::open(db, partner, feed).await?;
     for row in &rows {
-        let mut enrollments = evaluate::parse_enrollments(&row.get::<String>(1)?)?;
+        let before = Before::read(row)?;
+        let mut enrollments = before.enrollments.clone();
         if enrollment::activate(&mut enrollments, program, from_millis(now)) {
-            let abstentions = evaluate::parse_abstentions(&row.get::<String>(2)?)?;
-            let columns = evaluate::summarize(&catalog, &enrollments, &abstentions);
-            write_columns(db, partner, row.get(0)?, None, &columns, now).await?;
+            let columns = evaluate::summarize(&catalog, &enrollments, &before.abstentions);
+            write_columns(db, partner, before.id, None, &columns, now).await?;
+            before.changed(&mut outbox, &catalog, (&columns, &before.abstentions));
             changed += 1;
         }
     }
+    outbox.record(db, now).await?;
     Ok(changed)
 }
 
@@ -126,11 +189,12 @@ pub async fn refresh_batch(
     db: &mut dyn Db,
     partner: PartnerId,
     after: Option<MeterId>,
+    feed: EventTypes,
     now: i64,
 ) -> Result<(u64, Option<MeterId>)> {
     let catalog = partner_catalog(db, partner, from_millis(now)).await?;
     let sql = format!(
-        "SELECT id, data, enrollments, participation, global_enrollment_status FROM meters
+        "SELECT {METER}, data, global_enrollment_status FROM meters
          WHERE partner_id = $1 AND (id > $2 OR $2 IS NULL) ORDER BY id LIMIT $3{}",
         db.dialect().for_update()
     );
@@ -138,22 +202,25 @@ pub async fn refresh_batch(
         .query(&sql, values![partner, after, REFRESH_BATCH])
         .await?;
     let mut changed = 0;
+    let mut outbox = Outbox::open(db, partner, feed).await?;
     for row in &rows {
-        let before = evaluate::parse_enrollments(&row.get::<String>(2)?)?;
-        let status: String = row.get(4)?;
+        let before = Before::read(row)?;
+        let status: String = row.get(7)?;
         let columns = evaluate::evaluate(
             &catalog,
-            &evaluate::parse_data(&row.get::<String>(1)?)?,
-            &before,
-            &evaluate::parse_abstentions(&row.get::<String>(3)?)?,
+            &evaluate::parse_data(&row.get::<String>(6)?)?,
+            &before.enrollments,
+            &before.abstentions,
         );
         // Only meters whose enrollments changed are written (and show up in a sync),
         // compared as read: a form of storing them that changed is not a change.
-        if columns.list != before || columns.global_status != status {
-            write_columns(db, partner, row.get(0)?, None, &columns, now).await?;
+        if columns.list != before.enrollments || columns.global_status != status {
+            write_columns(db, partner, before.id, None, &columns, now).await?;
+            before.changed(&mut outbox, &catalog, (&columns, &before.abstentions));
             changed += 1;
         }
     }
+    outbox.record(db, now).await?;
     let last = rows.last().map(|row| row.get(0)).transpose()?;
     Ok((changed, last))
 }

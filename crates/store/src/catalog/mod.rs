@@ -126,10 +126,10 @@ impl<E: Engine> CatalogStore for E {
         change: &PreferenceChange,
         now: i64,
     ) -> Result<Vec<MeterId>> {
-        let (meters, change) = (meters.to_vec(), change.clone());
+        let (meters, change, feed) = (meters.to_vec(), change.clone(), self.event_feed());
         // Meters that are not the partner's are found before anything is written.
         self.write(work!(db => async move {
-            enrollments::set_participation(db, partner, &meters, &change, now).await
+            enrollments::set_participation(db, partner, &meters, &change, feed, now).await
         }))
         .await
     }
@@ -141,19 +141,18 @@ impl<E: Engine> CatalogStore for E {
         meter: Option<MeterId>,
         now: i64,
     ) -> Result<u64> {
-        let program = program.to_owned();
+        let (program, feed) = (program.to_owned(), self.event_feed());
         self.write(work!(db => async move {
-            enrollments::activate(db, partner, &program, meter, now).await
+            enrollments::activate(db, partner, &program, meter, feed, now).await
         }))
         .await
     }
 
     async fn refresh_enrollments(&self, partner: PartnerId, now: i64) -> Result<u64> {
-        let mut after = None;
-        let mut total = 0;
+        let (mut after, mut total, feed) = (None, 0, self.event_feed());
         loop {
             let (changed, last) = self
-                .write(work!(db => enrollments::refresh_batch(db, partner, after, now)))
+                .write(work!(db => enrollments::refresh_batch(db, partner, after, feed, now)))
                 .await?;
             total += changed;
             match last {

@@ -8,8 +8,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use gridroll_domain::enrollment::{Abstention, Enrollment};
+use gridroll_domain::event::{self, MeterRef};
 use gridroll_domain::job::{JobCounts, JobStatus, Pending, Planned, Write};
 use gridroll_domain::timestamp::from_millis;
+use gridroll_domain::webhook::EventType;
 use gridroll_domain::{JobId, MeterId, PartnerId};
 use uuid::Uuid;
 
@@ -17,9 +19,23 @@ use crate::ahead::{PreparedAsset, PreparedChunk, StoredAsset};
 use crate::catalog::partner_catalog;
 use crate::db::{Db, Row};
 use crate::evaluate::{self, Catalog, Columns};
+use crate::events::{EventTypes, Outbox};
 use crate::lease::millis;
 use crate::model::{ChunkReport, IndexColumns};
 use crate::{Result, StoreError, rows, values};
+
+/// What a worker asks of a chunk: the next `limit` assets of `job`, holding its lease
+/// for `lease` more, recording the events the feed keeps (`feed`) and those the
+/// partner's subscriptions want.
+#[derive(Debug, Clone, Copy)]
+pub struct Task<'a> {
+    pub job: JobId,
+    pub worker: &'a str,
+    pub limit: usize,
+    pub lease: Duration,
+    pub feed: EventTypes,
+    pub now: i64,
+}
 
 /// Where a job stands when its worker starts a chunk.
 pub enum Head {
@@ -161,6 +177,8 @@ pub async fn due_chunk(
 
 /// One meter a chunk writes, with everything its row needs.
 pub struct MeterWrite<'d> {
+    /// The asset's place in the file (of the meter's first write in the chunk).
+    pub seq: u64,
     pub reference: &'d str,
     pub id: Uuid,
     pub index: &'d IndexColumns,
@@ -188,18 +206,27 @@ pub fn replaced_meters(plan: &[Planned]) -> Vec<MeterId> {
         .collect()
 }
 
-/// The state of a meter before the chunk: its enrollments and participation.
-pub type MeterState = (Vec<Enrollment>, Vec<Abstention>);
+/// A meter the chunk replaces, as it was before the chunk.
+pub struct Stored {
+    pub enrollments: Vec<Enrollment>,
+    pub abstentions: Vec<Abstention>,
+    /// Its data, in the stored form.
+    pub data: String,
+}
+
+/// The enrollments and participation of a meter as the chunk goes.
+type MeterState = (Vec<Enrollment>, Vec<Abstention>);
 
 /// Decides what the chunk writes. Assets are evaluated in file order, so a meter written
 /// twice in the chunk is evaluated on top of its first write; only each meter's last
 /// write is kept, and a meter created and then replaced in the chunk is created with
-/// its final state. `state` holds the meters the plan replaces that existed before it.
+/// its final state. `before` holds the meters the plan replaces that existed before it.
 pub fn plan_writes<'d>(
     plan: &[Planned],
     chunk: &'d PreparedChunk,
-    mut state: HashMap<Uuid, MeterState>,
+    before: &HashMap<Uuid, Stored>,
 ) -> Result<Writes<'d>> {
+    let mut state: HashMap<Uuid, MeterState> = HashMap::new();
     let by_seq: HashMap<u64, &PreparedAsset> =
         chunk.assets.iter().map(|a| (a.pending.seq, a)).collect();
     let mut creates: Vec<MeterWrite> = Vec::new();
@@ -216,9 +243,10 @@ pub fn plan_writes<'d>(
             }
             Write::Replace(id) => {
                 let id = *id.as_uuid();
-                let (previous, abstentions) = match state.remove(&id) {
-                    Some(current) => current,
-                    None => match created_here.get(&id) {
+                let (previous, abstentions) = match (state.remove(&id), before.get(&id)) {
+                    (Some(current), _) => current,
+                    (None, Some(b)) => (b.enrollments.clone(), b.abstentions.clone()),
+                    (None, None) => match created_here.get(&id) {
                         Some(stored) => (evaluate::parse_enrollments(stored)?, Vec::new()),
                         None => Default::default(),
                     },
@@ -231,6 +259,7 @@ pub fn plan_writes<'d>(
             Write::Nothing => continue,
         };
         let write = MeterWrite {
+            seq: planned.seq,
             reference: &asset.pending.partner_reference,
             id,
             index: &asset.index,
@@ -245,7 +274,10 @@ pub fn plan_writes<'d>(
     }
     for create in &mut creates {
         if let Some(last) = replaces.remove(&create.id) {
-            *create = last;
+            *create = MeterWrite {
+                seq: create.seq,
+                ..last
+            };
         }
     }
     creates.sort_unstable_by(|a, b| (a.reference, a.id).cmp(&(b.reference, b.id)));
@@ -263,10 +295,90 @@ pub fn counts(plan: &[Planned]) -> JobCounts {
     counts
 }
 
+/// What the chunk did, for its last steps.
+pub struct Done<'a> {
+    pub partner: PartnerId,
+    pub plan: &'a [Planned],
+    pub writes: &'a Writes<'a>,
+    pub before: &'a HashMap<Uuid, Stored>,
+    pub catalog: &'a Catalog,
+    /// The sequence after the chunk's last asset.
+    pub next_seq: u64,
+}
+
+/// The chunk's last steps: advances the job, then records the events of what the chunk
+/// did (and of the job's end) in the same transaction. Answers the job's counts.
+pub async fn finish(db: &mut dyn Db, task: Task<'_>, done: Done<'_>) -> Result<JobCounts> {
+    let Task {
+        job, lease, now, ..
+    } = task;
+    let mut outbox = Outbox::open(db, done.partner, task.feed).await?;
+    note_events(&mut outbox, done.writes, done.before, done.catalog);
+    let totals = advance(
+        db,
+        job,
+        &counts(done.plan),
+        done.next_seq,
+        lease,
+        now,
+        done.plan.len(),
+    )
+    .await?;
+    let status = totals.status();
+    if status != JobStatus::Processing {
+        outbox.add(EventType::JobCompleted, || {
+            event::job_completed(job, status, &totals)
+        });
+    }
+    outbox.record(db, now).await?;
+    Ok(totals)
+}
+
+/// The events of the chunk's meters, in file order: `meter.created` for each it created;
+/// for each it replaced, `meter.updated` when the data changed and the enrollment events
+/// when the enrollments did.
+fn note_events(
+    outbox: &mut Outbox,
+    writes: &Writes,
+    before: &HashMap<Uuid, Stored>,
+    catalog: &Catalog,
+) {
+    fn meter<'w>(w: &'w MeterWrite<'_>) -> MeterRef<'w> {
+        MeterRef {
+            id: MeterId::from_uuid(w.id),
+            partner_reference: w.reference,
+            transmission_region: &w.index.transmission_region,
+            meter_type: &w.index.meter_type,
+        }
+    }
+    let creates = writes.creates.iter().map(|w| (w, true));
+    let replaces = writes.replaces.iter().map(|w| (w, false));
+    let mut in_file_order: Vec<(&MeterWrite, bool)> = creates.chain(replaces).collect();
+    in_file_order.sort_unstable_by_key(|(w, _)| w.seq);
+    for (w, created) in in_file_order {
+        if created {
+            outbox.add(EventType::MeterCreated, || event::meter_created(meter(w)));
+            continue;
+        }
+        let Some(was) = before.get(&w.id) else {
+            continue;
+        };
+        if was.data != w.data {
+            outbox.add(EventType::MeterUpdated, || event::meter_updated(meter(w)));
+        }
+        outbox.enrollments_changed(
+            catalog,
+            meter(w),
+            (&was.enrollments, &was.abstentions),
+            (&w.columns.list, &was.abstentions),
+        );
+    }
+}
+
 /// Adds the chunk's counts to its job, moves it on to `next_seq`, renews its worker's
 /// lease (a chunk that succeeds also starts the job's count of failures again), and
 /// ends the job once every asset is final. Answers the job's counts after the chunk.
-pub async fn advance(
+async fn advance(
     db: &mut dyn Db,
     job: JobId,
     chunk: &JobCounts,

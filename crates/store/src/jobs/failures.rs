@@ -15,7 +15,8 @@ pub const HOLD: &str = "UPDATE jobs SET lease_expires_at = $3 WHERE id = $1 AND 
 
 /// The counts of a job its worker gives up. $1 job, $2 worker.
 pub const GIVE_UP_HEAD: &str =
-    "SELECT assets_count, created_count, updated_count, failed_count, next_seq FROM jobs
+    "SELECT assets_count, created_count, updated_count, failed_count, next_seq, partner_id
+     FROM jobs
      WHERE id = $1 AND lease_owner = $2 AND status = 'PROCESSING'";
 
 /// Fails every asset of a job from its next sequence on. $1 job, $2 next sequence,

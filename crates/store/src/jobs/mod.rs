@@ -349,8 +349,9 @@ impl<E: Engine> JobStore for E {
     ) -> Result<JobStatus> {
         self.ahead().forget(job);
         let (worker, description) = (worker.to_owned(), description.to_owned());
+        let feed = self.event_feed();
         self.write(work!(db => async move {
-            queries::give_up(db, job, &worker, &description, now).await
+            queries::give_up(db, job, &worker, &description, feed, now).await
         }))
         .await
     }

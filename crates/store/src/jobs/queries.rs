@@ -3,11 +3,14 @@
 
 use std::time::Duration;
 
+use gridroll_domain::event;
 use gridroll_domain::job::{JobCounts, JobStatus, retry_delay};
+use gridroll_domain::webhook::EventType;
 use gridroll_domain::{JobId, PartnerId};
 
 use super::failures;
 use crate::db::Db;
+use crate::events::{EventTypes, Outbox};
 use crate::lease::{OWN_LEASE, RECEIVE_LEASE, millis};
 use crate::model::{AssetState, Job, NewJob, ProvisionalAsset};
 use crate::rows::{self, ASSET_STATE_COLUMNS, JOB_COLUMNS};
@@ -216,6 +219,7 @@ pub async fn give_up(
     job: JobId,
     worker: &str,
     description: &str,
+    feed: EventTypes,
     now: i64,
 ) -> Result<JobStatus> {
     let sql = format!("{}{}", failures::GIVE_UP_HEAD, db.dialect().for_update());
@@ -233,5 +237,10 @@ pub async fn give_up(
     let status = counts.status();
     db.execute(failures::END, values![job, added, status.as_ref(), now])
         .await?;
+    let mut outbox = Outbox::open(db, head.get(5)?, feed).await?;
+    outbox.add(EventType::JobCompleted, || {
+        event::job_completed(job, status, &counts)
+    });
+    outbox.record(db, now).await?;
     Ok(status)
 }

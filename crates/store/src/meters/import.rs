@@ -8,8 +8,12 @@ use gridroll_domain::enums::CreatedBy;
 use gridroll_domain::timestamp::from_millis;
 use gridroll_domain::{MeterData, MeterId, PartnerId};
 
+use gridroll_domain::event::{self, MeterRef};
+use gridroll_domain::webhook::EventType;
+
 use crate::catalog::partner_catalog;
 use crate::db::Db;
+use crate::events::{EventTypes, Outbox};
 use crate::{Result, evaluate, values};
 
 pub async fn import_meters(
@@ -17,9 +21,11 @@ pub async fn import_meters(
     partner: PartnerId,
     created_by: CreatedBy,
     meters: &[MeterData],
+    feed: EventTypes,
     now: i64,
 ) -> Result<Vec<MeterId>> {
     let catalog = partner_catalog(db, partner, from_millis(now)).await?;
+    let mut outbox = Outbox::open(db, partner, feed).await?;
     let mut ids = Vec::with_capacity(meters.len());
     for data in meters {
         let id = MeterId::new();
@@ -42,7 +48,7 @@ pub async fn import_meters(
             values![
                 id,
                 partner,
-                row.partner_reference,
+                &row.partner_reference,
                 slot,
                 created_by.as_ref(),
                 row.transmission_region.as_ref(),
@@ -60,7 +66,16 @@ pub async fn import_meters(
             ],
         )
         .await?;
+        outbox.add(EventType::MeterCreated, || {
+            event::meter_created(MeterRef {
+                id,
+                partner_reference: &row.partner_reference,
+                transmission_region: row.transmission_region.as_ref(),
+                meter_type: row.meter_type.as_ref(),
+            })
+        });
         ids.push(id);
     }
+    outbox.record(db, now).await?;
     Ok(ids)
 }

@@ -125,8 +125,9 @@ impl<E: Engine> MeterStore for E {
         meters: Vec<MeterData>,
         now: i64,
     ) -> Result<Vec<MeterId>> {
+        let feed = self.event_feed();
         self.write(work!(db => async move {
-            import::import_meters(db, partner, created_by, &meters, now).await
+            import::import_meters(db, partner, created_by, &meters, feed, now).await
         }))
         .await
     }

@@ -3,7 +3,6 @@
 //! over arrays, with the unique index settling a race with another process.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 use deadpool_postgres::{Object, Transaction};
 use gridroll_domain::job::{Pending, Planned, plan_chunk};
@@ -16,7 +15,7 @@ use uuid::Uuid;
 use super::PgError;
 use super::db::PgDb;
 use crate::ahead::PreparedChunk;
-use crate::jobs::chunk::{self, Head, MeterState, MeterWrite, Writes};
+use crate::jobs::chunk::{self, Done, Head, MeterWrite, Stored, Task, Writes};
 use crate::jobs::{LARGE_UPLOAD, renew_receiving};
 use crate::model::{ChunkReport, NewAsset};
 use crate::{Result, StoreError, evaluate};
@@ -164,21 +163,16 @@ const ATTEMPTS: usize = 32;
 /// has got to. A chunk that collides with another process creating the same reference
 /// (or deadlocks with it) is rolled back and planned again, now seeing the other
 /// process's meter. `prepared` is used when it is the chunk due.
-#[allow(clippy::too_many_arguments)]
 pub async fn process_chunk(
     client: &mut Object,
-    job: JobId,
-    worker: &str,
-    limit: usize,
-    lease: Duration,
+    task: Task<'_>,
     durable: bool,
     prepared: Option<PreparedChunk>,
-    now: i64,
 ) -> Result<Chunk> {
-    let mut prepared = prepared;
+    let (mut prepared, job) = (prepared, task.job);
     for attempt in 1.. {
         let tx = client.transaction().await?;
-        match try_chunk(&tx, job, worker, limit, lease, durable, &mut prepared, now).await {
+        match try_chunk(&tx, task, durable, &mut prepared).await {
             Ok(Some(done)) => {
                 tx.commit().await?;
                 return Ok(done);
@@ -211,17 +205,19 @@ fn is_transient(error: &StoreError) -> bool {
 /// One attempt at a chunk, in `tx`: `None` when a create collided with another
 /// process's, and the chunk must be planned again. The chunk's preparation is kept in
 /// `prepared` for the next attempt.
-#[allow(clippy::too_many_arguments)]
 async fn try_chunk(
     tx: &Transaction<'_>,
-    job: JobId,
-    worker: &str,
-    limit: usize,
-    lease: Duration,
+    task: Task<'_>,
     durable: bool,
     prepared: &mut Option<PreparedChunk>,
-    now: i64,
 ) -> Result<Option<Chunk>> {
+    let Task {
+        job,
+        worker,
+        limit,
+        now,
+        ..
+    } = task;
     if !durable {
         // A chunk lost to a crash of the database server is processed again.
         tx.batch_execute("SET LOCAL synchronous_commit = off")
@@ -247,15 +243,22 @@ async fn try_chunk(
     let pending: Vec<Pending> = input.assets.iter().map(|a| a.pending.clone()).collect();
     let existing = existing_meters(tx, partner, &pending).await?;
     let plan = plan_chunk(&pending, existing, update_existing);
-    let state = replaced_state(tx, partner, &chunk::replaced_meters(&plan)).await?;
-    let writes = chunk::plan_writes(&plan, input, state)?;
+    let before = replaced_state(tx, partner, &chunk::replaced_meters(&plan)).await?;
+    let writes = chunk::plan_writes(&plan, input, &before)?;
     if !write_meters(tx, partner, &writes, now).await? {
         return Ok(None);
     }
     write_outcomes(tx, job, &plan).await?;
     let next = pending.last().map_or(next_seq, |p| p.seq + 1);
-    let counts = chunk::counts(&plan);
-    let totals = chunk::advance(db, job, &counts, next, lease, now, pending.len()).await?;
+    let done = Done {
+        partner,
+        plan: &plan,
+        writes: &writes,
+        before: &before,
+        catalog: &input.catalog,
+        next_seq: next,
+    };
+    let totals = chunk::finish(db, task, done).await?;
     let report = ChunkReport {
         processed: pending.len(),
         status: totals.status(),
@@ -313,14 +316,13 @@ async fn existing_meters(
     Ok(existing)
 }
 
-/// The enrollments and participation of the meters the chunk replaces, locked, so that
-/// an activation or participation change committed meanwhile is not overwritten with
-/// what was read before it.
+/// The meters the chunk replaces, locked, so that an activation or participation change
+/// committed meanwhile is not overwritten with what was read before it.
 async fn replaced_state(
     tx: &Transaction<'_>,
     partner: PartnerId,
     meters: &[MeterId],
-) -> Result<HashMap<Uuid, MeterState>> {
+) -> Result<HashMap<Uuid, Stored>> {
     let mut state = HashMap::new();
     if meters.is_empty() {
         return Ok(state);
@@ -328,7 +330,7 @@ async fn replaced_state(
     let ids: Vec<Uuid> = meters.iter().map(|m| *m.as_uuid()).collect();
     for row in tx
         .query(
-            "SELECT id, enrollments, participation FROM meters
+            "SELECT id, enrollments, participation, data FROM meters
              WHERE partner_id = $2 AND id = ANY($1)
              ORDER BY id FOR UPDATE",
             &[&ids, partner.as_uuid()],
@@ -337,10 +339,11 @@ async fn replaced_state(
     {
         state.insert(
             row.get(0),
-            (
-                evaluate::parse_enrollments(row.get(1))?,
-                evaluate::parse_abstentions(row.get(2))?,
-            ),
+            Stored {
+                enrollments: evaluate::parse_enrollments(row.get(1))?,
+                abstentions: evaluate::parse_abstentions(row.get(2))?,
+                data: row.get(3),
+            },
         );
     }
     Ok(state)

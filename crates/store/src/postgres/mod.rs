@@ -20,6 +20,8 @@ use self::db::PgDb;
 use crate::ahead::{Ahead, PreparedChunk};
 use crate::db::Dialect;
 use crate::engine::{Engine, Work};
+use crate::events::EventTypes;
+use crate::jobs::chunk::Task;
 use crate::jobs::{JobStore, chunk};
 use crate::model::{ChunkReport, NewAsset, StoredMeter};
 use crate::{Result, StoreError, StoreOptions};
@@ -31,6 +33,7 @@ pub struct PostgresStore {
     meter_reads: meter_reads::MeterReads,
     /// Chunks being read and evaluated ahead of the one being written.
     ahead: Ahead,
+    event_feed: EventTypes,
 }
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -131,6 +134,7 @@ impl PostgresStore {
             meter_reads: meter_reads::MeterReads::start(pool.clone()),
             pool,
             ahead: Ahead::default(),
+            event_feed: options.event_feed,
         };
         // Fail at start, with the reason, when the database cannot be reached.
         drop(store.client().await?);
@@ -146,6 +150,10 @@ impl PostgresStore {
 impl Engine for PostgresStore {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
+    }
+
+    fn event_feed(&self) -> EventTypes {
+        self.event_feed
     }
 
     async fn write<T: Send + 'static>(&self, work: Work<T>) -> Result<T> {
@@ -235,17 +243,15 @@ impl Engine for PostgresStore {
         now: i64,
     ) -> Result<(ChunkReport, u64)> {
         let mut client = self.client().await?;
-        let chunk = jobs::process_chunk(
-            &mut client,
+        let task = Task {
             job,
             worker,
             limit,
             lease,
-            durable,
-            prepared,
+            feed: self.event_feed,
             now,
-        )
-        .await?;
+        };
+        let chunk = jobs::process_chunk(&mut client, task, durable, prepared).await?;
         if chunk.ended_a_large_job() {
             // Fresh statistics keep searches on their indexes right after a large import.
             self.refresh_statistics("meters").await;

@@ -3,7 +3,6 @@
 //! SQLite a statement costs no round trip, so batching into one buys nothing).
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use gridroll_domain::JobId;
 use gridroll_domain::MeterId;
@@ -14,7 +13,7 @@ use rusqlite::{Connection, params};
 use super::db::SqliteDb;
 use crate::ahead::PreparedChunk;
 use crate::db::run_now;
-use crate::jobs::chunk::{self, Head, MeterState, Writes};
+use crate::jobs::chunk::{self, Done, Head, Stored, Task, Writes};
 use crate::jobs::renew_receiving;
 use crate::model::{ChunkReport, NewAsset};
 use crate::{Result, StoreError, evaluate};
@@ -52,13 +51,16 @@ pub fn append(db: &mut SqliteDb, job: JobId, assets: &[NewAsset], now: i64) -> R
 /// Answers the report and where the job has got to.
 pub fn process_chunk(
     db: &mut SqliteDb,
-    job: JobId,
-    worker: &str,
-    limit: usize,
-    lease: Duration,
+    task: Task<'_>,
     prepared: Option<PreparedChunk>,
-    now: i64,
 ) -> Result<(ChunkReport, u64)> {
+    let Task {
+        job,
+        worker,
+        limit,
+        now,
+        ..
+    } = task;
     let (partner, update_existing, next_seq) = match run_now(chunk::head(db, job, worker))? {
         Head::Finished { report, next_seq } => return Ok((report, next_seq)),
         Head::Due {
@@ -73,21 +75,20 @@ pub fn process_chunk(
     let pending: Vec<Pending> = input.assets.iter().map(|a| a.pending.clone()).collect();
     let existing = existing_meters(db.conn(), partner, &pending)?;
     let plan = plan_chunk(&pending, existing, update_existing);
-    let state = replaced_state(db.conn(), partner, &chunk::replaced_meters(&plan))?;
-    let writes = chunk::plan_writes(&plan, &input, state)?;
+    let before = replaced_state(db.conn(), partner, &chunk::replaced_meters(&plan))?;
+    let writes = chunk::plan_writes(&plan, &input, &before)?;
     write_meters(db.conn(), partner, &writes, now)?;
     write_outcomes(db.conn(), job, &plan)?;
     let next = pending.last().map_or(next_seq, |p| p.seq + 1);
-    let counts = chunk::counts(&plan);
-    let totals = run_now(chunk::advance(
-        db,
-        job,
-        &counts,
-        next,
-        lease,
-        now,
-        pending.len(),
-    ))?;
+    let done = Done {
+        partner,
+        plan: &plan,
+        writes: &writes,
+        before: &before,
+        catalog: &input.catalog,
+        next_seq: next,
+    };
+    let totals = run_now(chunk::finish(db, task, done))?;
     let report = ChunkReport {
         processed: pending.len(),
         status: totals.status(),
@@ -131,14 +132,14 @@ fn existing_meters(
     Ok(existing)
 }
 
-/// The enrollments and participation of the meters the chunk replaces, as they stand.
+/// The meters the chunk replaces, as they stand.
 fn replaced_state(
     conn: &Connection,
     partner: PartnerId,
     meters: &[MeterId],
-) -> Result<HashMap<uuid::Uuid, MeterState>> {
+) -> Result<HashMap<uuid::Uuid, Stored>> {
     let mut select = conn.prepare_cached(
-        "SELECT enrollments, participation FROM meters WHERE partner_id = ?1 AND id = ?2",
+        "SELECT enrollments, participation, data FROM meters WHERE partner_id = ?1 AND id = ?2",
     )?;
     let mut state = HashMap::new();
     for id in meters {
@@ -148,10 +149,11 @@ fn replaced_state(
             let participation: String = row.get(1)?;
             state.insert(
                 *id.as_uuid(),
-                (
-                    evaluate::parse_enrollments(&enrollments)?,
-                    evaluate::parse_abstentions(&participation)?,
-                ),
+                Stored {
+                    enrollments: evaluate::parse_enrollments(&enrollments)?,
+                    abstentions: evaluate::parse_abstentions(&participation)?,
+                    data: row.get(2)?,
+                },
             );
         }
     }

@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0012_compact_enrollments.sql"),
     include_str!("../../migrations/sqlite/0013_job_failures.sql"),
     include_str!("../../migrations/sqlite/0014_users_per_partner.sql"),
+    include_str!("../../migrations/sqlite/0015_events_and_webhooks.sql"),
 ];
 
 /// The code that completes a migration, by its version.

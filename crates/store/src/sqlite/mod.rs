@@ -21,7 +21,9 @@ pub use self::db::SqliteDb;
 use crate::ahead::{Ahead, PreparedChunk};
 use crate::db::{Db, Dialect, run_now};
 use crate::engine::{Engine, Work};
+use crate::events::EventTypes;
 use crate::jobs::chunk;
+use crate::jobs::chunk::Task;
 use crate::model::{ChunkReport, NewAsset, StoredMeter};
 use crate::{Result, StoreError, StoreOptions, meters, values, work};
 
@@ -32,6 +34,7 @@ pub struct SqliteStore {
     readers: Arc<Readers>,
     /// Chunks being read and evaluated ahead of the writer.
     ahead: Ahead,
+    event_feed: EventTypes,
 }
 
 impl SqliteStore {
@@ -52,6 +55,7 @@ impl SqliteStore {
                 permits: Arc::new(Semaphore::new(options.max_connections.max(1))),
             }),
             ahead: Ahead::default(),
+            event_feed: options.event_feed,
         })
     }
 
@@ -163,6 +167,10 @@ impl Readers {
 impl Engine for SqliteStore {
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
+    }
+
+    fn event_feed(&self) -> EventTypes {
+        self.event_feed
     }
 
     async fn write<T: Send + 'static>(&self, work: Work<T>) -> Result<T> {
@@ -292,14 +300,20 @@ impl Engine for SqliteStore {
         prepared: Option<PreparedChunk>,
         now: i64,
     ) -> Result<(ChunkReport, u64)> {
-        let worker = worker.to_owned();
+        let (worker, feed) = (worker.to_owned(), self.event_feed);
         self.with_writer(move |db| {
             if durable {
                 db.conn().pragma_update(None, "synchronous", "FULL")?;
             }
-            let written = db.in_transaction(|db| {
-                jobs::process_chunk(db, job, &worker, limit, lease, prepared, now)
-            });
+            let task = Task {
+                job,
+                worker: &worker,
+                limit,
+                lease,
+                feed,
+                now,
+            };
+            let written = db.in_transaction(|db| jobs::process_chunk(db, task, prepared));
             if durable {
                 db.conn().pragma_update(None, "synchronous", "NORMAL")?;
             }

@@ -1,41 +1,11 @@
 //! Receiving uploads, the queue, and processing jobs.
 
-use std::time::Duration;
-
 use gridroll_domain::JobId;
 use gridroll_domain::job::{AssetStatus, JobStatus};
-use gridroll_store::{MeterFilter, NewAsset, NewJob, StoreError};
+use gridroll_store::{MeterFilter, NewAsset, StoreError};
 use gridroll_testkit::Backend;
 
-use crate::{Fixture, NOW, meter};
-
-const LEASE: Duration = Duration::from_secs(30);
-
-fn new_job(id: JobId) -> NewJob {
-    NewJob {
-        id,
-        file_name: Some("f.csv".to_owned()),
-        update_existing: false,
-        processed_by: None,
-    }
-}
-
-/// A committed job of `references`, ready for the workers.
-async fn committed(f: &Fixture, references: &[&str]) -> JobId {
-    let jobs = &f.stores.jobs;
-    let id = JobId::new();
-    jobs.begin_job(f.partner, &new_job(id), NOW).await.unwrap();
-    let assets = references
-        .iter()
-        .enumerate()
-        .map(|(seq, r)| NewAsset::new(seq as u64, &meter(r)))
-        .collect();
-    jobs.append_assets(id, assets, NOW).await.unwrap();
-    jobs.commit_job(id, references.len() as u64, &["CAISO".to_owned()], NOW)
-        .await
-        .unwrap();
-    id
-}
+use crate::{Fixture, LEASE, NOW, committed, meter, new_job};
 
 async fn an_upload_is_invisible_until_committed_and_leaves_nothing_when_discarded(
     backend: Backend,
@@ -60,7 +30,7 @@ async fn an_upload_is_invisible_until_committed_and_leaves_nothing_when_discarde
             .is_none()
     );
 
-    let id = committed(&f, &["r-1", "r-2"]).await;
+    let id = committed(&f, &["r-1", "r-2"], false).await;
     let job = jobs.get_job(f.partner, id).await.unwrap().unwrap();
     assert_eq!((job.status, job.assets_count), (JobStatus::Processing, 2));
     let assets = jobs.job_assets(f.partner, id, 0, 10).await.unwrap();
@@ -70,7 +40,7 @@ async fn an_upload_is_invisible_until_committed_and_leaves_nothing_when_discarde
 async fn a_claimed_job_is_processed_in_chunks_at_the_callers_time(backend: Backend) {
     let f = Fixture::new(backend).await;
     let jobs = &f.stores.jobs;
-    let id = committed(&f, &["ref-a", "ref-b", "ref-c", "ref-d", "ref-e"]).await;
+    let id = committed(&f, &["ref-a", "ref-b", "ref-c", "ref-d", "ref-e"], false).await;
     assert_eq!(jobs.claim_job("w", LEASE, NOW).await.unwrap(), Some(id));
     assert_eq!(
         jobs.claim_job("x", LEASE, NOW).await.unwrap(),
@@ -138,7 +108,7 @@ async fn abandoned_uploads_are_removed_once_their_receiving_lease_lapses(backend
 async fn a_failing_job_is_held_back_then_given_up_with_its_rest_failed(backend: Backend) {
     let f = Fixture::new(backend).await;
     let jobs = &f.stores.jobs;
-    let id = committed(&f, &["ref-a", "ref-b", "ref-c"]).await;
+    let id = committed(&f, &["ref-a", "ref-b", "ref-c"], false).await;
     jobs.claim_job("w", LEASE, NOW).await.unwrap();
     jobs.process_chunk(id, "w", 1, LEASE, false, NOW)
         .await

@@ -3,12 +3,17 @@
 
 mod accounts;
 mod catalog;
+mod events;
 mod jobs;
 mod meters;
+mod webhooks;
 
+use std::time::Duration;
+
+use gridroll_domain::job::JobStatus;
 use gridroll_domain::program::{DEFAULT_CATALOG, parse_catalog};
-use gridroll_domain::{MeterData, PartnerId};
-use gridroll_store::{StoreOptions, Stores};
+use gridroll_domain::{JobId, MeterData, PartnerId};
+use gridroll_store::{NewAsset, NewJob, StoreOptions, Stores};
 use gridroll_testkit::{Backend, TestDatabase};
 use serde_json::{Value, json};
 
@@ -25,10 +30,14 @@ pub const NOW: i64 = 1_780_272_000_000;
 
 impl Fixture {
     pub async fn new(backend: Backend) -> Self {
+        Self::with(backend, StoreOptions::default()).await
+    }
+
+    pub async fn with(backend: Backend, options: StoreOptions) -> Self {
         let db = TestDatabase::new(backend)
             .await
             .expect("the backend is available");
-        let stores = gridroll_store::open(db.url(), &StoreOptions::default())
+        let stores = gridroll_store::open(db.url(), &options)
             .await
             .expect("open the store");
         let catalog = parse_catalog(DEFAULT_CATALOG).expect("the shipped catalog is valid");
@@ -62,4 +71,59 @@ pub fn asset(reference: &str) -> Value {
         "customer": {"street_1": "1 Main St", "postal_code": "94105", "city": "San Francisco",
                      "state_or_province_code": "CA", "country_code": "US"}
     })
+}
+
+/// How long a worker's lease on a job lasts.
+pub const LEASE: Duration = Duration::from_secs(30);
+
+pub fn new_job(id: JobId) -> NewJob {
+    NewJob {
+        id,
+        file_name: Some("f.csv".to_owned()),
+        update_existing: false,
+        processed_by: None,
+    }
+}
+
+/// A committed job of `references`, ready for the workers.
+pub async fn committed(f: &Fixture, references: &[&str], update_existing: bool) -> JobId {
+    let assets = references.iter().map(|r| meter(r)).collect();
+    committed_meters(f, assets, update_existing).await
+}
+
+/// A committed job of `meters`, ready for the workers.
+pub async fn committed_meters(f: &Fixture, meters: Vec<MeterData>, update_existing: bool) -> JobId {
+    let jobs = &f.stores.jobs;
+    let id = JobId::new();
+    let job = NewJob {
+        update_existing,
+        ..new_job(id)
+    };
+    jobs.begin_job(f.partner, &job, NOW).await.unwrap();
+    let count = meters.len() as u64;
+    let assets = meters
+        .iter()
+        .enumerate()
+        .map(|(seq, m)| NewAsset::new(seq as u64, m))
+        .collect();
+    jobs.append_assets(id, assets, NOW).await.unwrap();
+    jobs.commit_job(id, count, &["CAISO".to_owned()], NOW)
+        .await
+        .unwrap();
+    id
+}
+
+/// Claims the job and processes it to the end, `chunk` assets at a time.
+pub async fn process(f: &Fixture, job: JobId, chunk: usize) -> JobStatus {
+    let jobs = &f.stores.jobs;
+    assert_eq!(jobs.claim_job("w", LEASE, NOW).await.unwrap(), Some(job));
+    loop {
+        let report = jobs
+            .process_chunk(job, "w", chunk, LEASE, false, NOW)
+            .await
+            .unwrap();
+        if report.status != JobStatus::Processing {
+            return report.status;
+        }
+    }
 }

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 pub mod portal;
+pub mod receiver;
 
 pub const CSV_HEADER: &str = "partner_reference,transmission_region,customer_classification,load_types,meter_type,street_1,postal_code,city,state_or_province_code,country_code";
 
@@ -26,6 +27,8 @@ pub struct TestApp {
     pub jobs: Arc<dyn JobStore>,
     pub meters: Arc<dyn MeterStore>,
     pub router: Router,
+    /// The state the router serves.
+    pub state: AppState,
     pub config: Config,
     pub partner: PartnerId,
     pub key: String,
@@ -104,12 +107,14 @@ impl TestApp {
         partner: PartnerId,
         key: String,
     ) -> Self {
-        let router = router(AppState::new(stores.clone(), config.clone()));
+        let state = AppState::new(stores.clone(), config.clone());
+        let router = router(state.clone());
         Self {
             accounts: stores.accounts,
             jobs: stores.jobs,
             meters: stores.meters,
             router,
+            state,
             config,
             partner,
             key,
@@ -117,17 +122,26 @@ impl TestApp {
         }
     }
 
+    /// The harness with every time (the API's, the workers', the dispatcher's) read
+    /// from `clock`.
+    pub fn with_clock(mut self, clock: Arc<TestClock>) -> Self {
+        self.state.clock = clock;
+        self.router = router(self.state.clone());
+        self
+    }
+
     /// The same database opened by a new process: the old store is dropped first.
     pub async fn restart(self) -> Self {
         let Self {
             router,
+            state,
             config,
             partner,
             key,
             db,
             ..
         } = self;
-        drop(router);
+        drop((router, state));
         let stores = open(&db).await;
         stores.maintenance.recover(now_millis()).await.unwrap();
         Self::serving(db, stores, config, partner, key)
@@ -175,7 +189,7 @@ impl TestApp {
                 self.partner,
                 gridroll_domain::enums::CreatedBy::Utility,
                 meters,
-                now_millis(),
+                self.state.now_millis(),
             )
             .await
             .unwrap()
@@ -256,6 +270,7 @@ impl TestApp {
     /// A worker like the server's, for the test to drive.
     pub fn worker(&self, name: &str) -> Worker {
         Worker::new(self.jobs.clone(), name, self.config.worker_config())
+            .with_clock(self.state.clock.clone())
     }
 
     /// Processes every job to the end.

@@ -13,6 +13,8 @@ use gridroll_domain::schema::{CREATE_METER, Check, Field, Kind};
 use serde_json::{Map, Value, json};
 use strum::VariantNames;
 
+mod webhooks;
+
 /// The whole document, built once.
 pub static DOCUMENT: LazyLock<Value> = LazyLock::new(build);
 
@@ -22,18 +24,26 @@ fn build() -> Value {
         "info": {
             "title": "Gridroll",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Meter onboarding and demand-response enrollment. The meter endpoints are compatible with Leap's partner API (create meters v1.1, meters v2)."
+            "description": "Meter onboarding and demand-response enrollment. The meter and webhook endpoints are compatible with Leap's partner API (create meters v1.1, meters v2, enrollments v2, webhooks v1.1); the event feed, the delivery log and redelivery are Gridroll's own."
         },
         "security": [{"Bearer": []}],
-        "paths": paths(),
+        "paths": merged(paths(), webhooks::paths()),
         "components": {
             "securitySchemes": {
                 "Bearer": {"type": "http", "scheme": "bearer", "description": "A partner's API key."},
                 "OperatorToken": {"type": "http", "scheme": "bearer", "description": "The operator token (--operator-token)."}
             },
-            "schemas": schemas(),
+            "schemas": merged(schemas(), webhooks::schemas()),
         }
     })
+}
+
+/// Two objects' members as one object.
+fn merged(mut a: Value, b: Value) -> Value {
+    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
+        a.extend(b);
+    }
+    a
 }
 
 fn uuid_schema() -> Value {

@@ -1,0 +1,353 @@
+//! The dispatcher's statements: claiming subscriptions with something to send, reading
+//! what is due, and recording attempts. A subscription is claimed with a lease (and,
+//! on PostgreSQL, passing over rows another process is claiming), so two dispatchers
+//! never send the same attempt; recording checks the lease is still held.
+
+use gridroll_domain::webhook::EventType;
+use gridroll_domain::{EventId, PartnerId, WebhookId};
+use uuid::Uuid;
+
+use super::queries::{self, secrets_of};
+use super::{AttemptResult, Claimed, DispatchRules, Due, DueBatch, Redelivery};
+use crate::db::{Db, Value};
+use crate::events::EventTypes;
+use crate::{Result, StoreError, rows, values};
+
+/// The most events after a subscription's position one read goes through, wanted or not.
+const SCAN: usize = 1000;
+
+pub async fn claim(
+    db: &mut dyn Db,
+    worker: &str,
+    rules: DispatchRules,
+    limit: usize,
+    now: i64,
+) -> Result<Vec<Claimed>> {
+    let sql = format!(
+        "UPDATE webhooks SET lease_owner = $1, lease_expires_at = $2
+         WHERE id IN (
+             SELECT w.id FROM webhooks w
+             WHERE w.disabled_at IS NULL
+               AND (w.lease_expires_at IS NULL OR w.lease_expires_at < $3)
+               AND (w.position < (SELECT last_event_seq FROM partners p WHERE p.id = w.partner_id)
+                    OR EXISTS (SELECT 1 FROM webhook_deliveries d
+                               WHERE d.webhook_id = w.id AND d.status = 'PENDING'
+                                 AND d.next_attempt_at <= $3))
+             ORDER BY w.id LIMIT $4{})
+         RETURNING partner_id, secret, previous_secret, previous_secret_until, {}",
+        db.dialect().skip_locked(),
+        "id, receiver_url, event_types, headers, failing_since, disabled_at, created_at, \
+         updated_at"
+    );
+    let rows = db
+        .query(&sql, values![worker, now + rules.lease, now, limit])
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let shifted = crate::db::Row(row.0[4..].to_vec());
+            Ok(Claimed {
+                partner: row.get(0)?,
+                secrets: secrets_of(row, 1, now)?,
+                webhook: queries::webhook(&shifted)?,
+            })
+        })
+        .collect()
+}
+
+pub async fn due(
+    db: &mut dyn Db,
+    partner: PartnerId,
+    webhook: WebhookId,
+    limit: usize,
+    now: i64,
+) -> Result<DueBatch> {
+    let row = db
+        .query_opt(
+            "SELECT position, event_types FROM webhooks WHERE partner_id = $1 AND id = $2",
+            values![partner, webhook],
+        )
+        .await?
+        .ok_or(StoreError::LeaseLost)?;
+    let (position, wanted): (u64, String) = (row.get(0)?, row.get(1)?);
+    let wanted = EventTypes::parse_stored(&wanted);
+    let mut due = retries(db, partner, webhook, limit, now).await?;
+    let mut reached = position;
+    if due.len() < limit {
+        let sql = format!(
+            "SELECT {} FROM events WHERE partner_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            rows::EVENT_COLUMNS
+        );
+        for row in db.query(&sql, values![partner, position, SCAN]).await? {
+            let event = rows::event(&row)?;
+            reached = event.seq;
+            let is_wanted = event
+                .event_type
+                .parse::<EventType>()
+                .is_ok_and(|t| wanted.contains(t));
+            if is_wanted {
+                due.push(Due { event, attempt: 1 });
+                if due.len() == limit {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(DueBatch {
+        due,
+        position: reached,
+    })
+}
+
+/// The attempts of earlier failures (and redeliveries) due now, soonest first.
+async fn retries(
+    db: &mut dyn Db,
+    partner: PartnerId,
+    webhook: WebhookId,
+    limit: usize,
+    now: i64,
+) -> Result<Vec<Due>> {
+    let sql = format!(
+        "SELECT d.attempts, {} FROM webhook_deliveries d
+         JOIN events e ON e.partner_id = $1 AND e.seq = d.event_seq
+         WHERE d.webhook_id = $2 AND d.status = 'PENDING' AND d.next_attempt_at <= $3
+         ORDER BY d.next_attempt_at, d.event_seq LIMIT $4",
+        prefixed("e.", rows::EVENT_COLUMNS)
+    );
+    db.query(&sql, values![partner, webhook, now, limit])
+        .await?
+        .into_iter()
+        .map(|row| {
+            let attempts: u32 = row.get(0)?;
+            let event = rows::event(&crate::db::Row(row.0[1..].to_vec()))?;
+            Ok(Due {
+                event,
+                attempt: attempts + 1,
+            })
+        })
+        .collect()
+}
+
+fn prefixed(prefix: &str, columns: &str) -> String {
+    columns
+        .split(", ")
+        .map(|c| format!("{prefix}{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Attempts written per statement.
+const BATCH: usize = 200;
+
+pub async fn record(
+    db: &mut dyn Db,
+    webhook: WebhookId,
+    worker: &str,
+    position: u64,
+    results: &[AttemptResult],
+    rules: DispatchRules,
+    now: i64,
+) -> Result<bool> {
+    let held = db
+        .execute(
+            "UPDATE webhooks SET lease_expires_at = $3,
+                 position = CASE WHEN position < $4 THEN $4 ELSE position END
+             WHERE id = $1 AND lease_owner = $2",
+            values![webhook, worker, now + rules.lease, position],
+        )
+        .await?;
+    if held == 0 {
+        return Err(StoreError::LeaseLost);
+    }
+    for batch in results.chunks(BATCH) {
+        write_attempts(db, webhook, batch).await?;
+    }
+    for result in results {
+        settle(db, webhook, result, now).await?;
+    }
+    note_health(db, webhook, results, rules, now).await
+}
+
+async fn write_attempts(
+    db: &mut dyn Db,
+    webhook: WebhookId,
+    batch: &[AttemptResult],
+) -> Result<()> {
+    let mut params: Vec<Value> = vec![webhook.into()];
+    let mut rows = Vec::with_capacity(batch.len());
+    for r in batch {
+        let n = params.len();
+        let slots: Vec<String> = (1..=11).map(|i| format!("${}", n + i)).collect();
+        rows.push(format!("($1, {})", slots.join(", ")));
+        params.extend([
+            Value::Uuid(Uuid::now_v7()),
+            r.event_seq.into(),
+            r.event_id.into(),
+            r.event_type.as_str().into(),
+            r.attempt.into(),
+            r.attempted_at.into(),
+            r.status_code.map(u32::from).into(),
+            r.latency_ms.into(),
+            r.response.as_str().into(),
+            r.error.clone().into(),
+            r.succeeded.into(),
+        ]);
+    }
+    let sql = format!(
+        "INSERT INTO webhook_attempts (webhook_id, id, event_seq, event_id, event_type, attempt,
+             attempted_at, status_code, latency_ms, response, error, succeeded)
+         VALUES {}",
+        rows.join(", ")
+    );
+    db.execute_built(&sql, &params).await?;
+    Ok(())
+}
+
+/// Where an event's delivery stands after an attempt. A first attempt that succeeds
+/// leaves no delivery row: the attempt in the log says it all.
+async fn settle(db: &mut dyn Db, webhook: WebhookId, r: &AttemptResult, now: i64) -> Result<()> {
+    if r.succeeded {
+        db.execute(
+            "UPDATE webhook_deliveries SET status = 'SUCCEEDED', attempts = $3,
+                 next_attempt_at = NULL, updated_at = $4
+             WHERE webhook_id = $1 AND event_seq = $2",
+            values![webhook, r.event_seq, r.attempt, now],
+        )
+        .await?;
+        return Ok(());
+    }
+    let status = if r.retry_at.is_some() {
+        "PENDING"
+    } else {
+        "FAILED"
+    };
+    db.execute(
+        "INSERT INTO webhook_deliveries (webhook_id, event_seq, event_id, status, attempts,
+             next_attempt_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (webhook_id, event_seq) DO UPDATE SET status = excluded.status,
+             attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at,
+             updated_at = excluded.updated_at",
+        values![
+            webhook,
+            r.event_seq,
+            r.event_id,
+            status,
+            r.attempt,
+            r.retry_at,
+            now
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Keeps when the subscription started failing (a success forgets it), and disables it
+/// once it has failed for `rules.disable_after`. Answers whether it is still enabled.
+async fn note_health(
+    db: &mut dyn Db,
+    webhook: WebhookId,
+    results: &[AttemptResult],
+    rules: DispatchRules,
+    now: i64,
+) -> Result<bool> {
+    if results.iter().any(|r| r.succeeded) {
+        db.execute(
+            "UPDATE webhooks SET failing_since = NULL WHERE id = $1",
+            values![webhook],
+        )
+        .await?;
+        return Ok(true);
+    }
+    if results.is_empty() {
+        return Ok(true);
+    }
+    let row = db
+        .query_one(
+            "UPDATE webhooks SET failing_since = coalesce(failing_since, $2) WHERE id = $1
+             RETURNING failing_since",
+            values![webhook, now],
+        )
+        .await?;
+    let since: i64 = row.get(0)?;
+    if now - since < rules.disable_after {
+        return Ok(true);
+    }
+    db.execute(
+        "UPDATE webhooks SET disabled_at = $2, lease_owner = NULL, lease_expires_at = NULL
+         WHERE id = $1",
+        values![webhook, now],
+    )
+    .await?;
+    Ok(false)
+}
+
+pub async fn release(db: &mut dyn Db, webhook: WebhookId, worker: &str) -> Result<()> {
+    db.execute(
+        "UPDATE webhooks SET lease_owner = NULL, lease_expires_at = NULL
+         WHERE id = $1 AND lease_owner = $2",
+        values![webhook, worker],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn redeliver(
+    db: &mut dyn Db,
+    partner: PartnerId,
+    webhook: WebhookId,
+    event: EventId,
+    now: i64,
+) -> Result<Redelivery> {
+    if !queries::exists(db, partner, webhook).await? {
+        return Ok(Redelivery::NoSuchWebhook);
+    }
+    // The subscription had the event if it attempted it; it must still be kept.
+    let found = db
+        .query_opt(
+            "SELECT a.event_seq, a.attempt FROM webhook_attempts a
+             JOIN events e ON e.partner_id = $1 AND e.seq = a.event_seq
+             WHERE a.webhook_id = $2 AND a.event_id = $3
+             ORDER BY a.attempt DESC LIMIT 1",
+            values![partner, webhook, event],
+        )
+        .await?;
+    let Some(row) = found else {
+        return Ok(Redelivery::NoSuchEvent);
+    };
+    let (seq, attempts): (u64, u32) = (row.get(0)?, row.get(1)?);
+    db.execute(
+        "INSERT INTO webhook_deliveries (webhook_id, event_seq, event_id, status, attempts,
+             next_attempt_at, updated_at)
+         VALUES ($1, $2, $3, 'PENDING', $4, $5, $5)
+         ON CONFLICT (webhook_id, event_seq) DO UPDATE SET status = 'PENDING',
+             next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at",
+        values![webhook, seq, event, attempts, now],
+    )
+    .await?;
+    Ok(Redelivery::Queued)
+}
+
+pub async fn recover(
+    db: &mut dyn Db,
+    partner: PartnerId,
+    webhook: WebhookId,
+    since: i64,
+    limit: usize,
+    now: i64,
+) -> Result<Option<u64>> {
+    if !queries::exists(db, partner, webhook).await? {
+        return Ok(None);
+    }
+    let queued = db
+        .execute(
+            "UPDATE webhook_deliveries SET status = 'PENDING', next_attempt_at = $3,
+                 updated_at = $3
+             WHERE webhook_id = $1 AND event_seq IN (
+                 SELECT event_seq FROM webhook_deliveries
+                 WHERE webhook_id = $1 AND status = 'FAILED' AND updated_at >= $2
+                 ORDER BY event_seq LIMIT $4)",
+            values![webhook, since, now, limit],
+        )
+        .await?;
+    Ok(Some(queued))
+}
