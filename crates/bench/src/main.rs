@@ -3,6 +3,7 @@
 
 mod generate;
 mod http;
+mod receiver;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -124,6 +125,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "small",
         args.database_url.as_deref(),
         &small,
+        None,
     )
     .await?;
     report.figure(
@@ -139,6 +141,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "large",
         args.database_url.as_deref(),
         &large,
+        None,
     )
     .await?;
     let ratio = large_run.seconds / baseline.as_secs_f64();
@@ -285,6 +288,48 @@ async fn run(args: Args) -> anyhow::Result<()> {
         None,
     );
     large_run.server.stop();
+
+    // The large import again, with a subscription to meter.created delivering every
+    // meter to a local receiver while the job runs.
+    let receiver = receiver::Receiver::start().await?;
+    let mut subscribed = import(
+        &gridroll,
+        &dir,
+        "subscribed",
+        args.database_url.as_deref(),
+        &large,
+        Some(&receiver.url),
+    )
+    .await?;
+    let delivered_by_end = receiver.received();
+    let with = subscribed.seconds / large_run.seconds;
+    report.figure(
+        &format!("import {} rows with a meter.created webhook", args.rows),
+        format!("{:.2} s", subscribed.seconds),
+        "-",
+        None,
+    );
+    report.figure(
+        "  ratio to the import without",
+        format!("{with:.2}x"),
+        "<= 1.3x",
+        Some(with <= 1.3),
+    );
+    let created: u64 = subscribed.job["assets_created_count"].as_u64().unwrap_or(0);
+    let started = Instant::now();
+    while receiver.received() < created && started.elapsed() < Duration::from_secs(1800) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    report.figure(
+        "  delivered by the job's end / all delivered after",
+        format!(
+            "{delivered_by_end} / {:.1} s more",
+            started.elapsed().as_secs_f64()
+        ),
+        "-",
+        None,
+    );
+    subscribed.server.stop();
     Ok(())
 }
 
@@ -405,6 +450,7 @@ async fn import(
     name: &str,
     postgres: Option<&str>,
     csv: &Path,
+    webhook: Option<&str>,
 ) -> anyhow::Result<Imported> {
     let url = match postgres {
         None => {
@@ -433,8 +479,12 @@ async fn import(
         .to_owned();
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let addr = format!("127.0.0.1:{port}");
+    let mut serve = vec!["serve", "--addr", &addr];
+    if webhook.is_some() {
+        serve.push("--webhook-allow-private");
+    }
     let child = Command::new(gridroll)
-        .args(["serve", "--addr", &addr])
+        .args(&serve)
         .env("DATABASE_URL", &url)
         .env("GRIDROLL_LOG", "warn")
         .stdout(Stdio::null())
@@ -448,6 +498,16 @@ async fn import(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+    if let Some(url) = webhook {
+        let subscription = json!({"receiver_url": url, "event_types": ["meter.created"]});
+        let (status, body) = client.post_json("/v1.1/webhooks", &subscription).await?;
+        if status != 200 {
+            bail!(
+                "subscribing failed: {status} {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+    }
 
     let started = Instant::now();
     let created = client

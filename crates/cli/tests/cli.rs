@@ -524,6 +524,22 @@ async fn a_server_killed_mid_job_finishes_it_after_a_restart_without_duplicates(
     let job = server.finished(&job_path, &key);
     assert_one_meter_per_reference(&job, ROWS);
     assert_eq!(db.count("SELECT count(*) FROM meters").await, ROWS as i64);
+    assert_each_meters_event_once(&db, ROWS).await;
+}
+
+/// The feed holds one `meter.created` per meter and the job's end, numbered without a
+/// gap: a chunk cut off by a kill left no event, and its redo wrote each once.
+async fn assert_each_meters_event_once(db: &TestDatabase, rows: usize) {
+    let count = |sql: &'static str| db.count(sql);
+    assert_eq!(
+        count("SELECT count(*) FROM events WHERE event_type = 'meter.created'").await,
+        rows as i64
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM events WHERE event_type = 'job.completed'").await,
+        1
+    );
+    assert_eq!(count("SELECT max(seq) FROM events").await, rows as i64 + 1);
 }
 
 gridroll_testkit::backend_tests!(
@@ -561,6 +577,7 @@ async fn a_job_of_a_killed_process_is_finished_by_another_process() {
             .await,
         ROWS as i64
     );
+    assert_each_meters_event_once(&db, ROWS).await;
 }
 
 /// Concurrent jobs through two processes create overlapping references: each reference

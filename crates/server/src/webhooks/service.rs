@@ -3,7 +3,8 @@
 //! and the portal as a page.
 
 use gridroll_domain::webhook::{
-    EventType, Secret, Subscription, SubscriptionProblem, SubscriptionRequest,
+    EventType, ReceiverUrl, Secret, Subscription, SubscriptionProblem, SubscriptionRequest,
+    is_public,
 };
 use gridroll_domain::{EventId, PartnerId, WebhookId};
 use gridroll_store::{Redelivery, StoreError, Webhook};
@@ -39,10 +40,49 @@ pub fn new_secret() -> Secret {
     Secret::from_key_bytes(&rand::random::<[u8; 32]>())
 }
 
-fn parse(state: &AppState, request: &SubscriptionRequest) -> Result<Subscription, WebhookError> {
-    request
-        .to_subscription(state.config.webhooks.allow_private)
-        .map_err(WebhookError::Invalid)
+/// The request as a subscription, its receiver resolved to a public address (unless the
+/// operator allows private ones). Each delivery checks the address again.
+async fn parse(
+    state: &AppState,
+    request: &SubscriptionRequest,
+) -> Result<Subscription, WebhookError> {
+    let allow_private = state.config.webhooks.allow_private;
+    let subscription = request
+        .to_subscription(allow_private)
+        .map_err(WebhookError::Invalid)?;
+    if !allow_private && let Some(problem) = unreachable(subscription.receiver_url()).await {
+        return Err(WebhookError::Invalid(vec![problem]));
+    }
+    Ok(subscription)
+}
+
+/// How long resolving a receiver's name may take when a subscription is saved.
+const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Why a receiver cannot be delivered to: its name does not resolve, or only to private
+/// or reserved addresses.
+async fn unreachable(url: &ReceiverUrl) -> Option<SubscriptionProblem> {
+    if url.ip_literal().is_some() {
+        // Checked by the parse already.
+        return None;
+    }
+    let host = url.host().to_owned();
+    let problem =
+        |message: String| Some(SubscriptionProblem::new("receiver_url".to_owned(), message));
+    let lookup = tokio::net::lookup_host((host.as_str(), url.port_or_default()));
+    match tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
+        Ok(Ok(addresses)) => {
+            let addresses: Vec<_> = addresses.collect();
+            if addresses.iter().any(|a| is_public(a.ip())) {
+                None
+            } else {
+                problem(format!(
+                    "{host} resolves only to private or reserved addresses"
+                ))
+            }
+        }
+        Ok(Err(_)) | Err(_) => problem(format!("{host} does not resolve to an address")),
+    }
 }
 
 pub async fn create(
@@ -50,7 +90,7 @@ pub async fn create(
     partner: PartnerId,
     request: &SubscriptionRequest,
 ) -> Result<Created, WebhookError> {
-    let subscription = parse(state, request)?;
+    let subscription = parse(state, request).await?;
     let secret = new_secret();
     let id = state
         .webhooks
@@ -83,7 +123,7 @@ pub async fn replace(
     id: WebhookId,
     request: &SubscriptionRequest,
 ) -> Result<(), WebhookError> {
-    let subscription = parse(state, request)?;
+    let subscription = parse(state, request).await?;
     let now = state.now_millis();
     found(
         id,

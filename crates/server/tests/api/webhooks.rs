@@ -180,6 +180,10 @@ async fn a_bad_subscription_is_refused_naming_the_field_and_nothing_is_stored(ba
             "receiver_url",
         ),
         (
+            json!({"receiver_url": "https://no-such-host.invalid/in", "event_types": ["meter.created"]}),
+            "receiver_url",
+        ),
+        (
             json!({"receiver_url": "https://receiver.example/in", "event_types": ["meter.deleted"]}),
             "event_types[0]",
         ),
