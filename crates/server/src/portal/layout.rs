@@ -15,6 +15,7 @@ pub enum Section {
     Meters,
     Programs,
     Keys,
+    Webhooks,
     Users,
 }
 
@@ -25,6 +26,7 @@ const SECTIONS: &[(Section, &str, &str, bool)] = &[
     (Section::Meters, "/portal/meters", "Meters", false),
     (Section::Programs, "/portal/programs", "Programs", false),
     (Section::Keys, "/portal/keys", "API keys", true),
+    (Section::Webhooks, "/portal/webhooks", "Webhooks", true),
     (Section::Users, "/portal/users", "Users", true),
 ];
 

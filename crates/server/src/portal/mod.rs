@@ -14,6 +14,7 @@ pub mod session;
 pub mod throttle;
 mod upload;
 mod users;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -53,6 +54,22 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/programs/{program}/template.csv", get(programs::template))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{key_id}/revoke", post(keys::revoke))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/webhooks/{webhook_id}",
+            get(webhooks::show).post(webhooks::replace),
+        )
+        .route("/webhooks/{webhook_id}/test", post(webhooks::test))
+        .route(
+            "/webhooks/{webhook_id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route("/webhooks/{webhook_id}/enable", post(webhooks::enable))
+        .route("/webhooks/{webhook_id}/delete", post(webhooks::delete))
+        .route(
+            "/webhooks/{webhook_id}/events/{event_id}/redeliver",
+            post(webhooks::redeliver),
+        )
         .route("/users", get(users::list).post(users::invite))
         .route(
             "/invitations/{token}",

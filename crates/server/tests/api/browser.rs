@@ -2,7 +2,8 @@
 //! a running server with its own job workers. One journey covers what a partner's
 //! operations staff do: sign in, upload a file with good and bad rows, fix a broken file,
 //! watch the job finish, download the failed rows, fix and upload them again, find and
-//! open a meter, make and revoke an API key, and sign out. Screenshots of the main pages
+//! open a meter, make and revoke an API key, subscribe a webhook receiver, test it and
+//! read its delivery log, and sign out. Screenshots of the main pages
 //! are saved under `target/portal-screenshots/` for review.
 //!
 //! Needs `chromium` and `chromedriver` (Debian: `chromium chromium-driver`). Without them
@@ -22,6 +23,8 @@ use gridroll_store::{Role, StoreOptions, Stores};
 use gridroll_testkit::{Backend, TestDatabase};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
+
+use crate::common::receiver::Receiver;
 
 const EMAIL: &str = "ops@example.com";
 const PASSWORD: &str = "browser test passphrase";
@@ -118,7 +121,10 @@ async fn start_server(store: Stores) -> (SocketAddr, tokio::sync::oneshot::Sende
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = AppState::new(store, Config::default());
+    let mut config = Config::default();
+    // The journey's webhook receiver listens on 127.0.0.1.
+    config.webhooks.allow_private = true;
+    let state = AppState::new(store, config);
     tokio::spawn(async move {
         gridroll_server::serve(listener, state, async {
             let _ = stopped.await;
@@ -222,6 +228,24 @@ impl Journey {
                 "{text:?} never appeared; the page says:\n{seen}"
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Reloads the page until its main text contains `text`: for what a worker does
+    /// behind a page that does not refresh itself.
+    async fn reload_until(&self, text: &str, within: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            self.client.refresh().await.unwrap();
+            let seen = self.text("main").await;
+            if seen.contains(text) {
+                return seen;
+            }
+            assert!(
+                started.elapsed() < within,
+                "{text:?} never appeared; the page says:\n{seen}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }
 
@@ -424,6 +448,8 @@ async fn a_partner_uploads_fixes_and_finds_meters_in_a_real_browser() {
     journey.wait_for("Revoked", Duration::from_secs(5)).await;
     assert_eq!(journey.fetch(status_of, vec![json!(key)]).await, json!(401));
 
+    webhooks(&journey).await;
+
     // Signing out.
     journey.click("form.sign-out button").await;
     journey.wait_heading("Sign in to Gridroll").await;
@@ -431,4 +457,75 @@ async fn a_partner_uploads_fixes_and_finds_meters_in_a_real_browser() {
     journey.wait_heading("Sign in to Gridroll").await;
 
     journey.client.close().await.unwrap();
+}
+
+/// A webhook: subscribed to a receiver, its secret shown once, a test event sent, and a
+/// meter made meanwhile in the delivery log.
+async fn webhooks(journey: &Journey) {
+    let receiver = Receiver::start().await;
+    journey.go("/portal/webhooks").await;
+    journey.wait_heading("Webhooks").await;
+    journey.fill("#receiver_url", &receiver.url).await;
+    journey.click("input[value='meter.created']").await;
+    journey.fill("input[name=header_name_0]", "x-api-key").await;
+    journey
+        .fill("input[name=header_value_0]", "receiver-key")
+        .await;
+    journey.click("form.stack button[type=submit]").await;
+    journey
+        .wait_for("shown only once", Duration::from_secs(5))
+        .await;
+    let secret = journey.text("code.secret").await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    journey.shot("webhook-created").await;
+
+    journey
+        .click("section.created a[href^='/portal/webhooks/']")
+        .await;
+    journey.wait_heading("Webhook subscription").await;
+    // The test's answer is the page of its form's address; this is the page's own.
+    let page = journey.client.current_url().await.unwrap();
+    journey.click("form[action$='/test'] button").await;
+    journey
+        .wait_for("The test event succeeded", Duration::from_secs(10))
+        .await;
+    let tested = receiver.received();
+    assert_eq!(tested.len(), 1);
+    assert_eq!(
+        tested[0].json()["payload"]["partner_reference"],
+        "portal-test"
+    );
+    assert_eq!(tested[0].header("x-api-key"), "receiver-key");
+
+    // A meter made now is delivered by the server's dispatcher and logged.
+    journey
+        .upload(
+            "hooked.csv",
+            &format!("{HEADER}\n{}\n", row("hooked-1", "PJM")),
+        )
+        .await;
+    journey
+        .wait_for("Status: COMPLETED", Duration::from_secs(30))
+        .await;
+    journey.client.goto(page.as_str()).await.unwrap();
+    journey.wait_heading("Webhook subscription").await;
+    let log = journey
+        .reload_until("SUCCEEDED", Duration::from_secs(30))
+        .await;
+    assert!(log.contains("meter.created"), "{log}");
+    let delivered = receiver.received();
+    assert!(
+        delivered
+            .iter()
+            .any(|d| d.json()["payload"]["partner_reference"] == "hooked-1"),
+        "the meter's event arrived"
+    );
+    // The log is below the settings: the screenshot shows it with the actions above.
+    journey
+        .fetch(
+            "document.getElementById('actions').scrollIntoView(); return null;",
+            vec![],
+        )
+        .await;
+    journey.shot("webhooks").await;
 }

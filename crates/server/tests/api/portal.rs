@@ -1,10 +1,11 @@
 //! The portal through the real router and database: signing in, sessions, CSRF, lockout,
-//! uploads, jobs, meters, keys, invitations, and that one partner's user can never reach
-//! another partner's objects.
+//! uploads, jobs, meters, keys, invitations, webhooks, and that one partner's user can
+//! never reach another partner's objects.
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use gridroll_domain::PartnerId;
+use gridroll_server::config::WebhookConfig;
 use gridroll_server::portal::password;
 use gridroll_store::Role;
 use gridroll_testkit::Backend;
@@ -12,7 +13,8 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 use crate::common::portal::{Page, Visitor};
-use crate::common::{TestApp, csv_file_crlf, csv_row};
+use crate::common::receiver::{Receiver, Reply};
+use crate::common::{TestApp, TestClock, asset, csv_file_crlf, csv_row};
 
 const PASSWORD: &str = "a long test passphrase";
 
@@ -922,6 +924,454 @@ async fn unknown_portal_pages_are_an_html_not_found(backend: Backend) {
     assert!(css.content_type.starts_with("text/css"));
 }
 
+/// A harness whose webhooks may go to a receiver on 127.0.0.1.
+async fn webhook_app(backend: Backend, webhooks: WebhookConfig) -> TestApp {
+    let config = gridroll_server::Config {
+        webhooks: WebhookConfig {
+            allow_private: true,
+            ..webhooks
+        },
+        ..gridroll_server::Config::default()
+    };
+    TestApp::with_config(backend, config).await
+}
+
+/// The fields of the portal's subscription form: one receiver, these event types, and
+/// these headers in its three header rows (the rest left blank).
+fn webhook_fields<'a>(
+    csrf: &'a str,
+    url: &'a str,
+    types: &[&'a str],
+    headers: &[(&'a str, &'a str)],
+) -> Vec<(String, String)> {
+    let mut fields = vec![
+        ("csrf".to_owned(), csrf.to_owned()),
+        ("receiver_url".to_owned(), url.to_owned()),
+    ];
+    for event in types {
+        fields.push(("event_type".to_owned(), (*event).to_owned()));
+    }
+    for row in 0..3 {
+        let (name, value) = headers.get(row).copied().unwrap_or_default();
+        fields.push((format!("header_name_{row}"), name.to_owned()));
+        fields.push((format!("header_value_{row}"), value.to_owned()));
+    }
+    fields
+}
+
+fn borrowed(fields: &[(String, String)]) -> Vec<(&str, &str)> {
+    fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
+/// Posts a portal form with the visitor's cookies, answering the status, the
+/// `Cache-Control` header (which `Visitor` does not keep) and the page.
+async fn post_for_headers(
+    app: &TestApp,
+    visitor: &Visitor<'_>,
+    uri: &str,
+    fields: &[(String, String)],
+) -> (StatusCode, Option<String>, String) {
+    let cookies = visitor
+        .cookies
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header(header::COOKIE, cookies)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let cache = response
+        .headers()
+        .get(header::CACHE_CONTROL)
+        .map(|v| v.to_str().unwrap().to_owned());
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    (status, cache, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+/// Subscribes `url` to `meter.created` through the portal's form: answers the new
+/// subscription's id and its secret.
+async fn portal_subscribe(app: &TestApp, visitor: &mut Visitor<'_>, url: &str) -> (String, String) {
+    let csrf = visitor.csrf().await;
+    let fields = webhook_fields(
+        &csrf,
+        url,
+        &["meter.created"],
+        &[("x-api-key", "receiver-key")],
+    );
+    let (status, cache, text) = post_for_headers(app, visitor, "/portal/webhooks", &fields).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(
+        cache.as_deref(),
+        Some("no-store"),
+        "the secret is not cached"
+    );
+    let page = Page {
+        status,
+        location: None,
+        content_type: String::new(),
+        text,
+    };
+    page.assert_contains("shown only once");
+    (
+        page.after(r#"<a href="/portal/webhooks/"#, '"'),
+        page.from("whsec_", '<'),
+    )
+}
+
+async fn dispatch(app: &TestApp) -> usize {
+    gridroll_server::webhooks::dispatch::Dispatcher::new(&app.state)
+        .drain()
+        .await
+        .unwrap()
+}
+
+async fn an_admin_creates_a_webhook_in_the_portal_and_sees_its_secret_once(backend: Backend) {
+    let app = webhook_app(backend, WebhookConfig::default()).await;
+    let receiver = Receiver::start().await;
+    let mut visitor = admin(&app).await;
+    let (id, secret) = portal_subscribe(&app, &mut visitor, &receiver.url).await;
+    assert!(secret.len() > "whsec_".len(), "{secret}");
+
+    let listed = visitor.get("/portal/webhooks").await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert!(
+        !listed.text.contains(&secret),
+        "the secret is shown only once"
+    );
+    listed.assert_contains(&receiver.url);
+    listed.assert_contains(&format!(r#"href="/portal/webhooks/{id}""#));
+    listed.assert_contains("<code>meter.created</code>");
+    listed.assert_contains(">ENABLED<");
+
+    // The subscription delivers, signed with the secret shown, with its header.
+    app.import(vec![asset("ref-a")]).await;
+    assert_eq!(dispatch(&app).await, 1);
+    let got = receiver.received();
+    standardwebhooks::Webhook::new(&secret)
+        .unwrap()
+        .verify(&got[0].body, &got[0].headers)
+        .unwrap();
+    assert_eq!(got[0].header("x-api-key"), "receiver-key");
+
+    let page = visitor.get(&format!("/portal/webhooks/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.text.contains(&secret));
+    page.assert_contains(r#"value="receiver-key""#);
+    page.assert_contains(">SUCCEEDED<");
+    page.assert_contains("/redeliver");
+
+    // A form without the session's token makes nothing.
+    let forged = visitor
+        .post_form(
+            "/portal/webhooks",
+            &borrowed(&webhook_fields(
+                "forged",
+                &receiver.url,
+                &["meter.created"],
+                &[],
+            )),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let stored = app.state.webhooks.list_webhooks(app.partner).await.unwrap();
+    assert_eq!(stored.len(), 1);
+}
+
+async fn a_refused_webhook_form_names_each_problem_and_keeps_what_was_typed(backend: Backend) {
+    let app = webhook_app(backend, WebhookConfig::default()).await;
+    let mut visitor = admin(&app).await;
+    let csrf = visitor.csrf().await;
+    let fields = webhook_fields(
+        &csrf,
+        "not a receiver",
+        &[],
+        &[("", ""), ("bad name", "<b>kept</b>")],
+    );
+    let page = visitor
+        .post_form("/portal/webhooks", &borrowed(&fields))
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    let alert = page.from(r#"<div class="alert" role="alert">"#, '\u{0}');
+    for field in ["receiver_url", "event_types", "headers[0].name"] {
+        assert!(
+            alert.contains(&format!("<code>{field}</code>: ")),
+            "{field}: {alert}"
+        );
+    }
+    // The blank first row is dropped, so the named row comes back as the first.
+    page.assert_contains(r#"value="not a receiver""#);
+    page.assert_contains(r#"name="header_name_0" value="bad name""#);
+    page.assert_contains(r#"value="&lt;b&gt;kept&lt;/b&gt;""#);
+    assert!(!page.text.contains("<b>kept"), "what was typed is escaped");
+
+    let fields = webhook_fields(&csrf, "ftp://receiver.example/in", &["job.completed"], &[]);
+    let page = visitor
+        .post_form("/portal/webhooks", &borrowed(&fields))
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    page.assert_contains("<code>receiver_url</code>: ");
+    page.assert_contains(r#"value="job.completed" checked"#);
+    assert!(!page.text.contains(r#"value="meter.created" checked"#));
+    assert!(
+        app.state
+            .webhooks
+            .list_webhooks(app.partner)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing is stored"
+    );
+}
+
+async fn the_webhook_page_tests_rotates_and_redelivers_from_its_log(backend: Backend) {
+    let app = webhook_app(backend, WebhookConfig::default()).await;
+    let receiver = Receiver::start().await;
+    let mut visitor = admin(&app).await;
+    let (id, secret) = portal_subscribe(&app, &mut visitor, &receiver.url).await;
+    let base = format!("/portal/webhooks/{id}");
+    let csrf = visitor.csrf().await;
+
+    let tested = visitor
+        .post_form(&format!("{base}/test"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(tested.status, StatusCode::OK, "{}", tested.text);
+    tested.assert_contains("The test event succeeded");
+    tested.assert_contains("answered <strong>200</strong>");
+    let sent = receiver.received()[0].json();
+    assert_eq!(sent["payload"]["webhook_event_type"], "meter.created");
+    assert_eq!(sent["payload"]["partner_reference"], "portal-test");
+    receiver.then(&[Reply::Status(500)]);
+    let failed = visitor
+        .post_form(&format!("{base}/test"), &[("csrf", &csrf)])
+        .await;
+    failed.assert_contains("The test event failed");
+    failed.assert_contains("answered <strong>500</strong>");
+
+    let fields = vec![("csrf".to_owned(), csrf.clone())];
+    let (status, cache, text) =
+        post_for_headers(&app, &visitor, &format!("{base}/rotate-secret"), &fields).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(cache.as_deref(), Some("no-store"));
+    assert!(text.contains("whsec_") && !text.contains(&secret), "{text}");
+    assert!(
+        text.contains("keeps signing beside it for 24 hours"),
+        "{text}"
+    );
+
+    app.import(vec![asset("ref-a")]).await;
+    assert_eq!(dispatch(&app).await, 1);
+    let page = visitor.get(&base).await;
+    page.assert_contains(">SUCCEEDED<");
+    let event = page.after("/events/", '/');
+    let again = visitor
+        .post_form(
+            &format!("{base}/events/{event}/redeliver"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.text);
+    let back = again.location.unwrap();
+    assert!(back.starts_with(&base), "{back}");
+    visitor
+        .get(&back)
+        .await
+        .assert_contains("will be sent again shortly");
+    assert_eq!(dispatch(&app).await, 1);
+    let got = receiver.received();
+    assert_eq!(got.len(), 4);
+    assert_eq!(got[3].header("webhook-id"), event);
+
+    for unknown in [uuid::Uuid::now_v7().to_string(), "not-an-id".to_owned()] {
+        let page = visitor
+            .post_form(
+                &format!("{base}/events/{unknown}/redeliver"),
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{unknown}");
+    }
+}
+
+async fn a_failing_webhook_is_enabled_again_and_changed_and_deleted_from_its_page(
+    backend: Backend,
+) {
+    let webhooks = WebhookConfig {
+        disable_after: std::time::Duration::from_secs(3600),
+        ..WebhookConfig::default()
+    };
+    let clock = TestClock::new();
+    let app = webhook_app(backend, webhooks)
+        .await
+        .with_clock(clock.clone());
+    let receiver = Receiver::start().await;
+    receiver.always(Reply::Status(500));
+    let mut visitor = admin(&app).await;
+    let (id, _) = portal_subscribe(&app, &mut visitor, &receiver.url).await;
+    let base = format!("/portal/webhooks/{id}");
+    app.import(vec![asset("ref-a")]).await;
+    dispatch(&app).await;
+    let retrying = visitor.get(&base).await;
+    retrying.assert_contains(">RETRYING<");
+    retrying.assert_contains("failing since");
+    retrying.assert_contains(r#"<td class="num">500</td>"#);
+    for _ in 0..4 {
+        clock.advance(std::time::Duration::from_secs(30 * 60));
+        dispatch(&app).await;
+    }
+    let disabled = visitor.get(&base).await;
+    disabled.assert_contains(">DISABLED<");
+    disabled.assert_contains(">FAILED<");
+    disabled.assert_contains(&format!(r#"action="{base}/enable""#));
+    let csrf = disabled.csrf();
+    let enabled = visitor
+        .post_form(&format!("{base}/enable"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(enabled.status, StatusCode::SEE_OTHER, "{}", enabled.text);
+    let page = visitor.get(&enabled.location.unwrap()).await;
+    page.assert_contains(">ENABLED<");
+    assert!(!page.text.contains(&format!(r#"action="{base}/enable""#)));
+
+    let refused = webhook_fields(&csrf, "nowhere", &["meter.created"], &[]);
+    let page = visitor.post_form(&base, &borrowed(&refused)).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    page.assert_contains("<code>receiver_url</code>: ");
+    page.assert_contains(r#"value="nowhere""#);
+    let change = webhook_fields(
+        &csrf,
+        &receiver.url,
+        &["meter.created", "job.completed"],
+        &[("x-other", "2")],
+    );
+    let saved = visitor.post_form(&base, &borrowed(&change)).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text);
+    let page = visitor.get(&saved.location.unwrap()).await;
+    page.assert_contains("Saved.");
+    page.assert_contains(r#"value="job.completed" checked"#);
+    page.assert_contains(r#"value="x-other""#);
+    assert!(
+        !page.text.contains("receiver-key"),
+        "every setting is replaced"
+    );
+
+    let deleted = visitor
+        .post_form(&format!("{base}/delete"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(deleted.location.as_deref(), Some("/portal/webhooks"));
+    visitor
+        .get("/portal/webhooks")
+        .await
+        .assert_contains("No subscriptions yet.");
+    assert_eq!(visitor.get(&base).await.status, StatusCode::NOT_FOUND);
+}
+
+/// A subscription of the harness's partner made through the API: its id.
+async fn api_subscription(app: &TestApp) -> String {
+    let made = app
+        .post_json(
+            "/v1.1/webhooks",
+            &serde_json::json!({"receiver_url": "http://127.0.0.1:9/private-hook",
+                                "event_types": ["meter.created"]}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    made.body["webhook_id"].as_str().unwrap().to_owned()
+}
+
+const WEBHOOK_ACTIONS: [&str; 5] = ["", "/test", "/rotate-secret", "/enable", "/delete"];
+
+async fn a_member_cannot_reach_the_webhooks_page(backend: Backend) {
+    let app = webhook_app(backend, WebhookConfig::default()).await;
+    let id = api_subscription(&app).await;
+    add_user(&app, app.partner, "member@example.com", Role::Member).await;
+    let mut member = Visitor::new(&app);
+    member.sign_in("member@example.com", PASSWORD).await;
+    let dashboard = member.get("/portal").await;
+    assert!(!dashboard.text.contains(r#"href="/portal/webhooks""#));
+    for uri in [
+        "/portal/webhooks".to_owned(),
+        format!("/portal/webhooks/{id}"),
+    ] {
+        let page = member.get(&uri).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{uri}");
+        page.assert_contains("Only an admin of your organisation can do this.");
+    }
+    let csrf = dashboard.csrf();
+    let fields = webhook_fields(
+        &csrf,
+        "https://receiver.example/in",
+        &["meter.created"],
+        &[],
+    );
+    let page = member
+        .post_form("/portal/webhooks", &borrowed(&fields))
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    for action in WEBHOOK_ACTIONS {
+        let uri = format!("/portal/webhooks/{id}{action}");
+        let page = member.post_form(&uri, &[("csrf", &csrf)]).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{uri}");
+    }
+    assert_eq!(
+        app.get(&format!("/v1.1/webhooks/{id}")).await.status,
+        StatusCode::OK
+    );
+}
+
+async fn another_partners_webhook_is_not_found_in_the_portal(backend: Backend) {
+    let app = webhook_app(backend, WebhookConfig::default()).await;
+    let id = api_subscription(&app).await;
+    let (other, _) = app.other_partner().await;
+    add_user(&app, other, "intruder@example.com", Role::Admin).await;
+    let mut intruder = Visitor::new(&app);
+    intruder.sign_in("intruder@example.com", PASSWORD).await;
+    let list = intruder.get("/portal/webhooks").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(!list.text.contains("private-hook"));
+    for uri in [
+        format!("/portal/webhooks/{id}"),
+        "/portal/webhooks/not-an-id".to_owned(),
+    ] {
+        let page = intruder.get(&uri).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{uri}");
+        assert!(page.content_type.starts_with("text/html"));
+    }
+    let csrf = list.csrf();
+    for action in WEBHOOK_ACTIONS {
+        let uri = format!("/portal/webhooks/{id}{action}");
+        let page = intruder.post_form(&uri, &[("csrf", &csrf)]).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{uri}");
+        assert!(!page.text.contains("private-hook"), "{uri}");
+    }
+    let event = uuid::Uuid::now_v7();
+    let page = intruder
+        .post_form(
+            &format!("/portal/webhooks/{id}/events/{event}/redeliver"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get(&format!("/v1.1/webhooks/{id}")).await.status,
+        StatusCode::OK,
+        "the owner's subscription is untouched"
+    );
+}
+
 gridroll_testkit::backend_tests!(
     signing_in_opens_the_dashboard_and_signing_out_ends_the_session,
     a_stolen_cookie_stops_working_once_its_session_is_signed_out,
@@ -944,4 +1394,10 @@ gridroll_testkit::backend_tests!(
     a_programs_template_uploads_as_a_meter_ready_for_it,
     files_beyond_two_megabytes_upload_and_beyond_the_limit_are_refused,
     unknown_portal_pages_are_an_html_not_found,
+    an_admin_creates_a_webhook_in_the_portal_and_sees_its_secret_once,
+    a_refused_webhook_form_names_each_problem_and_keeps_what_was_typed,
+    the_webhook_page_tests_rotates_and_redelivers_from_its_log,
+    a_failing_webhook_is_enabled_again_and_changed_and_deleted_from_its_page,
+    a_member_cannot_reach_the_webhooks_page,
+    another_partners_webhook_is_not_found_in_the_portal,
 );

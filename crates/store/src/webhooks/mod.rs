@@ -32,11 +32,21 @@ pub struct Webhook {
 
 /// A subscription whose lease a dispatcher holds, with the secrets that sign its
 /// deliveries now (the newest first; the one before it while the rotation overlaps).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Claimed {
     pub partner: PartnerId,
     pub webhook: Webhook,
     pub secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for Claimed {
+    /// Never the secrets, nor the headers (which carry the receiver's credentials).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claimed")
+            .field("partner", &self.partner)
+            .field("webhook", &self.webhook.id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An event due to be sent, and which attempt this is (1: the first).
