@@ -740,7 +740,45 @@ async fn two_dispatchers_on_one_database_send_each_attempt_once(backend: Backend
     assert_eq!((got.len(), ids.len()), (90, 90), "each event sent once");
 }
 
+async fn a_receiver_that_asks_to_wait_with_retry_after_is_not_tried_before(backend: Backend) {
+    let (app, clock) = app(backend).await;
+    let receiver = Receiver::start().await;
+    receiver.then(&[Reply::RetryAfter(503, 3600)]);
+    subscribe(&app, &receiver.url, &["meter.created"]).await;
+    app.import(vec![asset("ref-a")]).await;
+    assert_eq!(dispatch(&app).await, 1);
+    // The schedule says a minute; the receiver asked for an hour.
+    clock.advance(Duration::from_secs(3590));
+    assert_eq!(dispatch(&app).await, 0, "not before Retry-After");
+    clock.advance(Duration::from_secs(20));
+    assert_eq!(dispatch(&app).await, 1);
+}
+
+async fn a_slow_receiver_does_not_hold_up_another_subscriptions_deliveries(backend: Backend) {
+    let (app, _) = app(backend).await;
+    let (slow, fast) = (Receiver::start().await, Receiver::start().await);
+    slow.always(Reply::Stall(Duration::from_secs(8)));
+    subscribe(&app, &slow.url, &["meter.created"]).await;
+    subscribe(&app, &fast.url, &["meter.created"]).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(Dispatcher::new(&app.state).run(stopped));
+    app.import(vec![asset("ref-a")]).await;
+    let started = std::time::Instant::now();
+    while fast.received().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the fast receiver waited behind the slow one"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The slow receiver takes 8 s over each delivery: the fast one was not behind it.
+    stop.send(true).unwrap();
+    running.await.unwrap();
+}
+
 gridroll_testkit::backend_tests!(
+    a_receiver_that_asks_to_wait_with_retry_after_is_not_tried_before,
+    a_slow_receiver_does_not_hold_up_another_subscriptions_deliveries,
     two_dispatchers_on_one_database_send_each_attempt_once,
     subscriptions_answer_the_references_shapes_and_are_the_partners_own,
     a_bad_subscription_is_refused_naming_the_field_and_nothing_is_stored,

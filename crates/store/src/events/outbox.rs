@@ -78,9 +78,26 @@ pub async fn wanted(db: &mut dyn Db, partner: PartnerId, feed: EventTypes) -> Re
     Ok(wanted)
 }
 
-/// Events written per statement: five values each, far below either backend's limit
-/// of parameters.
-const BATCH: usize = 500;
+/// How many events one statement writes, largest first: a change's events go out in
+/// batches of these sizes, so that each statement's text is one of a few, prepared once
+/// per connection and planned once (five values a row, far below either backend's limit
+/// of parameters).
+const BATCHES: [usize; 5] = [500, 100, 20, 5, 1];
+
+/// The statement that writes `rows` events: $1 partner, $2 now, then per event its
+/// number, id, type and payload.
+fn insert_statement(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|r| {
+            let n = 3 + 4 * r;
+            format!("($1, ${n}, ${}, ${}, ${}, $2)", n + 1, n + 2, n + 3)
+        })
+        .collect();
+    format!(
+        "INSERT INTO events (partner_id, seq, id, event_type, payload, created_at) VALUES {}",
+        values.join(", ")
+    )
+}
 
 /// Records a partner's events in the transaction open on `db`, numbered after the
 /// partner's last. Taking the numbers locks the partner's row until the transaction
@@ -99,18 +116,16 @@ pub async fn record(db: &mut dyn Db, partner: PartnerId, events: &[Event], now: 
         .ok_or_else(|| StoreError::Corrupt(format!("partner {partner} is gone")))?
         .get(0)?;
     let mut seq = last + 1 - events.len() as u64;
-    for batch in events.chunks(BATCH) {
-        let mut params: Vec<Value> = vec![partner.into(), now.into()];
-        let mut rows = Vec::with_capacity(batch.len());
+    let mut rest = events;
+    while !rest.is_empty() {
+        let size = BATCHES
+            .into_iter()
+            .find(|&size| size <= rest.len())
+            .unwrap_or(1);
+        let (batch, after) = rest.split_at(size);
+        let mut params: Vec<Value> = Vec::with_capacity(2 + 4 * size);
+        params.extend([partner.into(), now.into()]);
         for event in batch {
-            let n = params.len();
-            rows.push(format!(
-                "($1, ${}, ${}, ${}, ${}, $2)",
-                n + 1,
-                n + 2,
-                n + 3,
-                n + 4
-            ));
             params.extend([
                 Value::from(seq),
                 Value::Uuid(Uuid::now_v7()),
@@ -119,12 +134,8 @@ pub async fn record(db: &mut dyn Db, partner: PartnerId, events: &[Event], now: 
             ]);
             seq += 1;
         }
-        let sql = format!(
-            "INSERT INTO events (partner_id, seq, id, event_type, payload, created_at)
-             VALUES {}",
-            rows.join(", ")
-        );
-        db.execute_built(&sql, &params).await?;
+        db.execute(&insert_statement(size), &params).await?;
+        rest = after;
     }
     Ok(())
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::Value;
 
@@ -16,6 +17,8 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reply {
     Status(u16),
+    /// The status, with `Retry-After` in seconds.
+    RetryAfter(u16, u64),
     /// Answers nothing for this long (longer than the dispatcher waits).
     Stall(Duration),
 }
@@ -87,7 +90,7 @@ impl Receiver {
     }
 }
 
-async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
     inner
         .received
         .lock()
@@ -98,10 +101,15 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
         .or(*inner.otherwise.lock().unwrap())
         .unwrap_or(Reply::Status(200));
     match reply {
-        Reply::Status(code) => StatusCode::from_u16(code).unwrap(),
+        Reply::Status(code) => StatusCode::from_u16(code).unwrap().into_response(),
+        Reply::RetryAfter(code, seconds) => (
+            StatusCode::from_u16(code).unwrap(),
+            [(header::RETRY_AFTER, seconds.to_string())],
+        )
+            .into_response(),
         Reply::Stall(how_long) => {
             tokio::time::sleep(how_long).await;
-            StatusCode::OK
+            StatusCode::OK.into_response()
         }
     }
 }
