@@ -48,6 +48,23 @@ pub fn is_json(headers: &HeaderMap) -> bool {
         })
 }
 
+/// A JSON body of at most `limit` bytes, as `T`: 415 when it is not JSON, 413 past the
+/// limit, 400 `Invalid {what}` when it does not parse as `T`.
+pub async fn json_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+    what: &str,
+) -> Result<T, ApiError> {
+    if !is_json(headers) {
+        return Err(unsupported_media_type());
+    }
+    let bytes = crate::body::read_small(body, limit).await?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(format!("Invalid {what}"), json!({"error": e.to_string()}))
+    })
+}
+
 /// 415: the body is not JSON, the only type this endpoint takes.
 pub fn unsupported_media_type() -> ApiError {
     ApiError::new(

@@ -22,8 +22,8 @@ use super::meters::search_page;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::json_body;
 use crate::extract::path_id;
-use crate::extract::{is_json, unsupported_media_type};
 use crate::wire::{MeterList, meter_enrollments};
 
 /// The programs a partner may use, by identifier.
@@ -145,16 +145,7 @@ impl ParticipationRequest {
 }
 
 async fn read_request(headers: &HeaderMap, body: Body) -> ApiResult<ParticipationRequest> {
-    if !is_json(headers) {
-        return Err(unsupported_media_type());
-    }
-    let bytes = crate::body::read_small(body, 1024 * 1024).await?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::bad_request(
-            "Invalid participation request",
-            json!({"error": e.to_string()}),
-        )
-    })
+    json_body(headers, body, 1024 * 1024, "participation request").await
 }
 
 /// `POST /v2/meters/{meter_id}/participation`

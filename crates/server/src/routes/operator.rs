@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::path_id;
-use crate::extract::{is_json, unsupported_media_type};
+use crate::extract::{is_json, json_body, unsupported_media_type};
 
 /// A request made with the operator token.
 pub struct Operator;
@@ -53,19 +53,6 @@ impl FromRequestParts<AppState> for Operator {
     }
 }
 
-async fn json_body<T: serde::de::DeserializeOwned>(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-) -> ApiResult<T> {
-    if !is_json(headers) {
-        return Err(unsupported_media_type());
-    }
-    let bytes = crate::body::read_small(body, limit).await?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request("Invalid request body", json!({"error": e.to_string()})))
-}
-
 /// `GET /operator/v1/programs`: every program, retired ones included.
 pub async fn programs(State(state): State<AppState>, _: Operator) -> ApiResult<Json<Value>> {
     let entries = state.catalog.list_programs().await?;
@@ -85,7 +72,7 @@ pub async fn put_program(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let program: Program = json_body(&headers, body, 256 * 1024).await?;
+    let program: Program = json_body(&headers, body, 256 * 1024, "request body").await?;
     if program.identifier != identifier {
         return Err(ApiError::bad_request(
             "The identifier in the body differs from the path",
@@ -149,7 +136,7 @@ pub async fn set_partner_programs(
     body: Body,
 ) -> ApiResult<Json<Value>> {
     let partner: PartnerId = path_id(&raw, "partner_id", "Partner")?;
-    let request: PartnerPrograms = json_body(&headers, body, 64 * 1024).await?;
+    let request: PartnerPrograms = json_body(&headers, body, 64 * 1024, "request body").await?;
     state
         .catalog
         .set_partner_programs(partner, request.programs.as_deref())
@@ -181,7 +168,7 @@ pub async fn activate(
     body: Body,
 ) -> ApiResult<Json<Value>> {
     let partner = partner(&state, &raw).await?;
-    let request: Activation = json_body(&headers, body, 1024 * 1024).await?;
+    let request: Activation = json_body(&headers, body, 1024 * 1024, "request body").await?;
     let activated = match &request.meter_ids {
         None => {
             state

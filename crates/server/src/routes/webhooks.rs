@@ -9,7 +9,6 @@ use gridroll_domain::timestamp::{format_millis, to_millis};
 use gridroll_domain::webhook::SubscriptionRequest;
 use gridroll_domain::{EventId, WebhookId};
 use gridroll_store::{LoggedAttempt, Webhook};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -19,7 +18,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::cursor::{self, Listing};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{is_json, path_id, unsupported_media_type};
+use crate::extract::{json_body, path_id};
 use crate::listing::ListQuery;
 use crate::webhooks::service::{self, WebhookError};
 
@@ -80,20 +79,8 @@ impl WebhookRequest {
     }
 }
 
-/// A JSON body of at most 64 KiB, as `T`.
-async fn json_body<T: DeserializeOwned>(
-    headers: &HeaderMap,
-    body: Body,
-    what: &str,
-) -> ApiResult<T> {
-    if !is_json(headers) {
-        return Err(unsupported_media_type());
-    }
-    let bytes = crate::body::read_small(body, 64 * 1024).await?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::bad_request(format!("Invalid {what}"), json!({"error": e.to_string()}))
-    })
-}
+/// The most a webhook request's body may hold.
+const BODY_LIMIT: usize = 64 * 1024;
 
 fn webhook_id(raw: &str) -> ApiResult<WebhookId> {
     path_id(raw, "webhook_id", "Webhook")
@@ -130,7 +117,8 @@ pub async fn create(
     body: Body,
 ) -> ApiResult<Json<Value>> {
     caller.require_write()?;
-    let request: WebhookRequest = json_body(&headers, body, "webhook subscription").await?;
+    let request: WebhookRequest =
+        json_body(&headers, body, BODY_LIMIT, "webhook subscription").await?;
     let created = service::create(&state, caller.partner, &request.into_request()).await?;
     Ok(Json(
         json!({"webhook_id": created.id, "secret": created.secret.expose_secret()}),
@@ -159,7 +147,8 @@ pub async fn replace(
 ) -> ApiResult<Json<Value>> {
     caller.require_write()?;
     let id = webhook_id(&raw)?;
-    let request: WebhookRequest = json_body(&headers, body, "webhook subscription").await?;
+    let request: WebhookRequest =
+        json_body(&headers, body, BODY_LIMIT, "webhook subscription").await?;
     service::replace(&state, caller.partner, id, &request.into_request()).await?;
     Ok(Json(json!({"webhook_id": id})))
 }
@@ -213,7 +202,7 @@ pub async fn test(
 ) -> ApiResult<Json<Value>> {
     caller.require_write()?;
     let id = webhook_id(&raw)?;
-    let payload: Value = json_body(&headers, body, "test event").await?;
+    let payload: Value = json_body(&headers, body, BODY_LIMIT, "test event").await?;
     let attempt = service::test(&state, caller.partner, id, &payload).await?;
     let mut answer = json!({"is_successful": attempt.is_success()});
     if let Some(status) = attempt.status {
@@ -320,7 +309,7 @@ pub async fn recover(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     caller.require_write()?;
     let id = webhook_id(&raw)?;
-    let request: RecoverRequest = json_body(&headers, body, "recovery request").await?;
+    let request: RecoverRequest = json_body(&headers, body, BODY_LIMIT, "recovery request").await?;
     let since = OffsetDateTime::parse(&request.since, &Rfc3339)
         .map(to_millis)
         .map_err(|_| {

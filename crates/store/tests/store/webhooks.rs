@@ -31,6 +31,22 @@ async fn subscribed(f: &Fixture, types: &[&str]) -> WebhookId {
         .unwrap()
 }
 
+/// A subscription to `meter.created`, the meters of `references` created, and the
+/// subscription claimed by dispatcher "a".
+async fn claimed_after(f: &Fixture, references: &[&str]) -> WebhookId {
+    let id = subscribed(f, &["meter.created"]).await;
+    let job = committed(f, references, false).await;
+    process(f, job, 10).await;
+    let claimed = f
+        .stores
+        .webhooks
+        .claim_webhooks("a", RULES, 10, NOW)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    id
+}
+
 /// How an attempt at `due` went: `retry_at` after a failure, success without.
 fn attempted(due: &Due, succeeded: bool, retry_at: Option<i64>, at: i64) -> AttemptResult {
     AttemptResult {
@@ -194,10 +210,7 @@ async fn a_claimed_subscription_sends_each_new_event_once_and_retries_a_failure(
 async fn a_dispatcher_that_lost_its_lease_records_nothing(backend: Backend) {
     let f = Fixture::new(backend).await;
     let hooks = &f.stores.webhooks;
-    let id = subscribed(&f, &["meter.created"]).await;
-    let job = committed(&f, &["ref-a"], false).await;
-    process(&f, job, 10).await;
-    hooks.claim_webhooks("a", RULES, 10, NOW).await.unwrap();
+    let id = claimed_after(&f, &["ref-a"]).await;
     let batch = hooks.due_deliveries(f.partner, id, 10, NOW).await.unwrap();
     let late = NOW + RULES.lease + 1;
     assert_eq!(
@@ -226,10 +239,7 @@ async fn a_subscription_failing_too_long_is_disabled_and_enabling_it_takes_up_ne
 ) {
     let f = Fixture::new(backend).await;
     let hooks = &f.stores.webhooks;
-    let id = subscribed(&f, &["meter.created"]).await;
-    let job = committed(&f, &["ref-a", "ref-b"], false).await;
-    process(&f, job, 10).await;
-    hooks.claim_webhooks("a", RULES, 10, NOW).await.unwrap();
+    let id = claimed_after(&f, &["ref-a", "ref-b"]).await;
     let batch = hooks.due_deliveries(f.partner, id, 1, NOW).await.unwrap();
     let failed = vec![attempted(&batch.due[0], false, Some(NOW + 1), NOW)];
     assert!(
@@ -298,10 +308,7 @@ async fn a_delivered_event_is_sent_again_on_request_and_failed_ones_are_recovere
 ) {
     let f = Fixture::new(backend).await;
     let hooks = &f.stores.webhooks;
-    let id = subscribed(&f, &["meter.created"]).await;
-    let job = committed(&f, &["ref-a", "ref-b"], false).await;
-    process(&f, job, 10).await;
-    hooks.claim_webhooks("a", RULES, 10, NOW).await.unwrap();
+    let id = claimed_after(&f, &["ref-a", "ref-b"]).await;
     let batch = hooks.due_deliveries(f.partner, id, 10, NOW).await.unwrap();
     let results = vec![
         attempted(&batch.due[0], true, None, NOW),
