@@ -135,9 +135,13 @@ fn prefixed(prefix: &str, columns: &str) -> String {
         .join(", ")
 }
 
-/// Attempts written per statement.
+/// Attempts (and deliveries) written per statement.
 const BATCH: usize = 200;
 
+/// Records a round of attempts in a few statements whatever its size: the lease renewed
+/// with the position reached (and the failing streak ended by a success), the attempts
+/// for the log, then where each delivery stands. Answers whether the subscription is
+/// still enabled.
 pub async fn record(
     db: &mut dyn Db,
     webhook: WebhookId,
@@ -147,12 +151,14 @@ pub async fn record(
     rules: DispatchRules,
     now: i64,
 ) -> Result<bool> {
+    let any_succeeded = results.iter().any(|r| r.succeeded);
     let held = db
         .execute(
             "UPDATE webhooks SET lease_expires_at = $3,
-                 position = CASE WHEN position < $4 THEN $4 ELSE position END
+                 position = CASE WHEN position < $4 THEN $4 ELSE position END,
+                 failing_since = CASE WHEN $5 THEN NULL ELSE failing_since END
              WHERE id = $1 AND lease_owner = $2",
-            values![webhook, worker, now + rules.lease, position],
+            values![webhook, worker, now + rules.lease, position, any_succeeded],
         )
         .await?;
     if held == 0 {
@@ -161,10 +167,14 @@ pub async fn record(
     for batch in results.chunks(BATCH) {
         write_attempts(db, webhook, batch).await?;
     }
-    for result in results {
-        settle(db, webhook, result, now).await?;
+    let settled = to_settle(results);
+    for batch in settled.chunks(BATCH) {
+        settle(db, webhook, batch, now).await?;
     }
-    note_health(db, webhook, results, rules, now).await
+    if any_succeeded || results.is_empty() {
+        return Ok(true);
+    }
+    note_failing(db, webhook, rules, now).await
 }
 
 async fn write_attempts(
@@ -202,65 +212,76 @@ async fn write_attempts(
     Ok(())
 }
 
-/// Where an event's delivery stands after an attempt. A first attempt that succeeds
-/// leaves no delivery row: the attempt in the log says it all.
-async fn settle(db: &mut dyn Db, webhook: WebhookId, r: &AttemptResult, now: i64) -> Result<()> {
-    if r.succeeded {
-        db.execute(
-            "UPDATE webhook_deliveries SET status = 'SUCCEEDED', attempts = $3,
-                 next_attempt_at = NULL, updated_at = $4
-             WHERE webhook_id = $1 AND event_seq = $2",
-            values![webhook, r.event_seq, r.attempt, now],
-        )
-        .await?;
+/// The attempts whose delivery needs a row: all but first attempts that succeeded (the
+/// attempt in the log says it all; an event is first attempted only once, so no row
+/// exists for it), one per event (a statement may not touch a row twice).
+fn to_settle(results: &[AttemptResult]) -> Vec<&AttemptResult> {
+    let mut settled: Vec<&AttemptResult> = results
+        .iter()
+        .filter(|r| !(r.succeeded && r.attempt == 1))
+        .collect();
+    settled.sort_by_key(|r| (r.event_seq, std::cmp::Reverse(r.attempt)));
+    settled.dedup_by_key(|r| r.event_seq);
+    settled
+}
+
+/// Where each event's delivery stands after its attempt: succeeded, to be tried again
+/// (`PENDING` with its time) or failed for good.
+async fn settle(
+    db: &mut dyn Db,
+    webhook: WebhookId,
+    batch: &[&AttemptResult],
+    now: i64,
+) -> Result<()> {
+    if batch.is_empty() {
         return Ok(());
     }
-    let status = if r.retry_at.is_some() {
-        "PENDING"
-    } else {
-        "FAILED"
-    };
-    db.execute(
+    let mut params: Vec<Value> = vec![webhook.into(), now.into()];
+    let mut rows = Vec::with_capacity(batch.len());
+    for r in batch {
+        let n = params.len();
+        rows.push(format!(
+            "($1, ${}, ${}, ${}, ${}, ${}, $2)",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5
+        ));
+        let status = match (r.succeeded, r.retry_at) {
+            (true, _) => "SUCCEEDED",
+            (false, Some(_)) => "PENDING",
+            (false, None) => "FAILED",
+        };
+        params.extend([
+            r.event_seq.into(),
+            r.event_id.into(),
+            status.into(),
+            r.attempt.into(),
+            r.retry_at.into(),
+        ]);
+    }
+    let sql = format!(
         "INSERT INTO webhook_deliveries (webhook_id, event_seq, event_id, status, attempts,
              next_attempt_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         VALUES {}
          ON CONFLICT (webhook_id, event_seq) DO UPDATE SET status = excluded.status,
              attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at,
              updated_at = excluded.updated_at",
-        values![
-            webhook,
-            r.event_seq,
-            r.event_id,
-            status,
-            r.attempt,
-            r.retry_at,
-            now
-        ],
-    )
-    .await?;
+        rows.join(", ")
+    );
+    db.execute_built(&sql, &params).await?;
     Ok(())
 }
 
-/// Keeps when the subscription started failing (a success forgets it), and disables it
-/// once it has failed for `rules.disable_after`. Answers whether it is still enabled.
-async fn note_health(
+/// Keeps when the subscription started failing, and disables it once it has failed for
+/// `rules.disable_after`. Answers whether it is still enabled.
+async fn note_failing(
     db: &mut dyn Db,
     webhook: WebhookId,
-    results: &[AttemptResult],
     rules: DispatchRules,
     now: i64,
 ) -> Result<bool> {
-    if results.iter().any(|r| r.succeeded) {
-        db.execute(
-            "UPDATE webhooks SET failing_since = NULL WHERE id = $1",
-            values![webhook],
-        )
-        .await?;
-        return Ok(true);
-    }
-    if results.is_empty() {
-        return Ok(true);
-    }
     let row = db
         .query_one(
             "UPDATE webhooks SET failing_since = coalesce(failing_since, $2) WHERE id = $1
@@ -350,4 +371,45 @@ pub async fn recover(
         )
         .await?;
     Ok(Some(queued))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(event_seq: u64, attempt: u32, succeeded: bool) -> AttemptResult {
+        AttemptResult {
+            event_seq,
+            event_id: EventId::new(),
+            event_type: "meter.created".to_owned(),
+            attempt,
+            attempted_at: 0,
+            status_code: Some(if succeeded { 200 } else { 500 }),
+            latency_ms: 1,
+            response: String::new(),
+            error: None,
+            succeeded,
+            retry_at: (!succeeded).then_some(60_000),
+        }
+    }
+
+    #[test]
+    fn first_attempts_that_succeeded_need_no_delivery_row() {
+        let results = [result(1, 1, true), result(2, 1, false), result(3, 4, true)];
+        let settled: Vec<(u64, u32)> = to_settle(&results)
+            .iter()
+            .map(|r| (r.event_seq, r.attempt))
+            .collect();
+        assert_eq!(settled, [(2, 1), (3, 4)]);
+    }
+
+    #[test]
+    fn an_event_attempted_twice_in_a_round_keeps_its_latest_attempt() {
+        let results = [result(5, 2, false), result(5, 3, true), result(4, 2, false)];
+        let settled: Vec<(u64, u32, bool)> = to_settle(&results)
+            .iter()
+            .map(|r| (r.event_seq, r.attempt, r.succeeded))
+            .collect();
+        assert_eq!(settled, [(4, 2, false), (5, 3, true)]);
+    }
 }
