@@ -11,10 +11,11 @@ use gridroll_domain::PartnerId;
 use gridroll_domain::enums::CreatedBy;
 use gridroll_domain::intake::{self, Format, IntakeError};
 use gridroll_domain::program::{DEFAULT_CATALOG, parse_catalog};
+use gridroll_domain::scope::Scopes;
 use gridroll_domain::timestamp::now_millis;
 use gridroll_server::auth::issue_api_key;
 use gridroll_server::portal;
-use gridroll_store::{AccountStore, AddUserError, PasswordSet, Permission, Role};
+use gridroll_store::{AccountStore, AddUserError, PasswordSet, Role};
 use serde_json::json;
 
 mod catalog;
@@ -117,9 +118,14 @@ enum KeysCommand {
         /// A label to recognise the key by.
         #[arg(long, default_value = "api")]
         name: String,
-        /// The key may list and search but not create meters or change participation.
-        #[arg(long)]
+        /// Every read and nothing else: meters:read, events:read and webhooks:read.
+        #[arg(long, conflicts_with = "scope")]
         read_only: bool,
+        /// What the key may do, one or more of meters:read, meters:write,
+        /// enrollments:write, events:read, webhooks:read, webhooks:manage (repeat the
+        /// flag or separate by commas). Without it (or --read-only), every scope.
+        #[arg(long, value_delimiter = ',')]
+        scope: Vec<String>,
         #[command(flatten)]
         database: Database,
     },
@@ -232,7 +238,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 store.accounts.as_ref(),
                 partner.id,
                 "first key",
-                Permission::ReadWrite,
+                Scopes::ALL,
                 now_millis(),
             )
             .await?;
@@ -243,6 +249,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             partner,
             name,
             read_only,
+            scope,
             database,
         }) => {
             if gridroll_domain::text::control_character(&name).is_some() {
@@ -250,20 +257,25 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             let store = database.open().await?;
             require_partner(store.accounts.as_ref(), partner).await?;
-            let permission = if read_only {
-                Permission::ReadOnly
+            let scopes = if read_only {
+                Scopes::READ_ONLY
+            } else if scope.is_empty() {
+                Scopes::ALL
             } else {
-                Permission::ReadWrite
+                Scopes::from_names(scope.iter().map(String::as_str))?
             };
             let (_, key) = issue_api_key(
                 store.accounts.as_ref(),
                 partner,
                 &name,
-                permission,
+                scopes,
                 now_millis(),
             )
             .await?;
-            println!("{}", json!({"partner_id": partner, "api_key": key}));
+            println!(
+                "{}",
+                json!({"partner_id": partner, "api_key": key, "scopes": scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>()})
+            );
             Ok(())
         }
         Command::Users(UsersCommand::Create {

@@ -2,19 +2,22 @@
 //! asked for.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use gridroll_domain::scope::Scopes;
 use gridroll_domain::timestamp::now_millis;
 use gridroll_domain::webhook::RetrySchedule;
 use gridroll_server::auth::issue_api_key;
 use gridroll_server::body::BodyPace;
 use gridroll_server::config::WebhookConfig;
+use gridroll_server::rate_limit::RateLimit;
 use gridroll_server::slots::UploadSlots;
 use gridroll_server::{AppState, Config, portal};
-use gridroll_store::{AddUserError, PasswordSet, Permission, Role};
+use gridroll_store::{AddUserError, PasswordSet, Role};
 
 use crate::catalog::read_catalog;
 use crate::database::{Database, redact};
@@ -49,6 +52,10 @@ pub struct ServeArgs {
     /// --max-concurrent-uploads), so that one partner cannot hold every place.
     #[arg(long, env = "GRIDROLL_MAX_UPLOADS_PER_PARTNER", value_parser = clap::value_parser!(u32).range(1..))]
     max_uploads_per_partner: Option<u32>,
+    /// Requests each API key may make per minute to this process; past them it is
+    /// answered 429 until the minute ends.
+    #[arg(long, env = "GRIDROLL_RATE_LIMIT", default_value_t = 3000, value_parser = clap::value_parser!(u32).range(1..))]
+    rate_limit: u32,
     /// Seconds a request body may go without sending a byte before the request is
     /// refused (408).
     #[arg(long, env = "GRIDROLL_BODY_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
@@ -135,7 +142,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             store.accounts.as_ref(),
             partner.id,
             "demo",
-            Permission::ReadWrite,
+            Scopes::ALL,
             now_millis(),
         )
         .await?;
@@ -187,6 +194,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         secure_cookies: args.secure_cookies,
         behind_proxy: args.behind_proxy,
         webhooks: args.webhooks.config(),
+        rate_limit: RateLimit {
+            requests: NonZeroU32::new(args.rate_limit)
+                .context("--rate-limit must be at least 1")?,
+            window: Duration::from_secs(60),
+        },
         ..Config::default()
     };
     if let Some(file) = &args.programs {

@@ -14,6 +14,7 @@ pub mod job;
 pub mod meter;
 pub mod program;
 pub mod schema;
+pub mod scope;
 pub mod suggest;
 pub mod template;
 pub mod text;

@@ -7,6 +7,7 @@ use gridroll_domain::webhook::RetrySchedule;
 
 use crate::auth;
 use crate::body::BodyPace;
+use crate::rate_limit::RateLimit;
 use crate::slots::UploadSlots;
 use crate::worker::WorkerConfig;
 
@@ -41,6 +42,8 @@ pub struct Config {
     pub behind_proxy: bool,
     /// How webhooks are delivered and events kept.
     pub webhooks: WebhookConfig,
+    /// Requests each API key may make per window, in this process.
+    pub rate_limit: RateLimit,
 }
 
 /// How webhooks are delivered, and how long events are kept.
@@ -99,6 +102,7 @@ impl Default for Config {
             secure_cookies: false,
             behind_proxy: false,
             webhooks: WebhookConfig::default(),
+            rate_limit: RateLimit::default(),
         }
     }
 }

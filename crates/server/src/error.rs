@@ -66,6 +66,18 @@ impl ApiError {
         )
     }
 
+    /// 403: the key lacks the scope the operation needs.
+    pub fn forbidden_scope(scope: Option<gridroll_domain::scope::Scope>) -> Self {
+        let details = match scope {
+            Some(scope) => json!({
+                "error": format!("this API key lacks the scope {scope}; use a key that has it"),
+                "scope": scope.as_str(),
+            }),
+            None => json!({"error": "this operation is not open to API keys"}),
+        };
+        Self::new(StatusCode::FORBIDDEN, "Forbidden", details)
+    }
+
     pub fn payload_too_large(limit: u64) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -128,12 +140,15 @@ impl ApiError {
     }
 }
 
-/// The wire shape of every error, fields in the contract's order.
+/// The wire shape of every error, fields in the contract's order, then the id of the
+/// request (also in its `x-request-id` header) for reports to the operator.
 #[derive(serde::Serialize)]
 struct ErrorBody {
     title: String,
     status: u16,
     details: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
 }
 
 impl IntoResponse for ApiError {
@@ -142,6 +157,7 @@ impl IntoResponse for ApiError {
             title: self.title,
             status: self.status.as_u16(),
             details: self.details,
+            request_id: crate::telemetry::request_id(),
         };
         let mut response = (self.status, axum::Json(body)).into_response();
         response.headers_mut().extend(self.headers);

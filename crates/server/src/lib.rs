@@ -11,22 +11,22 @@ pub mod extract;
 pub mod listing;
 pub mod openapi;
 pub mod portal;
+pub mod rate_limit;
 pub mod routes;
 pub mod slots;
 pub mod state;
+pub mod telemetry;
 pub mod upload;
 pub mod webhooks;
 pub mod wire;
 pub mod worker;
 
 use axum::Router;
-use axum::http::{HeaderName, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 pub use crate::config::Config;
 use crate::error::ApiError;
@@ -34,7 +34,8 @@ pub use crate::state::AppState;
 
 /// The whole HTTP API.
 pub fn router(state: AppState) -> Router {
-    let request_id = HeaderName::from_static("x-request-id");
+    // Installed before the first request, so that none goes uncounted.
+    telemetry::metrics();
     let portal = portal::router(&state);
     let pace = state.config.body_pace;
     Router::new()
@@ -42,7 +43,45 @@ pub fn router(state: AppState) -> Router {
         .route("/portal/", get(|| async { Redirect::permanent("/portal") }))
         .nest("/portal", portal)
         .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .route("/metrics", get(routes::metrics))
         .route("/openapi.json", get(routes::openapi))
+        .merge(partner_api(&state))
+        .route("/operator/v1/programs", get(routes::operator::programs))
+        .route(
+            "/operator/v1/programs/{program_identifier}",
+            axum::routing::put(routes::operator::put_program)
+                .delete(routes::operator::retire_program),
+        )
+        .route(
+            "/operator/v1/partners/{partner_id}/programs",
+            axum::routing::put(routes::operator::set_partner_programs),
+        )
+        .route(
+            "/operator/v1/partners/{partner_id}/enrollments/activate",
+            post(routes::operator::activate),
+        )
+        .route(
+            "/operator/v1/partners/{partner_id}/enrollments/refresh",
+            post(routes::operator::refresh),
+        )
+        .route(
+            "/operator/v1/partners/{partner_id}/meters/import",
+            post(routes::operator::import),
+        )
+        .route_layer(axum::middleware::from_fn(telemetry::remember_route))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(pace, body::guard))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn(telemetry::track))
+}
+
+/// The partner API: every operation behind the key and scope guard (see
+/// [`auth::OPERATIONS`]).
+fn partner_api(state: &AppState) -> Router<AppState> {
+    Router::new()
         .route(
             "/v1.1/jobs/meters",
             get(routes::jobs::list).post(routes::jobs::create),
@@ -117,36 +156,10 @@ pub fn router(state: AppState) -> Router {
             post(routes::webhooks::recover),
         )
         .route("/v1.1/events", get(routes::events::feed))
-        .route("/operator/v1/programs", get(routes::operator::programs))
-        .route(
-            "/operator/v1/programs/{program_identifier}",
-            axum::routing::put(routes::operator::put_program)
-                .delete(routes::operator::retire_program),
-        )
-        .route(
-            "/operator/v1/partners/{partner_id}/programs",
-            axum::routing::put(routes::operator::set_partner_programs),
-        )
-        .route(
-            "/operator/v1/partners/{partner_id}/enrollments/activate",
-            post(routes::operator::activate),
-        )
-        .route(
-            "/operator/v1/partners/{partner_id}/enrollments/refresh",
-            post(routes::operator::refresh),
-        )
-        .route(
-            "/operator/v1/partners/{partner_id}/meters/import",
-            post(routes::operator::import),
-        )
-        .fallback(routes::not_found)
-        .method_not_allowed_fallback(routes::method_not_allowed)
-        .with_state(state)
-        .layer(axum::middleware::from_fn_with_state(pace, body::guard))
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TraceLayer::new_for_http())
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::guard,
+        ))
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

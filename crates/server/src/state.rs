@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use crate::config::Config;
 use crate::webhooks::client::WebhookClient;
 use crate::worker::Workers;
-use crate::{auth, portal, slots, webhooks};
+use crate::{auth, portal, rate_limit, slots, webhooks};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -33,6 +33,8 @@ pub struct AppState {
     pub keys: Arc<auth::KeyCache>,
     /// Places for bulk uploads in progress.
     pub uploads: Arc<slots::UploadSlots>,
+    /// Requests per API key in the current window.
+    pub rate_limits: Arc<rate_limit::RateLimiter>,
     /// Failed portal sign-ins per client address.
     pub sign_ins: Arc<portal::throttle::SignInThrottle>,
     /// Sends webhook deliveries (and tests of a subscription).
@@ -54,6 +56,7 @@ impl AppState {
                 config.max_concurrent_uploads,
                 config.max_uploads_per_partner,
             )),
+            rate_limits: Arc::new(rate_limit::RateLimiter::new(config.rate_limit)),
             config: Arc::new(config),
             jobs_ready: Arc::new(Notify::new()),
             clock: Arc::new(SystemClock),

@@ -89,6 +89,9 @@ impl Worker {
             Ok(report) if report.status == JobStatus::Processing => {}
             Ok(report) => {
                 tracing::info!(%job, status = %report.status, "job finished");
+                if report.processed > 0 {
+                    crate::telemetry::job_finished(report.status, report.totals);
+                }
                 self.current = None;
             }
             Err(StoreError::LeaseLost) => {

@@ -67,6 +67,9 @@ pub trait Engine: Send + Sync + 'static {
     /// Whether the schema is the one this release writes.
     async fn schema_is_current(&self) -> Result<bool>;
 
+    /// How the process uses its database connections now.
+    fn connections(&self) -> crate::Connections;
+
     /// Undoes what stopped processes left half-done (see `Maintenance::recover`).
     async fn recover(&self, now: i64) -> Result<()>;
 

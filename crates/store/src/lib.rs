@@ -31,7 +31,7 @@ use async_trait::async_trait;
 
 pub use accounts::{
     AccountStore, AddUserError, ApiKey, Credentials, Invitation, KeyGrant, NewInvitation,
-    NewSession, PasswordSet, Permission, Role, Session, SignInAttempt, TokenHash, User,
+    NewSession, PasswordSet, Role, Session, SignInAttempt, TokenHash, User,
 };
 pub use catalog::{CatalogStore, PartnerProgramsError};
 pub use engine::{Engine, Work};
@@ -59,6 +59,32 @@ pub trait Maintenance: Send + Sync {
     /// Undoes what a stopped process left half-done: uploads that never returned `201`
     /// are removed, and on SQLite (served by one process) every job lease is released.
     async fn recover(&self, now: i64) -> Result<()>;
+    /// The jobs waiting for a worker or being processed, and the oldest one's age.
+    async fn job_queue(&self, now: i64) -> Result<JobQueue>;
+    /// How the process uses its database connections now.
+    fn connections(&self) -> Connections;
+}
+
+/// The jobs with work left, for the operator's metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct JobQueue {
+    /// Received and waiting for a worker (none holds its lease).
+    pub waiting: u64,
+    /// Held by a worker now.
+    pub running: u64,
+    /// How long the oldest job with work left has been waiting since it was received.
+    pub oldest_age_ms: Option<i64>,
+}
+
+/// A process's database connections (on SQLite: its readers; the one writer is apart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connections {
+    /// Open now, in use or idle.
+    pub open: usize,
+    /// Open and waiting for work.
+    pub idle: usize,
+    /// The most the process opens.
+    pub max: usize,
 }
 
 #[async_trait]
@@ -73,6 +99,15 @@ impl<E: Engine> Maintenance for E {
 
     async fn recover(&self, now: i64) -> Result<()> {
         Engine::recover(self, now).await
+    }
+
+    async fn job_queue(&self, now: i64) -> Result<JobQueue> {
+        self.read(crate::work!(db => async move { jobs::queries::queue(db, now).await }))
+            .await
+    }
+
+    fn connections(&self) -> Connections {
+        Engine::connections(self)
     }
 }
 

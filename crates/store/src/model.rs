@@ -6,7 +6,7 @@ use gridroll_domain::enums::{
     ActionType, CreatedBy, CustomerClassification, EnrollmentStatus, LoadType, MeterType,
     TransmissionRegion,
 };
-use gridroll_domain::job::{AssetStatus, JobStatus, StatusName};
+use gridroll_domain::job::{AssetStatus, JobCounts, JobStatus, StatusName};
 use gridroll_domain::program::Program;
 use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
 
@@ -137,6 +137,9 @@ pub struct ChunkReport {
     pub processed: usize,
     /// The job's status after the chunk; final once every asset is.
     pub status: JobStatus,
+    /// The job's counts after the chunk (all zero when the call found the job finished
+    /// already and processed nothing).
+    pub totals: JobCounts,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -109,6 +109,23 @@ impl TestDatabase {
         }
     }
 
+    /// Makes the database unreachable, as when its server goes away under a running
+    /// process: it accepts no connection, and the open ones are ended (PostgreSQL only;
+    /// a SQLite file is the process's own).
+    pub async fn cut_off(&self) {
+        let Place::Postgres { admin_url, name } = &self.place else {
+            panic!("only a PostgreSQL database can be cut off");
+        };
+        let admin = connect(admin_url).await.unwrap();
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false;
+                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
+            ))
+            .await
+            .unwrap();
+    }
+
     /// Every byte the database keeps on disk, where the backend allows reading them.
     pub fn raw_file(&self) -> Option<Vec<u8>> {
         match &self.place {

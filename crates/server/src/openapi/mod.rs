@@ -19,7 +19,7 @@ mod webhooks;
 pub static DOCUMENT: LazyLock<Value> = LazyLock::new(build);
 
 fn build() -> Value {
-    json!({
+    let mut document = json!({
         "openapi": "3.0.3",
         "info": {
             "title": "Gridroll",
@@ -35,7 +35,26 @@ fn build() -> Value {
             },
             "schemas": merged(schemas(), webhooks::schemas()),
         }
-    })
+    });
+    with_scopes(&mut document);
+    document
+}
+
+/// Marks each partner operation with the scope its key needs (`x-scope`), from the table
+/// the router's guard reads, and the 403 a key without it gets.
+fn with_scopes(document: &mut Value) {
+    for (method, route, scope) in crate::auth::OPERATIONS {
+        let Some(operation) = document["paths"]
+            .get_mut(*route)
+            .and_then(|path| path.get_mut(method.to_lowercase()))
+        else {
+            continue;
+        };
+        operation["x-scope"] = json!(scope.as_str());
+        operation["responses"]["403"] = error(&format!(
+            "The API key lacks the scope {scope}; details name it."
+        ));
+    }
 }
 
 /// Two objects' members as one object.
@@ -88,11 +107,6 @@ fn paths() -> Value {
         responses.insert("401".into(), error("No valid API key."));
         Value::Object(responses)
     };
-    // Operations that change something refuse a read-only key.
-    let writes = |mut responses: Value| {
-        responses["403"] = error("The API key may only read; use a read-write key.");
-        responses
-    };
     let mut create_job = common_errors((
         "201",
         answer(
@@ -111,7 +125,6 @@ fn paths() -> Value {
         "The partner's share of the uploads received at once, or the server's, is taken; retry after the Retry-After seconds.",
     );
     create_job["507"] = error("The server's database has no storage left; nothing was stored.");
-    let create_job = writes(create_job);
     let mut get_job = common_errors((
         "200",
         answer(
@@ -180,7 +193,7 @@ fn paths() -> Value {
                 "summary": "Create or update one meter synchronously",
                 "parameters": [update_existing],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": reference("CreateAssetRequest")}}},
-                "responses": writes(common_errors(("200", answer("The provisional asset with its outcome.", reference("ProvisionalAsset")))))
+                "responses": common_errors(("200", answer("The provisional asset with its outcome.", reference("ProvisionalAsset"))))
             }
         },
         "/v2/meters/{meter_id}": {
@@ -264,7 +277,7 @@ fn paths() -> Value {
                 "description": "IDLE needs an end_time; DISENROLL holds until changed; PARTICIPATE lifts IDLE or DISENROLL in its period. A meter that does not participate during a program's delivery period is NOT_PARTICIPATING there.",
                 "parameters": [uuid_path("meter_id", "Meter ID")],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": reference("ParticipationRequest")}}},
-                "responses": writes(common_errors(("200", answer("The meter's enrollments after the change.", reference("MeterEnrollmentResponse")))))
+                "responses": common_errors(("200", answer("The meter's enrollments after the change.", reference("MeterEnrollmentResponse"))))
             }
         },
         "/v2/meters/participation": {
@@ -275,7 +288,7 @@ fn paths() -> Value {
                     reference("ParticipationRequest"),
                     {"type": "object", "required": ["meter_ids"], "properties": {"meter_ids": {"type": "array", "minItems": 1, "maxItems": 1000, "items": uuid_schema()}}}
                 ]}}}},
-                "responses": writes(common_errors(("200", answer("How many meters changed.", json!({"type": "object"})))))
+                "responses": common_errors(("200", answer("How many meters changed.", json!({"type": "object"}))))
             }
         },
         "/v1.1/programs": {

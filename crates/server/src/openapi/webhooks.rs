@@ -22,7 +22,7 @@ fn body(name: &str) -> Value {
 }
 
 /// The answers every webhook operation may give, beside its own.
-fn responses(ok: (&str, Value), found: bool, writes: bool) -> Value {
+fn responses(ok: (&str, Value), found: bool) -> Value {
     let mut responses = json!({
         "400": error("The request is invalid; details say which field and why."),
         "401": error("No valid API key."),
@@ -30,9 +30,6 @@ fn responses(ok: (&str, Value), found: bool, writes: bool) -> Value {
     responses[ok.0] = ok.1;
     if found {
         responses["404"] = error("No such webhook (or event) for this partner.");
-    }
-    if writes {
-        responses["403"] = error("The API key may only read; use a read-write key.");
     }
     responses
 }
@@ -42,46 +39,46 @@ pub fn paths() -> Value {
     json!({
         "/v1.1/webhooks": {
             "get": {"operationId": "listWebhooks", "summary": "List webhooks", "tags": ["webhooks"],
-                    "responses": responses(("200", answer("List of webhooks", reference("WebhookListResponse"))), false, false)},
+                    "responses": responses(("200", answer("List of webhooks", reference("WebhookListResponse"))), false)},
             "post": {"operationId": "createWebhook", "summary": "Create a webhook: the answer carries its signing secret, shown this once", "tags": ["webhooks"],
                      "requestBody": body("WebhookRequest"),
-                     "responses": responses(("200", answer("Webhook created successfully", reference("WebhookCreatedResponse"))), false, true)}
+                     "responses": responses(("200", answer("Webhook created successfully", reference("WebhookCreatedResponse"))), false)}
         },
         "/v1.1/webhooks/{webhook_id}": {
             "get": {"operationId": "getWebhook", "summary": "One webhook", "tags": ["webhooks"], "parameters": [id],
-                    "responses": responses(("200", answer("The webhook", reference("Webhook"))), true, false)},
+                    "responses": responses(("200", answer("The webhook", reference("Webhook"))), true)},
             "put": {"operationId": "updateWebhook", "summary": "Overwrite every setting of a webhook, and enable it again", "tags": ["webhooks"],
                     "parameters": [id], "requestBody": body("WebhookRequest"),
-                    "responses": responses(("200", answer("Webhook updated", reference("WebhookResponse"))), true, true)},
+                    "responses": responses(("200", answer("Webhook updated", reference("WebhookResponse"))), true)},
             "delete": {"operationId": "deleteWebhook", "summary": "Delete a webhook, its deliveries and its log", "tags": ["webhooks"], "parameters": [id],
-                       "responses": responses(("200", answer("Operation completed successfully", reference("SuccessResponse"))), true, true)}
+                       "responses": responses(("200", answer("Operation completed successfully", reference("SuccessResponse"))), true)}
         },
         "/v1.1/webhooks/{webhook_id}/test": {
             "post": {"operationId": "testWebhook", "summary": "Send a test event, signed, to the receiver; nothing is recorded", "tags": ["webhooks"],
                      "parameters": [id], "requestBody": body("WebhookEventPayload"),
-                     "responses": responses(("200", answer("How the receiver answered", reference("TestWebhookResponse"))), true, true)}
+                     "responses": responses(("200", answer("How the receiver answered", reference("TestWebhookResponse"))), true)}
         },
         "/v1.1/webhooks/{webhook_id}/rotate-secret": {
             "post": {"operationId": "rotateWebhookSecret", "summary": "A new signing secret, shown this once; the old one keeps signing beside it for the overlap (24 h by default)", "tags": ["webhooks"],
                      "parameters": [id],
-                     "responses": responses(("200", answer("The new secret", reference("WebhookCreatedResponse"))), true, true)}
+                     "responses": responses(("200", answer("The new secret", reference("WebhookCreatedResponse"))), true)}
         },
         "/v1.1/webhooks/{webhook_id}/enable": {
             "post": {"operationId": "enableWebhook", "summary": "Enable a webhook disabled because its deliveries kept failing; it takes up the events from now on", "tags": ["webhooks"],
                      "parameters": [id],
-                     "responses": responses(("200", answer("The webhook", reference("Webhook"))), true, true)}
+                     "responses": responses(("200", answer("The webhook", reference("Webhook"))), true)}
         },
         "/v1.1/webhooks/{webhook_id}/deliveries": {
             "get": {"operationId": "listWebhookDeliveries", "summary": "The delivery log: every attempt, newest first", "tags": ["webhooks"],
                     "parameters": [id,
                         {"name": "page_size", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
                         {"name": "page_token", "in": "query", "schema": {"type": "string"}}],
-                    "responses": responses(("200", answer("Attempts", reference("WebhookDeliveryList"))), true, false)}
+                    "responses": responses(("200", answer("Attempts", reference("WebhookDeliveryList"))), true)}
         },
         "/v1.1/webhooks/{webhook_id}/events/{webhook_event_id}/redeliver": {
             "post": {"operationId": "redeliverWebhookEvent", "summary": "Send an event this webhook had again, at once", "tags": ["webhooks"],
                      "parameters": [id, {"name": "webhook_event_id", "in": "path", "required": true, "schema": uuid_schema()}],
-                     "responses": responses(("202", answer("Queued", reference("SuccessResponse"))), true, true)}
+                     "responses": responses(("202", answer("Queued", reference("SuccessResponse"))), true)}
         },
         "/v1.1/webhooks/{webhook_id}/recover": {
             "post": {"operationId": "recoverWebhook", "summary": "Send again every delivery that ended failed since a time (at most 10,000 a request)", "tags": ["webhooks"],
@@ -90,7 +87,7 @@ pub fn paths() -> Value {
                          "type": "object", "required": ["since"], "additionalProperties": false,
                          "properties": {"since": {"type": "string", "format": "date-time"}}}}}},
                      "responses": responses(("202", answer("How many were queued", json!({"type": "object", "properties": {
-                         "queued": {"type": "integer"}, "more": {"type": "boolean", "description": "More may be left: ask again."}}}))), true, true)}
+                         "queued": {"type": "integer"}, "more": {"type": "boolean", "description": "More may be left: ask again."}}}))), true)}
         },
         "/v1.1/events": {
             "get": {"operationId": "listEvents", "summary": "The partner's events in commit order, oldest first, kept for the retention (30 days by default)", "tags": ["events"],
@@ -98,7 +95,7 @@ pub fn paths() -> Value {
                         {"name": "after", "in": "query", "description": "The next_cursor of the previous page; none: from the oldest kept.", "schema": {"type": "string"}},
                         {"name": "event_types", "in": "query", "description": "Comma-separated event types.", "schema": {"type": "string"}},
                         {"name": "page_size", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}],
-                    "responses": responses(("200", answer("Events", reference("EventFeedPage"))), false, false)}
+                    "responses": responses(("200", answer("Events", reference("EventFeedPage"))), false)}
         }
     })
 }

@@ -5,7 +5,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use gridroll_domain::ApiKeyId;
-use gridroll_store::{ApiKey, Permission};
+use std::collections::HashMap;
+
+use gridroll_domain::scope::{Scope, Scopes};
+use gridroll_store::ApiKey;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -44,8 +47,8 @@ fn keys_page(
             h1 { "API keys" }
             p {
                 "Your systems call the Gridroll API with these keys, sent as "
-                code { "Authorization: Bearer <key>" } ". A read-only key can list and search "
-                "but cannot create meters or change participation."
+                code { "Authorization: Bearer <key>" } ". Each key may do only what its "
+                "scopes allow: give a system the scopes it needs and no more."
             }
             @if let Some(created) = created {
                 section.created role="status" aria-labelledby="new-key" {
@@ -63,11 +66,13 @@ fn keys_page(
                         label for="name" { "Name" }
                         input id="name" name="name" type="text" required maxlength=(MAX_NAME) placeholder="e.g. billing sync";
                     }
-                    div {
-                        label for="permission" { "Permissions" }
-                        select id="permission" name="permission" {
-                            option value="read_write" { "Read and write" }
-                            option value="read_only" { "Read only" }
+                    fieldset.scopes {
+                        legend { "Scopes" }
+                        @for scope in Scope::ALL {
+                            label {
+                                input type="checkbox" name=(scope.as_str()) value="on" checked;
+                                " " code { (scope.as_str()) } " " span.hint { (scope.describe()) }
+                            }
                         }
                     }
                     button type="submit" { "Create key" }
@@ -82,7 +87,7 @@ fn keys_page(
                         table {
                             thead { tr {
                                 th scope="col" { "Name" }
-                                th scope="col" { "Permissions" }
+                                th scope="col" { "Scopes" }
                                 th scope="col" { "Created" }
                                 th scope="col" { "Last used" }
                                 th scope="col" { span.visually-hidden { "Actions" } }
@@ -91,7 +96,7 @@ fn keys_page(
                                 @for key in keys {
                                     tr {
                                         td { (key.name) }
-                                        td { @match key.permission { Permission::ReadWrite => "Read and write", Permission::ReadOnly => "Read only" } }
+                                        td { (scopes_text(key.scopes)) }
                                         td { (when(key.created_at)) }
                                         td { (key.last_used_at.map(when).unwrap_or_else(|| "never".to_owned())) }
                                         td {
@@ -120,14 +125,26 @@ fn keys_page(
     )
 }
 
+/// A key's scopes as the list shows them.
+fn scopes_text(scopes: Scopes) -> String {
+    if scopes == Scopes::ALL {
+        "All".to_owned()
+    } else if scopes.is_read_only() {
+        "Read only".to_owned()
+    } else {
+        scopes.to_string()
+    }
+}
+
 #[derive(Deserialize)]
 pub struct CreateForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
     name: String,
-    #[serde(default)]
-    permission: String,
+    /// The ticked scopes, each a field named after it.
+    #[serde(flatten)]
+    ticked: HashMap<String, String>,
 }
 
 /// `POST /portal/keys`
@@ -140,30 +157,33 @@ pub async fn create(
     who.require_admin()?;
     let partner = who.user.partner;
     let name = form.name.trim();
-    let permission = form.permission.parse::<Permission>().ok();
-    let problem = if name.is_empty()
+    let checked = if name.is_empty()
         || name.chars().count() > MAX_NAME
         || gridroll_domain::text::control_character(name).is_some()
     {
-        Some(format!(
+        Err(format!(
             "Give the key a name of 1 to {MAX_NAME} characters, without tabs or line breaks."
         ))
-    } else if permission.is_none() {
-        Some("Choose the key's permissions.".to_owned())
     } else {
-        None
+        let ticked = Scope::ALL
+            .into_iter()
+            .map(Scope::as_str)
+            .filter(|name| form.ticked.contains_key(*name));
+        Scopes::from_names(ticked).map_err(|_| "Choose at least one scope for the key.".to_owned())
     };
-    if let Some(problem) = problem {
-        let keys = state.accounts.list_api_keys(partner).await?;
-        let page = keys_page(&who, &keys, None, Some(&problem));
-        return Ok((axum::http::StatusCode::BAD_REQUEST, page).into_response());
-    }
-    let permission = permission.expect("checked above");
+    let scopes = match checked {
+        Ok(scopes) => scopes,
+        Err(problem) => {
+            let keys = state.accounts.list_api_keys(partner).await?;
+            let page = keys_page(&who, &keys, None, Some(&problem));
+            return Ok((axum::http::StatusCode::BAD_REQUEST, page).into_response());
+        }
+    };
     let (_, key) = issue_api_key(
         state.accounts.as_ref(),
         partner,
         name,
-        permission,
+        scopes,
         state.now_millis(),
     )
     .await?;

@@ -156,7 +156,6 @@ pub async fn participation(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    caller.require_write()?;
     let id: MeterId = path_id(&raw, "meter_id", "Meter")?;
     let request = read_request(&headers, body).await?;
     if request.meter_ids.is_some() {
@@ -190,7 +189,6 @@ pub async fn participation_bulk(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    caller.require_write()?;
     let request = read_request(&headers, body).await?;
     let change = request.change()?;
     let raw_ids = request.meter_ids.unwrap_or_default();

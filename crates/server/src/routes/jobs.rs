@@ -39,7 +39,6 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<CreatedJob>)> {
-    caller.require_write()?;
     let format = body_format(&headers)?;
     if let Some(name) = &params.file_name {
         check_file_name(name)?;

@@ -45,7 +45,6 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<ProvisionalAssetBody>> {
-    caller.require_write()?;
     if !is_json(&headers) {
         return Err(unsupported_media_type());
     }

@@ -116,7 +116,6 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    caller.require_write()?;
     let request: WebhookRequest =
         json_body(&headers, body, BODY_LIMIT, "webhook subscription").await?;
     let created = service::create(&state, caller.partner, &request.into_request()).await?;
@@ -145,7 +144,6 @@ pub async fn replace(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    caller.require_write()?;
     let id = webhook_id(&raw)?;
     let request: WebhookRequest =
         json_body(&headers, body, BODY_LIMIT, "webhook subscription").await?;
@@ -159,7 +157,6 @@ pub async fn delete(
     caller: Caller,
     Path(raw): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    caller.require_write()?;
     let id = webhook_id(&raw)?;
     service::delete(&state, caller.partner, id).await?;
     Ok(Json(json!({"message": "Operation completed successfully"})))
@@ -171,7 +168,6 @@ pub async fn enable(
     caller: Caller,
     Path(raw): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    caller.require_write()?;
     let id = webhook_id(&raw)?;
     service::enable(&state, caller.partner, id).await?;
     let webhook = service::get(&state, caller.partner, id).await?;
@@ -184,7 +180,6 @@ pub async fn rotate_secret(
     caller: Caller,
     Path(raw): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    caller.require_write()?;
     let id = webhook_id(&raw)?;
     let secret = service::rotate(&state, caller.partner, id).await?;
     Ok(Json(
@@ -200,7 +195,6 @@ pub async fn test(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    caller.require_write()?;
     let id = webhook_id(&raw)?;
     let payload: Value = json_body(&headers, body, BODY_LIMIT, "test event").await?;
     let attempt = service::test(&state, caller.partner, id, &payload).await?;
@@ -282,7 +276,6 @@ pub async fn redeliver(
     caller: Caller,
     Path((raw, raw_event)): Path<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    caller.require_write()?;
     let id = webhook_id(&raw)?;
     let event: EventId = path_id(&raw_event, "webhook_event_id", "Event")?;
     service::redeliver(&state, caller.partner, id, event).await?;
@@ -307,7 +300,6 @@ pub async fn recover(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    caller.require_write()?;
     let id = webhook_id(&raw)?;
     let request: RecoverRequest = json_body(&headers, body, BODY_LIMIT, "recovery request").await?;
     let since = OffsetDateTime::parse(&request.since, &Rfc3339)

@@ -145,6 +145,11 @@ impl Dispatcher {
     async fn serve(&self, claimed: Claimed) -> Result<usize, StoreError> {
         let id = claimed.webhook.id;
         let (mut sent, mut position) = (0, None);
+        let secrets: Vec<Secret> = claimed
+            .secrets
+            .iter()
+            .filter_map(|s| Secret::parse(s).ok())
+            .collect();
         for _ in 0..ROUNDS {
             let now = self.now();
             let batch = self
@@ -161,7 +166,7 @@ impl Dispatcher {
             let attempts: Vec<_> = batch
                 .due
                 .iter()
-                .map(|due| self.attempt(&claimed, due))
+                .map(|due| self.attempt(&claimed, &secrets, due))
                 .collect();
             let results: Vec<AttemptResult> = futures_util::stream::iter(attempts)
                 .buffer_unordered(self.config.concurrency.max(1))
@@ -182,16 +187,11 @@ impl Dispatcher {
     }
 
     /// One attempt at one event.
-    async fn attempt(&self, claimed: &Claimed, due: &Due) -> AttemptResult {
+    async fn attempt(&self, claimed: &Claimed, secrets: &[Secret], due: &Due) -> AttemptResult {
         let now = self.now();
         let event = &due.event;
-        let secrets: Vec<Secret> = claimed
-            .secrets
-            .iter()
-            .filter_map(|s| Secret::parse(s).ok())
-            .collect();
         let request = signed(
-            &secrets,
+            secrets,
             &event.id.to_string(),
             &event.payload,
             &claimed.webhook.headers,
@@ -206,6 +206,7 @@ impl Dispatcher {
             })
             .await;
         let succeeded = answer.is_success();
+        crate::telemetry::delivery_attempted(succeeded, answer.latency_ms);
         let retry_at = if succeeded {
             None
         } else {

@@ -1,5 +1,6 @@
 //! API keys and partner isolation: no key, no access; another partner's objects do not exist.
 
+use gridroll_domain::scope::{Scope, Scopes};
 use gridroll_testkit::Backend;
 
 use crate::common::{TestApp, asset, meter_ids};
@@ -217,22 +218,14 @@ async fn a_nonexistent_job_or_meter_is_not_found(backend: Backend) {
     );
 }
 
-/// Every partner operation the OpenAPI document marks with a 403 refuses a read-only key,
-/// and every other one lets it through: the document and the server agree.
-async fn a_read_only_key_is_refused_exactly_the_operations_documented_as_writes(backend: Backend) {
+/// A key with one scope is let through exactly the operations the OpenAPI document marks
+/// with that scope, and refused every other one with a 403 naming the scope it lacks: the
+/// document and the server agree, and no partner operation is left without a scope.
+async fn each_scope_opens_exactly_the_operations_documented_with_it(backend: Backend) {
     let app = TestApp::new(backend).await;
-    let (_, key) = gridroll_server::auth::issue_api_key(
-        app.accounts.as_ref(),
-        app.partner,
-        "reader",
-        gridroll_store::Permission::ReadOnly,
-        gridroll_domain::timestamp::now_millis(),
-    )
-    .await
-    .unwrap();
     let document = app.get("/openapi.json").await.body;
-    let mut writes = 0;
-    for (path, operations) in document["paths"].as_object().unwrap() {
+    let mut operations = Vec::new();
+    for (path, methods) in document["paths"].as_object().unwrap() {
         if path.starts_with("/operator") || path == "/healthz" || path == "/openapi.json" {
             continue;
         }
@@ -242,31 +235,91 @@ async fn a_read_only_key_is_refused_exactly_the_operations_documented_as_writes(
             .replace("{program_identifier}", "CEC-DSGS")
             .replace("{webhook_id}", "01900000-0000-7000-8000-000000000000")
             .replace("{webhook_event_id}", "01900000-0000-7000-8000-000000000000");
-        for (method, operation) in operations.as_object().unwrap() {
-            let documented = operation["responses"].get("403").is_some();
-            writes += usize::from(documented);
+        for (method, operation) in methods.as_object().unwrap() {
+            let scope = operation["x-scope"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no scope"));
             let method: Method = method.to_uppercase().parse().unwrap();
+            operations.push((method, concrete.clone(), scope.to_owned()));
+        }
+    }
+    for scope in Scope::ALL {
+        let (_, key) = gridroll_server::auth::issue_api_key(
+            app.accounts.as_ref(),
+            app.partner,
+            scope.as_str(),
+            [scope].into_iter().collect::<Scopes>(),
+            gridroll_domain::timestamp::now_millis(),
+        )
+        .await
+        .unwrap();
+        for (method, path, needed) in &operations {
             let answer = app
-                .send(method.clone(), &concrete, Some(&key), None, Body::empty())
+                .send(method.clone(), path, Some(&key), None, Body::empty())
                 .await;
+            let opens = needed == scope.as_str();
             assert_eq!(
-                answer.status == StatusCode::FORBIDDEN,
-                documented,
-                "{method} {path}: {} {}",
+                answer.status != StatusCode::FORBIDDEN,
+                opens,
+                "{scope} on {method} {path}: {} {}",
                 answer.status,
                 answer.body
             );
+            if !opens {
+                assert_eq!(answer.body["details"]["scope"], needed.as_str());
+            }
         }
     }
+    let count = |scope: Scope| operations.iter().filter(|o| o.2 == scope.as_str()).count();
     assert_eq!(
-        writes, 12,
-        "jobs, single meters, participation and bulk participation, and the eight changes \
-         of webhooks (create, replace, delete, test, rotate, enable, redeliver, recover)"
+        (count(Scope::MetersWrite), count(Scope::EnrollmentsWrite)),
+        (2, 2),
+        "jobs and single meters; participation one at a time and in bulk"
+    );
+    assert_eq!(
+        count(Scope::WebhooksManage),
+        8,
+        "the eight changes of webhooks (create, replace, delete, test, rotate, enable, \
+         redeliver, recover)"
     );
 }
 
+/// A read-only key (what `--read-only` makes) reads meters, events and webhooks, and a
+/// change is refused naming the scope it lacks.
+async fn a_read_only_key_may_read_everything_and_change_nothing(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let (_, key) = gridroll_server::auth::issue_api_key(
+        app.accounts.as_ref(),
+        app.partner,
+        "reader",
+        Scopes::READ_ONLY,
+        gridroll_domain::timestamp::now_millis(),
+    )
+    .await
+    .unwrap();
+    for path in ["/v1.1/programs", "/v1.1/events", "/v1.1/webhooks"] {
+        let answer = app
+            .send(Method::GET, path, Some(&key), None, Body::empty())
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}: {}", answer.body);
+    }
+    let write = app
+        .send(
+            Method::POST,
+            "/v1.1/meters",
+            Some(&key),
+            Some("application/json"),
+            Body::from("{}"),
+        )
+        .await;
+    assert_eq!(write.status, StatusCode::FORBIDDEN);
+    assert_eq!(write.body["title"], "Forbidden");
+    assert_eq!(write.body["details"]["scope"], "meters:write");
+}
+
 gridroll_testkit::backend_tests!(
-    a_read_only_key_is_refused_exactly_the_operations_documented_as_writes,
+    each_scope_opens_exactly_the_operations_documented_with_it,
+    a_read_only_key_may_read_everything_and_change_nothing,
     requests_without_a_valid_key_are_unauthorized,
     the_bearer_scheme_is_case_insensitive,
     keys_are_stored_only_as_hashes,

@@ -8,6 +8,8 @@ mod common;
 mod create_meters;
 mod enrollments;
 mod inventory;
+mod observability;
 mod portal;
+mod rate_limits;
 mod restart;
 mod webhooks;

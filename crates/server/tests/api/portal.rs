@@ -213,19 +213,12 @@ async fn forms_without_the_sessions_csrf_token_are_refused(backend: Backend) {
     let keys_before = app.accounts.list_api_keys(app.partner).await.unwrap().len();
 
     let missing = visitor
-        .post_form(
-            "/portal/keys",
-            &[("name", "x"), ("permission", "read_write")],
-        )
+        .post_form("/portal/keys", &[("name", "x"), ("meters:read", "on")])
         .await;
     let forged = visitor
         .post_form(
             "/portal/keys",
-            &[
-                ("csrf", "forged"),
-                ("name", "x"),
-                ("permission", "read_write"),
-            ],
+            &[("csrf", "forged"), ("name", "x"), ("meters:read", "on")],
         )
         .await;
     for page in [&missing, &forged] {
@@ -501,6 +494,27 @@ async fn the_dashboard_counts_meters_by_status_and_region(backend: Backend) {
     assert!(!needing.text.contains(">d-3<"));
 }
 
+async fn a_key_without_any_scope_is_refused_and_not_made(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let mut visitor = admin(&app).await;
+    let csrf = visitor.csrf().await;
+    let before = app.accounts.list_api_keys(app.partner).await.unwrap().len();
+    let page = visitor
+        .post_form(
+            "/portal/keys",
+            &[
+                ("csrf", &csrf),
+                ("name", "nothing"),
+                ("meters:delete", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    page.assert_contains("at least one scope");
+    let after = app.accounts.list_api_keys(app.partner).await.unwrap().len();
+    assert_eq!(after, before);
+}
+
 async fn a_key_made_in_the_portal_is_shown_once_and_works_until_revoked(backend: Backend) {
     let app = TestApp::new(backend).await;
     let mut visitor = admin(&app).await;
@@ -511,7 +525,9 @@ async fn a_key_made_in_the_portal_is_shown_once_and_works_until_revoked(backend:
             &[
                 ("csrf", &csrf),
                 ("name", "sync job"),
-                ("permission", "read_only"),
+                ("meters:read", "on"),
+                ("events:read", "on"),
+                ("webhooks:read", "on"),
             ],
         )
         .await;
@@ -543,6 +559,7 @@ async fn a_key_made_in_the_portal_is_shown_once_and_works_until_revoked(backend:
         )
         .await;
     assert_eq!(write.status, StatusCode::FORBIDDEN, "{}", write.body);
+    assert_eq!(write.body["details"]["scope"], "meters:write");
 
     let keys = app.accounts.list_api_keys(app.partner).await.unwrap();
     let made = keys.iter().find(|k| k.name == "sync job").unwrap();
@@ -594,7 +611,7 @@ async fn another_partners_jobs_meters_and_keys_are_not_found_by_changing_the_id(
         app.accounts.as_ref(),
         app.partner,
         "owner-billing-key",
-        gridroll_store::Permission::ReadOnly,
+        gridroll_domain::scope::Scopes::READ_ONLY,
         gridroll_domain::timestamp::now_millis(),
     )
     .await
@@ -650,7 +667,7 @@ async fn members_cannot_manage_keys_or_users(backend: Backend) {
     let page = member
         .post_form(
             "/portal/keys",
-            &[("csrf", &csrf), ("name", "x"), ("permission", "read_write")],
+            &[("csrf", &csrf), ("name", "x"), ("meters:read", "on")],
         )
         .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
@@ -1388,6 +1405,7 @@ gridroll_testkit::backend_tests!(
     the_meter_list_pages_through_every_meter,
     the_dashboard_counts_meters_by_status_and_region,
     a_key_made_in_the_portal_is_shown_once_and_works_until_revoked,
+    a_key_without_any_scope_is_refused_and_not_made,
     another_partners_jobs_meters_and_keys_are_not_found_by_changing_the_id,
     members_cannot_manage_keys_or_users,
     an_invitation_link_makes_a_signed_in_user_once,

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use crate::common::{CSV_HEADER, TestApp, asset, csv_row, meter_ids};
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
 use gridroll_domain::MeterData;
 use gridroll_domain::{JobId, PartnerId};
 use gridroll_server::Config;
@@ -628,6 +629,56 @@ async fn users_and_sessions_made_before_the_upgrade_still_work_after_it(backend:
     );
 }
 
+/// Keys made when a key was read-write or read-only keep what they could do: the first
+/// every scope, the second every read.
+async fn keys_made_before_scopes_keep_what_they_could_do(backend: Backend) {
+    let db = TestDatabase::new(backend)
+        .await
+        .expect("the backend is available");
+    db.execute(&schema_before_outcomes_moved(backend)).await;
+    let partner = Uuid::now_v7();
+    let p = uuid_literal(backend, &partner);
+    let mut keys = Vec::new();
+    for (name, permission) in [("writer", "read_write"), ("reader", "read_only")] {
+        let hash = gridroll_server::auth::hash_key(&format!("grk_old-{name}"));
+        let literal = match backend {
+            Backend::Sqlite => format!("X'{}'", hex(&hash.0)),
+            Backend::Postgres => format!("'\\x{}'::bytea", hex(&hash.0)),
+        };
+        keys.push(format!(
+            "INSERT INTO api_keys (id, partner_id, name, key_hash, permission, created_at)
+                 VALUES ({}, {p}, '{name}', {literal}, '{permission}', 0);",
+            uuid_literal(backend, &Uuid::now_v7())
+        ));
+    }
+    db.execute(&format!(
+        "INSERT INTO partners (id, name, created_at) VALUES ({p}, 'Old Partner', 0);\n{}",
+        keys.join("\n")
+    ))
+    .await;
+
+    let app = TestApp::for_partner(db, PartnerId::from_uuid(partner)).await;
+    let now = gridroll_domain::timestamp::now_millis();
+    for (name, scopes) in [
+        ("writer", gridroll_domain::scope::Scopes::ALL),
+        ("reader", gridroll_domain::scope::Scopes::READ_ONLY),
+    ] {
+        let hash = gridroll_server::auth::hash_key(&format!("grk_old-{name}"));
+        let grant = app.accounts.use_api_key(&hash, now).await.unwrap();
+        assert_eq!(grant.map(|g| g.scopes), Some(scopes), "{name}");
+    }
+    let refused = app
+        .send(
+            Method::POST,
+            "/v1.1/meters",
+            Some("grk_old-reader"),
+            Some("application/json"),
+            Body::from("{}"),
+        )
+        .await;
+    assert_eq!(refused.body["details"]["scope"], "meters:write");
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -642,4 +693,5 @@ gridroll_testkit::backend_tests!(
     a_chunk_that_succeeds_starts_the_count_of_failures_again,
     an_upload_abandoned_by_a_dead_process_is_swept_while_others_keep_running,
     users_and_sessions_made_before_the_upgrade_still_work_after_it,
+    keys_made_before_scopes_keep_what_they_could_do,
 );

@@ -12,6 +12,7 @@ use crate::engine::Engine;
 use crate::model::{ApiKeyHash, Partner};
 use crate::work;
 
+use gridroll_domain::scope::Scopes;
 use gridroll_domain::{ApiKeyId, PartnerId, UserId};
 
 /// What a portal user may do beyond the everyday work of uploading and reading.
@@ -21,16 +22,6 @@ pub enum Role {
     /// Also invites users and manages API keys.
     Admin,
     Member,
-}
-
-/// What an API key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::Display, strum::EnumString)]
-#[strum(serialize_all = "snake_case")]
-pub enum Permission {
-    /// Reads and writes: creates meters and changes participation.
-    ReadWrite,
-    /// Reads only: lists, searches and validates.
-    ReadOnly,
 }
 
 /// A portal user.
@@ -166,7 +157,7 @@ impl AddUserError {
 pub struct ApiKey {
     pub id: ApiKeyId,
     pub name: String,
-    pub permission: Permission,
+    pub scopes: Scopes,
     pub created_at: i64,
     /// Updated at most about once a minute per process: lookups are cached.
     pub last_used_at: Option<i64>,
@@ -186,7 +177,7 @@ pub(crate) fn stale_use(last: Option<i64>, now: i64) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyGrant {
     pub partner: PartnerId,
-    pub permission: Permission,
+    pub scopes: Scopes,
 }
 
 /// Partners, their API keys, and the portal's users, sessions and invitations.
@@ -201,7 +192,7 @@ pub trait AccountStore: Send + Sync {
         &self,
         partner: PartnerId,
         name: &str,
-        permission: Permission,
+        scopes: Scopes,
         hash: &ApiKeyHash,
         now: i64,
     ) -> Result<ApiKeyId>;
@@ -292,13 +283,13 @@ impl<E: Engine> AccountStore for E {
         &self,
         partner: PartnerId,
         name: &str,
-        permission: Permission,
+        scopes: Scopes,
         hash: &ApiKeyHash,
         now: i64,
     ) -> Result<ApiKeyId> {
         let (name, hash) = (name.to_owned(), *hash);
         self.write(work!(db => async move {
-            queries::add_api_key(db, partner, &name, permission, &hash, now).await
+            queries::add_api_key(db, partner, &name, scopes, &hash, now).await
         }))
         .await
     }

@@ -1,11 +1,12 @@
 //! The statements and rules of accounts, once for both backends.
 
+use gridroll_domain::scope::Scopes;
 use gridroll_domain::{ApiKeyId, PartnerId, UserId};
 
 use super::sign_in;
 use super::{
     AddUserError, ApiKey, Credentials, Invitation, KeyGrant, NewInvitation, NewSession,
-    PasswordSet, Permission, Role, Session, SignInAttempt, TokenHash, User, stale_use,
+    PasswordSet, Role, Session, SignInAttempt, TokenHash, User, stale_use,
 };
 use crate::db::{Db, Row};
 use crate::model::{ApiKeyHash, Partner};
@@ -61,15 +62,15 @@ pub async fn add_api_key(
     db: &mut dyn Db,
     partner: PartnerId,
     name: &str,
-    permission: Permission,
+    scopes: Scopes,
     hash: &ApiKeyHash,
     now: i64,
 ) -> Result<ApiKeyId> {
     let id = ApiKeyId::new();
     db.execute(
-        "INSERT INTO api_keys (id, partner_id, name, key_hash, permission, created_at)
+        "INSERT INTO api_keys (id, partner_id, name, key_hash, scopes, created_at)
          VALUES ($1, $2, $3, $4, $5, $6)",
-        values![id, partner, name, &hash.0[..], permission.to_string(), now],
+        values![id, partner, name, &hash.0[..], scopes.to_string(), now],
     )
     .await?;
     Ok(id)
@@ -82,7 +83,7 @@ pub async fn find_api_key(
 ) -> Result<Option<(KeyGrant, Option<i64>)>> {
     let row = db
         .query_opt(
-            "SELECT partner_id, permission, last_used_at FROM api_keys
+            "SELECT partner_id, scopes, last_used_at FROM api_keys
              WHERE key_hash = $1 AND revoked_at IS NULL",
             values![&hash.0[..]],
         )
@@ -90,7 +91,7 @@ pub async fn find_api_key(
     row.map(|row| {
         let grant = KeyGrant {
             partner: row.get(0)?,
-            permission: row.parse(1)?,
+            scopes: row.parse(1)?,
         };
         Ok((grant, row.get(2)?))
     })
@@ -115,7 +116,7 @@ pub fn worth_noting(last: Option<i64>, now: i64) -> bool {
 pub async fn list_api_keys(db: &mut dyn Db, partner: PartnerId) -> Result<Vec<ApiKey>> {
     let rows = db
         .query(
-            "SELECT id, name, permission, created_at, last_used_at, revoked_at FROM api_keys
+            "SELECT id, name, scopes, created_at, last_used_at, revoked_at FROM api_keys
              WHERE partner_id = $1 ORDER BY id DESC",
             values![partner],
         )
@@ -125,7 +126,7 @@ pub async fn list_api_keys(db: &mut dyn Db, partner: PartnerId) -> Result<Vec<Ap
             Ok(ApiKey {
                 id: row.get(0)?,
                 name: row.get(1)?,
-                permission: row.parse(2)?,
+                scopes: row.parse(2)?,
                 created_at: row.get(3)?,
                 last_used_at: row.get(4)?,
                 revoked_at: row.get(5)?,

@@ -71,6 +71,7 @@ fn decide_head(row: &Row, worker: &str) -> Result<Head> {
         let report = ChunkReport {
             processed: 0,
             status,
+            totals: JobCounts::default(),
         };
         return Ok(Head::Finished { report, next_seq });
     }

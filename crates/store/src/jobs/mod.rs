@@ -4,7 +4,7 @@
 
 pub(crate) mod chunk;
 mod failures;
-mod queries;
+pub(crate) mod queries;
 
 pub(crate) use queries::renew_receiving;
 

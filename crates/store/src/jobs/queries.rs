@@ -162,6 +162,26 @@ pub async fn provisional_asset(
 
 /// Takes the lease on the oldest job with work left whose lease is free or lapsed; on
 /// PostgreSQL, a job another process is claiming at the same moment is passed over.
+/// The jobs with work left: waiting (no live lease) and running, and the oldest's age.
+pub async fn queue(db: &mut dyn Db, now: i64) -> Result<crate::JobQueue> {
+    let row = db
+        .query_one(
+            "SELECT count(*),
+                 coalesce(sum(CASE WHEN lease_expires_at >= $1 THEN 1 ELSE 0 END), 0),
+                 min(created_at)
+             FROM jobs WHERE status = 'PROCESSING'",
+            values![now],
+        )
+        .await?;
+    let (all, running): (u64, u64) = (row.get(0)?, row.get(1)?);
+    let oldest: Option<i64> = row.get(2)?;
+    Ok(crate::JobQueue {
+        waiting: all - running.min(all),
+        running,
+        oldest_age_ms: oldest.map(|at| (now - at).max(0)),
+    })
+}
+
 pub async fn claim(
     db: &mut dyn Db,
     worker: &str,

@@ -262,6 +262,7 @@ async fn try_chunk(
     let report = ChunkReport {
         processed: pending.len(),
         status: totals.status(),
+        totals,
     };
     Ok(Some(Chunk {
         report,

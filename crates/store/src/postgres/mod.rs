@@ -196,6 +196,15 @@ impl Engine for PostgresStore {
         migrate::run(&mut self.client().await?).await
     }
 
+    fn connections(&self) -> crate::Connections {
+        let status = self.pool.status();
+        crate::Connections {
+            open: status.size,
+            idle: status.available,
+            max: status.max_size,
+        }
+    }
+
     async fn schema_is_current(&self) -> Result<bool> {
         migrate::is_current(&self.client().await?).await
     }

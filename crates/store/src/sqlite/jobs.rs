@@ -92,6 +92,7 @@ pub fn process_chunk(
     let report = ChunkReport {
         processed: pending.len(),
         status: totals.status(),
+        totals,
     };
     Ok((report, next))
 }

@@ -53,6 +53,7 @@ impl SqliteStore {
                 path,
                 idle: Mutex::new(Vec::new()),
                 permits: Arc::new(Semaphore::new(options.max_connections.max(1))),
+                max: options.max_connections.max(1),
             }),
             ahead: Ahead::default(),
             event_feed: options.event_feed,
@@ -135,6 +136,8 @@ struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
+    /// The permits there are: the most readers at work at once.
+    max: usize,
 }
 
 impl Readers {
@@ -224,6 +227,19 @@ impl Engine for SqliteStore {
 
     async fn migrate(&self) -> Result<()> {
         self.with_writer(|db| migrate::run(db.conn_mut())).await
+    }
+
+    fn connections(&self) -> crate::Connections {
+        let busy = self
+            .readers
+            .max
+            .saturating_sub(self.readers.permits.available_permits());
+        let idle = lock(&self.readers.idle).len();
+        crate::Connections {
+            open: idle + busy,
+            idle,
+            max: self.readers.max,
+        }
     }
 
     async fn schema_is_current(&self) -> Result<bool> {

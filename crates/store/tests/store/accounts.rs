@@ -1,8 +1,9 @@
 //! Partners, keys, users, sessions and invitations.
 
 use gridroll_domain::UserId;
+use gridroll_domain::scope::{Scope, Scopes};
 use gridroll_store::{
-    AddUserError, ApiKeyHash, NewInvitation, NewSession, PasswordSet, Permission, Role, TokenHash,
+    AddUserError, ApiKeyHash, NewInvitation, NewSession, PasswordSet, Role, TokenHash,
 };
 use gridroll_testkit::Backend;
 
@@ -32,17 +33,21 @@ async fn a_key_grants_its_partner_until_revoked_and_notes_its_use_once_a_minute(
     let f = Fixture::new(backend).await;
     let accounts = &f.stores.accounts;
     let hash = ApiKeyHash([7; 32]);
+    let scopes: Scopes = [Scope::MetersRead, Scope::WebhooksManage]
+        .into_iter()
+        .collect();
     let key = accounts
-        .add_api_key(f.partner, "ci", Permission::ReadOnly, &hash, NOW)
+        .add_api_key(f.partner, "ci", scopes, &hash, NOW)
         .await
         .unwrap();
     let grant = accounts.use_api_key(&hash, NOW).await.unwrap().unwrap();
     assert_eq!(grant.partner, f.partner);
-    assert_eq!(grant.permission, Permission::ReadOnly);
+    assert_eq!(grant.scopes, scopes);
     // Used again within the minute: the use noted first stays.
     accounts.use_api_key(&hash, NOW + 30_000).await.unwrap();
     let listed = accounts.list_api_keys(f.partner).await.unwrap();
     assert_eq!(listed[0].last_used_at, Some(NOW));
+    assert_eq!(listed[0].scopes, scopes);
     accounts.use_api_key(&hash, NOW + 61_000).await.unwrap();
     let listed = accounts.list_api_keys(f.partner).await.unwrap();
     assert_eq!(listed[0].last_used_at, Some(NOW + 61_000));

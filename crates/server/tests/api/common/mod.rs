@@ -7,11 +7,12 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use gridroll_domain::PartnerId;
+use gridroll_domain::scope::Scopes;
 use gridroll_domain::timestamp::now_millis;
 use gridroll_server::auth::issue_api_key;
 use gridroll_server::worker::Worker;
 use gridroll_server::{AppState, Config, router};
-use gridroll_store::{AccountStore, JobStore, MeterStore, Permission, StoreOptions, Stores};
+use gridroll_store::{AccountStore, JobStore, MeterStore, StoreOptions, Stores};
 use gridroll_testkit::{Backend, TestDatabase};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -38,7 +39,15 @@ pub struct TestApp {
 
 pub struct Answer {
     pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
     pub body: Value,
+}
+
+impl Answer {
+    /// A header of the answer, as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 impl TestApp {
@@ -90,7 +99,7 @@ impl TestApp {
             stores.accounts.as_ref(),
             partner,
             "test",
-            Permission::ReadWrite,
+            Scopes::ALL,
             now_millis(),
         )
         .await
@@ -206,7 +215,7 @@ impl TestApp {
             self.accounts.as_ref(),
             partner.id,
             "test",
-            Permission::ReadWrite,
+            Scopes::ALL,
             now_millis(),
         )
         .await
@@ -223,7 +232,24 @@ impl TestApp {
         content_type: Option<&str>,
         body: impl Into<Body>,
     ) -> Answer {
+        self.send_with(method, uri, key, content_type, &[], body)
+            .await
+    }
+
+    /// [`TestApp::send`] with more headers.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        uri: &str,
+        key: Option<&str>,
+        content_type: Option<&str>,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Answer {
         let mut request = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(key) = key {
             request = request.header("authorization", format!("Bearer {key}"));
         }
@@ -338,6 +364,7 @@ impl gridroll_domain::timestamp::Clock for TestClock {
 /// A response's status and JSON body (`null` when empty).
 pub async fn answer(response: axum::response::Response) -> Answer {
     let status = response.status();
+    let headers = response.headers().clone();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let body = if bytes.is_empty() {
         Value::Null
@@ -349,7 +376,11 @@ pub async fn answer(response: axum::response::Response) -> Answer {
             )
         })
     };
-    Answer { status, body }
+    Answer {
+        status,
+        headers,
+        body,
+    }
 }
 
 async fn open(db: &TestDatabase) -> Stores {
