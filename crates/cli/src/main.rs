@@ -11,7 +11,7 @@ use gridroll_domain::PartnerId;
 use gridroll_domain::enums::CreatedBy;
 use gridroll_domain::intake::{self, Format, IntakeError};
 use gridroll_domain::program::{DEFAULT_CATALOG, parse_catalog};
-use gridroll_domain::scope::Scopes;
+use gridroll_domain::scope::{KeyName, Scopes};
 use gridroll_domain::timestamp::now_millis;
 use gridroll_server::auth::issue_api_key;
 use gridroll_server::portal;
@@ -252,9 +252,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             scope,
             database,
         }) => {
-            if gridroll_domain::text::control_character(&name).is_some() {
-                bail!("the key name must not contain control characters");
-            }
+            let name = KeyName::parse(&name)?;
             let store = database.open().await?;
             require_partner(store.accounts.as_ref(), partner).await?;
             let scopes = if read_only {
@@ -267,7 +265,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let (_, key) = issue_api_key(
                 store.accounts.as_ref(),
                 partner,
-                &name,
+                name.as_str(),
                 scopes,
                 now_millis(),
             )

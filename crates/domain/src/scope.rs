@@ -171,10 +171,56 @@ impl fmt::Debug for Scopes {
     }
 }
 
+/// The label a key is recognised by in lists: 1 to 100 characters once trimmed, without
+/// control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyName(String);
+
+/// The longest key name, in characters.
+pub const MAX_KEY_NAME: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a key's name must be 1 to {MAX_KEY_NAME} characters, without tabs or line breaks")]
+pub struct KeyNameError;
+
+impl KeyName {
+    pub fn parse(raw: &str) -> Result<Self, KeyNameError> {
+        let name = raw.trim();
+        let fits = (1..=MAX_KEY_NAME).contains(&name.chars().count());
+        if !fits || crate::text::control_character(name).is_some() {
+            return Err(KeyNameError);
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_key_name_is_trimmed_and_bounded_and_has_no_control_characters() {
+        assert_eq!(
+            KeyName::parse("  billing sync ").unwrap().as_str(),
+            "billing sync"
+        );
+        let longest = "é".repeat(MAX_KEY_NAME);
+        assert!(KeyName::parse(&longest).is_ok());
+        for refused in [
+            "",
+            "   ",
+            "tab\there",
+            "line\nbreak",
+            &"x".repeat(MAX_KEY_NAME + 1),
+        ] {
+            assert_eq!(KeyName::parse(refused), Err(KeyNameError), "{refused:?}");
+        }
+    }
 
     #[test]
     fn every_scope_reads_back_from_its_name() {

@@ -58,6 +58,10 @@ pub fn router(state: AppState) -> Router {
             axum::routing::put(routes::operator::set_partner_programs),
         )
         .route(
+            "/operator/v1/partners/{partner_id}/keys",
+            post(routes::operator::create_key),
+        )
+        .route(
             "/operator/v1/partners/{partner_id}/enrollments/activate",
             post(routes::operator::activate),
         )

@@ -10,6 +10,7 @@ use gridroll_domain::enums::{
 };
 use gridroll_domain::job::{AssetStatus, JobStatus, StatusName};
 use gridroll_domain::schema::{CREATE_METER, Check, Field, Kind};
+use gridroll_domain::scope::Scope;
 use serde_json::{Map, Value, json};
 use strum::VariantNames;
 
@@ -340,6 +341,20 @@ fn paths() -> Value {
                     "parameters": [uuid_path("partner_id", "Partner ID")],
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"programs": {"type": "array", "nullable": true, "items": {"type": "string"}}}}}}},
                     "responses": {"200": answer("The partner's programs.", json!({"type": "object"}))}}
+        },
+        "/operator/v1/partners/{partner_id}/keys": {
+            "post": {"operationId": "operatorCreateKey", "summary": "Operator: a new API key for a partner, with the scopes given (every scope without them); the key is shown this once", "security": [{"OperatorToken": []}],
+                     "parameters": [uuid_path("partner_id", "Partner ID")],
+                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+                         "name": {"type": "string", "minLength": 1, "maxLength": 100},
+                         "scopes": {"type": "array", "items": {"type": "string", "enum": Scope::ALL.map(Scope::as_str)}}}}}}},
+                     "responses": {
+                         "201": answer("The key, shown this once.", json!({"type": "object", "required": ["key_id", "partner_id", "name", "scopes", "api_key"], "properties": {
+                             "key_id": uuid_schema(), "partner_id": uuid_schema(), "name": {"type": "string"},
+                             "scopes": {"type": "array", "items": {"type": "string"}}, "api_key": {"type": "string"}}})),
+                         "400": error("The name or a scope is invalid; details say which."),
+                         "401": error("Wrong token."), "403": error("The operator API is closed."),
+                         "404": error("No such partner.")}}
         },
         "/operator/v1/partners/{partner_id}/enrollments/activate": {
             "post": {"operationId": "operatorActivate", "summary": "Operator: confirm PENDING enrollments in a program (every meter, or meter_ids)", "security": [{"OperatorToken": []}],

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use gridroll_domain::ApiKeyId;
 use std::collections::HashMap;
 
-use gridroll_domain::scope::{Scope, Scopes};
+use gridroll_domain::scope::{KeyName, MAX_KEY_NAME, Scope, Scopes};
 use gridroll_store::ApiKey;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -17,8 +17,6 @@ use super::session::{CsrfForm, PortalForm, SignedIn};
 use super::{PortalError, PortalResult};
 use crate::AppState;
 use crate::auth::issue_api_key;
-
-const MAX_NAME: usize = 100;
 
 /// `GET /portal/keys`
 pub async fn list(State(state): State<AppState>, who: SignedIn) -> PortalResult<Markup> {
@@ -64,7 +62,7 @@ fn keys_page(
                     (who.csrf_field())
                     div {
                         label for="name" { "Name" }
-                        input id="name" name="name" type="text" required maxlength=(MAX_NAME) placeholder="e.g. billing sync";
+                        input id="name" name="name" type="text" required maxlength=(MAX_KEY_NAME) placeholder="e.g. billing sync";
                     }
                     fieldset.scopes {
                         legend { "Scopes" }
@@ -156,23 +154,22 @@ pub async fn create(
     who.check_csrf(&form.csrf)?;
     who.require_admin()?;
     let partner = who.user.partner;
-    let name = form.name.trim();
-    let checked = if name.is_empty()
-        || name.chars().count() > MAX_NAME
-        || gridroll_domain::text::control_character(name).is_some()
-    {
-        Err(format!(
-            "Give the key a name of 1 to {MAX_NAME} characters, without tabs or line breaks."
-        ))
-    } else {
-        let ticked = Scope::ALL
-            .into_iter()
-            .map(Scope::as_str)
-            .filter(|name| form.ticked.contains_key(*name));
-        Scopes::from_names(ticked).map_err(|_| "Choose at least one scope for the key.".to_owned())
+    let checked = match KeyName::parse(&form.name) {
+        Err(_) => Err(format!(
+            "Give the key a name of 1 to {MAX_KEY_NAME} characters, without tabs or line breaks."
+        )),
+        Ok(name) => {
+            let ticked = Scope::ALL
+                .into_iter()
+                .map(Scope::as_str)
+                .filter(|name| form.ticked.contains_key(*name));
+            Scopes::from_names(ticked)
+                .map(|scopes| (name, scopes))
+                .map_err(|_| "Choose at least one scope for the key.".to_owned())
+        }
     };
-    let scopes = match checked {
-        Ok(scopes) => scopes,
+    let (name, scopes) = match checked {
+        Ok(checked) => checked,
         Err(problem) => {
             let keys = state.accounts.list_api_keys(partner).await?;
             let page = keys_page(&who, &keys, None, Some(&problem));
@@ -182,7 +179,7 @@ pub async fn create(
     let (_, key) = issue_api_key(
         state.accounts.as_ref(),
         partner,
-        name,
+        name.as_str(),
         scopes,
         state.now_millis(),
     )
@@ -190,7 +187,7 @@ pub async fn create(
     tracing::info!(user = %who.user.id, "an API key was created in the portal");
     let keys = state.accounts.list_api_keys(partner).await?;
     let created = Created {
-        name: name.to_owned(),
+        name: name.as_str().to_owned(),
         key,
     };
     let page = keys_page(&who, &keys, Some(&created), None);

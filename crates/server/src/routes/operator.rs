@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use gridroll_domain::enums::CreatedBy;
 use gridroll_domain::intake::{self, Format, IntakeError};
 use gridroll_domain::program::Program;
+use gridroll_domain::scope::{KeyName, Scopes};
 use gridroll_domain::{MeterId, PartnerId};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -149,6 +150,60 @@ pub async fn set_partner_programs(
         "partner_id": partner,
         "programs": now_enabled.iter().map(|p| &p.identifier).collect::<Vec<_>>(),
     })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    name: String,
+    /// Scope names; without them, every scope.
+    scopes: Option<Vec<String>>,
+}
+
+/// `POST /operator/v1/partners/{partner_id}/keys`: a new API key for the partner, shown
+/// this once.
+pub async fn create_key(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let partner: PartnerId = path_id(&raw, "partner_id", "Partner")?;
+    let request: NewKey = json_body(&headers, body, 64 * 1024, "request body").await?;
+    let name = KeyName::parse(&request.name)
+        .map_err(|e| ApiError::bad_request("Invalid key name", json!({"name": e.to_string()})))?;
+    let scopes = match &request.scopes {
+        None => Scopes::ALL,
+        Some(names) => Scopes::from_names(names.iter().map(String::as_str)).map_err(|e| {
+            ApiError::bad_request("Invalid scopes", json!({"scopes": e.to_string()}))
+        })?,
+    };
+    if state.accounts.get_partner(partner).await?.is_none() {
+        return Err(ApiError::not_found(
+            "Partner not found",
+            json!({"partner_id": partner}),
+        ));
+    }
+    let (id, key) = crate::auth::issue_api_key(
+        state.accounts.as_ref(),
+        partner,
+        name.as_str(),
+        scopes,
+        state.now_millis(),
+    )
+    .await?;
+    tracing::info!(%partner, key = %id, "an API key was created through the operator API");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "key_id": id,
+            "partner_id": partner,
+            "name": name.as_str(),
+            "scopes": scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            "api_key": key,
+        })),
+    ))
 }
 
 #[derive(Debug, Deserialize)]

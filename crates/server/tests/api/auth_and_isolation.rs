@@ -317,7 +317,74 @@ async fn a_read_only_key_may_read_everything_and_change_nothing(backend: Backend
     assert_eq!(write.body["details"]["scope"], "meters:write");
 }
 
+/// The operator makes a key with chosen scopes, shown once; a bad name, an unknown scope
+/// or an unknown partner is refused and makes nothing.
+async fn the_operator_makes_a_key_with_the_scopes_it_names(backend: Backend) {
+    const TOKEN: &str = "operator-token-for-tests";
+    let config = gridroll_server::Config::default().with_operator_token(TOKEN);
+    let app = TestApp::with_config(backend, config).await;
+    let path = format!("/operator/v1/partners/{}/keys", app.partner);
+    let make = |body: serde_json::Value, path: String| {
+        let app = &app;
+        async move {
+            app.send(
+                Method::POST,
+                &path,
+                Some(TOKEN),
+                Some("application/json"),
+                body.to_string(),
+            )
+            .await
+        }
+    };
+    let keys_before = app.accounts.list_api_keys(app.partner).await.unwrap().len();
+    for (body, field) in [
+        (
+            json!({"name": "sync", "scopes": ["meters:delete"]}),
+            "scopes",
+        ),
+        (json!({"name": "", "scopes": ["meters:read"]}), "name"),
+        (json!({"name": "sync", "scopes": []}), "scopes"),
+    ] {
+        let refused = make(body, path.clone()).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+        assert!(
+            refused.body["details"].get(field).is_some(),
+            "{}",
+            refused.body
+        );
+    }
+    let nobody = make(
+        json!({"name": "sync"}),
+        "/operator/v1/partners/01900000-0000-7000-8000-000000000000/keys".to_owned(),
+    )
+    .await;
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND);
+    let keys_after = app.accounts.list_api_keys(app.partner).await.unwrap().len();
+    assert_eq!(keys_after, keys_before, "nothing refused was made");
+
+    let made = make(json!({"name": "sync", "scopes": ["events:read"]}), path).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    assert_eq!(made.body["scopes"], json!(["events:read"]));
+    let key = made.body["api_key"].as_str().unwrap();
+    let feed = app
+        .send(Method::GET, "/v1.1/events", Some(key), None, Body::empty())
+        .await;
+    assert_eq!(feed.status, StatusCode::OK);
+    let meters = app
+        .send(
+            Method::GET,
+            "/v1.1/programs",
+            Some(key),
+            None,
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(meters.status, StatusCode::FORBIDDEN);
+}
+
 gridroll_testkit::backend_tests!(
+    the_operator_makes_a_key_with_the_scopes_it_names,
     each_scope_opens_exactly_the_operations_documented_with_it,
     a_read_only_key_may_read_everything_and_change_nothing,
     requests_without_a_valid_key_are_unauthorized,
