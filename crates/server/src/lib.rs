@@ -8,6 +8,7 @@ pub mod config;
 pub mod cursor;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod listing;
 pub mod openapi;
 pub mod portal;
@@ -160,6 +161,11 @@ fn partner_api(state: &AppState) -> Router<AppState> {
             post(routes::webhooks::recover),
         )
         .route("/v1.1/events", get(routes::events::feed))
+        // Layers run from the last added: the key guard, then idempotency.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::guard,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::guard,

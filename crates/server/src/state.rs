@@ -6,7 +6,8 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use gridroll_domain::timestamp::{Clock, SystemClock};
 use gridroll_store::{
-    AccountStore, CatalogStore, EventStore, JobStore, Maintenance, MeterStore, Stores, WebhookStore,
+    AccountStore, CatalogStore, EventStore, IdempotencyStore, JobStore, Maintenance, MeterStore,
+    Stores, WebhookStore,
 };
 use tokio::sync::Notify;
 
@@ -24,6 +25,7 @@ pub struct AppState {
     pub catalog: Arc<dyn CatalogStore>,
     pub events: Arc<dyn EventStore>,
     pub webhooks: Arc<dyn WebhookStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
     pub maintenance: Arc<dyn Maintenance>,
     pub config: Arc<Config>,
     /// Woken when a job is ready for the workers.
@@ -50,6 +52,7 @@ impl AppState {
             catalog: stores.catalog,
             events: stores.events,
             webhooks: stores.webhooks,
+            idempotency: stores.idempotency,
             maintenance: stores.maintenance,
             webhook_client: Arc::new(webhooks::client_for(&config.webhooks)),
             uploads: Arc::new(slots::UploadSlots::new(
@@ -105,6 +108,7 @@ areas!(
     catalog: CatalogStore,
     events: EventStore,
     webhooks: WebhookStore,
+    idempotency: IdempotencyStore,
     maintenance: Maintenance
 );
 

@@ -13,6 +13,7 @@ mod engine;
 mod error;
 mod evaluate;
 mod events;
+mod idempotency;
 mod jobs;
 mod lease;
 mod meters;
@@ -37,6 +38,7 @@ pub use catalog::{CatalogStore, PartnerProgramsError};
 pub use engine::{Engine, Work};
 pub use error::{Result, StoreError};
 pub use events::{EventStore, EventTypes, FEED_SCAN, FeedPage, StoredEvent};
+pub use idempotency::{Claim, Hold, IdempotencyStore, KeptAnswer};
 pub use jobs::JobStore;
 pub use meters::{MeterOverview, MeterStore};
 pub use model::{
@@ -121,6 +123,7 @@ pub struct Stores {
     pub catalog: Arc<dyn CatalogStore>,
     pub events: Arc<dyn EventStore>,
     pub webhooks: Arc<dyn WebhookStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
     pub maintenance: Arc<dyn Maintenance>,
 }
 
@@ -135,6 +138,7 @@ impl Stores {
             catalog: engine.clone(),
             events: engine.clone(),
             webhooks: engine.clone(),
+            idempotency: engine.clone(),
             maintenance: engine,
         }
     }

@@ -42,7 +42,8 @@ fn build() -> Value {
 }
 
 /// Marks each partner operation with the scope its key needs (`x-scope`), from the table
-/// the router's guard reads, and the 403 a key without it gets.
+/// the router's guard reads, and the 403 a key without it gets; each operation that
+/// changes something with the `Idempotency-Key` it takes, and its 409 and 422.
 fn with_scopes(document: &mut Value) {
     for (method, route, scope) in crate::auth::OPERATIONS {
         let Some(operation) = document["paths"]
@@ -55,6 +56,23 @@ fn with_scopes(document: &mut Value) {
         operation["responses"]["403"] = error(&format!(
             "The API key lacks the scope {scope}; details name it."
         ));
+        if !crate::idempotency::changes(*scope) {
+            continue;
+        }
+        let key = json!({
+            "name": "Idempotency-Key", "in": "header", "required": false,
+            "description": "Makes the request safe to retry for 24 hours: a repeat (same method, path, query and body) gets the first answer again, with `Idempotent-Replayed: true`. 1 to 255 visible ASCII characters, the partner's own.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255}
+        });
+        match operation["parameters"].as_array_mut() {
+            Some(parameters) => parameters.push(key),
+            None => operation["parameters"] = json!([key]),
+        }
+        operation["responses"]["409"] =
+            error("A request with the same Idempotency-Key is still being answered.");
+        operation["responses"]["422"] = error(
+            "The Idempotency-Key was used for another request (method, path, query or body).",
+        );
     }
 }
 

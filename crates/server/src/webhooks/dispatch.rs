@@ -14,7 +14,8 @@ use gridroll_domain::webhook::{
     self, Secret, jittered, next_delay, parse_retry_after, signature_header,
 };
 use gridroll_store::{
-    AttemptResult, Claimed, DispatchRules, Due, EventStore, StoreError, WebhookStore,
+    AttemptResult, Claimed, DispatchRules, Due, EventStore, IdempotencyStore, StoreError,
+    WebhookStore,
 };
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -277,13 +278,17 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Idempotency keys removed per statement.
+const KEY_BATCH: usize = 1000;
+
 /// How often events past their retention are looked for.
 const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Removes events, attempts and deliveries past their retention, a small batch at a
-/// time, every minute.
+/// Removes events, attempts and deliveries past their retention, and idempotency keys
+/// past theirs, a small batch at a time, every minute.
 pub struct Retention {
     events: Arc<dyn EventStore>,
+    idempotency: Arc<dyn IdempotencyStore>,
     clock: Arc<dyn Clock>,
     retention: Duration,
 }
@@ -292,6 +297,7 @@ impl Retention {
     pub fn new(state: &AppState) -> Self {
         Self {
             events: state.events.clone(),
+            idempotency: state.idempotency.clone(),
             clock: state.clock.clone(),
             retention: state.config.webhooks.event_retention,
         }
@@ -299,14 +305,27 @@ impl Retention {
 
     /// Removes everything past retention at the clock's time; answers how many rows.
     pub async fn sweep(&self) -> Result<u64, StoreError> {
-        let before = to_millis(self.clock.now()) - millis(self.retention);
+        let now = to_millis(self.clock.now());
+        let before = now - millis(self.retention);
         let mut total = 0;
         loop {
             match self.events.remove_expired(before).await? {
-                0 => return Ok(total),
+                0 => break,
                 removed => total += removed,
             }
             // Writers get the database between batches.
+            tokio::task::yield_now().await;
+        }
+        let keys_before = now - millis(crate::idempotency::TTL);
+        loop {
+            match self
+                .idempotency
+                .remove_expired_keys(keys_before, KEY_BATCH)
+                .await?
+            {
+                0 => return Ok(total),
+                removed => total += removed,
+            }
             tokio::task::yield_now().await;
         }
     }

@@ -7,6 +7,7 @@ mod browser;
 mod common;
 mod create_meters;
 mod enrollments;
+mod idempotency;
 mod inventory;
 mod observability;
 mod portal;

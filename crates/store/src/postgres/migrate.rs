@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0014_users_per_partner.sql"),
     include_str!("../../migrations/postgres/0015_events_and_webhooks.sql"),
     include_str!("../../migrations/postgres/0016_key_scopes.sql"),
+    include_str!("../../migrations/postgres/0017_idempotency_keys.sql"),
 ];
 
 /// Code that completes a migration where the stored data itself changes form, run after

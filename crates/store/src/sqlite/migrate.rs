@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0014_users_per_partner.sql"),
     include_str!("../../migrations/sqlite/0015_events_and_webhooks.sql"),
     include_str!("../../migrations/sqlite/0016_key_scopes.sql"),
+    include_str!("../../migrations/sqlite/0017_idempotency_keys.sql"),
 ];
 
 /// The code that completes a migration, by its version.

@@ -255,7 +255,8 @@ impl Engine for SqliteStore {
 
     async fn recover(&self, _now: i64) -> Result<()> {
         // One process serves the file (it holds the lock beside it): whatever was being
-        // received is an orphan, and no job lease is held by a live worker.
+        // received is an orphan, and no job lease or idempotency key is held by a live
+        // request.
         let dropped = self
             .write(work!(db => async move {
                 let dropped = db
@@ -264,6 +265,11 @@ impl Engine for SqliteStore {
                 db.execute(
                     "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL
                      WHERE lease_owner IS NOT NULL",
+                    values![],
+                )
+                .await?;
+                db.execute(
+                    "DELETE FROM idempotency_keys WHERE status IS NULL",
                     values![],
                 )
                 .await?;
