@@ -3,7 +3,8 @@
 //! minute), then keeps its answer for a day: a repeat (same method, path, query and body,
 //! the body hashed as it streams) gets that answer again, marked `Idempotent-Replayed`;
 //! another request with the key is a `422`, and a repeat while the first still runs a
-//! `409`. A server fault (5xx) keeps nothing, so a retry runs afresh. Keys are per
+//! `409`. A server fault (5xx) or an answer asking to come back later (429, 408, 409)
+//! keeps nothing, so a retry runs afresh. Keys are per
 //! partner. Operations that change nothing (searches, reads, dry runs) ignore the header:
 //! repeating them is already safe.
 
@@ -56,6 +57,18 @@ pub fn changes(scope: Scope) -> bool {
         scope,
         Scope::MetersWrite | Scope::EnrollmentsWrite | Scope::WebhooksManage
     )
+}
+
+/// Whether an answer is the request's last word, to be kept for repeats: not a server
+/// fault, nor an answer that asks to come back later (the upload places taken, a body
+/// that stopped arriving, a conflict), which a retry must get past.
+fn is_final(status: StatusCode) -> bool {
+    let later = [
+        StatusCode::TOO_MANY_REQUESTS,
+        StatusCode::REQUEST_TIMEOUT,
+        StatusCode::CONFLICT,
+    ];
+    !status.is_server_error() && !later.contains(&status)
 }
 
 /// A key as sent: 1 to 255 visible ASCII characters.
@@ -138,7 +151,7 @@ impl Holder {
         let renewing = tokio::spawn(self.renew());
         let response = next.run(request).await;
         renewing.abort();
-        if response.status().is_server_error() {
+        if !is_final(response.status()) {
             self.release().await;
             return response;
         }
@@ -356,6 +369,16 @@ mod tests {
         }
         let binary = HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap();
         assert!(parse_key(&binary).is_err());
+    }
+
+    #[test]
+    fn answers_that_ask_to_come_back_later_are_not_kept() {
+        for kept in [200, 201, 400, 404, 413, 415, 422] {
+            assert!(is_final(StatusCode::from_u16(kept).unwrap()), "{kept}");
+        }
+        for passed in [408, 409, 429, 500, 503, 507] {
+            assert!(!is_final(StatusCode::from_u16(passed).unwrap()), "{passed}");
+        }
     }
 
     #[tokio::test]
