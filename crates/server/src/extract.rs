@@ -73,3 +73,93 @@ pub fn unsupported_media_type() -> ApiError {
         json!({"supported": ["application/json"]}),
     )
 }
+
+/// Whether the request's `Accept` prefers CSV to JSON. Each type's quality is that of the
+/// most specific range naming it (`text/csv`, then `text/*`, then `*/*`; `q` defaults to
+/// 1, and `q=0` refuses the type); CSV wins only when it is strictly preferred, so a
+/// request without `Accept`, or one that weighs both alike, gets JSON.
+pub fn prefers_csv(headers: &HeaderMap) -> bool {
+    let ranges: Vec<(String, f32)> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(media_range)
+        .collect();
+    let quality = |kind: &str, subtype: &str| {
+        let full = format!("{kind}/{subtype}");
+        let any_subtype = format!("{kind}/*");
+        [full.as_str(), any_subtype.as_str(), "*/*"]
+            .iter()
+            .find_map(|wanted| ranges.iter().find(|(range, _)| range == wanted))
+            .map(|(_, q)| *q)
+    };
+    let csv = quality("text", "csv").unwrap_or(0.0);
+    let json = if ranges.is_empty() {
+        1.0
+    } else {
+        quality("application", "json").unwrap_or(0.0)
+    };
+    csv > 0.0 && csv > json
+}
+
+/// One range of an `Accept` header, lower-cased, with its quality.
+fn media_range(text: &str) -> Option<(String, f32)> {
+    let mut parts = text.split(';');
+    let range = parts.next()?.trim().to_ascii_lowercase();
+    if !range.contains('/') {
+        return None;
+    }
+    let mut q = 1.0;
+    for parameter in parts {
+        if let Some((name, value)) = parameter.split_once('=')
+            && name.trim().eq_ignore_ascii_case("q")
+        {
+            q = value
+                .trim()
+                .parse::<f32>()
+                .ok()
+                .filter(|q| (0.0..=1.0).contains(q))?;
+        }
+    }
+    Some((range, q))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(header::ACCEPT, value.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn csv_is_answered_only_when_it_is_preferred() {
+        for csv in [
+            &["text/csv"][..],
+            &["text/csv, application/json;q=0.5"],
+            &["application/json;q=0.2", "text/csv;q=0.9"],
+            &["text/*"],
+            &["TEXT/CSV; charset=utf-8"],
+        ] {
+            assert!(prefers_csv(&accept(csv)), "{csv:?}");
+        }
+        for json in [
+            &[][..],
+            &["application/json"],
+            &["text/csv;q=0"],
+            &["text/csv;q=0, */*"],
+            &["text/*;q=0.5, text/csv;q=0"],
+            &["*/*"],
+            &["text/csv, application/json"],
+            &["text/csv;q=2"],
+            &["image/png"],
+        ] {
+            assert!(!prefers_csv(&accept(json)), "{json:?}");
+        }
+    }
+}

@@ -68,7 +68,7 @@ pub async fn list(
         partner_references: query.texts("partner_reference"),
         search: query.search(AssetField::ALL)?,
     };
-    if wants_csv(&headers) {
+    if crate::extract::prefers_csv(&headers) {
         return export_csv(
             state.jobs.clone(),
             caller.partner,
@@ -104,21 +104,6 @@ pub async fn list(
         next_page_token,
     })
     .into_response())
-}
-
-fn wants_csv(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("text/csv")
-        })
 }
 
 fn position_of(job: JobId, seq: u64) -> Vec<u8> {

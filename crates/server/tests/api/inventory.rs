@@ -862,7 +862,37 @@ async fn each_provisional_asset_search_field_finds_its_own_value(backend: Backen
     }
 }
 
+/// `Accept` is weighed by its q-values: CSV only when it is preferred to JSON.
+async fn provisional_assets_are_csv_only_when_accept_prefers_it(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    app.submit("/v1.1/jobs/meters", vec![asset("q-1")]).await;
+    app.drain().await;
+    for (accept, csv) in [
+        ("text/csv", true),
+        ("application/json;q=0.5, text/csv", true),
+        ("text/csv;q=0", false),
+        ("text/csv;q=0.4, application/json;q=0.8", false),
+        ("*/*", false),
+    ] {
+        let request = axum::http::Request::get("/v1.1/provisional-assets")
+            .header("authorization", format!("Bearer {}", app.key))
+            .header("accept", accept)
+            .body(Body::empty())
+            .unwrap();
+        let response = tower::ServiceExt::oneshot(app.router.clone(), request)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let is_csv = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv");
+        assert_eq!(is_csv, csv, "{accept}");
+    }
+}
+
 gridroll_testkit::backend_tests!(
+    provisional_assets_are_csv_only_when_accept_prefers_it,
     every_search_filter_matches_an_independent_computation,
     paging_sees_every_meter_that_existed_exactly_once_despite_inserts,
     delta_sync_returns_what_changed_since_an_instant,
