@@ -21,7 +21,7 @@ pub static DOCUMENT: LazyLock<Value> = LazyLock::new(build);
 
 fn build() -> Value {
     let mut document = json!({
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "Gridroll",
             "version": env!("CARGO_PKG_VERSION"),
@@ -38,7 +38,84 @@ fn build() -> Value {
         }
     });
     with_scopes(&mut document);
+    with_statuses(&mut document);
     document
+}
+
+/// A schema that also allows `null`.
+fn nullable(schema: &Value) -> Value {
+    let mut schema = schema.clone();
+    let kind = schema["type"].clone();
+    schema["type"] = json!([kind, "null"]);
+    schema
+}
+
+/// The answers every operation may give beside its own, by what it takes: a body
+/// (malformed, too large, of another type, or too slow), an id in its path (malformed or
+/// not the partner's), query parameters, a key (missing, over its limit), a change (no
+/// storage left), and a fault of the server.
+fn with_statuses(document: &mut Value) {
+    let Some(paths) = document["paths"].as_object_mut() else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(operations) = item.as_object_mut() else {
+            continue;
+        };
+        let partner = path.starts_with("/v1.1/") || path.starts_with("/v2/");
+        let operator = path.starts_with("/operator/");
+        for (method, operation) in operations.iter_mut() {
+            let parameters = operation["parameters"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let takes = |place: &str| parameters.iter().any(|p| p["in"] == place);
+            let mut statuses: Vec<(&str, &str)> = Vec::new();
+            if operation.get("requestBody").is_some() {
+                statuses.extend([
+                    ("400", "The body is invalid; details say where and why."),
+                    ("408", "The body stopped arriving, or arrived too slowly."),
+                    ("413", "The body is larger than the operation takes."),
+                    ("415", "The body's Content-Type or Content-Encoding is not one the operation takes."),
+                ]);
+            }
+            if takes("path") {
+                statuses.extend([
+                    ("400", "An id in the path is malformed."),
+                    ("404", "No such object for this partner."),
+                ]);
+            }
+            if takes("query") {
+                statuses.push(("400", "A query parameter is invalid; details name it."));
+            }
+            if partner || operator {
+                statuses.extend([
+                    ("401", "No valid key or token."),
+                    (
+                        "500",
+                        "A fault of the server; details carry a reference to report.",
+                    ),
+                ]);
+            }
+            if partner {
+                statuses.push(("429", "The key made too many requests in this window; retry after the Retry-After seconds."));
+            }
+            if operator {
+                statuses.push(("403", "The operator API is closed (no --operator-token)."));
+            }
+            if method != "get" && (partner || operator) {
+                statuses.push(("507", "The server has no storage left; nothing was stored."));
+            }
+            let responses = operation["responses"]
+                .as_object_mut()
+                .expect("every operation has answers");
+            for (status, description) in statuses {
+                responses
+                    .entry(status)
+                    .or_insert_with(|| error(description));
+            }
+        }
+    }
 }
 
 /// Marks each partner operation with the scope its key needs (`x-scope`), from the table
@@ -307,7 +384,12 @@ fn paths() -> Value {
                     reference("ParticipationRequest"),
                     {"type": "object", "required": ["meter_ids"], "properties": {"meter_ids": {"type": "array", "minItems": 1, "maxItems": 1000, "items": uuid_schema()}}}
                 ]}}}},
-                "responses": common_errors(("200", answer("How many meters changed.", json!({"type": "object"}))))
+                "responses": {
+                    "200": answer("How many meters changed, and which.", json!({"type": "object", "required": ["updated", "meter_ids"], "properties": {
+                        "updated": {"type": "integer", "minimum": 0},
+                        "meter_ids": {"type": "array", "items": uuid_schema()}}})),
+                    "404": error("Some meters are not the partner's; details list them, and nothing was changed.")
+                }
             }
         },
         "/v1.1/programs": {
@@ -357,7 +439,7 @@ fn paths() -> Value {
         "/operator/v1/partners/{partner_id}/programs": {
             "put": {"operationId": "operatorSetPartnerPrograms", "summary": "Operator: the programs a partner may use (null: all)", "security": [{"OperatorToken": []}],
                     "parameters": [uuid_path("partner_id", "Partner ID")],
-                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"programs": {"type": "array", "nullable": true, "items": {"type": "string"}}}}}}},
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"programs": {"type": ["array", "null"], "items": {"type": "string"}}}}}}},
                     "responses": {"200": answer("The partner's programs.", json!({"type": "object"}))}}
         },
         "/operator/v1/partners/{partner_id}/keys": {
@@ -466,6 +548,7 @@ fn schemas() -> Value {
     });
     json!({
         "CreateMeter": object_schema(CREATE_METER),
+        "MeterFields": open_object(object_schema(CREATE_METER)),
         "CreateMeterBatchJobRequest": {
             "type": "object", "required": ["assets"], "additionalProperties": false,
             "properties": {"assets": {"type": "array", "minItems": 1, "items": reference("CreateMeter")}}
@@ -496,7 +579,8 @@ fn schemas() -> Value {
                 "job_id": uuid, "data": reference("CreateMeter")}}]
         },
         "MeterDetailsResponse": {
-            "allOf": [reference("CreateMeter"), {"type": "object",
+            "unevaluatedProperties": false,
+            "allOf": [reference("MeterFields"), {"type": "object",
                 "required": ["meter_id", "is_archived", "audit"],
                 "properties": {
                     "meter_id": uuid,
@@ -635,7 +719,8 @@ fn schemas() -> Value {
                 "title": {"type": "string"},
                 "status": {"type": "integer"},
                 "details": {"description": "An object, or for refused uploads a list of ValidationProblem.",
-                            "oneOf": [{"type": "object"}, {"type": "array", "items": reference("ValidationProblem")}]}
+                            "oneOf": [{"type": "object"}, {"type": "array", "items": reference("ValidationProblem")}]},
+                "request_id": {"type": "string", "description": "The request's id, as its x-request-id header: quote it when reporting a problem."}
             }
         }
     })
@@ -663,6 +748,15 @@ pub fn object_schema(fields: &'static [Field]) -> Value {
     });
     if !required.is_empty() {
         schema["required"] = json!(required);
+    }
+    schema
+}
+
+/// An object schema that other schemas extend (with `allOf`): its own members are
+/// checked, and the extension says whether others may follow.
+fn open_object(mut schema: Value) -> Value {
+    if let Some(object) = schema.as_object_mut() {
+        object.remove("additionalProperties");
     }
     schema
 }

@@ -10,7 +10,7 @@ use gridroll_domain::webhook::EventType;
 use serde_json::{Value, json};
 use strum::VariantNames;
 
-use super::{answer, error, reference, uuid_schema};
+use super::{answer, error, nullable, reference, uuid_schema};
 
 fn webhook_path() -> Value {
     json!({"name": "webhook_id", "in": "path", "required": true, "description": "The ID of the webhook.",
@@ -111,12 +111,12 @@ pub fn schemas() -> Value {
         "transmission_region": {"type": "string", "enum": TransmissionRegion::VARIANTS},
         "meter_type": {"type": "string", "enum": MeterType::VARIANTS},
     });
-    let with = |extra: Value, required: &[&str]| {
+    let with = |event: EventType, extra: Value, required: &[&str]| {
         let mut properties = meter.clone();
         if let (Some(p), Value::Object(extra)) = (properties.as_object_mut(), extra) {
             p.extend(extra);
         }
-        properties["webhook_event_type"] = json!({"type": "string"});
+        properties["webhook_event_type"] = json!({"type": "string", "const": event.as_str()});
         let mut all = vec!["webhook_event_type", "meter_id", "transmission_region"];
         all.extend(required);
         json!({"type": "object", "required": all, "properties": properties})
@@ -133,7 +133,7 @@ pub fn schemas() -> Value {
             "event_types": {"type": "array", "items": event_type},
             "headers": {"type": "array", "items": header},
             "status": {"type": "string", "enum": ["ENABLED", "DISABLED"]},
-            "disabled_at": timestamp, "failing_since": timestamp,
+            "disabled_at": nullable(&timestamp), "failing_since": nullable(&timestamp),
             "created_at": timestamp, "updated_at": timestamp
         }},
         "WebhookListResponse": {"type": "object", "required": ["webhooks"], "properties": {"webhooks": {"type": "array", "items": reference("Webhook")}}},
@@ -149,12 +149,12 @@ pub fn schemas() -> Value {
             "deliveries": {"type": "array", "items": {"type": "object", "properties": {
                 "webhook_event_id": uuid_schema(), "webhook_event_type": event_type,
                 "attempt": {"type": "integer"}, "attempted_at": timestamp,
-                "is_successful": {"type": "boolean"}, "status_code": {"type": "integer", "nullable": true},
+                "is_successful": {"type": "boolean"}, "status_code": {"type": ["integer", "null"]},
                 "response_time_ms": {"type": "integer"}, "response": {"type": "string", "description": "The first KB of the answer."},
-                "error": {"type": "string", "nullable": true},
+                "error": {"type": ["string", "null"]},
                 "delivery_status": {"type": "string", "enum": ["PENDING", "SUCCEEDED", "FAILED"]},
-                "next_attempt_at": {"type": "string", "format": "date-time", "nullable": true}}}},
-            "next_page_token": {"type": "string", "nullable": true}}},
+                "next_attempt_at": {"type": ["string", "null"], "format": "date-time"}}}},
+            "next_page_token": {"type": ["string", "null"]}}},
         "WebhookEventPayload": {
             "description": "The payload of an event: its webhook_event_type, and that type's fields.",
             "oneOf": [reference("MeterCreatedEvent"), reference("MeterUpdatedEvent"),
@@ -171,18 +171,18 @@ pub fn schemas() -> Value {
         },
         "WebhookDelivery": {"type": "object", "required": ["webhook_event_id", "payload"], "description": "The body of every delivery, signed with the webhook-id, webhook-timestamp and webhook-signature headers (Standard Webhooks).",
             "properties": {"webhook_event_id": uuid_schema(), "payload": reference("WebhookEventPayload")}},
-        "MeterCreatedEvent": with(json!({}), &[]),
-        "MeterUpdatedEvent": with(json!({}), &[]),
-        "MeterEnrollmentGlobalStatusUpdatedEvent": with(json!({"global_enrollment_status": status}), &["global_enrollment_status"]),
-        "MeterEnrollmentParticipationStatusUpdatedEvent": with(json!({
+        "MeterCreatedEvent": with(EventType::MeterCreated, json!({}), &[]),
+        "MeterUpdatedEvent": with(EventType::MeterUpdated, json!({}), &[]),
+        "MeterEnrollmentGlobalStatusUpdatedEvent": with(EventType::EnrollmentGlobalStatusUpdated, json!({"global_enrollment_status": status}), &["global_enrollment_status"]),
+        "MeterEnrollmentParticipationStatusUpdatedEvent": with(EventType::EnrollmentParticipationStatusUpdated, json!({
             "participation_preference": {"type": "string", "enum": ParticipationPreference::VARIANTS},
             "start_time": timestamp, "end_time": timestamp}), &["participation_preference", "start_time"]),
-        "MeterEnrollmentRequiredActionsUpdatedEvent": with(json!({
+        "MeterEnrollmentRequiredActionsUpdatedEvent": with(EventType::EnrollmentRequiredActionsUpdated, json!({
             "global_enrollment_status": status,
             "required_actions": {"type": "object", "properties": {"partner": {"type": "array", "items": {"type": "object"}}}}}),
             &["global_enrollment_status", "required_actions"]),
         "JobCompletedEvent": {"type": "object", "required": ["webhook_event_type", "job_id", "status"], "properties": {
-            "webhook_event_type": {"type": "string"}, "job_id": uuid_schema(),
+            "webhook_event_type": {"type": "string", "const": EventType::JobCompleted.as_str()}, "job_id": uuid_schema(),
             "status": {"type": "string", "enum": JobStatus::VARIANTS},
             "assets_count": {"type": "integer"}, "created_count": {"type": "integer"},
             "updated_count": {"type": "integer"}, "failed_count": {"type": "integer"}}},

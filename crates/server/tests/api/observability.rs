@@ -217,7 +217,8 @@ async fn readiness_fails_while_postgres_is_unreachable() {
     );
 }
 
-/// Log lines written while the test runs, to read back.
+/// Log lines of the whole test binary, to read back: a subscriber set for one thread
+/// can miss events whose interest other threads settled, so one is set for all.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
@@ -232,40 +233,52 @@ impl Write for Captured {
     }
 }
 
-/// On a runtime of one thread, so that the subscriber set for the test sees the request.
-#[tokio::test(flavor = "current_thread")]
-async fn each_request_writes_one_access_line_with_its_route_status_and_partner_but_no_key() {
-    let app = TestApp::new(Backend::Sqlite).await;
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
+fn captured_logs() -> &'static Captured {
+    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("no other test sets the global subscriber");
+        captured
+    })
+}
+
+async fn each_request_writes_one_access_line_with_its_route_status_and_partner_but_no_key(
+    backend: Backend,
+) {
+    let logs = captured_logs();
+    let app = TestApp::new(backend).await;
     let key = app.key.clone();
+    let id = format!("access-log-{}", uuid::Uuid::now_v7().simple());
     let answer = app
         .send_with(
             Method::GET,
             NO_METER,
             Some(&key),
             None,
-            &[("x-request-id", "access-log-test")],
+            &[("x-request-id", &id)],
             Body::empty(),
         )
         .await;
-    drop(guard);
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
 
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<&str> = log.lines().filter(|l| l.contains("answered")).collect();
+    let log = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(&id) && l.contains("answered"))
+        .collect();
     assert_eq!(lines.len(), 1, "{log}");
     let line = lines[0];
     for expected in [
         "route=/v2/meters/{meter_id}",
         "status=404",
-        "request_id=access-log-test",
+        &format!("request_id={id}"),
         "method=GET",
         "latency_ms=",
         &format!("partner={}", app.partner),
@@ -279,4 +292,5 @@ gridroll_testkit::backend_tests!(
     every_answer_carries_a_request_id_and_errors_repeat_it,
     metrics_parse_as_prometheus_text_and_move_with_requests,
     readiness_needs_the_database_at_this_releases_schema,
+    each_request_writes_one_access_line_with_its_route_status_and_partner_but_no_key,
 );

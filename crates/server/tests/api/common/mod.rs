@@ -18,6 +18,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+pub mod conformance;
 pub mod portal;
 pub mod receiver;
 
@@ -246,7 +247,7 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: impl Into<Body>,
     ) -> Answer {
-        let mut request = Request::builder().method(method).uri(uri);
+        let mut request = Request::builder().method(method.clone()).uri(uri);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -262,7 +263,9 @@ impl TestApp {
             .oneshot(request.body(body.into()).unwrap())
             .await
             .unwrap();
-        answer(response).await
+        let answer = answer(response).await;
+        conformance::check(&method, uri, answer.status, &answer.headers, &answer.body);
+        answer
     }
 
     pub async fn get(&self, uri: &str) -> Answer {
