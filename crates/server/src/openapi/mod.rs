@@ -35,6 +35,7 @@ fn build() -> Value {
                 "OperatorToken": {"type": "http", "scheme": "bearer", "description": "The operator token (--operator-token)."}
             },
             "schemas": merged(schemas(), webhooks::schemas()),
+            "headers": headers(),
         }
     });
     with_scopes(&mut document);
@@ -114,8 +115,47 @@ fn with_statuses(document: &mut Value) {
                     .entry(status)
                     .or_insert_with(|| error(description));
             }
+            let changes = operation_changes(path, method);
+            for (status, response) in responses.iter_mut() {
+                let mut headers = vec!["x-request-id"];
+                if partner {
+                    headers.extend(["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]);
+                }
+                if status == "429" {
+                    headers.push("Retry-After");
+                }
+                if changes && status.starts_with('2') {
+                    headers.push("Idempotent-Replayed");
+                }
+                for name in headers {
+                    response["headers"][name] =
+                        json!({"$ref": format!("#/components/headers/{name}")});
+                }
+            }
         }
     }
+}
+
+/// Whether a partner operation changes something (and so takes an `Idempotency-Key`).
+fn operation_changes(path: &str, method: &str) -> bool {
+    let method = axum::http::Method::from_bytes(method.to_ascii_uppercase().as_bytes());
+    method
+        .ok()
+        .and_then(|m| crate::auth::scope_of(&m, path))
+        .is_some_and(crate::idempotency::changes)
+}
+
+/// The headers answers carry, described once.
+fn headers() -> Value {
+    let integer = json!({"type": "integer", "minimum": 0});
+    json!({
+        "x-request-id": {"description": "The request's id: the client's own when it sent 1 to 128 visible ASCII characters, a new UUID otherwise. Every error body repeats it as request_id.", "schema": {"type": "string"}},
+        "RateLimit-Limit": {"description": "Requests the API key may make in each window (per process).", "schema": integer},
+        "RateLimit-Remaining": {"description": "Requests left in the current window.", "schema": integer},
+        "RateLimit-Reset": {"description": "Seconds until the current window ends.", "schema": integer},
+        "Retry-After": {"description": "Seconds to wait before trying again.", "schema": integer},
+        "Idempotent-Replayed": {"description": "true when the answer is that of an earlier request with the same Idempotency-Key.", "schema": {"type": "string", "enum": ["true"]}}
+    })
 }
 
 /// Marks each partner operation with the scope its key needs (`x-scope`), from the table
@@ -476,9 +516,28 @@ fn paths() -> Value {
         "/healthz": {
             "get": {
                 "operationId": "health",
-                "summary": "Answers 200 once the server is ready",
+                "summary": "Liveness: answers 200 while the process serves",
                 "security": [],
                 "responses": {"200": answer("Ready.", json!({"type": "object"}))}
+            }
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "ready",
+                "summary": "Answers 200 when the database answers and its schema is this release's",
+                "security": [],
+                "responses": {
+                    "200": answer("Ready.", json!({"type": "object", "required": ["status"], "properties": {"status": {"const": "ready"}}})),
+                    "503": error("Not ready: the database does not answer, or its schema is another release's.")
+                }
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "The process's metrics, in Prometheus's text format",
+                "security": [],
+                "responses": {"200": {"description": "The metrics.", "content": {"text/plain": {"schema": {"type": "string"}}}}}
             }
         },
         "/openapi.json": {
@@ -752,6 +811,30 @@ pub fn object_schema(fields: &'static [Field]) -> Value {
     schema
 }
 
+/// A pattern of the domain (Rust's regex syntax) in the ECMA-262 dialect JSON Schema
+/// validators read: `\x{C0}` is `\u00C0` there (`\u{1F600}` past four digits, which
+/// needs the `u` flag validators use).
+fn ecma_pattern(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut rest = source;
+    while let Some(at) = rest.find("\\x{") {
+        out.push_str(&rest[..at]);
+        let digits_at = at + 3;
+        let Some(end) = rest[digits_at..].find('}') else {
+            break;
+        };
+        let digits = &rest[digits_at..digits_at + end];
+        if digits.len() <= 4 {
+            out.push_str(&format!("\\u{digits:0>4}"));
+        } else {
+            out.push_str(&format!("\\u{{{digits}}}"));
+        }
+        rest = &rest[digits_at + end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// An object schema that other schemas extend (with `allOf`): its own members are
 /// checked, and the extension says whether others may follow.
 fn open_object(mut schema: Value) -> Value {
@@ -768,7 +851,7 @@ fn field_schema(field: &'static Field) -> Value {
                 json!({"type": "string", "minLength": text.min, "maxLength": text.max});
             match &text.check {
                 Check::None => {}
-                Check::Pattern(p) => schema["pattern"] = json!(p.source),
+                Check::Pattern(p) => schema["pattern"] = json!(ecma_pattern(p.source)),
                 Check::Email => schema["format"] = json!("email"),
                 Check::NoMojibake => schema["pattern"] = json!("^[^?\u{a0}\u{fffd}]*$"),
             }
@@ -792,6 +875,56 @@ fn field_schema(field: &'static Field) -> Value {
 mod tests {
     use super::*;
     use gridroll_domain::schema::LEAVES;
+
+    /// Every `pattern` anywhere in the document.
+    fn patterns(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(members) => {
+                if let Some(Value::String(pattern)) = members.get("pattern") {
+                    found.push(pattern.clone());
+                }
+                members.values().for_each(|v| patterns(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| patterns(v, found)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_pattern_of_the_document_compiles_as_ecma_262() {
+        let mut found = Vec::new();
+        patterns(&DOCUMENT, &mut found);
+        assert!(found.len() >= 5, "{found:?}");
+        for pattern in found {
+            for flags in ["", "u"] {
+                if let Err(e) = regress::Regex::with_flags(&pattern, flags) {
+                    panic!("{pattern:?} is not ECMA-262 (flags {flags:?}): {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_ecma_pattern_matches_what_the_domains_does() {
+        let street = gridroll_domain::schema::STREET.source;
+        let ecma = regress::Regex::with_flags(&ecma_pattern(street), "u").unwrap();
+        let rust = regex::Regex::new(street).unwrap();
+        for text in [
+            "1 Rue de l’Église",
+            "Straße 5",
+            "Ærø Vej 2",
+            "Main St. #4",
+            "a<b",
+            "x€",
+        ] {
+            assert_eq!(ecma.find(text).is_some(), rust.is_match(text), "{text:?}");
+        }
+        assert_eq!(
+            ecma_pattern(r"[\x{C0}-\x{24F}\x{1E00}]"),
+            r"[\u00C0-\u024F\u1E00]"
+        );
+        assert_eq!(ecma_pattern(r"\x{1F600}"), r"\u{1F600}");
+    }
 
     #[test]
     fn every_field_of_the_model_is_in_the_create_meter_schema() {
@@ -822,21 +955,23 @@ mod tests {
     }
 
     #[test]
-    fn every_reference_points_at_a_defined_schema() {
-        fn walk(value: &Value, schemas: &Map<String, Value>) {
+    fn every_reference_points_at_something_defined() {
+        fn walk(value: &Value) {
             match value {
                 Value::Object(map) => {
                     if let Some(Value::String(target)) = map.get("$ref") {
-                        let name = target.trim_start_matches("#/components/schemas/");
-                        assert!(schemas.contains_key(name), "{target} is not defined");
+                        let pointer = target.trim_start_matches('#');
+                        assert!(
+                            DOCUMENT.pointer(pointer).is_some(),
+                            "{target} is not defined"
+                        );
                     }
-                    map.values().for_each(|v| walk(v, schemas));
+                    map.values().for_each(walk);
                 }
-                Value::Array(items) => items.iter().for_each(|v| walk(v, schemas)),
+                Value::Array(items) => items.iter().for_each(walk),
                 _ => {}
             }
         }
-        let schemas = DOCUMENT["components"]["schemas"].as_object().unwrap();
-        walk(&DOCUMENT, schemas);
+        walk(&DOCUMENT);
     }
 }

@@ -490,7 +490,7 @@ async fn every_path_of_the_openapi_document_is_served(backend: Backend) {
     assert_eq!(document.status, StatusCode::OK);
     let paths = document.body["paths"].as_object().unwrap();
     assert!(paths.len() >= 6);
-    for (path, operations) in paths {
+    for (path, operations) in paths.iter().filter(|(path, _)| *path != "/metrics") {
         let concrete = path
             .replace("{job_id}", "01900000-0000-7000-8000-000000000000")
             .replace("{meter_id}", "01900000-0000-7000-8000-000000000000");

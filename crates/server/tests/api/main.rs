@@ -10,6 +10,7 @@ mod enrollments;
 mod idempotency;
 mod inventory;
 mod observability;
+mod openapi;
 mod portal;
 mod rate_limits;
 mod restart;
