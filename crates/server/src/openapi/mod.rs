@@ -459,19 +459,27 @@ fn paths() -> Value {
                     "valid": {"type": "boolean"},
                     "problems_count": {"type": "integer"},
                     "problems": {"type": "array", "items": reference("ValidationProblem")},
-                    "assets": {"type": "array", "items": {"type": "object"}}
+                    "assets": {"type": "array", "items": {"type": "object", "required": ["partner_reference", "programs"], "properties": {
+                        "json_index": {"type": "integer"}, "csv_row": {"type": "integer"},
+                        "partner_reference": {"type": "string"},
+                        "programs": {"type": "array", "items": {"type": "object", "required": ["program_identifier", "eligible", "ready"], "properties": {
+                            "program_identifier": {"type": "string"},
+                            "eligible": {"type": "boolean", "description": "The meter may join the program."},
+                            "ready": {"type": "boolean", "description": "It has every field the program needs."},
+                            "missing_fields": {"type": "array", "items": {"type": "string"}},
+                            "ineligibility_reasons": {"type": "array", "items": {"type": "string"}}}}}}}}
                 }}))))
             }
         },
         "/operator/v1/programs": {
             "get": {"operationId": "operatorListPrograms", "summary": "Operator: every program, retired ones included", "security": [{"OperatorToken": []}],
-                    "responses": {"200": answer("Programs.", json!({"type": "object"})), "401": error("Wrong token."), "403": error("The operator API is closed.")}}
+                    "responses": {"200": answer("Every program, retired ones included.", json!({"type": "object", "required": ["programs"], "properties": {"programs": {"type": "array", "items": reference("CatalogEntry")}}})), "401": error("Wrong token."), "403": error("The operator API is closed.")}}
         },
         "/operator/v1/programs/{program_identifier}": {
             "put": {"operationId": "operatorPutProgram", "summary": "Operator: add or change a program", "security": [{"OperatorToken": []}],
                     "parameters": [{"name": "program_identifier", "in": "path", "required": true, "schema": {"type": "string"}}],
-                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "description": "A program definition, as in programs.toml."}}}},
-                    "responses": {"200": answer("Saved.", json!({"type": "object"})), "400": error("Invalid definition.")}},
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": reference("ProgramDefinition")}}},
+                    "responses": {"200": answer("Saved.", reference("CatalogEntry")), "400": error("Invalid definition.")}},
             "delete": {"operationId": "operatorRetireProgram", "summary": "Operator: retire a program", "security": [{"OperatorToken": []}],
                        "parameters": [{"name": "program_identifier", "in": "path", "required": true, "schema": {"type": "string"}}],
                        "responses": {"204": {"description": "Retired."}, "404": error("No such program.")}}
@@ -480,7 +488,7 @@ fn paths() -> Value {
             "put": {"operationId": "operatorSetPartnerPrograms", "summary": "Operator: the programs a partner may use (null: all)", "security": [{"OperatorToken": []}],
                     "parameters": [uuid_path("partner_id", "Partner ID")],
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"programs": {"type": ["array", "null"], "items": {"type": "string"}}}}}}},
-                    "responses": {"200": answer("The partner's programs.", json!({"type": "object"}))}}
+                    "responses": {"200": answer("The partner's programs.", json!({"type": "object", "required": ["partner_id", "programs"], "properties": {"partner_id": uuid_schema(), "programs": {"type": "array", "items": {"type": "string"}}}}))}}
         },
         "/operator/v1/partners/{partner_id}/keys": {
             "post": {"operationId": "operatorCreateKey", "summary": "Operator: a new API key for a partner, with the scopes given (every scope without them); the key is shown this once", "security": [{"OperatorToken": []}],
@@ -500,25 +508,25 @@ fn paths() -> Value {
             "post": {"operationId": "operatorActivate", "summary": "Operator: confirm PENDING enrollments in a program (every meter, or meter_ids)", "security": [{"OperatorToken": []}],
                      "parameters": [uuid_path("partner_id", "Partner ID")],
                      "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["program"], "properties": {"program": {"type": "string"}, "meter_ids": {"type": "array", "items": uuid_schema()}}}}}},
-                     "responses": {"200": answer("How many became ACTIVE.", json!({"type": "object"}))}}
+                     "responses": {"200": answer("How many became ACTIVE.", json!({"type": "object", "required": ["program", "activated"], "properties": {"program": {"type": "string"}, "activated": {"type": "integer", "minimum": 0}}}))}}
         },
         "/operator/v1/partners/{partner_id}/enrollments/refresh": {
             "post": {"operationId": "operatorRefresh", "summary": "Operator: evaluate every meter of a partner again", "security": [{"OperatorToken": []}],
                      "parameters": [uuid_path("partner_id", "Partner ID")],
-                     "responses": {"200": answer("How many meters changed.", json!({"type": "object"}))}}
+                     "responses": {"200": answer("How many meters changed.", json!({"type": "object", "required": ["changed"], "properties": {"changed": {"type": "integer", "minimum": 0}}}))}}
         },
         "/operator/v1/partners/{partner_id}/meters/import": {
             "post": {"operationId": "operatorImport", "summary": "Operator: import meters from other channels; they may share a partner_reference", "security": [{"OperatorToken": []}],
                      "parameters": [uuid_path("partner_id", "Partner ID")],
                      "requestBody": {"required": true, "content": {"application/json": {"schema": reference("CreateMeterBatchJobRequest")}}},
-                     "responses": {"201": answer("The new meters' ids.", json!({"type": "object"}))}}
+                     "responses": {"201": answer("The new meters' ids.", json!({"type": "object", "required": ["imported", "meter_ids"], "properties": {"imported": {"type": "integer", "minimum": 0}, "meter_ids": {"type": "array", "items": uuid_schema()}}}))}}
         },
         "/healthz": {
             "get": {
                 "operationId": "health",
                 "summary": "Liveness: answers 200 while the process serves",
                 "security": [],
-                "responses": {"200": answer("Ready.", json!({"type": "object"}))}
+                "responses": {"200": answer("Alive.", json!({"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}}))}
             }
         },
         "/readyz": {
@@ -545,7 +553,7 @@ fn paths() -> Value {
                 "operationId": "openapi",
                 "summary": "This document",
                 "security": [],
-                "responses": {"200": answer("The OpenAPI document.", json!({"type": "object"}))}
+                "responses": {"200": answer("The OpenAPI document.", json!({"type": "object", "required": ["openapi", "info", "paths"], "properties": {"openapi": {"type": "string"}}}))}
             }
         }
     })
@@ -719,10 +727,46 @@ fn schemas() -> Value {
                 "load_types": {"type": "array", "items": {"type": "string"}, "description": "A meter needs one of these; empty: any."},
                 "utilities": {"type": "array", "items": {"type": "string"}, "description": "Empty: any."},
                 "required_fields": {"type": "array", "items": {"type": "string"}, "description": "Dotted CreateMeter paths."},
-                "conditional_fields": {"type": "array", "items": {"type": "object"}},
-                "next_delivery_period": {"type": "object"}
+                "conditional_fields": {"type": "array", "items": {"type": "object", "required": ["any_of"], "properties": {
+                    "any_of": {"type": "array", "items": {"type": "string"}, "description": "Dotted CreateMeter paths, one of which is needed."},
+                    "when": {"type": ["string", "null"], "description": "The condition under which one is needed, in words; null: always."}}}},
+                "next_delivery_period": {"type": ["object", "null"], "description": "null: the program has no period ahead.",
+                    "required": ["delivery_period", "delivery_period_start_date_time", "delivery_period_end_date_time", "enrollment_deadlines"],
+                    "properties": {
+                        "delivery_period": {"type": "string"},
+                        "delivery_period_start_date_time": timestamp,
+                        "delivery_period_end_date_time": timestamp,
+                        "enrollment_deadlines": {"type": "array", "items": {"type": "object", "required": ["enrollment_deadline_date_time", "activation_date_time"], "properties": {
+                            "enrollment_deadline_date_time": timestamp, "activation_date_time": timestamp}}}}}
             }
         },
+        "ProgramDefinition": {
+            "type": "object", "additionalProperties": false, "description": "A program of the catalog, as the operator writes it (programs.toml's fields).",
+            "required": ["identifier", "name", "transmission_regions", "delivery"],
+            "properties": {
+                "identifier": {"type": "string"}, "name": {"type": "string"}, "description": {"type": "string"},
+                "transmission_regions": {"type": "array", "items": {"type": "string", "enum": TransmissionRegion::VARIANTS}},
+                "customer_classifications": {"type": "array", "items": {"type": "string", "enum": CustomerClassification::VARIANTS}},
+                "meter_types": {"type": "array", "items": {"type": "string", "enum": MeterType::VARIANTS}},
+                "load_types": {"type": "array", "items": {"type": "string", "enum": LoadType::VARIANTS}},
+                "utilities": {"type": "array", "items": {"type": "string"}},
+                "required_fields": {"type": "array", "items": {"type": "string"}},
+                "conditional_fields": {"type": "array", "items": {"type": "object", "additionalProperties": false, "required": ["any_of"], "properties": {
+                    "any_of": {"type": "array", "items": {"type": "string"}},
+                    "when": {"type": "object", "additionalProperties": false, "required": ["field"], "properties": {
+                        "field": {"type": "string"}, "after": {"type": "string", "format": "date"},
+                        "before": {"type": "string", "format": "date"}, "equals": {"type": "string"}}}}}},
+                "delivery": {"type": "object", "additionalProperties": false, "required": ["deadline_days_before"], "properties": {
+                    "every": {"type": "string", "enum": ["year", "month"]},
+                    "start": {"type": "string", "description": "MM-DD"}, "end": {"type": "string", "description": "MM-DD"},
+                    "deadline_days_before": {"type": "integer", "minimum": 0},
+                    "activation": {"type": "string", "enum": ["start", "monthly"]},
+                    "periods": {"type": "array", "items": {"type": "object", "additionalProperties": false, "required": ["name", "start", "end"], "properties": {
+                        "name": {"type": "string"}, "start": {"type": "string", "format": "date"}, "end": {"type": "string", "format": "date"}}}}}}
+            }
+        },
+        "CatalogEntry": {"type": "object", "required": ["definition", "retired"], "properties": {
+            "definition": reference("ProgramDefinition"), "retired": {"type": "boolean"}}},
         "MeterEnrollmentResponse": {
             "type": "object",
             "required": ["meter_id", "global_enrollment_status", "program_enrollment", "required_actions", "audit"],
@@ -952,6 +996,43 @@ mod tests {
                 .len(),
             5
         );
+    }
+
+    /// Every object the document describes says what it holds (only an error's details,
+    /// free-form by nature, may be any object).
+    #[test]
+    fn no_schema_is_a_bare_object() {
+        fn walk(value: &Value, at: &str, bare: &mut Vec<String>) {
+            match value {
+                Value::Object(map) => {
+                    let described = [
+                        "properties",
+                        "additionalProperties",
+                        "allOf",
+                        "oneOf",
+                        "$ref",
+                    ]
+                    .iter()
+                    .any(|k| map.contains_key(*k));
+                    if map.get("type") == Some(&json!("object")) && !described {
+                        bare.push(at.to_owned());
+                    }
+                    for (key, v) in map {
+                        walk(v, &format!("{at}/{key}"), bare);
+                    }
+                }
+                Value::Array(items) => {
+                    for (i, v) in items.iter().enumerate() {
+                        walk(v, &format!("{at}/{i}"), bare);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut bare = Vec::new();
+        walk(&DOCUMENT, "", &mut bare);
+        bare.retain(|at| at != "/components/schemas/ErrorResponse/properties/details/oneOf/0");
+        assert!(bare.is_empty(), "{bare:#?}");
     }
 
     #[test]

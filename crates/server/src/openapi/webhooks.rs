@@ -179,7 +179,7 @@ pub fn schemas() -> Value {
             "start_time": timestamp, "end_time": timestamp}), &["participation_preference", "start_time"]),
         "MeterEnrollmentRequiredActionsUpdatedEvent": with(EventType::EnrollmentRequiredActionsUpdated, json!({
             "global_enrollment_status": status,
-            "required_actions": {"type": "object", "properties": {"partner": {"type": "array", "items": {"type": "object"}}}}}),
+            "required_actions": {"type": "object", "properties": {"partner": {"type": "array", "items": reference("RequiredAction")}}}}),
             &["global_enrollment_status", "required_actions"]),
         "JobCompletedEvent": {"type": "object", "required": ["webhook_event_type", "job_id", "status"], "properties": {
             "webhook_event_type": {"type": "string", "const": EventType::JobCompleted.as_str()}, "job_id": uuid_schema(),
