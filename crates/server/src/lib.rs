@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))
         .route("/openapi.json", get(routes::openapi))
+        .route("/docs", get(openapi::docs::page))
         .merge(partner_api(&state))
         .route("/operator/v1/programs", get(routes::operator::programs))
         .route(

@@ -14,6 +14,7 @@ use gridroll_domain::scope::Scope;
 use serde_json::{Map, Value, json};
 use strum::VariantNames;
 
+pub mod docs;
 mod webhooks;
 
 /// The whole document, built once.
@@ -538,6 +539,14 @@ fn paths() -> Value {
                     "200": answer("Ready.", json!({"type": "object", "required": ["status"], "properties": {"status": {"const": "ready"}}})),
                     "503": error("Not ready: the database does not answer, or its schema is another release's.")
                 }
+            }
+        },
+        "/docs": {
+            "get": {
+                "operationId": "docs",
+                "summary": "This reference as a page, linked from the portal",
+                "security": [],
+                "responses": {"200": {"description": "The page.", "content": {"text/html": {"schema": {"type": "string"}}}}}
             }
         },
         "/metrics": {

@@ -74,6 +74,7 @@ pub fn page_with_head(
                                     }
                                 }
                             }
+                            li { a href="/docs" { "API reference" } }
                         }
                     }
                     form.sign-out method="post" action="/portal/sign-out" {

@@ -40,3 +40,47 @@ fn the_document_is_valid_openapi_3_1_for_an_independent_validator() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `/docs` shows every operation and schema of the document, and loads nothing from
+/// another site.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_page_shows_every_operation_and_schema_from_this_server_alone() {
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let app = crate::common::TestApp::new(gridroll_testkit::Backend::Sqlite).await;
+    let request = axum::http::Request::get("/docs")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), axum::http::StatusCode::OK);
+    let content_type = response.headers()["content-type"].to_str().unwrap();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let page = String::from_utf8(bytes.to_vec()).unwrap();
+
+    let document = &*gridroll_server::openapi::DOCUMENT;
+    for item in document["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            let id = operation["operationId"].as_str().unwrap();
+            assert!(
+                page.contains(&format!("id=\"{id}\"")),
+                "{id} is not on the page"
+            );
+        }
+    }
+    for name in document["components"]["schemas"]
+        .as_object()
+        .unwrap()
+        .keys()
+    {
+        assert!(
+            page.contains(&format!("id=\"schema-{name}\"")),
+            "{name} is not on the page"
+        );
+    }
+    for outside in ["src=\"http", "href=\"http", "src=\"//", "href=\"//"] {
+        assert!(!page.contains(outside), "the page loads {outside}...");
+    }
+}
