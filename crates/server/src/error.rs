@@ -6,7 +6,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use gridroll_domain::intake::Problems;
 use gridroll_store::{PartnerProgramsError, StoreError};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 /// An error answer.
 #[derive(Debug)]
@@ -16,6 +16,9 @@ pub struct ApiError {
     pub details: Value,
     /// Headers the answer carries beside the body, such as `Retry-After`.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Members of the body beside the contract's, where an operation's Leap schema asks
+    /// for more (`errors` of a single meter's creation).
+    pub members: Map<String, Value>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -27,7 +30,40 @@ impl ApiError {
             title: title.into(),
             details,
             headers: Vec::new(),
+            members: Map::new(),
         }
+    }
+
+    /// The error with Leap's `message` (the title again) beside the contract's members,
+    /// as the listing of provisional assets answers it (Leap's `ValidationError`).
+    pub fn with_message(mut self) -> Self {
+        self.members
+            .insert("message".to_owned(), json!(self.title.clone()));
+        self
+    }
+
+    /// The error as `POST /v1.1/meters` answers it: besides the contract's members,
+    /// Leap's `errors`, one `{field, description}` for each problem (the field left out
+    /// for a problem with the body as a whole).
+    pub fn with_create_meter_errors(mut self) -> Self {
+        let errors: Vec<Value> = match &self.details {
+            Value::Array(problems) => problems
+                .iter()
+                .map(|p| {
+                    let mut error = json!({"description": p["message"]});
+                    if let Some(field) = p["problem_field"].as_str() {
+                        error["field"] = json!(field);
+                    }
+                    error
+                })
+                .collect(),
+            details => {
+                let description = details["error"].as_str().unwrap_or(&self.title);
+                vec![json!({"description": description})]
+            }
+        };
+        self.members.insert("errors".to_owned(), json!(errors));
+        self
     }
 
     /// The error with a header on its answer.
@@ -149,6 +185,8 @@ struct ErrorBody {
     details: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<String>,
+    #[serde(flatten)]
+    members: Map<String, Value>,
 }
 
 impl IntoResponse for ApiError {
@@ -158,6 +196,7 @@ impl IntoResponse for ApiError {
             status: self.status.as_u16(),
             details: self.details,
             request_id: crate::telemetry::request_id(),
+            members: self.members,
         };
         let mut response = (self.status, axum::Json(body)).into_response();
         response.headers_mut().extend(self.headers);

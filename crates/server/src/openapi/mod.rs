@@ -330,7 +330,10 @@ fn paths() -> Value {
                 "summary": "Create or update one meter synchronously",
                 "parameters": [update_existing],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": reference("CreateAssetRequest")}}},
-                "responses": common_errors(("200", answer("The provisional asset with its outcome.", reference("ProvisionalAsset"))))
+                "responses": {
+                    "200": answer("The provisional asset with its outcome.", reference("ProvisionalAsset")),
+                    "400": answer("The meter is invalid: every problem, in the contract's details and in Leap's errors.", reference("CreateMeterErrorResponse"))
+                }
             }
         },
         "/v2/meters/{meter_id}": {
@@ -365,7 +368,7 @@ fn paths() -> Value {
                             "text/csv": {"schema": {"type": "string"}}
                         }
                     },
-                    "400": error("An unknown filter key or value, search field, page size or page token."),
+                    "400": answer("An unknown filter key or value, search field, page size or page token; with Leap's message beside.", reference("ValidationErrorResponse")),
                     "401": error("No valid API key.")
                 }
             }
@@ -824,6 +827,21 @@ fn schemas() -> Value {
                 "csv_row": {"type": "integer", "description": "1-based row of the file; the header is row 1."},
                 "problem_field": {"type": "string", "description": "Dotted path (JSON) or column name (CSV)."}
             }
+        },
+        "ValidationErrorResponse": {
+            "description": "An error as every operation answers it, with Leap's message (the title again) beside.",
+            "allOf": [reference("ErrorResponse"), {"type": "object", "required": ["message"], "properties": {
+                "message": {"type": "string"}}}]
+        },
+        "CreateMeterErrorResponse": {
+            "description": "An error as every operation answers it, with Leap's errors beside: one per problem.",
+            "allOf": [reference("ErrorResponse"), {"type": "object", "required": ["errors"], "properties": {
+                "errors": {"type": "array", "items": {"type": "object", "required": ["description"], "properties": {
+                    "field": {"type": "string", "description": "The field in error, dotted within the asset; absent for the body as a whole."},
+                    "description": {"type": "string"},
+                    "suggestions": {"type": "array", "items": {"type": "object", "properties": {
+                        "suggestions": {"type": "array", "items": {"type": "object", "properties": {
+                            "field": {"type": "string"}, "suggestion": {"type": "string"}}}}}}}}}}}}]
         },
         "ErrorResponse": {
             "type": "object", "required": ["title", "status", "details"],

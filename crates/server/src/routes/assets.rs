@@ -42,6 +42,17 @@ pub async fn list(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
+    list_assets(state, caller, raw, headers)
+        .await
+        .map_err(ApiError::with_message)
+}
+
+async fn list_assets(
+    state: AppState,
+    caller: Caller,
+    raw: Option<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let query = ListQuery::parse(raw.as_deref())?;
     query.check_keys(FILTER_KEYS)?;
     let job_ids = query

@@ -37,15 +37,35 @@ pub struct CreateParams {
     update_existing: bool,
 }
 
-/// `POST /v1.1/meters`
+/// `POST /v1.1/meters`: a refusal carries Leap's `errors` as well.
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<CreateParams>,
+    params: Result<Query<CreateParams>, ApiError>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<ProvisionalAssetBody>> {
-    if !is_json(&headers) {
+    let result = match params {
+        Ok(Query(params)) => create_one(&state, caller, params, &headers, body).await,
+        Err(refusal) => Err(refusal),
+    };
+    result.map_err(|e| {
+        if e.status == axum::http::StatusCode::BAD_REQUEST {
+            e.with_create_meter_errors()
+        } else {
+            e
+        }
+    })
+}
+
+async fn create_one(
+    state: &AppState,
+    caller: Caller,
+    params: CreateParams,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<Json<ProvisionalAssetBody>> {
+    if !is_json(headers) {
         return Err(unsupported_media_type());
     }
     let bytes = body::read_small(body, SINGLE_BODY_LIMIT).await?;
@@ -71,8 +91,7 @@ pub async fn create(
             ApiError::invalid_assets(problems)
         }
     })?;
-    let asset =
-        upload::create_single(&state, caller.partner, value, params.update_existing).await?;
+    let asset = upload::create_single(state, caller.partner, value, params.update_existing).await?;
     Ok(Json(asset.into()))
 }
 
