@@ -208,6 +208,36 @@ async fn keys_and_imports_refuse_an_unknown_partner(backend: Backend) {
     assert!(!bad.status.success());
 }
 
+/// A key made with chosen scopes prints them; an unknown scope or a rate limit of zero is
+/// one clear line naming it, and nothing is made.
+async fn keys_take_scopes_and_bad_settings_are_named(backend: Backend) {
+    let db = TestDatabase::new(backend).await.unwrap();
+    let (partner, _) = create_partner(&db);
+    let args = ["keys", "create", "--partner", &partner, "--scope"];
+    let made = gridroll(&db, &[&args[..], &["meters:read,events:read"]].concat());
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&made.stdout).unwrap();
+    assert_eq!(
+        printed["scopes"],
+        serde_json::json!(["meters:read", "events:read"])
+    );
+
+    let unknown = gridroll(&db, &[&args[..], &["meters:delete"]].concat());
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(stderr.contains("meters:delete"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+
+    let zero = gridroll(&db, &["serve", "--rate-limit", "0"]);
+    assert!(!zero.status.success());
+    let stderr = String::from_utf8_lossy(&zero.stderr);
+    assert!(stderr.contains("--rate-limit"), "{stderr}");
+}
+
 async fn the_operator_import_stores_meters_that_share_a_reference(backend: Backend) {
     let db = TestDatabase::new(backend).await.unwrap();
     let (partner, _) = create_partner(&db);
@@ -546,6 +576,7 @@ gridroll_testkit::backend_tests!(
     operators_manage_programs_and_activate_enrollments_from_the_command_line,
     partners_create_prints_only_the_partner_and_its_key,
     keys_and_imports_refuse_an_unknown_partner,
+    keys_take_scopes_and_bad_settings_are_named,
     the_operator_import_stores_meters_that_share_a_reference,
     serve_demo_prints_a_key_and_a_portal_password_that_work_at_once,
     users_create_takes_the_password_from_stdin_and_the_user_can_sign_in,

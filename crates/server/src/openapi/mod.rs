@@ -159,7 +159,8 @@ fn headers() -> Value {
     })
 }
 
-/// Marks each partner operation with the scope its key needs (`x-scope`), from the table
+/// Marks each partner operation with the scope its key needs (as its security
+/// requirement's role, and as `x-scope`), from the table
 /// the router's guard reads, and the 403 a key without it gets; each operation that
 /// changes something with the `Idempotency-Key` it takes, and its 409 and 422.
 fn with_scopes(document: &mut Value) {
@@ -170,6 +171,8 @@ fn with_scopes(document: &mut Value) {
         else {
             continue;
         };
+        // OpenAPI 3.1 lets a scheme other than OAuth name the roles an operation needs.
+        operation["security"] = json!([{"Bearer": [scope.as_str()]}]);
         operation["x-scope"] = json!(scope.as_str());
         operation["responses"]["403"] = error(&format!(
             "The API key lacks the scope {scope}; details name it."
