@@ -54,7 +54,7 @@ pub struct ServeArgs {
     max_uploads_per_partner: Option<u32>,
     /// Requests each API key may make per minute to this process; past them it is
     /// answered 429 until the minute ends.
-    #[arg(long, env = "GRIDROLL_RATE_LIMIT", default_value_t = 3000, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "GRIDROLL_RATE_LIMIT", default_value_t = 6000, value_parser = clap::value_parser!(u32).range(1..))]
     rate_limit: u32,
     /// Seconds a request body may go without sending a byte before the request is
     /// refused (408).

@@ -16,6 +16,8 @@ pub struct FieldProblem {
     /// Dotted path of the field, e.g. `customer.postal_code` or `site.site_devices.0.model`.
     pub path: String,
     pub message: String,
+    /// What was probably meant: the field name or value nearest to the one given.
+    pub suggestion: Option<String>,
 }
 
 /// The data of one meter, valid against the `CreateMeter` schema. Absent and `null`
@@ -31,6 +33,7 @@ impl MeterData {
             problems.push(FieldProblem {
                 path: String::new(),
                 message: format!("must be an object, not {}", type_name(&value)),
+                suggestion: None,
             });
             return Err(problems);
         };
@@ -133,13 +136,15 @@ fn check_object(
     object.retain(|key, value| {
         let Some(field) = fields.iter().find(|f| f.name == key) else {
             let known: Vec<&str> = fields.iter().map(|f| f.name).collect();
+            let near = crate::suggest::closest(key, known.iter().copied());
             let mut message = "unknown field".to_owned();
-            if let Some(near) = crate::suggest::closest(key, known.iter().copied()) {
+            if let Some(near) = near {
                 message.push_str(&format!(" (did you mean {near}?)"));
             }
             problems.push(FieldProblem {
                 path: join(&crate::suggest::clip(key)),
                 message,
+                suggestion: near.map(join),
             });
             return false;
         };
@@ -150,6 +155,7 @@ fn check_object(
             problems.push(FieldProblem {
                 path: join(field.name),
                 message: "is required".to_owned(),
+                suggestion: None,
             });
         }
     }
@@ -171,10 +177,11 @@ fn check_value(
     path: &dyn Fn() -> String,
     problems: &mut Vec<FieldProblem>,
 ) -> bool {
-    let mut fail = |message: String| {
+    let mut fail = |message: String, suggestion: Option<String>| {
         problems.push(FieldProblem {
             path: path(),
             message,
+            suggestion,
         });
         false
     };
@@ -182,66 +189,72 @@ fn check_value(
         Kind::Text(rule) => match &*value {
             Value::String(s) => match check_text(rule, s) {
                 Ok(()) => true,
-                Err(message) => fail(message),
+                Err(message) => fail(message, None),
             },
-            other => fail(format!("must be a string, not {}", type_name(other))),
+            other => fail(format!("must be a string, not {}", type_name(other)), None),
         },
         Kind::Enum(allowed) => match &*value {
             Value::String(s) if allowed.contains(&s.as_str()) => true,
-            Value::String(s) => fail(not_one_of(s, allowed)),
-            other => fail(format!("must be a string, not {}", type_name(other))),
+            Value::String(s) => fail(not_one_of(s, allowed), suggestion(s, allowed)),
+            other => fail(format!("must be a string, not {}", type_name(other)), None),
         },
         Kind::EnumList(allowed) => {
             let Value::Array(items) = &*value else {
-                return fail(format!("must be a list, not {}", type_name(value)));
+                return fail(format!("must be a list, not {}", type_name(value)), None);
             };
             if items.is_empty() {
-                return fail("must list at least one value".to_owned());
+                return fail("must list at least one value".to_owned(), None);
             }
             let mut seen = BTreeSet::new();
             for item in items {
                 match item {
                     Value::String(s) if !allowed.contains(&s.as_str()) => {
-                        return fail(not_one_of(s, allowed));
+                        return fail(not_one_of(s, allowed), suggestion(s, allowed));
                     }
                     Value::String(s) if !seen.insert(s.as_str()) => {
-                        return fail(format!("lists {s} more than once"));
+                        return fail(format!("lists {s} more than once"), None);
                     }
                     Value::String(_) => {}
-                    other => return fail(format!("must list strings, not {}", type_name(other))),
+                    other => {
+                        return fail(format!("must list strings, not {}", type_name(other)), None);
+                    }
                 }
             }
             true
         }
         Kind::Bool => match &*value {
             Value::Bool(_) => true,
-            other => fail(format!("must be true or false, not {}", shown(other))),
+            other => fail(format!("must be true or false, not {}", shown(other)), None),
         },
         Kind::Number { min, max } => match value.as_f64() {
             Some(n) if value.is_number() && (*min..=*max).contains(&n) => true,
-            Some(_) if value.is_number() => {
-                fail(format!("must be between {min} and {max}, not {value}"))
-            }
-            _ => fail(format!("must be a number, not {}", shown(value))),
+            Some(_) if value.is_number() => fail(
+                format!("must be between {min} and {max}, not {value}"),
+                None,
+            ),
+            _ => fail(format!("must be a number, not {}", shown(value)), None),
         },
         Kind::Integer { min, max } => match value.as_i64() {
             Some(n) if (*min..=*max).contains(&n) => true,
-            Some(n) => fail(format!("must be between {min} and {max}, not {n}")),
-            None => fail(format!("must be a whole number, not {}", shown(value))),
+            Some(n) => fail(format!("must be between {min} and {max}, not {n}"), None),
+            None => fail(
+                format!("must be a whole number, not {}", shown(value)),
+                None,
+            ),
         },
         Kind::Date => match &*value {
             Value::String(s) if parse_date(s).is_some() => true,
-            other => fail(format!(
-                "must be a date as YYYY-MM-DD, not {}",
-                shown(other)
-            )),
+            other => fail(
+                format!("must be a date as YYYY-MM-DD, not {}", shown(other)),
+                None,
+            ),
         },
         Kind::Object(children) => match value {
             Value::Object(object) => {
                 check_object(children, object, &path(), problems);
                 true
             }
-            other => fail(format!("must be an object, not {}", type_name(other))),
+            other => fail(format!("must be an object, not {}", type_name(other)), None),
         },
         Kind::ObjectList(children) => match value {
             Value::Array(items) => {
@@ -255,12 +268,13 @@ fn check_value(
                         other => problems.push(FieldProblem {
                             path: item_path,
                             message: format!("must be an object, not {}", type_name(other)),
+                            suggestion: None,
                         }),
                     }
                 }
                 true
             }
-            other => fail(format!("must be a list, not {}", type_name(other))),
+            other => fail(format!("must be a list, not {}", type_name(other)), None),
         },
     }
 }
@@ -312,6 +326,11 @@ fn is_email(s: &str) -> bool {
 /// Parses a contract date, `YYYY-MM-DD`.
 pub fn parse_date(s: &str) -> Option<Date> {
     Date::parse(s, format_description!("[year]-[month]-[day]")).ok()
+}
+
+/// The allowed value nearest to `value`, when one is near.
+fn suggestion(value: &str, allowed: &[&str]) -> Option<String> {
+    crate::suggest::closest(value, allowed.iter().copied()).map(str::to_owned)
 }
 
 fn not_one_of(value: &str, allowed: &[&str]) -> String {
@@ -426,6 +445,30 @@ mod tests {
                 .iter()
                 .any(|(p, m)| p == "customer.postalcode" && m.contains("did you mean postal_code"))
         );
+    }
+
+    #[test]
+    fn a_misspelt_field_or_value_carries_the_nearest_one_as_its_suggestion() {
+        let mut value = minimal();
+        value["customer"]["postalcode"] = json!("94105");
+        value["transmission_region"] = json!("CAISOO");
+        value["colour"] = json!("red");
+        let found = MeterData::parse(value).unwrap_err();
+        let suggestion = |path: &str| {
+            found
+                .iter()
+                .find(|p| p.path == path)
+                .map(|p| p.suggestion.clone())
+        };
+        assert_eq!(
+            suggestion("customer.postalcode"),
+            Some(Some("customer.postal_code".to_owned()))
+        );
+        assert_eq!(
+            suggestion("transmission_region"),
+            Some(Some("CAISO".to_owned()))
+        );
+        assert_eq!(suggestion("colour"), Some(None), "nothing is near");
     }
 
     #[test]

@@ -43,8 +43,9 @@ impl ApiError {
     }
 
     /// The error as `POST /v1.1/meters` answers it: besides the contract's members,
-    /// Leap's `errors`, one `{field, description}` for each problem (the field left out
-    /// for a problem with the body as a whole).
+    /// Leap's `errors`, one `{field, description, suggestions}` for each problem (the
+    /// field left out for a problem with the body as a whole, the suggestions when a
+    /// nearby field or value was probably meant).
     pub fn with_create_meter_errors(mut self) -> Self {
         let errors: Vec<Value> = match &self.details {
             Value::Array(problems) => problems
@@ -53,6 +54,12 @@ impl ApiError {
                     let mut error = json!({"description": p["message"]});
                     if let Some(field) = p["problem_field"].as_str() {
                         error["field"] = json!(field);
+                    }
+                    if let Some(suggestion) = p["suggestion"].as_str() {
+                        let field = &p["problem_field"];
+                        error["suggestions"] = json!([{"suggestions": [
+                            {"field": field, "suggestion": suggestion}
+                        ]}]);
                     }
                     error
                 })

@@ -25,10 +25,10 @@ pub struct RateLimit {
 }
 
 impl Default for RateLimit {
-    /// Generous: 3,000 requests a minute (50 a second) per key.
+    /// Generous: 6,000 requests a minute (100 a second) per key.
     fn default() -> Self {
         Self {
-            requests: NonZeroU32::new(3000).expect("not zero"),
+            requests: NonZeroU32::new(6000).expect("not zero"),
             window: Duration::from_secs(60),
         }
     }

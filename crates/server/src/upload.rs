@@ -331,6 +331,7 @@ fn single_asset(body: Value) -> Result<Value, UploadError> {
                 json_index: None,
                 csv_row: None,
                 problem_field: Some(key.clone()),
+                suggestion: None,
             });
         }
     }
@@ -343,6 +344,7 @@ fn single_asset(body: Value) -> Result<Value, UploadError> {
             json_index: None,
             csv_row: None,
             problem_field: Some("onboarding_token".to_owned()),
+            suggestion: None,
         });
     }
     let asset = object.remove("provisional_asset").filter(|v| !v.is_null());
@@ -352,6 +354,7 @@ fn single_asset(body: Value) -> Result<Value, UploadError> {
             json_index: None,
             csv_row: None,
             problem_field: Some("provisional_asset".to_owned()),
+            suggestion: None,
         });
     }
     match asset {

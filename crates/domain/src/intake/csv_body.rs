@@ -59,6 +59,7 @@ pub(super) fn read_csv<R: Read>(body: R, run: &mut Run<'_>) -> Result<(), Intake
                             json_index: None,
                             csv_row: Some(1),
                             problem_field: Some(p.column),
+                            suggestion: None,
                         });
                     }
                     return Ok(());
@@ -85,6 +86,7 @@ pub(super) fn read_csv<R: Read>(body: R, run: &mut Run<'_>) -> Result<(), Intake
                 json_index: None,
                 csv_row: Some(row),
                 problem_field: None,
+                suggestion: None,
             }),
             Ok(true) => {
                 if let Some(problems) =
@@ -102,6 +104,7 @@ pub(super) fn read_csv<R: Read>(body: R, run: &mut Run<'_>) -> Result<(), Intake
                         json_index: None,
                         csv_row: Some(row),
                         problem_field: Some(layout.column_for(&path)),
+                        suggestion: None,
                     });
                 }
             }
@@ -135,6 +138,7 @@ fn long_cells(
             json_index: None,
             csv_row: Some(row),
             problem_field: Some(column(i)),
+            suggestion: None,
         })
         .collect();
     (!problems.is_empty()).then_some(problems)
@@ -162,6 +166,7 @@ fn csv_failure(
                     json_index: None,
                     csv_row: Some(row),
                     problem_field: None,
+                    suggestion: None,
                 });
                 Ok(ControlFlow::Break(()))
             }
@@ -173,6 +178,7 @@ fn csv_failure(
                 json_index: None,
                 csv_row: Some(row),
                 problem_field: None,
+                suggestion: None,
             });
             Ok(ControlFlow::Continue(()))
         }
@@ -182,6 +188,7 @@ fn csv_failure(
                 json_index: None,
                 csv_row: Some(row),
                 problem_field: None,
+                suggestion: None,
             });
             Ok(ControlFlow::Continue(()))
         }

@@ -50,6 +50,7 @@ pub(super) fn read_json<R: Read>(body: R, run: &mut Run<'_>) -> Result<(), Intak
                         json_index: at.get(),
                         csv_row: None,
                         problem_field: None,
+                        suggestion: None,
                     });
                     Ok(())
                 }
@@ -107,6 +108,7 @@ impl<'de> Visitor<'de> for Body<'_, '_> {
                     json_index: None,
                     csv_row: None,
                     problem_field: Some(key),
+                    suggestion: None,
                 });
                 map.next_value::<IgnoredAny>()?;
             }
@@ -117,6 +119,7 @@ impl<'de> Visitor<'de> for Body<'_, '_> {
                 json_index: None,
                 csv_row: None,
                 problem_field: Some("assets".to_owned()),
+                suggestion: None,
             });
         }
         Ok(())
@@ -162,6 +165,7 @@ impl<'de> Visitor<'de> for Assets<'_, '_> {
                 json_index: Some(index),
                 csv_row: None,
                 problem_field: Some(path),
+                suggestion: None,
             };
             let duplicates = duplicates
                 .into_iter()

@@ -23,7 +23,7 @@ pub use json_body::MAX_ASSET_BYTES;
 use crate::compact::CompactAsset;
 use crate::csv_layout::CsvLayout;
 use crate::enums::TransmissionRegion;
-use crate::meter::MeterData;
+use crate::meter::{FieldProblem, MeterData};
 
 /// How many problems a rejection lists; the total is always counted.
 pub const MAX_LISTED_PROBLEMS: usize = 1000;
@@ -47,6 +47,9 @@ pub struct Problem {
     pub csv_row: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem_field: Option<String>,
+    /// What was probably meant: the field or value nearest to the one given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<String>,
 }
 
 impl Problem {
@@ -57,6 +60,7 @@ impl Problem {
             json_index: None,
             csv_row: None,
             problem_field: None,
+            suggestion: None,
         }
     }
 }
@@ -182,6 +186,7 @@ pub fn parse_one(value: Value) -> Result<MeterData, Problems> {
                 json_index: None,
                 csv_row: None,
                 problem_field: Some(p.path),
+                suggestion: p.suggestion,
             });
         }
         problems
@@ -241,11 +246,13 @@ impl Run<'_> {
         if !earlier.is_empty() {
             self.accepted.assets_count += 1;
             let later = parsed.err().unwrap_or_default();
-            let found = earlier
-                .into_iter()
-                .chain(later.into_iter().map(|p| (p.path, p.message)));
-            for (path, message) in found {
-                self.problems.push(locate(path, message));
+            let earlier = earlier.into_iter().map(|(path, message)| FieldProblem {
+                path,
+                message,
+                suggestion: None,
+            });
+            for found in earlier.chain(later) {
+                self.push_located(found, &locate);
             }
             return;
         }
@@ -267,11 +274,18 @@ impl Run<'_> {
             }
             Err(found) => {
                 self.accepted.assets_count += 1;
-                for p in found {
-                    self.problems.push(locate(p.path, p.message));
+                for found in found {
+                    self.push_located(found, &locate);
                 }
             }
         }
+    }
+
+    /// A field's problem, located in the request, with what was probably meant.
+    fn push_located(&mut self, found: FieldProblem, locate: &impl Fn(String, String) -> Problem) {
+        let mut problem = locate(found.path, found.message);
+        problem.suggestion = found.suggestion;
+        self.problems.push(problem);
     }
 }
 

@@ -10,7 +10,8 @@ use gridroll_domain::webhook::EventType;
 use serde_json::{Value, json};
 use strum::VariantNames;
 
-use super::{answer, error, nullable, reference, uuid_schema};
+use super::rules::nullable;
+use super::{answer, error, reference, uuid_schema};
 
 fn webhook_path() -> Value {
     json!({"name": "webhook_id", "in": "path", "required": true, "description": "The ID of the webhook.",

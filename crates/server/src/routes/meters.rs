@@ -86,6 +86,7 @@ async fn create_one(
                     json_index: None,
                     csv_row: None,
                     problem_field: Some(field),
+                    suggestion: None,
                 });
             }
             ApiError::invalid_assets(problems)

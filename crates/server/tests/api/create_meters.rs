@@ -171,6 +171,26 @@ async fn an_invalid_single_meter_is_refused_with_every_problem(backend: Backend)
         assert_eq!(error["field"], problem["problem_field"]);
         assert_eq!(error["description"], problem["message"]);
     }
+    let mut misspelt = asset("ref-9");
+    misspelt["transmission_region"] = json!("CAISOO");
+    misspelt["customer"]["postl_code"] = json!("94103");
+    let suggested = app
+        .post_json("/v1.1/meters", &json!({"provisional_asset": misspelt}))
+        .await;
+    assert_eq!(suggested.status, StatusCode::BAD_REQUEST);
+    let suggestion = |field: &str| {
+        suggested.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["field"] == field)
+            .map(|e| e["suggestions"][0]["suggestions"][0]["suggestion"].clone())
+    };
+    assert_eq!(suggestion("transmission_region"), Some(json!("CAISO")));
+    assert_eq!(
+        suggestion("customer.postl_code"),
+        Some(json!("customer.postal_code"))
+    );
     let not_json = app
         .send(
             axum::http::Method::POST,

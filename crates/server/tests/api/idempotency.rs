@@ -139,7 +139,12 @@ async fn a_repeat_while_the_first_is_running_is_a_conflict(backend: Backend) {
                 .header("idempotency-key", "slow")
                 .body(Body::from(csv))
                 .unwrap();
-            crate::common::answer(tower::ServiceExt::oneshot(other, request).await.unwrap()).await
+            crate::common::checked(
+                &Method::POST,
+                "/v1.1/jobs/meters",
+                tower::ServiceExt::oneshot(other, request).await.unwrap(),
+            )
+            .await
         }
     };
     let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(4);
@@ -160,7 +165,8 @@ async fn a_repeat_while_the_first_is_running_is_a_conflict(backend: Backend) {
                 .header("idempotency-key", "slow")
                 .body(Body::from_stream(body))
                 .unwrap();
-            crate::common::answer(tower::ServiceExt::oneshot(router, request).await.unwrap()).await
+            let response = tower::ServiceExt::oneshot(router, request).await.unwrap();
+            crate::common::checked(&Method::POST, "/v1.1/jobs/meters", response).await
         })
     };
     let held = "SELECT count(*) FROM idempotency_keys WHERE status IS NULL";

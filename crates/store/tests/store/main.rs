@@ -4,6 +4,7 @@
 mod accounts;
 mod catalog;
 mod events;
+mod idempotency;
 mod jobs;
 mod meters;
 mod webhooks;

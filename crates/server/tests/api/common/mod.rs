@@ -364,6 +364,14 @@ impl gridroll_domain::timestamp::Clock for TestClock {
     }
 }
 
+/// [`answer`], checked against the OpenAPI document as every answer of
+/// [`TestApp::send_with`] is: for requests a test sends to a router itself.
+pub async fn checked(method: &Method, uri: &str, response: axum::response::Response) -> Answer {
+    let answer = answer(response).await;
+    conformance::check(method, uri, answer.status, &answer.headers, &answer.body);
+    answer
+}
+
 /// A response's status and JSON body (`null` when empty).
 pub async fn answer(response: axum::response::Response) -> Answer {
     let status = response.status();
