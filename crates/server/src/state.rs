@@ -16,9 +16,14 @@ use crate::webhooks::client::WebhookClient;
 use crate::worker::Workers;
 use crate::{auth, portal, rate_limit, slots, webhooks};
 
-/// What every handler can reach.
+/// What every handler can reach: one pointer, cloned for every request (axum hands each
+/// handler and layer its own copy), to what the process shares.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The store's areas, the settings, the clock, and the process's shared limits.
+#[derive(Clone)]
+pub struct Shared {
     pub accounts: Arc<dyn AccountStore>,
     pub jobs: Arc<dyn JobStore>,
     pub meters: Arc<dyn MeterStore>,
@@ -43,9 +48,17 @@ pub struct AppState {
     pub webhook_client: Arc<WebhookClient>,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl AppState {
     pub fn new(stores: Stores, config: Config) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             accounts: stores.accounts,
             jobs: stores.jobs,
             meters: stores.meters,
@@ -65,7 +78,14 @@ impl AppState {
             clock: Arc::new(SystemClock),
             keys: Arc::new(auth::KeyCache::default()),
             sign_ins: Arc::new(portal::throttle::SignInThrottle::default()),
-        }
+        }))
+    }
+
+    /// The same state with every time read from `clock` (tests drive deadlines so).
+    pub fn with_clock(&self, clock: Arc<dyn Clock>) -> Self {
+        let mut shared = Shared::clone(&self.0);
+        shared.clock = clock;
+        Self(Arc::new(shared))
     }
 
     /// The clock's instant as stored: milliseconds since the epoch.

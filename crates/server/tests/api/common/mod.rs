@@ -135,7 +135,7 @@ impl TestApp {
     /// The harness with every time (the API's, the workers', the dispatcher's) read
     /// from `clock`.
     pub fn with_clock(mut self, clock: Arc<TestClock>) -> Self {
-        self.state.clock = clock;
+        self.state = self.state.with_clock(clock);
         self.router = router(self.state.clone());
         self
     }
