@@ -22,7 +22,6 @@ use futures_util::{Stream, StreamExt};
 use gridroll_domain::PartnerId;
 use gridroll_domain::scope::Scope;
 use gridroll_store::{Claim, Hold, KeptAnswer};
-use http_body_util::BodyExt;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -136,6 +135,7 @@ pub async fn guard(
 }
 
 /// A request holding its key.
+#[derive(Clone)]
 struct Holder {
     state: AppState,
     partner: PartnerId,
@@ -148,9 +148,14 @@ impl Holder {
         let (parts, body) = request.into_parts();
         let tap = Tap::new(&parts, body);
         let request = Request::from_parts(parts, Body::from_stream(tap.clone()));
-        let renewing = tokio::spawn(self.renew());
+        // Until the answer is settled, the guard renews the hold; dropped unsettled (a
+        // panic, the client gone), it stops renewing and lets the key go.
+        let mut guard = HoldGuard {
+            renewing: tokio::spawn(self.renew()),
+            holder: Some(self.clone()),
+        };
         let response = next.run(request).await;
-        renewing.abort();
+        guard.settle();
         if !is_final(response.status()) {
             self.release().await;
             return response;
@@ -162,32 +167,21 @@ impl Holder {
             return response;
         };
         let (parts, body) = response.into_parts();
-        let small = axum::body::HttpBody::size_hint(&body)
-            .exact()
-            .is_some_and(|n| n <= MAX_KEPT);
-        if !small {
-            self.release().await;
-            return Response::from_parts(parts, body);
-        }
-        let bytes = match body.collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) => {
-                self.release().await;
-                return ApiError::internal(&e).into_response();
-            }
-        };
-        let headers = KEPT_HEADERS
-            .iter()
-            .filter_map(|name| {
-                let value = parts.headers.get(name)?.to_str().ok()?;
-                Some((name.as_str().to_owned(), value.to_owned()))
-            })
-            .collect();
-        let answer = KeptAnswer {
-            fingerprint,
-            status: parts.status.as_u16(),
-            headers,
-            body: bytes.to_vec(),
+        let (answer, response) = match kept_body(body).await {
+            Ok(bytes) => (
+                KeptAnswer {
+                    fingerprint,
+                    status: parts.status.as_u16(),
+                    headers: kept_headers(&parts.headers),
+                    body: bytes.to_vec(),
+                },
+                Response::from_parts(parts, Body::from(bytes)),
+            ),
+            // Made, but too large to keep: repeats are told so rather than made again.
+            Err(body) => (
+                too_large_to_keep(fingerprint),
+                Response::from_parts(parts, body),
+            ),
         };
         match self
             .state
@@ -201,7 +195,7 @@ impl Holder {
             }
             Err(e) => tracing::warn!(error = %e, "could not keep the answer of an idempotency key"),
         }
-        Response::from_parts(parts, Body::from(bytes))
+        response
     }
 
     /// Renews the hold while the request runs; stopped by its caller.
@@ -238,6 +232,75 @@ impl Holder {
     }
 }
 
+/// Renews a hold while its request runs, and lets the key go if the request ends without
+/// an answer (its future dropped by a panic or a client gone).
+struct HoldGuard {
+    renewing: tokio::task::JoinHandle<()>,
+    holder: Option<Holder>,
+}
+
+impl HoldGuard {
+    /// The request has its answer: stop renewing; the caller keeps or releases the key.
+    fn settle(&mut self) {
+        self.renewing.abort();
+        self.holder = None;
+    }
+}
+
+impl Drop for HoldGuard {
+    fn drop(&mut self) {
+        self.renewing.abort();
+        if let Some(holder) = self.holder.take() {
+            tokio::spawn(async move { holder.release().await });
+        }
+    }
+}
+
+/// The answer's body whole, when it is small enough to keep; otherwise the body to send
+/// on, nothing of it lost.
+async fn kept_body(body: Body) -> Result<Bytes, Body> {
+    let mut kept = Vec::new();
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            return Err(Body::from_stream(
+                futures_util::stream::iter([Ok(Bytes::from(kept))]).chain(stream),
+            ));
+        };
+        if (kept.len() + chunk.len()) as u64 > MAX_KEPT {
+            let seen = futures_util::stream::iter([Ok(Bytes::from(kept)), Ok(chunk)]);
+            return Err(Body::from_stream(seen.chain(stream)));
+        }
+        kept.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(kept))
+}
+
+fn kept_headers(headers: &axum::http::HeaderMap) -> Vec<(String, String)> {
+    KEPT_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = headers.get(name)?.to_str().ok()?;
+            Some((name.as_str().to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
+/// What repeats of a request whose answer was too large to keep are told.
+fn too_large_to_keep(fingerprint: [u8; 32]) -> KeptAnswer {
+    let body = json!({
+        "title": "The request with this Idempotency-Key was made, and its answer was too large to keep",
+        "status": 409,
+        "details": {"error": "the change was made once; read its outcome rather than sending it again"},
+    });
+    KeptAnswer {
+        fingerprint,
+        status: 409,
+        headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+        body: body.to_string().into_bytes(),
+    }
+}
+
 /// A repeat gets the kept answer; another request with the key is refused.
 async fn replay(state: &AppState, request: Request, key: &str, kept: KeptAnswer) -> Response {
     let (parts, body) = request.into_parts();
@@ -255,7 +318,7 @@ async fn replay(state: &AppState, request: Request, key: &str, kept: KeptAnswer)
         .into_response();
     }
     let status = StatusCode::from_u16(kept.status).unwrap_or(StatusCode::OK);
-    let mut response = (status, kept.body).into_response();
+    let mut response = (status, with_this_request_id(kept.body)).into_response();
     for (name, value) in &kept.headers {
         if let (Ok(name), Ok(value)) = (
             HeaderName::try_from(name.as_str()),
@@ -270,6 +333,22 @@ async fn replay(state: &AppState, request: Request, key: &str, kept: KeptAnswer)
     response
 }
 
+/// A kept error body names the request that first got it; its replay names this one, as
+/// the answer's `x-request-id` does.
+fn with_this_request_id(body: Vec<u8>) -> Vec<u8> {
+    let Ok(serde_json::Value::Object(mut members)) = serde_json::from_slice(&body) else {
+        return body;
+    };
+    let Some(id) = crate::telemetry::request_id() else {
+        return body;
+    };
+    if !members.contains_key("request_id") {
+        return body;
+    }
+    members.insert("request_id".to_owned(), json!(id));
+    serde_json::to_vec(&members).unwrap_or(body)
+}
+
 /// A request body that hashes what it passes on, and whose unread remainder can still be
 /// read (and hashed) once the handler is done with it.
 #[derive(Clone)]
@@ -280,6 +359,8 @@ struct Tapped {
     hasher: Sha256,
     read: u64,
     ended: bool,
+    /// The body failed part-way (stalled, cut off, bad gzip): what was read is not all.
+    failed: bool,
 }
 
 impl Tap {
@@ -296,6 +377,7 @@ impl Tap {
             hasher,
             read: 0,
             ended: false,
+            failed: false,
         })))
     }
 
@@ -309,7 +391,10 @@ impl Tap {
         let rest = self.lock().rest.take();
         if let Some(mut rest) = rest {
             while let Some(chunk) = rest.next().await {
-                let chunk = chunk.ok()?;
+                let Ok(chunk) = chunk else {
+                    self.lock().failed = true;
+                    return None;
+                };
                 let mut tapped = self.lock();
                 tapped.read += chunk.len() as u64;
                 if tapped.read > limit {
@@ -320,9 +405,7 @@ impl Tap {
             self.lock().ended = true;
         }
         let tapped = self.lock();
-        tapped
-            .ended
-            .then(|| tapped.hasher.clone().finalize().into())
+        (tapped.ended && !tapped.failed).then(|| tapped.hasher.clone().finalize().into())
     }
 }
 
@@ -345,7 +428,11 @@ impl Stream for Tap {
                 tapped.rest = None;
                 Poll::Ready(None)
             }
-            other => other,
+            Poll::Ready(Some(Err(e))) => {
+                tapped.failed = true;
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Pending => Poll::Pending,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use gridroll_domain::PartnerId;
@@ -96,8 +96,23 @@ pub async fn track(mut request: Request, next: Next) -> Response {
             "answered"
         );
     });
+    // Any token is a method to HTTP: only the standard ones get labels of their own.
+    let standard = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+    ];
+    let method_label = if standard.contains(&method) {
+        method.as_str()
+    } else {
+        "OTHER"
+    };
     let labels = [
-        ("method", method.as_str().to_owned()),
+        ("method", method_label.to_owned()),
         ("route", route),
         ("status", status.to_string()),
     ];

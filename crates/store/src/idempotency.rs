@@ -154,7 +154,8 @@ impl<E: Engine> IdempotencyStore for E {
             db.execute(
                 "DELETE FROM idempotency_keys WHERE (partner_id, idempotency_key) IN (
                      SELECT partner_id, idempotency_key FROM idempotency_keys
-                     WHERE created_at < $1 ORDER BY created_at LIMIT $2)",
+                     WHERE created_at < $1 AND (status IS NOT NULL OR locked_until < $1)
+                     ORDER BY created_at LIMIT $2)",
                 values![before, limit],
             )
             .await
@@ -171,34 +172,44 @@ async fn claim(
     now: i64,
     expired_before: i64,
 ) -> Result<Claim> {
-    let inserted = db
-        .execute(
-            "INSERT INTO idempotency_keys (partner_id, idempotency_key, owner, locked_until, created_at)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (partner_id, idempotency_key) DO NOTHING",
-            values![partner, key, hold.owner, hold.until, now],
-        )
-        .await?;
-    if inserted == 1 {
-        return Ok(Claim::Held);
-    }
     let sql = format!(
         "SELECT locked_until, fingerprint, status, headers, body, created_at
          FROM idempotency_keys WHERE partner_id = $1 AND idempotency_key = $2{}",
         db.dialect().for_update()
     );
-    let row = db.query_one(&sql, values![partner, key]).await?;
+    // A row removed between the insert and the read (released, or swept) is tried again.
+    let mut found = None;
+    for _ in 0..2 {
+        let inserted = db
+            .execute(
+                "INSERT INTO idempotency_keys
+                     (partner_id, idempotency_key, owner, locked_until, created_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (partner_id, idempotency_key) DO NOTHING",
+                values![partner, key, hold.owner, hold.until, now],
+            )
+            .await?;
+        if inserted == 1 {
+            return Ok(Claim::Held);
+        }
+        found = db.query_opt(&sql, values![partner, key]).await?;
+        if found.is_some() {
+            break;
+        }
+    }
+    let row = found.ok_or(crate::StoreError::LeaseLost)?;
     let (locked_until, status, created_at): (Option<i64>, Option<u32>, i64) =
         (row.get(0)?, row.get(2)?, row.get(5)?);
     let expired = created_at < expired_before;
     let lapsed = status.is_none() && locked_until.is_none_or(|until| until < now);
     if expired || lapsed {
-        // A key past its time is new again; a hold whose process died is taken over.
+        // A key past its time is new again; a hold whose process died is taken over, and
+        // its day starts now.
         db.execute(
             "UPDATE idempotency_keys SET owner = $3, locked_until = $4, fingerprint = NULL,
-                 status = NULL, headers = NULL, body = NULL,
-                 created_at = CASE WHEN $6 THEN $5 ELSE created_at END
+                 status = NULL, headers = NULL, body = NULL, created_at = $5
              WHERE partner_id = $1 AND idempotency_key = $2",
-            values![partner, key, hold.owner, hold.until, now, expired],
+            values![partner, key, hold.owner, hold.until, now],
         )
         .await?;
         return Ok(Claim::Held);

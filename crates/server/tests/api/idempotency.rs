@@ -227,6 +227,31 @@ async fn a_server_fault_is_not_replayed(backend: Backend) {
     assert_eq!(retried.header("idempotent-replayed"), None);
 }
 
+/// A body that broke off keeps nothing under the key, so the retry with the whole body is
+/// made, not refused as another request.
+async fn an_upload_whose_body_broke_off_is_made_when_retried(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let csv = rows(&["ik-1", "ik-2"]);
+    let (head, _) = csv.split_at(csv.len() / 2);
+    let broken = futures_util::stream::iter([
+        Ok(Bytes::from(head.to_owned())),
+        Err(std::io::Error::other("the connection was reset")),
+    ]);
+    let request = axum::http::Request::post("/v1.1/jobs/meters")
+        .header("authorization", format!("Bearer {}", app.key))
+        .header("content-type", "text/csv")
+        .header("idempotency-key", "broken")
+        .body(Body::from_stream(broken))
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(app.router.clone(), request)
+        .await
+        .unwrap();
+    assert_ne!(response.status(), StatusCode::CREATED);
+    let retried = app.upload_with_key("broken", csv).await;
+    assert_eq!(retried.status, StatusCode::CREATED, "{}", retried.body);
+    assert_eq!(app.count("SELECT count(*) FROM jobs").await, 1);
+}
+
 /// Webhook changes are replayed too: a repeated creation answers the same subscription
 /// and secret, a repeated deletion what the first answered.
 async fn webhook_changes_are_replayed_with_the_first_answer(backend: Backend) {
@@ -337,6 +362,7 @@ gridroll_testkit::backend_tests!(
     keys_are_each_partners_own,
     a_repeat_while_the_first_is_running_is_a_conflict,
     a_server_fault_is_not_replayed,
+    an_upload_whose_body_broke_off_is_made_when_retried,
     webhook_changes_are_replayed_with_the_first_answer,
     a_malformed_key_is_refused_and_reads_ignore_keys,
     a_key_is_kept_a_day_then_removed,

@@ -120,7 +120,18 @@ async fn a_released_key_runs_afresh_and_an_expired_one_is_new_then_removed(backe
         keys.remove_expired_keys(tomorrow - DAY, 10).await.unwrap(),
         0
     );
-    keys.claim_key(f.partner, "old", hold(NOW + 60_000), NOW, NOW - DAY)
+    // A day-old key is removed once answered, or once its hold lapsed a day ago; one
+    // still held is left to its request.
+    let old = hold(NOW + 60_000);
+    keys.claim_key(f.partner, "old", old, NOW, NOW - DAY)
+        .await
+        .unwrap();
+    let held = hold(tomorrow + 60_000);
+    keys.claim_key(f.partner, "held", held, NOW, NOW - DAY)
+        .await
+        .unwrap();
+    assert!(keys.renew_key(f.partner, "held", held).await.unwrap());
+    keys.answer_key(f.partner, "old", old.owner, &answer())
         .await
         .unwrap();
     assert_eq!(
