@@ -169,7 +169,7 @@ pub async fn create_key(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let partner: PartnerId = path_id(&raw, "partner_id", "Partner")?;
+    let partner = partner(&state, &raw).await?;
     let request: NewKey = json_body(&headers, body, 64 * 1024, "request body").await?;
     let name = KeyName::parse(&request.name)
         .map_err(|e| ApiError::bad_request("Invalid key name", json!({"name": e.to_string()})))?;
@@ -179,12 +179,6 @@ pub async fn create_key(
             ApiError::bad_request("Invalid scopes", json!({"scopes": e.to_string()}))
         })?,
     };
-    if state.accounts.get_partner(partner).await?.is_none() {
-        return Err(ApiError::not_found(
-            "Partner not found",
-            json!({"partner_id": partner}),
-        ));
-    }
     let (id, key) = crate::auth::issue_api_key(
         state.accounts.as_ref(),
         partner,
