@@ -240,6 +240,8 @@ mod tests {
             path in "(/[a-zA-Z0-9._~-]{0,12}){0,4}",
             port in proptest::option::of(1u16..),
         ) {
+            // "xn--" starts a punycode label, which must then decode.
+            prop_assume!(!host.starts_with("xn--"));
             let port = port.map(|p| format!(":{p}")).unwrap_or_default();
             let url = ReceiverUrl::parse(&format!("https://{host}{port}{path}"), false)
                 .expect("a valid receiver");
