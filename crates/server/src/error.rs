@@ -4,7 +4,7 @@
 
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use gridroll_domain::intake::Problems;
+use gridroll_domain::intake::{Problem, Problems};
 use gridroll_store::{PartnerProgramsError, StoreError};
 use serde_json::{Map, Value, json};
 
@@ -18,7 +18,9 @@ pub struct ApiError {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Members of the body beside the contract's, where an operation's Leap schema asks
     /// for more (`errors` of a single meter's creation).
-    pub members: Map<String, Value>,
+    pub members: Box<Map<String, Value>>,
+    /// The problems `details` lists, for answers that also show them in Leap's shape.
+    pub problems: Box<[Problem]>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -30,7 +32,8 @@ impl ApiError {
             title: title.into(),
             details,
             headers: Vec::new(),
-            members: Map::new(),
+            members: Box::default(),
+            problems: Box::default(),
         }
     }
 
@@ -47,27 +50,11 @@ impl ApiError {
     /// field left out for a problem with the body as a whole, the suggestions when a
     /// nearby field or value was probably meant).
     pub fn with_create_meter_errors(mut self) -> Self {
-        let errors: Vec<Value> = match &self.details {
-            Value::Array(problems) => problems
-                .iter()
-                .map(|p| {
-                    let mut error = json!({"description": p["message"]});
-                    if let Some(field) = p["problem_field"].as_str() {
-                        error["field"] = json!(field);
-                    }
-                    if let Some(suggestion) = p["suggestion"].as_str() {
-                        let field = &p["problem_field"];
-                        error["suggestions"] = json!([{"suggestions": [
-                            {"field": field, "suggestion": suggestion}
-                        ]}]);
-                    }
-                    error
-                })
-                .collect(),
-            details => {
-                let description = details["error"].as_str().unwrap_or(&self.title);
-                vec![json!({"description": description})]
-            }
+        let errors: Vec<Value> = if self.problems.is_empty() {
+            let description = self.details["error"].as_str().unwrap_or(&self.title);
+            vec![json!({"description": description})]
+        } else {
+            self.problems.iter().map(create_meter_error).collect()
         };
         self.members.insert("errors".to_owned(), json!(errors));
         self
@@ -94,7 +81,9 @@ impl ApiError {
             ),
             n => format!("The request has {n} problems; nothing was stored"),
         };
-        Self::bad_request(title, json!(problems.listed))
+        let mut error = Self::bad_request(title, json!(problems.listed));
+        error.problems = problems.listed.into();
+        error
     }
 
     pub fn not_found(title: impl Into<String>, details: Value) -> Self {
@@ -138,6 +127,20 @@ impl ApiError {
             json!({"reference": reference}),
         )
     }
+}
+
+/// One problem as Leap's `CreateMeterError`.
+fn create_meter_error(problem: &Problem) -> Value {
+    let mut error = json!({"description": problem.message});
+    if let Some(field) = &problem.problem_field {
+        error["field"] = json!(field);
+    }
+    if let Some(suggestion) = &problem.suggestion {
+        error["suggestions"] = json!([{"suggestions": [
+            {"field": problem.problem_field, "suggestion": suggestion}
+        ]}]);
+    }
+    error
 }
 
 impl From<StoreError> for ApiError {
@@ -203,7 +206,7 @@ impl IntoResponse for ApiError {
             status: self.status.as_u16(),
             details: self.details,
             request_id: crate::telemetry::request_id(),
-            members: self.members,
+            members: *self.members,
         };
         let mut response = (self.status, axum::Json(body)).into_response();
         response.headers_mut().extend(self.headers);
