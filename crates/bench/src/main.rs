@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use serde_json::{Value, json};
 
 use crate::http::{Connection, hammer, percentile};
@@ -38,6 +38,29 @@ struct Args {
     /// Where to put the generated files (a temporary directory by default).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Parts of the run to leave out, separated by commas: baseline, small, reads,
+    /// webhooks (the large import always runs).
+    #[arg(long, value_delimiter = ',')]
+    skip: Vec<Part>,
+    /// An argument added to every `gridroll serve` the benchmark starts (repeat it for
+    /// several), to compare settings of one build: `--serve-arg=--workers=4`.
+    #[arg(long, allow_hyphen_values = true)]
+    serve_arg: Vec<String>,
+}
+
+/// A part of the run that can be left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Part {
+    Baseline,
+    Small,
+    Reads,
+    Webhooks,
+}
+
+impl Args {
+    fn runs(&self, part: Part) -> bool {
+        !self.skip.contains(&part)
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -63,6 +86,14 @@ impl Report {
     }
 }
 
+/// What every import of one run shares.
+struct Bench {
+    args: Args,
+    gridroll: PathBuf,
+    dir: PathBuf,
+    report: Report,
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     let temp = tempfile::tempdir()?;
     let dir = args
@@ -77,7 +108,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
             gridroll.display()
         );
     }
-    let mut report = Report { lines: Vec::new() };
     println!(
         "machine: {} cores; backend: {}",
         std::thread::available_parallelism()?,
@@ -87,250 +117,278 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "SQLite"
         }
     );
+    let mut bench = Bench {
+        args,
+        gridroll,
+        dir,
+        report: Report { lines: Vec::new() },
+    };
 
-    let small = dir.join("small.csv");
-    let large = dir.join("large.csv");
+    let small = bench.dir.join("small.csv");
+    let large = bench.dir.join("large.csv");
     let started = Instant::now();
-    let small_bytes = generate::write_csv(&small, args.small_rows)?;
-    let large_bytes = generate::write_csv(&large, args.rows)?;
+    let small_bytes = generate::write_csv(&small, bench.args.small_rows)?;
+    let large_bytes = generate::write_csv(&large, bench.args.rows)?;
     println!(
         "generated {} rows ({:.1} MB) and {} rows ({:.1} MB) in {:.1} s",
-        args.small_rows,
+        bench.args.small_rows,
         small_bytes as f64 / 1e6,
-        args.rows,
+        bench.args.rows,
         large_bytes as f64 / 1e6,
         started.elapsed().as_secs_f64()
     );
 
-    let baseline = match &args.database_url {
-        None => sqlite_import(&dir, &large)?,
-        Some(url) => postgres_copy(url, &large)?,
-    };
-    let engine = if args.database_url.is_some() {
-        "PostgreSQL COPY"
+    let baseline = if bench.args.runs(Part::Baseline) {
+        Some(bench.baseline(&large)?)
     } else {
-        "sqlite3 .import"
+        None
     };
-    report.figure(
-        &format!("baseline: {engine} of {} rows", args.rows),
-        format!("{:.2} s", baseline.as_secs_f64()),
-        "-",
-        None,
-    );
-
-    // The small import, on a server of its own.
-    let small_run = import(
-        &gridroll,
-        &dir,
-        "small",
-        args.database_url.as_deref(),
-        &small,
-        None,
-    )
-    .await?;
-    report.figure(
-        &format!("import {} rows, upload to COMPLETED", args.small_rows),
-        format!("{:.2} s", small_run.seconds),
-        "<= 1.5 s",
-        Some(small_run.seconds <= 1.5),
-    );
-
-    let mut large_run = import(
-        &gridroll,
-        &dir,
-        "large",
-        args.database_url.as_deref(),
-        &large,
-        None,
-    )
-    .await?;
-    let ratio = large_run.seconds / baseline.as_secs_f64();
-    let (limit, target) = if args.database_url.is_some() {
-        (4.0, "<= 4x COPY")
+    let small_run = if bench.args.runs(Part::Small) {
+        Some(bench.small_import(&small).await?)
     } else {
-        (2.5, "<= 2.5x sqlite3 .import")
+        None
     };
-    report.figure(
-        &format!("import {} rows, upload to COMPLETED", args.rows),
-        format!(
-            "{:.2} s ({:.0} rows/s)",
-            large_run.seconds,
-            args.rows as f64 / large_run.seconds
-        ),
-        "-",
-        None,
-    );
-    report.figure(
-        "  of which upload accepted / processing",
-        format!(
-            "{:.2} / {:.2} s",
-            large_run.accepted_seconds,
-            large_run.seconds - large_run.accepted_seconds
-        ),
-        "-",
-        None,
-    );
-    report.figure(
-        "  ratio to the baseline",
-        format!("{ratio:.2}x"),
-        target,
-        Some(ratio <= limit),
-    );
-    report.figure(
-        &format!("  job: created / failed of {}", args.rows),
-        format!(
-            "{} / {}",
-            large_run.job["assets_created_count"], large_run.job["assets_failed_count"]
-        ),
-        "-",
-        None,
-    );
-    let peak_mb = large_run.peak_rss_kb as f64 / 1024.0;
-    let small_mb = small_run.peak_rss_kb as f64 / 1024.0;
-    report.figure(
-        "server peak RSS during the large import",
-        format!("{peak_mb:.0} MB"),
-        "<= 96 MB",
-        Some(peak_mb <= 96.0),
-    );
-    let growth = peak_mb / small_mb;
-    report.figure(
-        "  peak RSS, large / small import",
-        format!("{growth:.2}"),
-        "<= 1.20",
-        Some(growth <= 1.2),
-    );
-
-    // Reads on the large inventory.
-    let ids = meter_ids(&large_run.addr, &large_run.key, 10_000).await?;
-    let bare = hammer(
-        &large_run.addr,
-        &large_run.key,
-        &["/healthz".to_owned()],
-        args.connections,
-        Duration::from_secs(args.seconds),
-    )
-    .await?;
-    let paths: Vec<String> = ids.iter().map(|id| format!("/v2/meters/{id}")).collect();
-    let meters = hammer(
-        &large_run.addr,
-        &large_run.key,
-        &paths,
-        args.connections,
-        Duration::from_secs(args.seconds),
-    )
-    .await?;
-    report.figure(
-        &format!("bare JSON endpoint, {} connections", args.connections),
-        format!("{:.0} req/s", bare.per_second()),
-        "-",
-        None,
-    );
-    report.figure(
-        "GET /v2/meters/{id}",
-        format!(
-            "{:.0} req/s ({} errors)",
-            meters.per_second(),
-            meters.errors
-        ),
-        "-",
-        None,
-    );
-    let share = meters.per_second() / bare.per_second();
-    report.figure(
-        "  share of the bare endpoint",
-        format!("{:.0}%", share * 100.0),
-        ">= 40%",
-        Some(share >= 0.4),
-    );
-    report.figure(
-        "  p50",
-        format!("{:.2} ms", meters.percentile_ms(50.0)),
-        "-",
-        None,
-    );
-    report.figure(
-        "  p99",
-        format!("{:.2} ms", meters.percentile_ms(99.0)),
-        "<= 10 ms",
-        Some(meters.percentile_ms(99.0) <= 10.0),
-    );
-
-    let pages = search_all_pages(&large_run.addr, &large_run.key).await?;
-    let all: Vec<u32> = pages.iter().map(|d| d.as_micros() as u32).collect();
-    let p50 = percentile(&all, 50.0) as f64 / 1000.0;
-    let p99 = percentile(&all, 99.0) as f64 / 1000.0;
-    report.figure(
-        &format!(
-            "POST /v2/meters/search, 3 filters, {} pages of 500",
-            pages.len()
-        ),
-        format!("p50 {p50:.1} ms"),
-        "p50 <= 30 ms",
-        Some(p50 <= 30.0),
-    );
-    report.figure(
-        "  p99",
-        format!("{p99:.1} ms"),
-        "<= 100 ms",
-        Some(p99 <= 100.0),
-    );
-    let head: Vec<u32> = all.iter().take(5).copied().collect();
-    let tail: Vec<u32> = all.iter().rev().take(5).copied().collect();
-    report.figure(
-        "  first 5 pages / last 5 pages (median)",
-        format!(
-            "{:.1} / {:.1} ms",
-            percentile(&head, 50.0) as f64 / 1000.0,
-            percentile(&tail, 50.0) as f64 / 1000.0
-        ),
-        "last as fast as first",
-        None,
-    );
-    large_run.server.stop();
-
-    // The large import again, with a subscription to meter.created delivering every
-    // meter to a local receiver while the job runs.
-    let receiver = receiver::Receiver::start().await?;
-    let mut subscribed = import(
-        &gridroll,
-        &dir,
-        "subscribed",
-        args.database_url.as_deref(),
-        &large,
-        Some(&receiver.url),
-    )
-    .await?;
-    let delivered_by_end = receiver.received();
-    let with = subscribed.seconds / large_run.seconds;
-    report.figure(
-        &format!("import {} rows with a meter.created webhook", args.rows),
-        format!("{:.2} s", subscribed.seconds),
-        "-",
-        None,
-    );
-    report.figure(
-        "  ratio to the import without",
-        format!("{with:.2}x"),
-        "<= 1.3x",
-        Some(with <= 1.3),
-    );
-    let created: u64 = subscribed.job["assets_created_count"].as_u64().unwrap_or(0);
-    let started = Instant::now();
-    while receiver.received() < created && started.elapsed() < Duration::from_secs(1800) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut large_run = bench.import("large", &large, None).await?;
+    bench.large_import_figures(&large_run, baseline, small_run.as_ref());
+    if bench.args.runs(Part::Reads) {
+        bench.reads(&large_run).await?;
     }
-    report.figure(
-        "  delivered by the job's end / all delivered after",
-        format!(
-            "{delivered_by_end} / {:.1} s more",
-            started.elapsed().as_secs_f64()
-        ),
-        "-",
-        None,
-    );
-    subscribed.server.stop();
+    large_run.server.stop();
+    if bench.args.runs(Part::Webhooks) {
+        bench.webhooks(&large, &large_run).await?;
+    }
     Ok(())
+}
+
+impl Bench {
+    fn postgres(&self) -> bool {
+        self.args.database_url.is_some()
+    }
+
+    /// The engine's own bulk load of the large file.
+    fn baseline(&mut self, large: &Path) -> anyhow::Result<Duration> {
+        let (baseline, engine) = match &self.args.database_url {
+            None => (sqlite_import(&self.dir, large)?, "sqlite3 .import"),
+            Some(url) => (postgres_copy(url, large)?, "PostgreSQL COPY"),
+        };
+        self.report.figure(
+            &format!("baseline: {engine} of {} rows", self.args.rows),
+            format!("{:.2} s", baseline.as_secs_f64()),
+            "-",
+            None,
+        );
+        Ok(baseline)
+    }
+
+    /// The small import, on a server of its own.
+    async fn small_import(&mut self, small: &Path) -> anyhow::Result<Imported> {
+        let mut run = self.import("small", small, None).await?;
+        self.report.figure(
+            &format!("import {} rows, upload to COMPLETED", self.args.small_rows),
+            format!("{:.2} s", run.seconds),
+            "<= 1.5 s",
+            Some(run.seconds <= 1.5),
+        );
+        run.server.stop();
+        Ok(run)
+    }
+
+    fn large_import_figures(
+        &mut self,
+        large: &Imported,
+        baseline: Option<Duration>,
+        small: Option<&Imported>,
+    ) {
+        let rows = self.args.rows;
+        self.report.figure(
+            &format!("import {rows} rows, upload to COMPLETED"),
+            format!(
+                "{:.2} s ({:.0} rows/s)",
+                large.seconds,
+                rows as f64 / large.seconds
+            ),
+            "-",
+            None,
+        );
+        self.report.figure(
+            "  of which upload accepted / processing",
+            format!(
+                "{:.2} / {:.2} s",
+                large.accepted_seconds,
+                large.seconds - large.accepted_seconds
+            ),
+            "-",
+            None,
+        );
+        if let Some(baseline) = baseline {
+            let ratio = large.seconds / baseline.as_secs_f64();
+            let (limit, target) = if self.postgres() {
+                (4.0, "<= 4x COPY")
+            } else {
+                (2.5, "<= 2.5x sqlite3 .import")
+            };
+            self.report.figure(
+                "  ratio to the baseline",
+                format!("{ratio:.2}x"),
+                target,
+                Some(ratio <= limit),
+            );
+        }
+        self.report.figure(
+            &format!("  job: created / failed of {rows}"),
+            format!(
+                "{} / {}",
+                large.job["assets_created_count"], large.job["assets_failed_count"]
+            ),
+            "-",
+            None,
+        );
+        let peak_mb = large.peak_rss_kb as f64 / 1024.0;
+        self.report.figure(
+            "server peak RSS during the large import",
+            format!("{peak_mb:.0} MB"),
+            "<= 96 MB",
+            Some(peak_mb <= 96.0),
+        );
+        if let Some(small) = small {
+            let growth = peak_mb / (small.peak_rss_kb as f64 / 1024.0);
+            self.report.figure(
+                "  peak RSS, large / small import",
+                format!("{growth:.2}"),
+                "<= 1.20",
+                Some(growth <= 1.2),
+            );
+        }
+    }
+
+    /// Reads on the large inventory: one meter at a time against the bare endpoint, and
+    /// the search paged to its end.
+    async fn reads(&mut self, large: &Imported) -> anyhow::Result<()> {
+        let connections = self.args.connections;
+        let seconds = Duration::from_secs(self.args.seconds);
+        let ids = meter_ids(&large.addr, &large.key, 10_000).await?;
+        let bare = hammer(
+            &large.addr,
+            &large.key,
+            &["/healthz".to_owned()],
+            connections,
+            seconds,
+        )
+        .await?;
+        let paths: Vec<String> = ids.iter().map(|id| format!("/v2/meters/{id}")).collect();
+        let meters = hammer(&large.addr, &large.key, &paths, connections, seconds).await?;
+        let report = &mut self.report;
+        report.figure(
+            &format!("bare JSON endpoint, {connections} connections"),
+            format!("{:.0} req/s", bare.per_second()),
+            "-",
+            None,
+        );
+        report.figure(
+            "GET /v2/meters/{id}",
+            format!(
+                "{:.0} req/s ({} errors)",
+                meters.per_second(),
+                meters.errors
+            ),
+            "-",
+            None,
+        );
+        let share = meters.per_second() / bare.per_second();
+        report.figure(
+            "  share of the bare endpoint",
+            format!("{:.0}%", share * 100.0),
+            ">= 40%",
+            Some(share >= 0.4),
+        );
+        report.figure(
+            "  p50",
+            format!("{:.2} ms", meters.percentile_ms(50.0)),
+            "-",
+            None,
+        );
+        report.figure(
+            "  p99",
+            format!("{:.2} ms", meters.percentile_ms(99.0)),
+            "<= 10 ms",
+            Some(meters.percentile_ms(99.0) <= 10.0),
+        );
+
+        let pages = search_all_pages(&large.addr, &large.key).await?;
+        let all: Vec<u32> = pages.iter().map(|d| d.as_micros() as u32).collect();
+        let p50 = percentile(&all, 50.0) as f64 / 1000.0;
+        let p99 = percentile(&all, 99.0) as f64 / 1000.0;
+        report.figure(
+            &format!(
+                "POST /v2/meters/search, 3 filters, {} pages of 500",
+                pages.len()
+            ),
+            format!("p50 {p50:.1} ms"),
+            "p50 <= 30 ms",
+            Some(p50 <= 30.0),
+        );
+        report.figure(
+            "  p99",
+            format!("{p99:.1} ms"),
+            "<= 100 ms",
+            Some(p99 <= 100.0),
+        );
+        let head: Vec<u32> = all.iter().take(5).copied().collect();
+        let tail: Vec<u32> = all.iter().rev().take(5).copied().collect();
+        report.figure(
+            "  first 5 pages / last 5 pages (median)",
+            format!(
+                "{:.1} / {:.1} ms",
+                percentile(&head, 50.0) as f64 / 1000.0,
+                percentile(&tail, 50.0) as f64 / 1000.0
+            ),
+            "last as fast as first",
+            None,
+        );
+        Ok(())
+    }
+
+    /// The large import again, with a subscription to meter.created delivering every
+    /// meter to a local receiver while the job runs.
+    async fn webhooks(&mut self, large: &Path, without: &Imported) -> anyhow::Result<()> {
+        let receiver = receiver::Receiver::start().await?;
+        let mut subscribed = self
+            .import("subscribed", large, Some(&receiver.url))
+            .await?;
+        let delivered_by_end = receiver.received();
+        let with = subscribed.seconds / without.seconds;
+        self.report.figure(
+            &format!(
+                "import {} rows with a meter.created webhook",
+                self.args.rows
+            ),
+            format!("{:.2} s", subscribed.seconds),
+            "-",
+            None,
+        );
+        self.report.figure(
+            "  ratio to the import without",
+            format!("{with:.2}x"),
+            "<= 1.3x",
+            Some(with <= 1.3),
+        );
+        let created: u64 = subscribed.job["assets_created_count"].as_u64().unwrap_or(0);
+        let started = Instant::now();
+        while receiver.received() < created && started.elapsed() < Duration::from_secs(1800) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.report.figure(
+            "  delivered by the job's end / all delivered after",
+            format!(
+                "{delivered_by_end} / {:.1} s more",
+                started.elapsed().as_secs_f64()
+            ),
+            "-",
+            None,
+        );
+        subscribed.server.stop();
+        Ok(())
+    }
 }
 
 /// `sqlite3 .import` into a plain table: the floor of writing the same rows.
@@ -443,97 +501,99 @@ struct Imported {
     server: Server,
 }
 
-/// Starts a server on a fresh database, uploads a file and waits for the job to finish.
-async fn import(
-    gridroll: &Path,
-    dir: &Path,
-    name: &str,
-    postgres: Option<&str>,
-    csv: &Path,
-    webhook: Option<&str>,
-) -> anyhow::Result<Imported> {
-    let url = match postgres {
-        None => {
-            let path = dir.join(format!("{name}.db"));
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+impl Bench {
+    /// Starts a server on a fresh database, uploads a file and waits for the job to finish.
+    async fn import(
+        &self,
+        name: &str,
+        csv: &Path,
+        webhook: Option<&str>,
+    ) -> anyhow::Result<Imported> {
+        let (gridroll, dir) = (&self.gridroll, &self.dir);
+        let url = match self.args.database_url.as_deref() {
+            None => {
+                let path = dir.join(format!("{name}.db"));
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+                format!("sqlite://{}", path.display())
             }
-            format!("sqlite://{}", path.display())
-        }
-        Some(admin) => fresh_postgres(admin, name)?,
-    };
-    let created = Command::new(gridroll)
-        .args(["partners", "create", "--name", "Benchmark"])
-        .env("DATABASE_URL", &url)
-        .env("GRIDROLL_LOG", "warn")
-        .output()?;
-    if !created.status.success() {
-        bail!(
-            "partners create: {}",
-            String::from_utf8_lossy(&created.stderr)
-        );
-    }
-    let key = serde_json::from_slice::<Value>(&created.stdout)?["api_key"]
-        .as_str()
-        .context("no api_key")?
-        .to_owned();
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let addr = format!("127.0.0.1:{port}");
-    // The read loads are one key's thousands of requests a second: no limit is measured.
-    let mut serve = vec!["serve", "--addr", &addr, "--rate-limit", "4000000000"];
-    if webhook.is_some() {
-        serve.push("--webhook-allow-private");
-    }
-    let child = Command::new(gridroll)
-        .args(&serve)
-        .env("DATABASE_URL", &url)
-        .env("GRIDROLL_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()?;
-    let server = Server { child };
-    let mut client = loop {
-        if let Ok(mut c) = Connection::open(&addr, &key).await
-            && c.get("/healthz").await.is_ok()
-        {
-            break c;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    if let Some(url) = webhook {
-        let subscription = json!({"receiver_url": url, "event_types": ["meter.created"]});
-        let (status, body) = client.post_json("/v1.1/webhooks", &subscription).await?;
-        if status != 200 {
+            Some(admin) => fresh_postgres(admin, name)?,
+        };
+        let created = Command::new(gridroll)
+            .args(["partners", "create", "--name", "Benchmark"])
+            .env("DATABASE_URL", &url)
+            .env("GRIDROLL_LOG", "warn")
+            .output()?;
+        if !created.status.success() {
             bail!(
-                "subscribing failed: {status} {}",
-                String::from_utf8_lossy(&body)
+                "partners create: {}",
+                String::from_utf8_lossy(&created.stderr)
             );
         }
-    }
-
-    let started = Instant::now();
-    let created = client
-        .upload_csv("/v1.1/jobs/meters?file_name=bench.csv", csv)
-        .await?;
-    let accepted_seconds = started.elapsed().as_secs_f64();
-    let job_id = created["job_id"].as_str().context("no job_id")?.to_owned();
-    let job = loop {
-        let page = client.get_json("/v1.1/jobs/meters?page_size=1").await?;
-        let job = page["jobs"][0].clone();
-        if job["job_id"] == job_id.as_str() && job["status"] != "PROCESSING" {
-            break job;
+        let key = serde_json::from_slice::<Value>(&created.stdout)?["api_key"]
+            .as_str()
+            .context("no api_key")?
+            .to_owned();
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let addr = format!("127.0.0.1:{port}");
+        // The read loads are one key's thousands of requests a second: no limit is measured.
+        let mut serve = vec!["serve", "--addr", &addr, "--rate-limit", "4000000000"];
+        if webhook.is_some() {
+            serve.push("--webhook-allow-private");
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let seconds = started.elapsed().as_secs_f64();
-    Ok(Imported {
-        seconds,
-        accepted_seconds,
-        peak_rss_kb: server.peak_rss_kb(),
-        job,
-        addr,
-        key,
-        server,
-    })
+        serve.extend(self.args.serve_arg.iter().map(String::as_str));
+        let child = Command::new(gridroll)
+            .args(&serve)
+            .env("DATABASE_URL", &url)
+            .env("GRIDROLL_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()?;
+        let server = Server { child };
+        let mut client = loop {
+            if let Ok(mut c) = Connection::open(&addr, &key).await
+                && c.get("/healthz").await.is_ok()
+            {
+                break c;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        if let Some(url) = webhook {
+            let subscription = json!({"receiver_url": url, "event_types": ["meter.created"]});
+            let (status, body) = client.post_json("/v1.1/webhooks", &subscription).await?;
+            if status != 200 {
+                bail!(
+                    "subscribing failed: {status} {}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+        }
+
+        let started = Instant::now();
+        let created = client
+            .upload_csv("/v1.1/jobs/meters?file_name=bench.csv", csv)
+            .await?;
+        let accepted_seconds = started.elapsed().as_secs_f64();
+        let job_id = created["job_id"].as_str().context("no job_id")?.to_owned();
+        let job = loop {
+            let page = client.get_json("/v1.1/jobs/meters?page_size=1").await?;
+            let job = page["jobs"][0].clone();
+            if job["job_id"] == job_id.as_str() && job["status"] != "PROCESSING" {
+                break job;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        Ok(Imported {
+            seconds,
+            accepted_seconds,
+            peak_rss_kb: server.peak_rss_kb(),
+            job,
+            addr,
+            key,
+            server,
+        })
+    }
 }
 
 fn fresh_postgres(admin: &str, name: &str) -> anyhow::Result<String> {

@@ -106,6 +106,11 @@ pub struct WebhookArgs {
     /// Hours a rotated-out signing secret keeps signing beside the new one.
     #[arg(long, env = "GRIDROLL_WEBHOOK_SECRET_OVERLAP", default_value_t = 24)]
     webhook_secret_overlap: u64,
+    /// The share of its time, in percent, the webhook dispatcher sends while this
+    /// process writes a job's chunks; it rests the remainder, so that a large import
+    /// keeps the machine and its webhooks follow it (100: never rest).
+    #[arg(long, env = "GRIDROLL_WEBHOOK_IMPORT_SHARE", default_value_t = 25, value_parser = clap::value_parser!(u8).range(1..=100))]
+    webhook_import_share: u8,
     /// Days events and delivery attempts are kept.
     #[arg(long, env = "GRIDROLL_EVENT_RETENTION", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     event_retention: u64,
@@ -121,6 +126,7 @@ impl WebhookArgs {
             disable_after: Duration::from_secs(self.webhook_disable_after * HOUR),
             secret_overlap: Duration::from_secs(self.webhook_secret_overlap * HOUR),
             event_retention: Duration::from_secs(self.event_retention * 24 * HOUR),
+            import_share: self.webhook_import_share,
             ..WebhookConfig::default()
         }
     }

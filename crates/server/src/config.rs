@@ -68,6 +68,10 @@ pub struct WebhookConfig {
     pub subscriptions: usize,
     /// How often an idle dispatcher looks for something to send.
     pub idle_poll: Duration,
+    /// The share of its time (percent, 1-100) the dispatcher sends while this process's
+    /// workers write a job's chunks; it rests the remainder, so an import keeps the
+    /// machine and the deliveries catch up after it.
+    pub import_share: u8,
 }
 
 impl Default for WebhookConfig {
@@ -82,6 +86,7 @@ impl Default for WebhookConfig {
             concurrency: 8,
             subscriptions: 16,
             idle_poll: Duration::from_secs(1),
+            import_share: 25,
         }
     }
 }

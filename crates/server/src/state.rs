@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 
 use crate::config::Config;
 use crate::webhooks::client::WebhookClient;
-use crate::worker::Workers;
+use crate::worker::{Activity, Workers};
 use crate::{auth, portal, rate_limit, slots, webhooks};
 
 /// What every handler can reach: one pointer, cloned for every request (axum hands each
@@ -35,6 +35,8 @@ pub struct Shared {
     pub config: Arc<Config>,
     /// Woken when a job is ready for the workers.
     pub jobs_ready: Arc<Notify>,
+    /// The chunks this process's workers are writing.
+    pub activity: Arc<Activity>,
     pub clock: Arc<dyn Clock>,
     /// Recently used API keys.
     pub keys: Arc<auth::KeyCache>,
@@ -75,6 +77,7 @@ impl AppState {
             rate_limits: Arc::new(rate_limit::RateLimiter::new(config.rate_limit)),
             config: Arc::new(config),
             jobs_ready: Arc::new(Notify::new()),
+            activity: Arc::default(),
             clock: Arc::new(SystemClock),
             keys: Arc::new(auth::KeyCache::default()),
             sign_ins: Arc::new(portal::throttle::SignInThrottle::default()),
@@ -102,6 +105,7 @@ impl AppState {
             self.config.worker_config(),
             self.clock.clone(),
             self.jobs_ready.clone(),
+            self.activity.clone(),
         );
         let dispatcher = webhooks::dispatch::Dispatcher::new(self);
         workers.spawn(|stop| dispatcher.run(stop));

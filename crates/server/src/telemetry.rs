@@ -142,6 +142,13 @@ pub fn delivery_attempted(succeeded: bool, latency_ms: u64) {
         .record(latency_ms as f64 / 1000.0);
 }
 
+/// Counts a rest the webhook dispatcher took to give way to an import.
+pub fn dispatcher_rested(rest: std::time::Duration) {
+    metrics::counter!("gridroll_webhook_dispatcher_rest_milliseconds_total")
+        .increment(u64::try_from(rest.as_millis()).unwrap_or(u64::MAX));
+    metrics::counter!("gridroll_webhook_dispatcher_rests_total").increment(1);
+}
+
 /// Reads what `/metrics` shows of the store at the time of asking: the job queue and the
 /// database connections. A store that does not answer leaves the last values.
 pub async fn observe_store(state: &AppState) {

@@ -4,6 +4,7 @@
 //! restart releases every lease).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -25,6 +26,35 @@ pub struct WorkerConfig {
     pub idle_poll: Duration,
 }
 
+/// How many chunks this process's workers are writing at the moment. Background work
+/// that can wait (the webhook dispatcher) gives way while any is.
+#[derive(Debug, Default)]
+pub struct Activity {
+    chunks: AtomicUsize,
+}
+
+impl Activity {
+    /// Whether a worker of this process is writing a chunk.
+    pub fn busy(&self) -> bool {
+        self.chunks.load(Ordering::Relaxed) > 0
+    }
+
+    /// Counts a chunk being written until the guard is dropped.
+    pub fn enter(self: &Arc<Self>) -> ActivityGuard {
+        self.chunks.fetch_add(1, Ordering::Relaxed);
+        ActivityGuard(self.clone())
+    }
+}
+
+/// A chunk being written; see [`Activity::enter`].
+pub struct ActivityGuard(Arc<Activity>);
+
+impl Drop for ActivityGuard {
+    fn drop(&mut self) {
+        self.0.chunks.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// One worker. Tests drive it with [`Worker::step`] or [`Worker::drain`]; the server runs
 /// it in a loop.
 pub struct Worker {
@@ -32,6 +62,7 @@ pub struct Worker {
     name: String,
     config: WorkerConfig,
     clock: Arc<dyn Clock>,
+    activity: Arc<Activity>,
     current: Option<JobId>,
 }
 
@@ -42,8 +73,15 @@ impl Worker {
             name: name.into(),
             config,
             clock: Arc::new(SystemClock),
+            activity: Arc::default(),
             current: None,
         }
+    }
+
+    /// The worker counted in `activity` while it writes a chunk.
+    pub fn with_activity(mut self, activity: Arc<Activity>) -> Self {
+        self.activity = activity;
+        self
     }
 
     /// The worker with its leases and retries timed by `clock`.
@@ -74,6 +112,7 @@ impl Worker {
                 None => return Ok(false),
             },
         };
+        let writing = self.activity.enter();
         let result = self
             .jobs
             .process_chunk(
@@ -85,6 +124,7 @@ impl Worker {
                 self.now(),
             )
             .await;
+        drop(writing);
         match result {
             Ok(report) if report.status == JobStatus::Processing => {}
             Ok(report) => {
@@ -243,13 +283,15 @@ impl Workers {
         config: WorkerConfig,
         clock: Arc<dyn Clock>,
         ready: Arc<Notify>,
+        activity: Arc<Activity>,
     ) -> Self {
         let (stop, stopped) = watch::channel(false);
         let process = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
         let mut handles: Vec<JoinHandle<()>> = (0..count)
             .map(|n| {
                 let worker = Worker::new(jobs.clone(), format!("{process}-{n}"), config.clone())
-                    .with_clock(clock.clone());
+                    .with_clock(clock.clone())
+                    .with_activity(activity.clone());
                 tokio::spawn(worker.run(ready.clone(), stopped.clone()))
             })
             .collect();

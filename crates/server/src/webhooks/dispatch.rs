@@ -5,6 +5,7 @@
 //! with [`Dispatcher::drain`] and a test clock: no real waiting for backoff.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,16 +20,22 @@ use gridroll_store::{
 };
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use super::client::{Delivery, WebhookClient};
 use crate::AppState;
 use crate::config::WebhookConfig;
+use crate::worker::Activity;
 
 /// Events read and sent per round of one subscription.
 const BATCH: usize = 64;
 /// Rounds one claim of a subscription serves before it is given back, so that a
 /// subscription with a long backlog shares the dispatcher with the others.
 const ROUNDS: usize = 16;
+/// The longest rest between two rounds while an import runs: a round that waited long
+/// on its receiver used little of the machine, and its subscription should not wait
+/// much longer still.
+const MAX_REST: Duration = Duration::from_secs(1);
 
 /// Sends webhook deliveries.
 #[derive(Clone)]
@@ -38,6 +45,11 @@ pub struct Dispatcher {
     clock: Arc<dyn Clock>,
     config: WebhookConfig,
     name: String,
+    /// Chunks this process's workers are writing: while any is, the dispatcher rests
+    /// between rounds.
+    activity: Arc<Activity>,
+    /// Milliseconds rested so far, for tests and `/metrics`.
+    rested_ms: Arc<AtomicU64>,
 }
 
 impl Dispatcher {
@@ -52,7 +64,31 @@ impl Dispatcher {
                 std::process::id(),
                 uuid::Uuid::now_v7().simple()
             ),
+            activity: state.activity.clone(),
+            rested_ms: Arc::default(),
         }
+    }
+
+    /// How long this dispatcher has rested, giving way to imports.
+    pub fn rested(&self) -> Duration {
+        Duration::from_millis(self.rested_ms.load(Ordering::Relaxed))
+    }
+
+    /// After a round that took `round`, rests while this process writes a job's chunks,
+    /// so that sending takes at most its configured share of the time and an import
+    /// keeps the machine; the deliveries catch up when it ends.
+    async fn give_way(&self, round: Duration) {
+        if !self.activity.busy() {
+            return;
+        }
+        let rest = rest_after(round, self.config.import_share);
+        if rest.is_zero() {
+            return;
+        }
+        tokio::time::sleep(rest).await;
+        let ms = u64::try_from(rest.as_millis()).unwrap_or(u64::MAX);
+        self.rested_ms.fetch_add(ms, Ordering::Relaxed);
+        crate::telemetry::dispatcher_rested(rest);
     }
 
     fn now(&self) -> i64 {
@@ -152,6 +188,7 @@ impl Dispatcher {
             .filter_map(|s| Secret::parse(s).ok())
             .collect();
         for _ in 0..ROUNDS {
+            let started = Instant::now();
             let now = self.now();
             let batch = self
                 .webhooks
@@ -182,6 +219,7 @@ impl Dispatcher {
                 tracing::warn!(webhook = %id, "disabled a webhook subscription whose deliveries kept failing");
                 return Ok(sent);
             }
+            self.give_way(started.elapsed()).await;
         }
         self.webhooks.release_webhook(id, &self.name).await?;
         Ok(sent)
@@ -274,6 +312,13 @@ pub fn signed(
     }
 }
 
+/// The rest after a round that took `round`, so that rounds take `share_percent` of the
+/// time: a quarter leaves three times the round; never more than [`MAX_REST`].
+fn rest_after(round: Duration, share_percent: u8) -> Duration {
+    let share = u32::from(share_percent.clamp(1, 100));
+    (round * (100 - share) / share).min(MAX_REST)
+}
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -340,5 +385,33 @@ impl Retention {
                 tracing::warn!(error = %e, "could not remove expired events; trying again later");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quarter_share_rests_three_times_the_round() {
+        assert_eq!(
+            rest_after(Duration::from_millis(20), 25),
+            Duration::from_millis(60)
+        );
+        assert_eq!(
+            rest_after(Duration::from_millis(20), 50),
+            Duration::from_millis(20)
+        );
+    }
+
+    #[test]
+    fn the_whole_share_never_rests() {
+        assert_eq!(rest_after(Duration::from_secs(3), 100), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_long_round_rests_at_most_a_second() {
+        assert_eq!(rest_after(Duration::from_secs(16), 25), MAX_REST);
+        assert_eq!(rest_after(Duration::from_millis(400), 1), MAX_REST);
     }
 }

@@ -776,7 +776,45 @@ async fn a_slow_receiver_does_not_hold_up_another_subscriptions_deliveries(backe
     running.await.unwrap();
 }
 
+async fn the_dispatcher_gives_way_while_a_chunk_is_written_and_delivers_everything(
+    backend: Backend,
+) {
+    let (app, _) = app(backend).await;
+    let receiver = Receiver::start().await;
+    subscribe(&app, &receiver.url, &["meter.created"]).await;
+    // Three rounds' worth of events each time (a round reads 64).
+    let import = |first: usize| {
+        let assets = (first..first + 150)
+            .map(|n| asset(&format!("ref-{n}")))
+            .collect();
+        app.submit("/v1.1/jobs/meters", assets)
+    };
+
+    // Nothing being written: no rest.
+    import(0).await;
+    app.drain().await;
+    let idle = Dispatcher::new(&app.state);
+    assert_eq!(idle.drain().await.unwrap(), 150);
+    assert_eq!(idle.rested(), Duration::ZERO);
+
+    // A chunk being written (counted as a worker counts it): the dispatcher rests
+    // between rounds, and still sends every event once.
+    import(150).await;
+    app.drain().await;
+    assert!(
+        !app.state.activity.busy(),
+        "the worker counts itself out again"
+    );
+    let writing = app.state.activity.enter();
+    let polite = Dispatcher::new(&app.state);
+    assert_eq!(polite.drain().await.unwrap(), 150);
+    assert!(polite.rested() > Duration::ZERO, "it rested between rounds");
+    drop(writing);
+    assert_eq!(receiver.received().len(), 300);
+}
+
 gridroll_testkit::backend_tests!(
+    the_dispatcher_gives_way_while_a_chunk_is_written_and_delivers_everything,
     a_receiver_that_asks_to_wait_with_retry_after_is_not_tried_before,
     a_slow_receiver_does_not_hold_up_another_subscriptions_deliveries,
     two_dispatchers_on_one_database_send_each_attempt_once,

@@ -300,6 +300,7 @@ impl TestApp {
     pub fn worker(&self, name: &str) -> Worker {
         Worker::new(self.jobs.clone(), name, self.config.worker_config())
             .with_clock(self.state.clock.clone())
+            .with_activity(self.state.activity.clone())
     }
 
     /// Processes every job to the end.
