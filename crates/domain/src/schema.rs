@@ -31,6 +31,11 @@ pub enum Kind {
     Enum(&'static [&'static str]),
     /// A non-empty list of distinct enum values.
     EnumList(&'static [&'static str]),
+    /// A list of at most `max` distinct strings, each following `item` (tags).
+    TextList {
+        item: Text,
+        max: usize,
+    },
     Bool,
     Number {
         min: f64,
@@ -119,6 +124,14 @@ pattern!(
     CUSTOMER_GROUP,
     r#"^[’'+#"@()/&.,;A-Za-z\x{C0}-\x{24F}\x{1E00}-\x{1EFF}0-9\s_\-]*$"#,
     "made of letters, digits, spaces and ’ ' + # \" @ ( ) / & . , ; _ -"
+);
+// Leap's tag pattern without `,` `;` and `|`, which separate the tags of a CSV cell, and
+// with spaces only between other characters, which a cell's values lose at their ends:
+// every tag reads back from the upload layout as it was.
+pattern!(
+    TAG,
+    r#"^[’'+#"@()/&.A-Za-z\x{C0}-\x{24F}\x{1E00}-\x{1EFF}0-9\-\\](?:[’'+#"@()/&. A-Za-z\x{C0}-\x{24F}\x{1E00}-\x{1EFF}0-9\-\\]*[’'+#"@()/&.A-Za-z\x{C0}-\x{24F}\x{1E00}-\x{1EFF}0-9\-\\])?$"#,
+    "made of letters, digits, spaces between them and ’ ' + # \" @ ( ) / & . - \\ (not , ; or |, which separate tags)"
 );
 pattern!(TWO_LETTERS, r"^[A-Za-z]{2}$", "two letters");
 // As the contract writes it, the dot before the extension matches any character.
@@ -607,7 +620,26 @@ pub static CREATE_METER: &[Field] = &[
         text(0, 128, pattern(&CUSTOMER_GROUP)),
         "Customer group of the meter.",
     ),
+    // Gridroll's own, last: stored positions only ever grow at the end.
+    field(
+        "tags",
+        Kind::TextList {
+            item: TAG_TEXT,
+            max: MAX_TAGS,
+        },
+        "Gridroll's extension: the partner's tags, to group and find meters (at most 50, each 1 to 128 characters). Part of the meter's data: an update with update_existing replaces them too.",
+    ),
 ];
+
+/// The most tags a meter has.
+pub const MAX_TAGS: usize = 50;
+
+/// What one tag must be.
+pub const TAG_TEXT: Text = Text {
+    min: 1,
+    max: 128,
+    check: Check::Pattern(&TAG),
+};
 
 /// A leaf field with its dotted path, in table order.
 #[derive(Debug, Clone, Copy)]
@@ -712,5 +744,14 @@ mod tests {
         assert!(CUSTOMER_GROUP.is_match(""));
         assert!(CUSTOMER_GROUP.is_match("Group_1 (north)"));
         assert!(!CUSTOMER_GROUP.is_match("a|b"));
+        assert!(TAG.is_match("north fleet"));
+        assert!(TAG.is_match("Zoë’s #2 (A/B) \\ x"));
+        assert!(TAG.is_match("a"));
+        for separator in [",", ";", "|"] {
+            assert!(!TAG.is_match(&format!("a{separator}b")), "{separator}");
+        }
+        assert!(!TAG.is_match(" padded"));
+        assert!(!TAG.is_match("padded "));
+        assert!(!TAG.is_match("under_score"));
     }
 }

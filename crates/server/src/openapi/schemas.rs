@@ -6,7 +6,7 @@ use gridroll_domain::enums::{
     ParticipationPreference, TransmissionRegion,
 };
 use gridroll_domain::job::{AssetStatus, JobStatus, StatusName};
-use gridroll_domain::schema::{CREATE_METER, Check, Field, Kind};
+use gridroll_domain::schema::{CREATE_METER, Check, Field, Kind, Text};
 use serde_json::{Map, Value, json};
 use strum::VariantNames;
 
@@ -345,21 +345,15 @@ fn open_object(mut schema: Value) -> Value {
 
 fn field_schema(field: &'static Field) -> Value {
     match &field.kind {
-        Kind::Text(text) => {
-            let mut schema =
-                json!({"type": "string", "minLength": text.min, "maxLength": text.max});
-            match &text.check {
-                Check::None => {}
-                Check::Pattern(p) => schema["pattern"] = json!(ecma_pattern(p.source)),
-                Check::Email => schema["format"] = json!("email"),
-                Check::NoMojibake => schema["pattern"] = json!("^[^?\u{a0}\u{fffd}]*$"),
-            }
-            schema
-        }
+        Kind::Text(text) => field_schema_text(text),
         Kind::Enum(values) => json!({"type": "string", "enum": values}),
         Kind::EnumList(values) => json!({
             "type": "array", "minItems": 1, "uniqueItems": true,
             "items": {"type": "string", "enum": values}
+        }),
+        Kind::TextList { item, max } => json!({
+            "type": "array", "maxItems": max, "uniqueItems": true,
+            "items": field_schema_text(item)
         }),
         Kind::Bool => json!({"type": "boolean"}),
         Kind::Number { min, max } => json!({"type": "number", "minimum": min, "maximum": max}),
@@ -368,6 +362,17 @@ fn field_schema(field: &'static Field) -> Value {
         Kind::Object(children) => object_schema(children),
         Kind::ObjectList(children) => json!({"type": "array", "items": object_schema(children)}),
     }
+}
+
+fn field_schema_text(text: &Text) -> Value {
+    let mut schema = json!({"type": "string", "minLength": text.min, "maxLength": text.max});
+    match &text.check {
+        Check::None => {}
+        Check::Pattern(p) => schema["pattern"] = json!(ecma_pattern(p.source)),
+        Check::Email => schema["format"] = json!("email"),
+        Check::NoMojibake => schema["pattern"] = json!("^[^?\u{a0}\u{fffd}]*$"),
+    }
+    schema
 }
 
 #[cfg(test)]
