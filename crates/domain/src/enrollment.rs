@@ -726,7 +726,10 @@ mod tests {
             &schedule,
         );
         assert_eq!(shown.programs[0].status, EnrollmentStatus::Pending);
-        assert_eq!(shown.programs[0].abstentions, std::slice::from_ref(&one_day));
+        assert_eq!(
+            shown.programs[0].abstentions,
+            std::slice::from_ref(&one_day)
+        );
         assert_eq!(shown.programs[0].not_participating_reason(), None);
 
         // Idle over the whole period, in two pieces: nothing is left to deliver in.

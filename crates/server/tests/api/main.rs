@@ -9,6 +9,7 @@ mod create_meters;
 mod enrollments;
 mod idempotency;
 mod inventory;
+mod lifecycle;
 mod observability;
 mod openapi;
 mod portal;
