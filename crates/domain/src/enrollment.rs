@@ -364,20 +364,22 @@ pub fn summarize(
     }
 }
 
+/// The enrollment statuses from the best to the worst: the order in which a meter moves
+/// through enrollment, and in which lists and charts show them.
+pub const STATUS_ORDER: [EnrollmentStatus; 5] = [
+    EnrollmentStatus::Active,
+    EnrollmentStatus::Pending,
+    EnrollmentStatus::Eligible,
+    EnrollmentStatus::NotParticipating,
+    EnrollmentStatus::Ineligible,
+];
+
 /// Where the meter stands overall: the best of its programs' statuses.
 pub fn global_status(statuses: impl IntoIterator<Item = EnrollmentStatus>) -> EnrollmentStatus {
-    fn rank(s: EnrollmentStatus) -> u8 {
-        match s {
-            EnrollmentStatus::Active => 4,
-            EnrollmentStatus::Pending => 3,
-            EnrollmentStatus::Eligible => 2,
-            EnrollmentStatus::NotParticipating => 1,
-            EnrollmentStatus::Ineligible => 0,
-        }
-    }
+    let rank = |s: &EnrollmentStatus| STATUS_ORDER.iter().position(|o| o == s);
     statuses
         .into_iter()
-        .max_by_key(|s| rank(*s))
+        .min_by_key(rank)
         .unwrap_or(EnrollmentStatus::Ineligible)
 }
 

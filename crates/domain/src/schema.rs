@@ -141,6 +141,26 @@ pattern!(
     "a name made of letters, digits, spaces, dots, underscores and hyphens, with an extension"
 );
 
+/// A file's own name made to fit [`FILE_NAME`]: the characters it does not allow left
+/// out, spaces run together, at most 255 characters; `None` when nothing usable is left.
+/// A browser names a second download `meters (1).csv`, which is kept as `meters 1.csv`.
+pub fn fit_file_name(name: &str) -> Option<String> {
+    let kept: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ' '))
+        .collect();
+    let mut fitted = kept.split_whitespace().collect::<Vec<_>>().join(" ");
+    if fitted.chars().count() > 255 {
+        let (stem, extension) = fitted.rsplit_once('.').unwrap_or((&fitted, ""));
+        let room = 255usize.saturating_sub(extension.len() + 1);
+        fitted = format!(
+            "{}.{extension}",
+            stem.chars().take(room).collect::<String>()
+        );
+    }
+    FILE_NAME.is_match(&fitted).then_some(fitted)
+}
+
 const fn field(name: &'static str, kind: Kind, description: &'static str) -> Field {
     Field {
         name,
@@ -712,6 +732,25 @@ mod tests {
                 leaf.field.column_name()
             );
         }
+    }
+
+    #[test]
+    fn a_browsers_file_name_is_kept_with_what_the_rules_allow() {
+        assert_eq!(
+            fit_file_name("meters (1).csv").as_deref(),
+            Some("meters 1.csv")
+        );
+        assert_eq!(fit_file_name("meters.csv").as_deref(), Some("meters.csv"));
+        assert_eq!(
+            fit_file_name("Zählerstände März.csv").as_deref(),
+            Some("Zhlerstnde Mrz.csv")
+        );
+        assert_eq!(fit_file_name("(((.)))"), None);
+        assert_eq!(fit_file_name("no extension"), None);
+        let long = format!("{}.csv", "a".repeat(300));
+        let fitted = fit_file_name(&long).unwrap();
+        assert_eq!(fitted.chars().count(), 255);
+        assert!(fitted.ends_with(".csv"));
     }
 
     #[test]
