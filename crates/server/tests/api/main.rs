@@ -13,6 +13,7 @@ mod lifecycle;
 mod observability;
 mod openapi;
 mod portal;
+mod portal_meters;
 mod rate_limits;
 mod restart;
 mod webhooks;
