@@ -888,7 +888,32 @@ async fn another_partners_meters_are_not_found_by_any_lifecycle_call(backend: Ba
     assert_eq!(meter["is_archived"], false);
 }
 
+async fn a_repeated_archive_with_its_idempotency_key_replays_the_first_answer(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let ids = create(&app, vec![asset("idem-1")]).await;
+    let body = json!({"meter_ids": [ids["idem-1"]]}).to_string();
+    let archive = || {
+        app.send_with(
+            Method::POST,
+            "/v1.1/meters/archive",
+            Some(&app.key),
+            Some("application/json"),
+            &[("idempotency-key", "archive-idem-1")],
+            body.clone(),
+        )
+    };
+    let first = archive().await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    // Without the key, archiving again would be a 409; with it, the first answer again.
+    let again = archive().await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body, first.body);
+    assert_eq!(events(&app, "meter.updated").await.len(), 1);
+}
+
 gridroll_testkit::backend_tests!(
+    a_repeated_archive_with_its_idempotency_key_replays_the_first_answer,
     tags_added_and_removed_show_in_details_search_and_events,
     tags_come_from_an_upload_and_update_existing_replaces_them,
     a_bad_tag_request_changes_nothing,
