@@ -792,6 +792,7 @@ async fn the_market_registration_refresh_is_only_for_caiso_utility_meters(backen
     let mut utility = utility;
     utility["meter_type"] = json!("UTILITY_METER");
     let ids = create(&app, vec![utility, asset("device-1")]).await;
+    let before = app.meter(&ids["util-1"]).await;
     let refreshed = app
         .post_json(
             &format!(
@@ -803,6 +804,11 @@ async fn the_market_registration_refresh_is_only_for_caiso_utility_meters(backen
         .await;
     assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
     assert_eq!(refreshed.body["meter_id"], ids["util-1"]);
+    // An evaluation that finds what was there changes nothing, not even the time.
+    assert_eq!(
+        app.meter(&ids["util-1"]).await["audit"]["updated_at"],
+        before["audit"]["updated_at"]
+    );
     let refused = app
         .post_json(
             &format!(

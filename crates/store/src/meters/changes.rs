@@ -194,6 +194,15 @@ pub async fn change_meters(
             continue;
         }
         let columns = meter.columns(&catalog);
+        // An evaluation that finds what was there is no change (nor a sync's business).
+        let only_evaluated = Effect {
+            reevaluate: true,
+            ..Effect::default()
+        } == meter.effect;
+        if only_evaluated && columns.list == meter.enrollments {
+            applied.unchanged.push(id);
+            continue;
+        }
         write(db, partner, meter, &columns, now).await?;
         if meter.claims_new_reference() && meter.created_by == CreatedBy::Partner {
             claiming.push(id);
