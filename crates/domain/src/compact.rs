@@ -573,9 +573,11 @@ mod tests {
             Kind::ObjectList(children) => proptest::collection::vec(object(children), 0..3)
                 .prop_map(|items| Value::Array(items.into_iter().map(Value::Object).collect()))
                 .boxed(),
-            Kind::EnumList(_) => proptest::collection::vec("[A-Z_]{1,8}", 1..3)
-                .prop_map(|v| json!(v))
-                .boxed(),
+            Kind::EnumList(_) | Kind::TextList { .. } => {
+                proptest::collection::vec("[A-Z_]{1,8}", 1..3)
+                    .prop_map(|v| json!(v))
+                    .boxed()
+            }
             Kind::Bool => any::<bool>().prop_map(Value::Bool).boxed(),
             // Hundredths, as partners send them: the reading of longer decimals is up to
             // the JSON parser and the same whatever form the data is stored in.

@@ -352,6 +352,19 @@ fn write_leaf(field: &Field, cell: &str, out: &mut Vec<u8>) -> Option<()> {
             write_list(cell, out);
             return Some(());
         }
+        Kind::TextList { item, max } => {
+            let mut count = 0;
+            for (i, value) in split_list(cell).enumerate() {
+                let repeated = split_list(cell).take(i).any(|seen| seen == value);
+                if repeated || meter::check_text(item, value).is_err() {
+                    return None;
+                }
+                count += 1;
+            }
+            (count <= *max).then_some(())?;
+            write_list(cell, out);
+            return Some(());
+        }
         Kind::Bool => {
             out.extend_from_slice(if parse_bool(cell)? { b"true" } else { b"false" });
             return Some(());
@@ -466,7 +479,7 @@ fn convert(field: &Field, cell: &str) -> Value {
             .ok()
             .and_then(Number::from_f64)
             .map_or_else(text, Value::Number),
-        Kind::EnumList(_) => Value::Array(
+        Kind::EnumList(_) | Kind::TextList { .. } => Value::Array(
             split_list(cell)
                 .map(|item| Value::String(item.to_owned()))
                 .collect(),
@@ -723,6 +736,7 @@ mod tests {
             )
                 .prop_map(|(items, separator)| items.join(separator))
                 .boxed(),
+            Kind::TextList { .. } => texts(&["north", "fleet A;Zoë’s", "x | y (2)"]),
             Kind::Bool => texts(&["true", "Yes", "0", "FALSE", "no"]),
             Kind::Integer { min, max } => (*min..=*max).prop_map(|n| n.to_string()).boxed(),
             Kind::Number { min, max } => {
@@ -765,6 +779,12 @@ mod tests {
                 format!("{0},{0}", allowed[0]),
                 format!("{};NOPE", allowed[0]),
                 ",;|".to_owned(),
+            ]),
+            Kind::TextList { item, .. } => texts(vec![
+                "a,a".to_owned(),
+                "x".repeat(item.max + 1),
+                "under_score".to_owned(),
+                "tab\tin".to_owned(),
             ]),
             Kind::Bool => texts(vec!["maybe".to_owned(), "y".to_owned()]),
             Kind::Integer { min, max } => texts(vec![

@@ -40,6 +40,8 @@ pub enum Reason {
     LoadTypes,
     /// The meter's utility is outside the program's territories.
     Utility,
+    /// The partner archived the meter: it takes part in no program.
+    Archived,
 }
 
 impl Reason {
@@ -72,6 +74,9 @@ impl Reason {
                 listed(&program.utilities),
                 utility_of(meter).unwrap_or("not given")
             ),
+            Self::Archived => {
+                "takes no archived meter; unarchive the meter to have it evaluated again".to_owned()
+            }
         }
     }
 
@@ -91,6 +96,7 @@ impl Reason {
             "meter_type" => Some(Self::MeterType),
             "load_types" => Some(Self::LoadTypes),
             "utility" => Some(Self::Utility),
+            "archived" => Some(Self::Archived),
             _ => SENTENCES
                 .iter()
                 .find(|(start, _)| text.starts_with(start))

@@ -82,6 +82,26 @@ pub fn reevaluate(
     enrollments
 }
 
+/// The enrollments of an archived meter: every program it was evaluated against, each
+/// INELIGIBLE because the meter is archived (an ACTIVE one is left: the meter is brought
+/// back PENDING, for the operator to confirm again).
+pub fn withdrawn(
+    programs: &[Program],
+    meter: &MeterData,
+    previous: &[Enrollment],
+) -> Vec<Enrollment> {
+    reevaluate(programs, meter, previous)
+        .into_iter()
+        .map(|e| Enrollment {
+            program: e.program,
+            status: EnrollmentStatus::Ineligible,
+            missing: vec![],
+            reasons: vec![Reason::Archived],
+            activated_at: None,
+        })
+        .collect()
+}
+
 /// Makes a PENDING enrollment ACTIVE. Returns whether anything changed.
 pub fn activate(enrollments: &mut [Enrollment], program: &str, now: OffsetDateTime) -> bool {
     match enrollments.iter_mut().find(|e| e.program == program) {
@@ -231,9 +251,40 @@ pub struct ProgramView {
     pub status: EnrollmentStatus,
     pub reasons: Vec<Reason>,
     pub missing: Vec<String>,
+    /// The meter's idle and disenrolled periods that fall in the delivery period.
+    pub abstentions: Vec<Abstention>,
+    /// The one that makes the enrollment NOT_PARTICIPATING, when one does.
+    pub not_participating: Option<Abstention>,
 }
 
 impl ProgramView {
+    /// Why the enrollment is NOT_PARTICIPATING, as a sentence naming the preference that
+    /// makes it so (times as the wire shows them, UTC).
+    pub fn not_participating_reason(&self) -> Option<String> {
+        let a = self.not_participating.as_ref()?;
+        let period = self.period.as_ref().map_or("", |p| p.name.as_str());
+        let when = match a.end {
+            Some(end) => format!(
+                "from {} to {}",
+                crate::timestamp::format_millis(a.start),
+                crate::timestamp::format_millis(end)
+            ),
+            None => format!("from {} on", crate::timestamp::format_millis(a.start)),
+        };
+        let what = match a.preference {
+            ParticipationPreference::Idle => "idle",
+            _ => "disenrolled",
+        };
+        let why = a
+            .reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        Some(format!(
+            "The meter is {what} {when}{why}, which keeps it out of {period}"
+        ))
+    }
+
     /// Why the meter cannot join, as sentences about the program.
     pub fn described_reasons(
         &self,
@@ -313,20 +364,22 @@ pub fn summarize(
     }
 }
 
+/// The enrollment statuses from the best to the worst: the order in which a meter moves
+/// through enrollment, and in which lists and charts show them.
+pub const STATUS_ORDER: [EnrollmentStatus; 5] = [
+    EnrollmentStatus::Active,
+    EnrollmentStatus::Pending,
+    EnrollmentStatus::Eligible,
+    EnrollmentStatus::NotParticipating,
+    EnrollmentStatus::Ineligible,
+];
+
 /// Where the meter stands overall: the best of its programs' statuses.
 pub fn global_status(statuses: impl IntoIterator<Item = EnrollmentStatus>) -> EnrollmentStatus {
-    fn rank(s: EnrollmentStatus) -> u8 {
-        match s {
-            EnrollmentStatus::Active => 4,
-            EnrollmentStatus::Pending => 3,
-            EnrollmentStatus::Eligible => 2,
-            EnrollmentStatus::NotParticipating => 1,
-            EnrollmentStatus::Ineligible => 0,
-        }
-    }
+    let rank = |s: &EnrollmentStatus| STATUS_ORDER.iter().position(|o| o == s);
     statuses
         .into_iter()
-        .max_by_key(|s| rank(*s))
+        .min_by_key(rank)
         .unwrap_or(EnrollmentStatus::Ineligible)
 }
 
@@ -372,13 +425,20 @@ impl Schedule {
 }
 
 /// Where an enrollment stands at the schedule's instant: the delivery period it is in,
-/// and its status, NOT_PARTICIPATING where an abstention overlaps that period.
+/// its status, and the period of not taking part that keeps it out of that delivery
+/// period, if one does.
+///
+/// One idle day does not cost a season. A program is NOT_PARTICIPATING for its delivery
+/// period when the meter's idle or disenrolled periods leave it no time to deliver in what
+/// remains of the period (from its start, or from now once it is under way), or while one
+/// of them is in effect during the period; otherwise the enrollment keeps its status and
+/// the periods are listed beside it (see [`ProgramView::abstentions`]).
 fn standing<'s>(
     enrollment: &Enrollment,
     program: &Program,
     abstentions: &[Abstention],
     schedule: &'s Schedule,
-) -> (Option<&'s Period>, EnrollmentStatus) {
+) -> (Option<&'s Period>, EnrollmentStatus, Option<Abstention>) {
     let period = match enrollment.status {
         // An active enrollment delivers in the period under way, if one is.
         EnrollmentStatus::Active => schedule
@@ -386,20 +446,67 @@ fn standing<'s>(
             .or_else(|| schedule.target(&program.identifier)),
         _ => schedule.target(&program.identifier),
     };
-    let abstaining = period.is_some_and(|p| {
-        abstentions.iter().any(|a| {
-            p.overlaps(
-                crate::timestamp::from_millis(a.start),
-                a.end.map(crate::timestamp::from_millis),
-            )
-        })
-    });
+    let keeping_out = period.and_then(|p| keeping_out(p, abstentions, schedule.now));
     let status = match enrollment.status {
         EnrollmentStatus::Ineligible => EnrollmentStatus::Ineligible,
-        _ if abstaining => EnrollmentStatus::NotParticipating,
+        _ if keeping_out.is_some() => EnrollmentStatus::NotParticipating,
         other => other,
     };
-    (period, status)
+    (period, status, keeping_out)
+}
+
+/// The abstention that keeps a meter out of a delivery period: the one in effect now,
+/// during the period; else the first of those that together cover what remains of it.
+fn keeping_out(
+    period: &Period,
+    abstentions: &[Abstention],
+    now: OffsetDateTime,
+) -> Option<Abstention> {
+    let (start, end, now) = (
+        to_millis(period.start),
+        to_millis(period.end),
+        to_millis(now),
+    );
+    let ends = |a: &Abstention| a.end.unwrap_or(i64::MAX);
+    if (start..end).contains(&now)
+        && let Some(a) = abstentions.iter().find(|a| a.start <= now && now < ends(a))
+    {
+        return Some(a.clone());
+    }
+    let mut cursor = start.max(now);
+    let mut first = None;
+    let mut overlapping: Vec<&Abstention> = abstentions
+        .iter()
+        .filter(|a| a.start < end && ends(a) > cursor)
+        .collect();
+    overlapping.sort_by_key(|a| a.start);
+    for a in overlapping {
+        if a.start > cursor {
+            return None;
+        }
+        first.get_or_insert(a);
+        cursor = cursor.max(ends(a));
+        if cursor >= end {
+            return first.cloned();
+        }
+    }
+    None
+}
+
+/// The abstentions that fall in a delivery period, in order.
+fn in_period(period: Option<&Period>, abstentions: &[Abstention]) -> Vec<Abstention> {
+    period.map_or_else(Vec::new, |p| {
+        abstentions
+            .iter()
+            .filter(|a| {
+                p.overlaps(
+                    crate::timestamp::from_millis(a.start),
+                    a.end.map(crate::timestamp::from_millis),
+                )
+            })
+            .cloned()
+            .collect()
+    })
 }
 
 /// Derives what a partner sees: each program's delivery period and deadlines, NOT_PARTICIPATING
@@ -418,7 +525,9 @@ pub fn view(
         let Some(program) = catalog.get(&enrollment.program) else {
             continue;
         };
-        let (period, status) = standing(enrollment, program, abstentions, schedule);
+        let (period, status, not_participating) =
+            standing(enrollment, program, abstentions, schedule);
+        let in_period = in_period(period, abstentions);
         let period = period.cloned();
         let period_name = period.as_ref().map(|p| p.name.clone()).unwrap_or_default();
         let deadline = period
@@ -460,6 +569,8 @@ pub fn view(
             status,
             reasons: enrollment.reasons.clone(),
             missing: enrollment.missing.clone(),
+            abstentions: in_period,
+            not_participating,
         });
     }
     MeterEnrollments {
@@ -592,36 +703,118 @@ mod tests {
         assert_eq!(shown.partner_action_types(), [ActionType::NoMissingFields]);
     }
 
-    #[test]
-    fn an_abstention_overlapping_the_period_makes_the_meter_not_participating() {
-        let enrollments = reevaluate(&programs(), &meter("SERC", Some(("TVA", "A-1"))), &[]);
-        let mut abstentions = Vec::new();
-        let idle = PreferenceChange {
+    fn idle(start: OffsetDateTime, end: Option<OffsetDateTime>) -> Abstention {
+        Abstention {
             preference: ParticipationPreference::Idle,
-            start: to_millis(datetime!(2027-03-05 00:00 UTC)),
-            end: Some(to_millis(datetime!(2027-03-20 00:00 UTC))),
+            start: to_millis(start),
+            end: end.map(to_millis),
             reason: Some("renovation".into()),
-        };
-        apply_preference(&mut abstentions, idle).unwrap();
-        let shown = view(&enrollments, &catalog(), &abstentions, &schedule());
+        }
+    }
+
+    #[test]
+    fn one_idle_day_does_not_cost_a_season_but_idling_all_of_it_does() {
+        let enrollments = reevaluate(&programs(), &meter("SERC", Some(("TVA", "A-1"))), &[]);
+        let schedule = schedule();
+        let period = schedule.target("TVA-RPO").unwrap().clone();
+        let one_day = idle(
+            period.start + time::Duration::days(10),
+            Some(period.start + time::Duration::days(11)),
+        );
+        let shown = view(
+            &enrollments,
+            &catalog(),
+            std::slice::from_ref(&one_day),
+            &schedule,
+        );
+        assert_eq!(shown.programs[0].status, EnrollmentStatus::Pending);
+        assert_eq!(
+            shown.programs[0].abstentions,
+            std::slice::from_ref(&one_day)
+        );
+        assert_eq!(shown.programs[0].not_participating_reason(), None);
+
+        // Idle over the whole period, in two pieces: nothing is left to deliver in.
+        let all = [
+            idle(
+                period.start - time::Duration::days(3),
+                Some(period.start + time::Duration::days(30)),
+            ),
+            idle(period.start + time::Duration::days(30), Some(period.end)),
+        ];
+        let shown = view(&enrollments, &catalog(), &all, &schedule);
         assert_eq!(shown.programs[0].status, EnrollmentStatus::NotParticipating);
         assert_eq!(shown.global_status, EnrollmentStatus::NotParticipating);
+        let reason = shown.programs[0].not_participating_reason().unwrap();
+        assert!(reason.starts_with("The meter is idle from "), "{reason}");
+        assert!(
+            reason.contains("(renovation)") && reason.contains(&period.name),
+            "{reason}"
+        );
+    }
 
-        // Taking part again from the start of the idle period lifts it.
-        apply_preference(
-            &mut abstentions,
-            PreferenceChange {
-                preference: ParticipationPreference::Participate,
-                start: to_millis(datetime!(2027-03-05 00:00 UTC)),
-                end: None,
-                reason: None,
-            },
-        )
-        .unwrap();
-        assert!(abstentions.is_empty());
+    #[test]
+    fn an_idle_period_in_effect_during_the_delivery_period_keeps_the_meter_out_meanwhile() {
+        let enrollments = reevaluate(&programs(), &meter("SERC", Some(("TVA", "A-1"))), &[]);
+        let period = schedule().target("TVA-RPO").unwrap().clone();
+        let june = idle(
+            period.start + time::Duration::days(30),
+            Some(period.start + time::Duration::days(60)),
+        );
+        let during = Schedule::new(&programs(), period.start + time::Duration::days(40));
+        let after = Schedule::new(&programs(), period.start + time::Duration::days(61));
+        let status = |s: &Schedule| {
+            view(&enrollments, &catalog(), std::slice::from_ref(&june), s).programs[0].status
+        };
+        assert_eq!(status(&during), EnrollmentStatus::NotParticipating);
+        assert_eq!(status(&after), EnrollmentStatus::Pending);
+        // A disenrollment from a date in the period keeps the meter out from then on.
+        let gone = Abstention {
+            preference: ParticipationPreference::Disenroll,
+            start: to_millis(period.start + time::Duration::days(100)),
+            end: None,
+            reason: None,
+        };
+        let before = view(
+            &enrollments,
+            &catalog(),
+            std::slice::from_ref(&gone),
+            &schedule(),
+        );
+        assert_eq!(before.programs[0].status, EnrollmentStatus::Pending);
+        let since = Schedule::new(&programs(), period.start + time::Duration::days(110));
+        let later = view(
+            &enrollments,
+            &catalog(),
+            std::slice::from_ref(&gone),
+            &since,
+        );
+        assert_eq!(later.programs[0].status, EnrollmentStatus::NotParticipating);
+        let reason = later.programs[0].not_participating_reason().unwrap();
+        assert!(
+            reason.contains("disenrolled")
+                && reason.ends_with(" on, which keeps it out of TVA-RPO_2027_JAN_DEC"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn an_archived_meter_is_ineligible_everywhere_it_was_evaluated() {
+        let data = meter("SERC", Some(("TVA", "A-1")));
+        let mut enrollments = reevaluate(&programs(), &data, &[]);
+        activate(&mut enrollments, "TVA-RPO", NOW);
+        let archived = withdrawn(&programs(), &data, &enrollments);
+        assert_eq!(archived.len(), enrollments.len());
+        assert!(
+            archived.iter().all(
+                |e| e.status == EnrollmentStatus::Ineligible && e.reasons == [Reason::Archived]
+            )
+        );
+        let shown = view(&archived, &catalog(), &[], &schedule());
+        assert!(shown.partner_actions.is_empty() && shown.operator_actions.is_empty());
         assert_eq!(
-            view(&enrollments, &catalog(), &abstentions, &schedule()).programs[0].status,
-            EnrollmentStatus::Pending
+            shown.programs[0].described_reasons(&catalog(), &data),
+            ["takes no archived meter; unarchive the meter to have it evaluated again"]
         );
     }
 

@@ -58,7 +58,8 @@ pub fn meter_created(meter: MeterRef) -> Event {
     Event::new(EventType::MeterCreated, meter.fields())
 }
 
-/// `meter.updated`: the meter's data was replaced with different data.
+/// `meter.updated`: the meter's data was replaced with different data, its tags or reference
+/// changed, or it was archived or brought back.
 pub fn meter_updated(meter: MeterRef) -> Event {
     Event::new(EventType::MeterUpdated, meter.fields())
 }

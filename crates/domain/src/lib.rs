@@ -11,6 +11,7 @@ pub mod event;
 pub mod ids;
 pub mod intake;
 pub mod job;
+pub mod lifecycle;
 pub mod meter;
 pub mod program;
 pub mod schema;
@@ -20,6 +21,7 @@ pub mod template;
 pub mod text;
 pub mod timestamp;
 pub mod webhook;
+pub mod zone;
 
 pub use ids::{ApiKeyId, EventId, JobId, MeterId, PartnerId, UserId, WebhookId};
 pub use meter::{FieldProblem, MeterData};

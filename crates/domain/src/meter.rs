@@ -222,6 +222,33 @@ fn check_value(
             }
             true
         }
+        Kind::TextList { item, max } => {
+            let Value::Array(items) = &*value else {
+                return fail(format!("must be a list, not {}", type_name(value)), None);
+            };
+            if items.len() > *max {
+                return fail(
+                    format!("must list at most {max} values, not {}", items.len()),
+                    None,
+                );
+            }
+            let mut seen = BTreeSet::new();
+            for item_value in items {
+                let Value::String(s) = item_value else {
+                    return fail(
+                        format!("must list strings, not {}", type_name(item_value)),
+                        None,
+                    );
+                };
+                if let Err(message) = check_text(item, s) {
+                    return fail(format!("{}: {message}", quoted(s)), None);
+                }
+                if !seen.insert(s.as_str()) {
+                    return fail(format!("lists {} more than once", quoted(s)), None);
+                }
+            }
+            true
+        }
         Kind::Bool => match &*value {
             Value::Bool(_) => true,
             other => fail(format!("must be true or false, not {}", shown(other)), None),

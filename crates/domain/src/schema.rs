@@ -31,6 +31,11 @@ pub enum Kind {
     Enum(&'static [&'static str]),
     /// A non-empty list of distinct enum values.
     EnumList(&'static [&'static str]),
+    /// A list of at most `max` distinct strings, each following `item` (tags).
+    TextList {
+        item: Text,
+        max: usize,
+    },
     Bool,
     Number {
         min: f64,
@@ -120,6 +125,14 @@ pattern!(
     r#"^[’'+#"@()/&.,;A-Za-z\x{C0}-\x{24F}\x{1E00}-\x{1EFF}0-9\s_\-]*$"#,
     "made of letters, digits, spaces and ’ ' + # \" @ ( ) / & . , ; _ -"
 );
+// Leap's tag pattern without `,` `;` and `|`, which separate the tags of a CSV cell, and
+// with spaces only between other characters, which a cell's values lose at their ends:
+// every tag reads back from the upload layout as it was.
+pattern!(
+    TAG,
+    r#"^[’'+#"@()/&.A-Za-z\x{C0}-\x{24F}\x{1E00}-\x{1EFF}0-9\-\\](?:[’'+#"@()/&. A-Za-z\x{C0}-\x{24F}\x{1E00}-\x{1EFF}0-9\-\\]*[’'+#"@()/&.A-Za-z\x{C0}-\x{24F}\x{1E00}-\x{1EFF}0-9\-\\])?$"#,
+    "made of letters, digits, spaces between them and ’ ' + # \" @ ( ) / & . - \\ (not , ; or |, which separate tags)"
+);
 pattern!(TWO_LETTERS, r"^[A-Za-z]{2}$", "two letters");
 // As the contract writes it, the dot before the extension matches any character.
 pattern!(
@@ -127,6 +140,26 @@ pattern!(
     r"^[a-zA-Z0-9._\s-]+.[a-zA-Z0-9]+$",
     "a name made of letters, digits, spaces, dots, underscores and hyphens, with an extension"
 );
+
+/// A file's own name made to fit [`FILE_NAME`]: the characters it does not allow left
+/// out, spaces run together, at most 255 characters; `None` when nothing usable is left.
+/// A browser names a second download `meters (1).csv`, which is kept as `meters 1.csv`.
+pub fn fit_file_name(name: &str) -> Option<String> {
+    let kept: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ' '))
+        .collect();
+    let mut fitted = kept.split_whitespace().collect::<Vec<_>>().join(" ");
+    if fitted.chars().count() > 255 {
+        let (stem, extension) = fitted.rsplit_once('.').unwrap_or((&fitted, ""));
+        let room = 255usize.saturating_sub(extension.len() + 1);
+        fitted = format!(
+            "{}.{extension}",
+            stem.chars().take(room).collect::<String>()
+        );
+    }
+    FILE_NAME.is_match(&fitted).then_some(fitted)
+}
 
 const fn field(name: &'static str, kind: Kind, description: &'static str) -> Field {
     Field {
@@ -607,7 +640,26 @@ pub static CREATE_METER: &[Field] = &[
         text(0, 128, pattern(&CUSTOMER_GROUP)),
         "Customer group of the meter.",
     ),
+    // Gridroll's own, last: stored positions only ever grow at the end.
+    field(
+        "tags",
+        Kind::TextList {
+            item: TAG_TEXT,
+            max: MAX_TAGS,
+        },
+        "Gridroll's extension: the partner's tags, to group and find meters (at most 50, each 1 to 128 characters). Part of the meter's data: an update with update_existing replaces them too.",
+    ),
 ];
+
+/// The most tags a meter has.
+pub const MAX_TAGS: usize = 50;
+
+/// What one tag must be.
+pub const TAG_TEXT: Text = Text {
+    min: 1,
+    max: 128,
+    check: Check::Pattern(&TAG),
+};
 
 /// A leaf field with its dotted path, in table order.
 #[derive(Debug, Clone, Copy)]
@@ -683,6 +735,24 @@ mod tests {
     }
 
     #[test]
+    fn a_browsers_file_name_is_kept_with_what_the_rules_allow() {
+        assert_eq!(
+            fit_file_name("meters (1).csv").as_deref(),
+            Some("meters 1.csv")
+        );
+        assert_eq!(fit_file_name("meters.csv").as_deref(), Some("meters.csv"));
+        assert_eq!(
+            fit_file_name("Zählerstände März.csv").as_deref(),
+            Some("Zhlerstnde Mrz.csv")
+        );
+        assert_eq!(fit_file_name("(((.)))"), None);
+        let long = format!("{}.csv", "a".repeat(300));
+        let fitted = fit_file_name(&long).unwrap();
+        assert_eq!(fitted.chars().count(), 255);
+        assert!(fitted.ends_with(".csv"));
+    }
+
+    #[test]
     fn field_at_follows_objects_and_lists() {
         assert_eq!(field_at("customer.billing.city").unwrap().name, "city");
         assert_eq!(field_at("site.site_devices.3.model").unwrap().name, "model");
@@ -712,5 +782,14 @@ mod tests {
         assert!(CUSTOMER_GROUP.is_match(""));
         assert!(CUSTOMER_GROUP.is_match("Group_1 (north)"));
         assert!(!CUSTOMER_GROUP.is_match("a|b"));
+        assert!(TAG.is_match("north fleet"));
+        assert!(TAG.is_match("Zoë’s #2 (A/B) \\ x"));
+        assert!(TAG.is_match("a"));
+        for separator in [",", ";", "|"] {
+            assert!(!TAG.is_match(&format!("a{separator}b")), "{separator}");
+        }
+        assert!(!TAG.is_match(" padded"));
+        assert!(!TAG.is_match("padded "));
+        assert!(!TAG.is_match("under_score"));
     }
 }

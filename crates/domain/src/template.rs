@@ -108,7 +108,7 @@ fn by_kind(field: &Field) -> String {
         Kind::Integer { min, max } => 2020i64.clamp(*min, *max).to_string(),
         Kind::Date => "2025-06-01".to_owned(),
         Kind::Text(text) => by_name(field.name, text),
-        Kind::Object(_) | Kind::ObjectList(_) => String::new(),
+        Kind::Object(_) | Kind::ObjectList(_) | Kind::TextList { .. } => String::new(),
     }
 }
 

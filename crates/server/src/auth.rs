@@ -152,6 +152,75 @@ pub const OPERATIONS: &[(&str, &str, Scope)] = &[
         Scope::EnrollmentsWrite,
     ),
     ("POST", "/v2/meters/participation", Scope::EnrollmentsWrite),
+    ("POST", "/v1.1/meters/tags", Scope::MetersWrite),
+    ("DELETE", "/v1.1/meters/tags", Scope::MetersWrite),
+    (
+        "PATCH",
+        "/v1.1/meters/{meter_id}/partner_meter_ref",
+        Scope::MetersWrite,
+    ),
+    (
+        "PATCH",
+        "/v1.1/meters/partner_meter_ref",
+        Scope::MetersWrite,
+    ),
+    ("POST", "/v1.1/meters/archive", Scope::MetersWrite),
+    ("POST", "/v1.1/meters/unarchive", Scope::MetersWrite),
+    (
+        "GET",
+        "/v1.1/enrollment/meters/{meter_id}/idle_periods",
+        Scope::MetersRead,
+    ),
+    (
+        "POST",
+        "/v1.1/enrollment/meters/{meter_id}/idle_periods",
+        Scope::EnrollmentsWrite,
+    ),
+    (
+        "DELETE",
+        "/v1.1/enrollment/meters/{meter_id}/idle_periods",
+        Scope::EnrollmentsWrite,
+    ),
+    (
+        "GET",
+        "/v1.1/enrollment/meters/idle_periods",
+        Scope::MetersRead,
+    ),
+    (
+        "POST",
+        "/v1.1/enrollment/meters/idle_periods",
+        Scope::EnrollmentsWrite,
+    ),
+    (
+        "DELETE",
+        "/v1.1/enrollment/meters/idle_periods",
+        Scope::EnrollmentsWrite,
+    ),
+    (
+        "POST",
+        "/v1.1/enrollment/meters/{meter_id}/disenrollment_requests",
+        Scope::EnrollmentsWrite,
+    ),
+    (
+        "POST",
+        "/v1.1/enrollment/meters/disenrollment_requests",
+        Scope::EnrollmentsWrite,
+    ),
+    (
+        "POST",
+        "/v1.1/enrollment/meters/{meter_id}/participate",
+        Scope::EnrollmentsWrite,
+    ),
+    (
+        "POST",
+        "/v1.1/enrollment/meters/participate",
+        Scope::EnrollmentsWrite,
+    ),
+    (
+        "POST",
+        "/v1.1/enrollment/meters/{meter_id}/market_registration_refresh",
+        Scope::EnrollmentsWrite,
+    ),
     ("GET", "/v1.1/programs", Scope::MetersRead),
     (
         "GET",

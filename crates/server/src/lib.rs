@@ -9,6 +9,7 @@ pub mod cursor;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod lifecycle;
 pub mod listing;
 pub mod openapi;
 pub mod portal;
@@ -25,7 +26,7 @@ pub mod worker;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -120,6 +121,52 @@ fn partner_api(state: &AppState) -> Router<AppState> {
         .route(
             "/v2/meters/participation",
             post(routes::enrollments::participation_bulk),
+        )
+        .route(
+            "/v1.1/meters/tags",
+            post(routes::lifecycle::add_tags).delete(routes::lifecycle::remove_tags),
+        )
+        .route(
+            "/v1.1/meters/{meter_id}/partner_meter_ref",
+            patch(routes::lifecycle::change_reference),
+        )
+        .route(
+            "/v1.1/meters/partner_meter_ref",
+            patch(routes::lifecycle::change_references),
+        )
+        .route("/v1.1/meters/archive", post(routes::lifecycle::archive))
+        .route("/v1.1/meters/unarchive", post(routes::lifecycle::unarchive))
+        .route(
+            "/v1.1/enrollment/meters/{meter_id}/idle_periods",
+            get(routes::participation::idle_periods)
+                .post(routes::participation::add_idle_periods)
+                .delete(routes::participation::remove_idle_periods),
+        )
+        .route(
+            "/v1.1/enrollment/meters/idle_periods",
+            get(routes::participation::idle_periods_bulk)
+                .post(routes::participation::add_idle_periods_bulk)
+                .delete(routes::participation::remove_idle_periods_bulk),
+        )
+        .route(
+            "/v1.1/enrollment/meters/{meter_id}/disenrollment_requests",
+            post(routes::participation::disenroll),
+        )
+        .route(
+            "/v1.1/enrollment/meters/disenrollment_requests",
+            post(routes::participation::disenroll_bulk),
+        )
+        .route(
+            "/v1.1/enrollment/meters/{meter_id}/participate",
+            post(routes::participation::participate),
+        )
+        .route(
+            "/v1.1/enrollment/meters/participate",
+            post(routes::participation::participate_bulk),
+        )
+        .route(
+            "/v1.1/enrollment/meters/{meter_id}/market_registration_refresh",
+            post(routes::participation::refresh_registration),
         )
         .route("/v1.1/programs", get(routes::programs::list))
         .route(

@@ -113,9 +113,9 @@ pub fn meter_details(meter: Meter) -> Value {
     let audit = audit(&meter);
     let mut body: Map<String, Value> = meter.data.into_map();
     body.insert("meter_id".to_owned(), json!(meter.id));
-    body.insert("is_archived".to_owned(), json!(false));
+    body.insert("is_archived".to_owned(), json!(meter.archived));
     body.insert("connection_references".to_owned(), json!([]));
-    body.insert("tags".to_owned(), json!([]));
+    body.entry("tags").or_insert_with(|| json!([]));
     body.insert("audit".to_owned(), audit);
     // As of the meter's last change; GET /v2/meters/{id}/enrollments derives it afresh.
     body.insert(
@@ -136,13 +136,19 @@ pub fn meter_details_json(meter: &StoredMeter) -> String {
     if inner.trim_end() != "{" {
         out.push(',');
     }
+    // Tags are the data's own when the meter has any. `"tags":` cannot occur in the text
+    // of a value, whose quotes are escaped, nor as another key of the model.
+    if !data.contains(r#""tags":"#) {
+        out.push_str(r#""tags":[],"#);
+    }
     out.push_str(&format!(
         concat!(
-            r#""meter_id":"{}","is_archived":false,"connection_references":[],"tags":[],"#,
+            r#""meter_id":"{}","is_archived":{},"connection_references":[],"#,
             r#""audit":{{"created_by":"{}","created_at":"{}","updated_at":"{}"}},"#,
             r#""global_enrollment_status":"{}"}}"#
         ),
         meter.id,
+        meter.archived,
         meter.created_by,
         format_millis(meter.created_at),
         format_millis(meter.updated_at),
@@ -214,8 +220,11 @@ pub fn meter_enrollments(
         }
     }
     body.insert("connection_references".to_owned(), json!([]));
-    body.insert("tags".to_owned(), json!([]));
-    body.insert("is_archived".to_owned(), json!(false));
+    body.insert(
+        "tags".to_owned(),
+        data.get("tags").cloned().unwrap_or_else(|| json!([])),
+    );
+    body.insert("is_archived".to_owned(), json!(meter.archived));
     body.insert("audit".to_owned(), audit(meter));
     body.insert(
         "global_enrollment_status".to_owned(),
@@ -295,7 +304,28 @@ fn program_enrollment(view: &ProgramView, reasons: Vec<String>) -> Value {
     } else {
         e["enrollment_deadlines"] = json!([]);
     }
-    // Extensions: why a meter is out, and what it lacks.
+    // Extensions: why a meter is out, what keeps it from delivering, and what it lacks.
+    if let Some(reason) = view.not_participating_reason() {
+        e["not_participating_reason"] = json!(reason);
+    }
+    if !view.abstentions.is_empty() {
+        e["participation_in_period"] = Value::Array(
+            view.abstentions
+                .iter()
+                .map(|a| {
+                    let mut p = json!({
+                        "participation_preference": a.preference,
+                        "start_time": format_millis(a.start),
+                        "end_time": a.end.map_or_else(|| OPEN_END.to_owned(), format_millis),
+                    });
+                    if let Some(reason) = &a.reason {
+                        p["reason"] = json!(reason);
+                    }
+                    p
+                })
+                .collect(),
+        );
+    }
     if !reasons.is_empty() {
         e["ineligibility_reasons"] = json!(reasons);
     }

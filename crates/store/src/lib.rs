@@ -40,7 +40,7 @@ pub use error::{Result, StoreError};
 pub use events::{EventStore, EventTypes, FEED_SCAN, FeedPage, StoredEvent};
 pub use idempotency::{Claim, Hold, IdempotencyStore, KeptAnswer};
 pub use jobs::JobStore;
-pub use meters::{MeterOverview, MeterStore};
+pub use meters::{Applied, EditError, MeterEdit, MeterOverview, MeterStore, Taken, Unknown};
 pub use model::{
     ApiKeyHash, AssetField, AssetFilter, AssetState, CatalogEntry, ChunkReport, Facet, Job,
     JobField, JobFilter, JobPage, Meter, MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset,

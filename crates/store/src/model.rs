@@ -154,6 +154,8 @@ pub struct Meter {
     pub abstentions: Vec<Abstention>,
     /// As of the meter's last change.
     pub global_status: EnrollmentStatus,
+    /// Archived by its partner: in no program, matched by no upload.
+    pub archived: bool,
 }
 
 /// A meter as stored, for answering its details without building its data's tree.
@@ -167,6 +169,7 @@ pub struct StoredMeter {
     pub created_at: i64,
     pub updated_at: i64,
     pub global_status: EnrollmentStatus,
+    pub archived: bool,
 }
 
 /// A program of the catalog and whether it is retired.
@@ -189,6 +192,7 @@ pub struct MeterFilter {
     /// Meters with any of these load types.
     pub load_types: Option<Vec<LoadType>>,
     pub customer_groups: Option<Vec<String>>,
+    /// Meters with any of these tags.
     pub tags: Option<Vec<String>>,
     pub connection_reference_ids: Option<Vec<String>>,
     /// Changed at or after this instant (ms).

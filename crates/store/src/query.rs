@@ -61,6 +61,23 @@ impl Dialect {
         }
     }
 
+    /// The strings of a list field of meter data, as a table of one column `tag`, for
+    /// `EXISTS (SELECT 1 FROM <this> WHERE tag ...)`.
+    pub fn compact_list(self, column: &str, path: &str) -> String {
+        let at = positions(path);
+        match self {
+            Dialect::Sqlite => format!(
+                "(SELECT value AS tag FROM json_each({column}, '${}'))",
+                sqlite_path(&at)
+            ),
+            Dialect::Postgres => format!(
+                "json_array_elements_text({}::json #> '{{{}}}') AS t(tag)",
+                pg_json(column),
+                pg_path(&at)
+            ),
+        }
+    }
+
     /// The length of a list field of a job input.
     pub fn compact_length(self, column: &str, path: &str) -> String {
         let at = positions(path);

@@ -45,7 +45,7 @@ fn in_comma_list<T: AsRef<str>>(c: &mut Conditions, column: &str, values: &[T]) 
 }
 
 pub const METER_COLUMNS: &str = "id, partner_id, created_by, data, created_at, updated_at, \
-     enrollments, participation, global_enrollment_status";
+     enrollments, participation, global_enrollment_status, is_archived";
 
 /// A page of meters in id (creation) order, after `after`.
 pub fn search_meters(
@@ -110,8 +110,11 @@ fn meter_fields(c: &mut Conditions, filter: &MeterFilter) {
     if let Some(groups) = &filter.customer_groups {
         c.one_of("customer_group", texts(groups));
     }
-    // Meters carry no tags or connection references yet, so asking for any finds none.
-    if filter.tags.is_some() || filter.connection_reference_ids.is_some() {
+    if let Some(tags) = &filter.tags {
+        has_any_tag(c, tags);
+    }
+    // Meters carry no connection references yet, so asking for any finds none.
+    if filter.connection_reference_ids.is_some() {
         c.nothing();
     }
     if let Some(text) = &filter.reference_contains {
@@ -119,6 +122,24 @@ fn meter_fields(c: &mut Conditions, filter: &MeterFilter) {
             &["partner_reference".to_owned()],
             std::slice::from_ref(text),
         );
+    }
+}
+
+/// Meters with any of `tags`: the tags are the last field of the meter's data, a list
+/// read by position (meters stored before schema version 9 have none).
+fn has_any_tag(c: &mut Conditions, tags: &[String]) {
+    let list = c.dialect().compact_list("data", "tags");
+    let values: Vec<String> = tags
+        .iter()
+        .map(|t| c.bind(Value::Text(t.clone())))
+        .collect();
+    if values.is_empty() {
+        c.nothing();
+    } else {
+        c.push(format!(
+            "EXISTS (SELECT 1 FROM {list} WHERE tag IN ({}))",
+            values.join(", ")
+        ));
     }
 }
 
@@ -160,7 +181,7 @@ fn meter_enrollments(c: &mut Conditions, filter: &MeterFilter) {
 
 /// The columns of a [`crate::StoredMeter`].
 pub const STORED_METER_COLUMNS: &str =
-    "id, created_by, data, created_at, updated_at, global_enrollment_status";
+    "id, created_by, data, created_at, updated_at, global_enrollment_status, is_archived";
 
 pub const ASSET_COLUMNS: &str = "job_id, seq, partner_reference, status, status_name, \
      status_description, meter_id, created_at, data";

@@ -90,6 +90,7 @@ pub fn meter(row: &Row) -> Result<Meter> {
         enrollments: evaluate::parse_enrollments(&row.get::<String>(6)?)?,
         abstentions: evaluate::parse_abstentions(&row.get::<String>(7)?)?,
         global_status: row.parse(8)?,
+        archived: row.get(9)?,
     })
 }
 
@@ -102,6 +103,7 @@ pub fn stored_meter(row: &Row) -> Result<StoredMeter> {
         created_at: row.get(3)?,
         updated_at: row.get(4)?,
         global_status: row.parse(5)?,
+        archived: row.get(6)?,
     })
 }
 

@@ -9,6 +9,7 @@ use gridroll_domain::scope::Scope;
 use serde_json::{Map, Value, json};
 
 pub mod docs;
+mod lifecycle;
 mod rules;
 mod schemas;
 mod webhooks;
@@ -25,7 +26,7 @@ fn build() -> Value {
             "description": "Meter onboarding and demand-response enrollment. The meter and webhook endpoints are compatible with Leap's partner API (create meters v1.1, meters v2, enrollments v2, webhooks v1.1); the event feed, the delivery log and redelivery are Gridroll's own."
         },
         "security": [{"Bearer": []}],
-        "paths": merged(paths(), webhooks::paths()),
+        "paths": merged(merged(paths(), lifecycle::paths()), webhooks::paths()),
         "components": {
             "securitySchemes": {
                 "Bearer": {"type": "http", "scheme": "bearer", "description": "A partner's API key."},

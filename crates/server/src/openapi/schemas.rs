@@ -6,7 +6,7 @@ use gridroll_domain::enums::{
     ParticipationPreference, TransmissionRegion,
 };
 use gridroll_domain::job::{AssetStatus, JobStatus, StatusName};
-use gridroll_domain::schema::{CREATE_METER, Check, Field, Kind};
+use gridroll_domain::schema::{CREATE_METER, Check, Field, Kind, Text};
 use serde_json::{Map, Value, json};
 use strum::VariantNames;
 
@@ -204,6 +204,34 @@ pub(super) fn schemas() -> Value {
                         "name": {"type": "string"}, "start": {"type": "string", "format": "date"}, "end": {"type": "string", "format": "date"}}}}}}
             }
         },
+        "TagsRequest": {"type": "object", "additionalProperties": false, "required": ["meter_ids", "tags"], "properties": {
+            "meter_ids": {"type": "array", "minItems": 1, "maxItems": 1000, "items": uuid},
+            "tags": {"type": "array", "minItems": 1, "maxItems": 50, "items": {"type": "string", "minLength": 1, "maxLength": 128}}}},
+        "MeterIdsRequest": {"type": "object", "required": ["meter_ids"], "properties": {
+            "meter_ids": {"type": "array", "minItems": 1, "maxItems": 1000, "items": uuid}}},
+        "IdlePeriodsRequest": {"type": "object", "additionalProperties": false, "required": ["idle_periods"], "properties": {
+            "idle_periods": {"type": "array", "minItems": 1, "maxItems": 100, "items": reference("IdlePeriod")}}},
+        "BulkIdlePeriodsRequest": {"type": "object", "additionalProperties": false, "required": ["enrollment"], "properties": {
+            "enrollment": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"type": "object", "additionalProperties": false, "required": ["meter_id", "idle_periods"], "properties": {
+                "meter_id": uuid, "idle_periods": {"type": "array", "minItems": 1, "maxItems": 100, "items": reference("IdlePeriod")}}}}}},
+        "DisenrollmentRequest": {"type": "object", "required": ["disenrollment_date", "reason"], "properties": {
+            "disenrollment_date": {"type": "string", "format": "date", "description": "The meter's local date from which it is disenrolled; after its today."},
+            "reason": {"type": "string", "minLength": 1, "maxLength": 500}}},
+        "ParticipateRequest": {"type": "object", "required": ["start_date"], "properties": {
+            "start_date": {"type": "string", "format": "date", "description": "The meter's local date from which it takes part."}}},
+        "IdlePeriod": {"type": "object", "additionalProperties": false, "required": ["start_date", "end_date"], "properties": {
+            "start_date": {"type": "string", "format": "date", "description": "The first day, in the meter's local time."},
+            "end_date": {"type": "string", "format": "date", "description": "The last day (inclusive), in the meter's local time."},
+            "reason": {"type": "string", "maxLength": 500}}},
+        "MeterIdlePeriods": {"type": "object", "required": ["meter_id", "time_zone", "idle_periods"], "properties": {
+            "meter_id": uuid,
+            "time_zone": {"type": "string", "description": "The IANA zone the meter's dates are in, from its state or province (else its region)."},
+            "idle_periods": {"type": "array", "items": reference("IdlePeriod")}}},
+        "MetersChanged": {"type": "object", "required": ["updated", "meter_ids", "unchanged_meter_ids", "not_found_meter_ids"], "properties": {
+            "updated": {"type": "integer", "minimum": 0, "description": "How many meters changed."},
+            "meter_ids": {"type": "array", "items": uuid, "description": "The meters that changed."},
+            "unchanged_meter_ids": {"type": "array", "items": uuid, "description": "The meters that were already as asked."},
+            "not_found_meter_ids": {"type": "array", "items": uuid, "description": "Meters that are not the partner's, left out (only where the operation applies changes if at least one meter can be found)."}}},
         "CatalogEntry": {"type": "object", "required": ["definition", "retired"], "properties": {
             "definition": reference("ProgramDefinition"), "retired": {"type": "boolean"}}},
         "MeterEnrollmentResponse": {
@@ -227,7 +255,12 @@ pub(super) fn schemas() -> Value {
                     "enrollment_deadlines": {"type": "array", "items": {"type": "object", "properties": {
                         "enrollment_deadline_date_time": timestamp, "activation_date_time": timestamp}}},
                     "ineligibility_reasons": {"type": "array", "items": {"type": "string"}, "description": "Extension: why the meter cannot join."},
-                    "missing_fields": {"type": "array", "items": {"type": "string"}, "description": "Extension: what the meter still needs."}
+                    "missing_fields": {"type": "array", "items": {"type": "string"}, "description": "Extension: what the meter still needs."},
+                    "not_participating_reason": {"type": "string", "description": "Extension: the idle or disenrolled period that makes the program NOT_PARTICIPATING for its delivery period, as a sentence."},
+                    "participation_in_period": {"type": "array", "description": "Extension: the meter's idle and disenrolled periods that fall in the delivery period.", "items": {"type": "object", "required": ["participation_preference", "start_time", "end_time"], "properties": {
+                        "participation_preference": {"type": "string", "enum": ParticipationPreference::VARIANTS},
+                        "start_time": timestamp, "end_time": timestamp, "reason": {"type": "string"}
+                    }}}
                 }}},
                 "required_actions": {"type": "object", "properties": {
                     "partner": {"type": "array", "items": reference("RequiredAction")},
@@ -345,21 +378,15 @@ fn open_object(mut schema: Value) -> Value {
 
 fn field_schema(field: &'static Field) -> Value {
     match &field.kind {
-        Kind::Text(text) => {
-            let mut schema =
-                json!({"type": "string", "minLength": text.min, "maxLength": text.max});
-            match &text.check {
-                Check::None => {}
-                Check::Pattern(p) => schema["pattern"] = json!(ecma_pattern(p.source)),
-                Check::Email => schema["format"] = json!("email"),
-                Check::NoMojibake => schema["pattern"] = json!("^[^?\u{a0}\u{fffd}]*$"),
-            }
-            schema
-        }
+        Kind::Text(text) => field_schema_text(text),
         Kind::Enum(values) => json!({"type": "string", "enum": values}),
         Kind::EnumList(values) => json!({
             "type": "array", "minItems": 1, "uniqueItems": true,
             "items": {"type": "string", "enum": values}
+        }),
+        Kind::TextList { item, max } => json!({
+            "type": "array", "maxItems": max, "uniqueItems": true,
+            "items": field_schema_text(item)
         }),
         Kind::Bool => json!({"type": "boolean"}),
         Kind::Number { min, max } => json!({"type": "number", "minimum": min, "maximum": max}),
@@ -368,6 +395,17 @@ fn field_schema(field: &'static Field) -> Value {
         Kind::Object(children) => object_schema(children),
         Kind::ObjectList(children) => json!({"type": "array", "items": object_schema(children)}),
     }
+}
+
+fn field_schema_text(text: &Text) -> Value {
+    let mut schema = json!({"type": "string", "minLength": text.min, "maxLength": text.max});
+    match &text.check {
+        Check::None => {}
+        Check::Pattern(p) => schema["pattern"] = json!(ecma_pattern(p.source)),
+        Check::Email => schema["format"] = json!("email"),
+        Check::NoMojibake => schema["pattern"] = json!("^[^?\u{a0}\u{fffd}]*$"),
+    }
+    schema
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ pub struct Bar {
     pub label: String,
     pub value: u64,
     pub href: String,
+    /// A class of its own for the bar's colour (an enrollment status's, as its badge).
+    pub class: Option<String>,
 }
 
 /// An SVG of one bar per entry, longest bar for the largest value.
@@ -41,7 +43,7 @@ pub fn bars(title: &str, bars: &[Bar]) -> String {
         let length = ((bar.value as f64 / max as f64) * f64::from(BAR_WIDTH)).round() as u32;
         let _ = write!(
             svg,
-            r#"<a href="{href}"><text x="{lx}" y="{ty}" text-anchor="end" class="chart-label">{label}</text><rect x="{bx}" y="{ry}" width="{w}" height="{h}" rx="3" class="chart-bar"><title>{label}: {value}</title></rect><text x="{vx}" y="{ty}" class="chart-value">{value}</text></a>"#,
+            r#"<a href="{href}"><text x="{lx}" y="{ty}" text-anchor="end" class="chart-label">{label}</text><rect x="{bx}" y="{ry}" width="{w}" height="{h}" rx="3" class="chart-bar{class}"><title>{label}: {value}</title></rect><text x="{vx}" y="{ty}" class="chart-value">{value}</text></a>"#,
             href = escape(&bar.href),
             lx = LABEL_WIDTH - 8,
             ty = y + 19,
@@ -52,6 +54,11 @@ pub fn bars(title: &str, bars: &[Bar]) -> String {
             h = ROW_HEIGHT - 10,
             vx = LABEL_WIDTH + length.max(2) + 6,
             value = count(bar.value),
+            class = bar
+                .class
+                .as_deref()
+                .map(|c| format!(" {}", escape(c)))
+                .unwrap_or_default(),
         );
     }
     svg.push_str("</svg>");
@@ -74,6 +81,7 @@ mod tests {
             label: label.to_owned(),
             value,
             href: format!("/portal/meters?status={label}"),
+            class: None,
         }
     }
 

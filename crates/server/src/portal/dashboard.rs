@@ -28,15 +28,22 @@ pub async fn show(State(state): State<AppState>, who: SignedIn) -> PortalResult<
             },
         )
         .await?;
-    let by_status: Vec<Bar> = overview
+    // In the order of enrollment, best first, each in its badge's colour.
+    let mut by_status: Vec<Bar> = overview
         .by_status
         .iter()
         .map(|(status, n)| Bar {
             label: status.replace('_', " "),
             value: *n,
             href: format!("/portal/meters{}", layout::query(&[("status", status)])),
+            class: Some(status.to_lowercase()),
         })
         .collect();
+    by_status.sort_by_key(|bar| {
+        gridroll_domain::enrollment::STATUS_ORDER
+            .iter()
+            .position(|s| s.as_ref().to_lowercase() == bar.class.as_deref().unwrap_or_default())
+    });
     let by_region: Vec<Bar> = overview
         .by_region
         .iter()
@@ -44,6 +51,7 @@ pub async fn show(State(state): State<AppState>, who: SignedIn) -> PortalResult<
             label: region.clone(),
             value: *n,
             href: format!("/portal/meters{}", layout::query(&[("region", region)])),
+            class: None,
         })
         .collect();
     Ok(layout::page(

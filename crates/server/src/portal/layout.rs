@@ -36,6 +36,7 @@ fn head(title: &str, extra: Markup) -> Markup {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · Gridroll" }
+            link rel="icon" type="image/svg+xml" href="/portal/assets/favicon.svg";
             link rel="stylesheet" href="/portal/assets/portal.css";
             script src="/portal/assets/portal.js" defer {}
             (extra)

@@ -14,10 +14,15 @@ use serde::Deserialize;
 use serde_json::Value;
 use strum::VariantNames;
 
+use gridroll_domain::lifecycle::{idle_periods, tags_of};
+use gridroll_domain::zone::MeterZone;
+
 use super::layout::{self, Section, badge, query, when};
+use super::meter_actions::{Action, Notice, forms};
 use super::session::SignedIn;
 use super::{PortalError, PortalResult, query_value};
 use crate::AppState;
+use crate::lifecycle::IdlePeriods;
 use crate::routes::enrollments::catalog;
 
 const METERS_PER_PAGE: usize = 50;
@@ -142,31 +147,65 @@ fn text(data: &gridroll_domain::MeterData, path: &str) -> String {
     }
 }
 
+#[derive(Debug, Default, Deserialize)]
+pub struct ShowQuery {
+    #[serde(default)]
+    done: String,
+}
+
 /// `GET /portal/meters/{meter_id}`
 pub async fn show(
     State(state): State<AppState>,
     who: SignedIn,
     Path(raw): Path<String>,
+    Query(params): Query<ShowQuery>,
+) -> PortalResult<Markup> {
+    let id: MeterId = raw
+        .parse()
+        .map_err(|_| PortalError::not_found("There is no such meter."))?;
+    let notice = Action::parse(&params.done).map_or(Notice::None, Notice::Done);
+    page(&state, &who, id, notice).await
+}
+
+/// The page of a meter, with what its last action left to say.
+pub async fn page(
+    state: &AppState,
+    who: &SignedIn,
+    id: MeterId,
+    notice: Notice,
 ) -> PortalResult<Markup> {
     let not_found = || PortalError::not_found("There is no such meter.");
-    let id: MeterId = raw.parse().map_err(|_| not_found())?;
     let meter = state
         .meters
         .get_meter(who.user.partner, id)
         .await?
         .ok_or_else(not_found)?;
-    let catalog = catalog(&state, who.user.partner).await?;
+    let catalog = catalog(state, who.user.partner).await?;
     let schedule = Schedule::new(catalog.values(), state.clock.now());
     let shown = enrollment::view(&meter.enrollments, &catalog, &meter.abstentions, &schedule);
     let reference = text(&meter.data, "partner_reference");
+    let zone = MeterZone::of(&meter.data);
+    let idle = IdlePeriods {
+        meter: meter.id,
+        zone: zone.name(),
+        periods: idle_periods(&meter.abstentions, &zone),
+    };
+    let tags = tags_of(&meter.data);
     Ok(layout::page(
         &reference,
-        &who,
+        who,
         Section::Meters,
         html! {
             p.crumbs { a href="/portal/meters" { "Meters" } " / " }
             h1 { (reference) }
-            p { "Enrollment: " (badge(shown.global_status.as_ref())) }
+            (notice.show())
+            p {
+                "Enrollment: " (badge(shown.global_status.as_ref()))
+                @if meter.archived { " " (badge("ARCHIVED")) }
+            }
+            @if !tags.is_empty() {
+                p { "Tags: " @for tag in &tags { span.tag { (tag) } " " } }
+            }
             section aria-labelledby="actions" {
                 h2 id="actions" { "What this meter needs from you" }
                 @if shown.partner_actions.is_empty() {
@@ -178,8 +217,9 @@ pub async fn show(
                                 strong { (action.program) } ": "
                                 @match missing_of(&shown.programs, &action.program) {
                                     Some(columns) => {
-                                        "fill in " (columns) ", then upload the meter again with "
-                                        "“Update existing meters” on."
+                                        "fill in " (columns) " in this meter's row (download it "
+                                        "below), then upload the row with “Update existing "
+                                        "meters” on."
                                     }
                                     None => { (action.description) }
                                 }
@@ -219,6 +259,10 @@ pub async fn show(
                                         td { (badge(program.status.as_ref())) }
                                         td { (program.period.as_ref().map(|p| p.name.as_str()).unwrap_or("")) }
                                         td {
+                                            @if let Some(why) = program.not_participating_reason() { (why) ". " }
+                                            @for a in program.abstentions.iter().filter(|a| Some(*a) != program.not_participating.as_ref()) {
+                                                (abstention(a, &zone)) " "
+                                            }
                                             @for reason in program.described_reasons(&catalog, &meter.data) { (reason) ". " }
                                             @if !program.missing.is_empty() {
                                                 "Missing: " (columns(&program.missing))
@@ -231,12 +275,30 @@ pub async fn show(
                     }
                 }
             }
+            (forms(who, meter.id, &tags, meter.archived, &idle))
             section aria-labelledby="fields" {
                 h2 id="fields" { "Fields" }
                 (fields(&meter))
             }
         },
     ))
+}
+
+/// An idle or disenrolled period that falls in a delivery period but leaves the meter in
+/// it, in the meter's dates.
+fn abstention(a: &gridroll_domain::enrollment::Abstention, zone: &MeterZone) -> String {
+    let what = match a.preference {
+        gridroll_domain::enums::ParticipationPreference::Idle => "Idle",
+        _ => "Disenrolled",
+    };
+    match a.end {
+        Some(end) => format!(
+            "{what} {} to {}.",
+            zone.date_of(a.start),
+            zone.last_date_before(end)
+        ),
+        None => format!("{what} from {}.", zone.date_of(a.start)),
+    }
 }
 
 /// Dotted paths as the CSV columns a partner fills in.

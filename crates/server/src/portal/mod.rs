@@ -7,6 +7,7 @@ mod dashboard;
 mod jobs;
 mod keys;
 mod layout;
+mod meter_actions;
 mod meters;
 pub mod password;
 mod programs;
@@ -50,6 +51,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/jobs/{job_id}/failed.csv", get(jobs::failed_rows))
         .route("/meters", get(meters::list))
         .route("/meters/{meter_id}", get(meters::show))
+        .route("/meters/{meter_id}/meter.csv", get(meter_actions::download))
+        .route("/meters/{meter_id}/{action}", post(meter_actions::act))
         .route("/programs", get(programs::list))
         .route("/programs/{program}/template.csv", get(programs::template))
         .route("/keys", get(keys::list).post(keys::create))
@@ -77,6 +80,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route("/assets/portal.css", get(stylesheet))
         .route("/assets/portal.js", get(script))
+        .route("/assets/favicon.svg", get(favicon))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(same_origin))
         .layer(header_layer(
@@ -145,6 +149,11 @@ async fn script() -> Response {
         "text/javascript; charset=utf-8",
         include_str!("assets/portal.js"),
     )
+}
+
+/// The portal's icon, drawn in its brand colour and served from the binary.
+async fn favicon() -> Response {
+    asset("image/svg+xml", include_str!("assets/favicon.svg"))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -234,16 +243,43 @@ impl From<StoreError> for PortalError {
 
 impl From<ApiError> for PortalError {
     fn from(error: ApiError) -> Self {
-        let message = match &error.details {
-            serde_json::Value::Object(map) if map.len() == 1 => map
-                .values()
-                .next()
-                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-                .unwrap_or_default(),
-            serde_json::Value::Null => String::new(),
-            other => other.to_string(),
-        };
+        let message = sentence(&error.details);
         Self::page(error.status, error.title, message)
+    }
+}
+
+/// The details of an API error as a sentence for a page: what is wrong, naming the field
+/// or value it is about, never the JSON itself.
+pub fn sentence(details: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    match details {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Object(map) if map.len() == 1 => map.values().next().map(text).unwrap_or_default(),
+        Value::Object(map) => {
+            let error = map.get("error").map(text);
+            let subject = map
+                .get("field")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .or_else(|| {
+                    map.iter()
+                        .find(|(k, v)| k.as_str() != "error" && v.is_string())
+                        .map(|(k, v)| format!("{k} “{}”", text(v)))
+                });
+            match (subject, error) {
+                (Some(subject), Some(error)) => format!("{subject}: {error}"),
+                (None, Some(error)) => error,
+                _ => map
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {}", text(v)))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            }
+        }
+        Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join("; "),
+        other => other.to_string(),
     }
 }
 
@@ -278,7 +314,25 @@ impl IntoResponse for PortalError {
 
 #[cfg(test)]
 mod tests {
-    use super::from_this_site;
+    use super::{from_this_site, sentence};
+    use serde_json::json;
+
+    #[test]
+    fn a_refused_field_is_a_sentence_naming_it_not_json() {
+        let file_name =
+            json!({"file_name": "meters (1).csv", "error": "must be a name with an extension"});
+        assert_eq!(
+            sentence(&file_name),
+            "file_name “meters (1).csv”: must be a name with an extension"
+        );
+        let field = json!({"field": "tags.0", "error": "must not contain ,"});
+        assert_eq!(sentence(&field), "tags.0: must not contain ,");
+        assert_eq!(
+            sentence(&json!({"reason": "must be at most 500 characters"})),
+            "must be at most 500 characters"
+        );
+        assert!(!sentence(&json!({"a": 1, "b": [2]})).contains('{'));
+    }
     use axum::http::HeaderMap;
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {

@@ -91,6 +91,11 @@ fn upload_page(who: &SignedIn, outcome: &Outcome) -> Markup {
             form.stack.upload method="post" action="/portal/upload" enctype="multipart/form-data" {
                 (who.csrf_field())
                 label for="file_name" { "File name " span.hint { "(optional; shown in the job list)" } }
+                p.hint id="file-name-rules" {
+                    "A file name is made of letters, digits, spaces, dots, underscores and hyphens, "
+                    "and ends in an extension. Left empty, your file's own name is used with the "
+                    "other characters left out: “meters (1).csv” is kept as “meters 1.csv”."
+                }
                 input id="file_name" name="file_name" type="text" maxlength="255"
                     placeholder="the uploaded file's own name" value=(outcome.file_name);
                 div.check {
@@ -178,12 +183,12 @@ async fn receive_file(
     mut outcome: Outcome,
     field: Field<'_>,
 ) -> PortalResult<Response> {
-    // The form's name wins; the browser's name for the file is used when it is valid.
+    // The form's name wins; else the browser's name for the file, with what the rules
+    // allow of it (`meters (1).csv` is kept as `meters 1.csv`).
     let file_name = if outcome.file_name.is_empty() {
         field
             .file_name()
-            .map(str::to_owned)
-            .filter(|name| check_file_name(name).is_ok())
+            .and_then(gridroll_domain::schema::fit_file_name)
     } else {
         Some(outcome.file_name.clone())
     };
@@ -192,7 +197,7 @@ async fn receive_file(
     {
         outcome.alert = Some(format!(
             "The file name is not valid: {}",
-            PortalError::from(e).message()
+            super::sentence(&e.details)
         ));
         drain(field).await;
         return Ok((StatusCode::BAD_REQUEST, upload_page(who, &outcome)).into_response());

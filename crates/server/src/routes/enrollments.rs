@@ -59,6 +59,22 @@ pub async fn get(
     Ok(Json(render(&meter, &catalog, &schedule)))
 }
 
+/// A meter's `MeterEnrollmentResponse`, for the answers of changes to one meter.
+pub async fn enrollment_body(
+    state: &AppState,
+    partner: PartnerId,
+    id: MeterId,
+) -> ApiResult<Value> {
+    let meter = state
+        .meters
+        .get_meter(partner, id)
+        .await?
+        .ok_or_else(|| meter_not_found(id))?;
+    let catalog = catalog(state, partner).await?;
+    let schedule = Schedule::new(catalog.values(), state.clock.now());
+    Ok(render(&meter, &catalog, &schedule))
+}
+
 fn meter_not_found(id: MeterId) -> ApiError {
     ApiError::not_found("Meter not found", json!({"meter_id": id}))
 }
@@ -172,14 +188,7 @@ pub async fn participation(
     if !missing.is_empty() {
         return Err(meter_not_found(id));
     }
-    let meter = state
-        .meters
-        .get_meter(caller.partner, id)
-        .await?
-        .ok_or_else(|| meter_not_found(id))?;
-    let catalog = catalog(&state, caller.partner).await?;
-    let schedule = Schedule::new(catalog.values(), state.clock.now());
-    Ok(Json(render(&meter, &catalog, &schedule)))
+    Ok(Json(enrollment_body(&state, caller.partner, id).await?))
 }
 
 /// `POST /v2/meters/participation`: the same change for up to 1,000 meters, all or none.

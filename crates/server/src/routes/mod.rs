@@ -4,8 +4,10 @@ pub mod assets;
 pub mod enrollments;
 pub mod events;
 pub mod jobs;
+pub mod lifecycle;
 pub mod meters;
 pub mod operator;
+pub mod participation;
 pub mod programs;
 pub mod webhooks;
 

@@ -273,8 +273,8 @@ async fn each_scope_opens_exactly_the_operations_documented_with_it(backend: Bac
     let count = |scope: Scope| operations.iter().filter(|o| o.2 == scope.as_str()).count();
     assert_eq!(
         (count(Scope::MetersWrite), count(Scope::EnrollmentsWrite)),
-        (2, 2),
-        "jobs and single meters; participation one at a time and in bulk"
+        (8, 11),
+        "jobs, single meters, tags (add, remove), references (one, many), archiving (archive, unarchive); participation (one, many), idle periods (add and remove, one and many), disenrollment (one, many), participate (one, many), the market-registration refresh"
     );
     assert_eq!(
         count(Scope::WebhooksManage),

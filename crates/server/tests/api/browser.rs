@@ -410,6 +410,7 @@ async fn a_partner_uploads_fixes_and_finds_meters_in_a_real_browser() {
         .await;
     assert!(meter.contains("1 Main St, Unit 2"), "{meter}");
     journey.shot("meter").await;
+    meter_actions(&journey).await;
 
     // The dashboard, at a laptop's and a phone's width.
     journey.go("/portal").await;
@@ -457,6 +458,88 @@ async fn a_partner_uploads_fixes_and_finds_meters_in_a_real_browser() {
     journey.wait_heading("Sign in to Gridroll").await;
 
     journey.client.close().await.unwrap();
+}
+
+/// On a meter's page: a tag added, an idle period set, the meter's row downloaded,
+/// changed and uploaded again with "Update existing meters", and the meter archived.
+async fn meter_actions(journey: &Journey) {
+    let page = journey.client.current_url().await.unwrap().to_string();
+    journey.fill("#tags", "north fleet").await;
+    journey
+        .click("form[action$='/tag'] button[type=submit]")
+        .await;
+    journey
+        .wait_for("The tags were added.", Duration::from_secs(5))
+        .await;
+    assert!(journey.text("ul.tags").await.contains("north fleet"));
+
+    // Date inputs take their value as the page sets it, whatever the browser's locale.
+    journey
+        .fetch(
+            "document.querySelector('#idle_start').value = '2027-06-01';
+             document.querySelector('#idle_end').value = '2027-06-30';",
+            vec![],
+        )
+        .await;
+    journey.fill("#idle_reason", "Roof work").await;
+    journey
+        .click("form[action$='/idle'] button[type=submit]")
+        .await;
+    let idle = journey
+        .wait_for("The idle period was set.", Duration::from_secs(5))
+        .await;
+    assert!(
+        idle.contains("Idle 2027-06-01 to 2027-06-30 (Roof work)"),
+        "{idle}"
+    );
+    journey.shot("meter-actions").await;
+
+    let href = journey
+        .client
+        .find(Locator::Css("a[href$='/meter.csv']"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let row = journey
+        .fetch(
+            "return fetch(arguments[0]).then(r => r.text());",
+            vec![json!(href)],
+        )
+        .await;
+    let row = row.as_str().unwrap().to_owned();
+    assert_eq!(row.lines().count(), 2, "{row}");
+    assert!(row.contains("north fleet"), "{row}");
+    let changed = row.replace("1 Main St, Unit 2", "7 Harbor Rd");
+    let path = journey.files.path().join("meter-row.csv");
+    std::fs::write(&path, changed).unwrap();
+    journey.go("/portal/upload").await;
+    journey.click("#update_existing").await;
+    let input = journey.client.find(Locator::Css("#file")).await.unwrap();
+    input.send_keys(path.to_str().unwrap()).await.unwrap();
+    journey.click("form.upload button[type=submit]").await;
+    let done = journey
+        .wait_for("Status: COMPLETED", Duration::from_secs(30))
+        .await;
+    assert!(
+        done.contains("1 of 1 rows processed: 0 created, 1 updated"),
+        "{done}"
+    );
+
+    journey.client.goto(&page).await.unwrap();
+    let updated = journey
+        .wait_for("7 Harbor Rd", Duration::from_secs(5))
+        .await;
+    assert!(updated.contains("north fleet"), "{updated}");
+    journey
+        .click("form[action$='/archive'] button[type=submit]")
+        .await;
+    let archived = journey
+        .wait_for("The meter was archived", Duration::from_secs(5))
+        .await;
+    assert!(archived.contains("Bring the meter back"), "{archived}");
 }
 
 /// A webhook: subscribed to a receiver, its secret shown once, a test event sent, and a

@@ -1,20 +1,18 @@
-//! The changes to a meter's enrollments that do not come from an upload: participation
-//! preferences, the operator's activation, and evaluating meters again after the catalog
-//! changed. Each loads the meters it changes (locked on PostgreSQL until the
+//! The changes to a meter's enrollments that come from the operator: activation, and
+//! evaluating meters again after the catalog changed (a partner's participation changes
+//! are the meters' own, in `meters::changes`). Each loads the meters it changes (locked on PostgreSQL until the
 //! transaction ends), decides with the enrollment rules, and writes the meters' columns.
 
-use gridroll_domain::enrollment::{self, Abstention, Enrollment, PreferenceChange};
-use gridroll_domain::event::{self, MeterRef};
+use gridroll_domain::enrollment::{self, Abstention, Enrollment};
+use gridroll_domain::event::MeterRef;
 use gridroll_domain::timestamp::from_millis;
-use gridroll_domain::webhook::EventType;
 use gridroll_domain::{MeterId, PartnerId};
 
 use super::programs::partner_catalog;
-use crate::db::{Db, Row, Value};
+use crate::db::{Db, Row};
 use crate::evaluate::{self, Catalog, Columns};
 use crate::events::{EventTypes, Outbox};
-use crate::query::Conditions;
-use crate::{Result, StoreError, values};
+use crate::{Result, values};
 
 /// What every statement below reads of a meter before changing it, from column 0.
 const METER: &str = "id, partner_reference, transmission_region, meter_type, enrollments, \
@@ -62,20 +60,19 @@ impl Before {
     }
 }
 
-/// Writes a meter's enrollment columns (and its participation, when it changed).
+/// Writes a meter's enrollment columns.
 async fn write_columns(
     db: &mut dyn Db,
     partner: PartnerId,
     id: MeterId,
-    participation: Option<String>,
     c: &Columns,
     now: i64,
 ) -> Result<()> {
     db.execute(
         "UPDATE meters SET enrollments = $2, global_enrollment_status = $3,
              partner_action_required = $4, partner_action_types = $5, pending_programs = $6,
-             participation = coalesce($7, participation), updated_at = $8
-         WHERE partner_id = $9 AND id = $1",
+             updated_at = $7
+         WHERE partner_id = $8 AND id = $1",
         values![
             id,
             &c.enrollments,
@@ -83,63 +80,12 @@ async fn write_columns(
             c.action_required,
             &c.action_types,
             &c.pending_programs,
-            participation,
             now,
             partner
         ],
     )
     .await?;
     Ok(())
-}
-
-/// Applies a participation change to meters of a partner, all or none: the answer lists
-/// the ids that are not the partner's (nothing changed then).
-pub async fn set_participation(
-    db: &mut dyn Db,
-    partner: PartnerId,
-    meters: &[MeterId],
-    change: &PreferenceChange,
-    feed: EventTypes,
-    now: i64,
-) -> Result<Vec<MeterId>> {
-    let catalog = partner_catalog(db, partner, from_millis(now)).await?;
-    let mut c = Conditions::new(db.dialect());
-    c.eq("partner_id", partner.into());
-    c.one_of("id", meters.iter().map(|&m| Value::from(m)));
-    let sql = format!(
-        "SELECT {METER} FROM meters WHERE {} ORDER BY id{}",
-        c.sql(),
-        db.dialect().for_update()
-    );
-    let rows = db.query_built(&sql, &c.params).await?;
-    let found: Vec<MeterId> = rows.iter().map(|r| r.get(0)).collect::<Result<_>>()?;
-    let missing: Vec<MeterId> = meters
-        .iter()
-        .filter(|m| !found.contains(m))
-        .copied()
-        .collect();
-    if !missing.is_empty() {
-        return Ok(missing);
-    }
-    let mut outbox = Outbox::open(db, partner, feed).await?;
-    for row in &rows {
-        let before = Before::read(row)?;
-        let mut abstentions = before.abstentions.clone();
-        enrollment::apply_preference(&mut abstentions, change.clone())
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let columns = evaluate::summarize(&catalog, &before.enrollments, &abstentions);
-        let participation = serde_json::to_string(&abstentions)
-            .map_err(|e| StoreError::Corrupt(format!("participation: {e}")))?;
-        write_columns(db, partner, before.id, Some(participation), &columns, now).await?;
-        if abstentions != before.abstentions {
-            outbox.add(EventType::EnrollmentParticipationStatusUpdated, || {
-                event::participation_updated(before.meter(), change)
-            });
-        }
-        before.changed(&mut outbox, &catalog, (&columns, &abstentions));
-    }
-    outbox.record(db, now).await?;
-    Ok(Vec::new())
 }
 
 /// Makes PENDING enrollments in a program ACTIVE: one meter's, or every meter's of the
@@ -170,7 +116,7 @@ pub async fn activate(
         let mut enrollments = before.enrollments.clone();
         if enrollment::activate(&mut enrollments, program, from_millis(now)) {
             let columns = evaluate::summarize(&catalog, &enrollments, &before.abstentions);
-            write_columns(db, partner, before.id, None, &columns, now).await?;
+            write_columns(db, partner, before.id, &columns, now).await?;
             before.changed(&mut outbox, &catalog, (&columns, &before.abstentions));
             changed += 1;
         }
@@ -194,7 +140,7 @@ pub async fn refresh_batch(
 ) -> Result<(u64, Option<MeterId>)> {
     let catalog = partner_catalog(db, partner, from_millis(now)).await?;
     let sql = format!(
-        "SELECT {METER}, data, global_enrollment_status FROM meters
+        "SELECT {METER}, data, global_enrollment_status, is_archived FROM meters
          WHERE partner_id = $1 AND (id > $2 OR $2 IS NULL) ORDER BY id LIMIT $3{}",
         db.dialect().for_update()
     );
@@ -206,16 +152,17 @@ pub async fn refresh_batch(
     for row in &rows {
         let before = Before::read(row)?;
         let status: String = row.get(7)?;
-        let columns = evaluate::evaluate(
-            &catalog,
-            &evaluate::parse_data(&row.get::<String>(6)?)?,
-            &before.enrollments,
-            &before.abstentions,
-        );
+        let data = evaluate::parse_data(&row.get::<String>(6)?)?;
+        let columns = if row.get(8)? {
+            let list = enrollment::withdrawn(&catalog.programs, &data, &before.enrollments);
+            evaluate::summarize(&catalog, &list, &before.abstentions)
+        } else {
+            evaluate::evaluate(&catalog, &data, &before.enrollments, &before.abstentions)
+        };
         // Only meters whose enrollments changed are written (and show up in a sync),
         // compared as read: a form of storing them that changed is not a change.
         if columns.list != before.enrollments || columns.global_status != status {
-            write_columns(db, partner, before.id, None, &columns, now).await?;
+            write_columns(db, partner, before.id, &columns, now).await?;
             before.changed(&mut outbox, &catalog, (&columns, &before.abstentions));
             changed += 1;
         }

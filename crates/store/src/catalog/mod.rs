@@ -12,7 +12,10 @@ use gridroll_domain::{MeterId, PartnerId};
 
 pub(crate) use programs::partner_catalog;
 
+use gridroll_domain::lifecycle::Change;
+
 use crate::engine::Engine;
+use crate::meters::{EditError, MeterEdit, MeterStore, Unknown};
 use crate::model::CatalogEntry;
 use crate::{Result, StoreError, work};
 
@@ -126,12 +129,20 @@ impl<E: Engine> CatalogStore for E {
         change: &PreferenceChange,
         now: i64,
     ) -> Result<Vec<MeterId>> {
-        let (meters, change, feed) = (meters.to_vec(), change.clone(), self.event_feed());
-        // Meters that are not the partner's are found before anything is written.
-        self.write(work!(db => async move {
-            enrollments::set_participation(db, partner, &meters, &change, feed, now).await
-        }))
-        .await
+        // The same change as Leap's participation calls make, written once.
+        let edits: Vec<MeterEdit> = meters
+            .iter()
+            .map(|&meter| MeterEdit {
+                meter,
+                change: Change::Preference(change.clone()),
+            })
+            .collect();
+        match MeterStore::change_meters(self, partner, &edits, Unknown::Refuse, now).await {
+            Ok(_) => Ok(Vec::new()),
+            Err(EditError::NotFound(missing)) => Ok(missing),
+            Err(EditError::Store(e)) => Err(e),
+            Err(other) => Err(StoreError::Corrupt(other.to_string())),
+        }
     }
 
     async fn activate_enrollments(

@@ -1,6 +1,7 @@
 //! A partner's meters: reading them one at a time and by search, the overview the
 //! dashboard shows, and importing meters that reach the platform by another channel.
 
+pub(crate) mod changes;
 mod import;
 
 use async_trait::async_trait;
@@ -8,11 +9,13 @@ use gridroll_domain::enums::{CreatedBy, EnrollmentStatus};
 use gridroll_domain::{MeterData, MeterId, PartnerId};
 use strum::VariantNames;
 
+pub use changes::{Applied, EditError, MeterEdit, Taken, Unknown};
+
 use crate::db::Db;
 use crate::engine::Engine;
 use crate::model::{Meter, MeterFilter, StoredMeter};
 use crate::reads::{self, METER_COLUMNS, STORED_METER_COLUMNS};
-use crate::{Result, rows, values, work};
+use crate::{Result, StoreError, rows, values, work};
 
 /// Reading and importing meters.
 #[async_trait]
@@ -44,6 +47,15 @@ pub trait MeterStore: Send + Sync {
         meters: Vec<MeterData>,
         now: i64,
     ) -> Result<Vec<MeterId>>;
+    /// Changes meters of a partner (tags, references, archiving, participation), all or
+    /// none; meters that are not the partner's are refused or skipped as `unknown` says.
+    async fn change_meters(
+        &self,
+        partner: PartnerId,
+        edits: &[MeterEdit],
+        unknown: Unknown,
+        now: i64,
+    ) -> Result<Applied, EditError>;
 }
 
 /// A meter with its data as stored, read on `db` (the backends' hot path runs it).
@@ -130,6 +142,31 @@ impl<E: Engine> MeterStore for E {
             import::import_meters(db, partner, created_by, &meters, feed, now).await
         }))
         .await
+    }
+
+    async fn change_meters(
+        &self,
+        partner: PartnerId,
+        edits: &[MeterEdit],
+        unknown: Unknown,
+        now: i64,
+    ) -> Result<Applied, EditError> {
+        let (edits, feed) = (edits.to_vec(), self.event_feed());
+        // A refusal is decided before anything is written, so committing it is harmless.
+        let decided = self
+            .write(work!(db => async move {
+                match changes::change_meters(db, partner, &edits, unknown, feed, now).await {
+                    Err(EditError::Store(e)) => Err(e),
+                    decided => Ok(decided),
+                }
+            }))
+            .await;
+        match decided {
+            Ok(decided) => decided,
+            // Another process claimed a reference between the check and the write.
+            Err(StoreError::Conflict) => Err(EditError::ReferenceTaken(Vec::new())),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -178,7 +178,7 @@ pub async fn process_chunk(
                 return Ok(done);
             }
             Ok(None) if attempt < ATTEMPTS => {
-                tracing::debug!(%job, attempt, "a concurrent job created the same reference; planning the chunk again");
+                tracing::debug!(%job, attempt, "a concurrent change created, archived or renamed a reference; planning the chunk again");
             }
             Err(e) if is_transient(&e) && attempt < ATTEMPTS => {
                 tracing::debug!(%job, attempt, error = %e, "chunk rolled back; trying again");
@@ -203,7 +203,8 @@ fn is_transient(error: &StoreError) -> bool {
 }
 
 /// One attempt at a chunk, in `tx`: `None` when a create collided with another
-/// process's, and the chunk must be planned again. The chunk's preparation is kept in
+/// process's, or a meter found was archived or renamed since, and the chunk must be
+/// planned again. The chunk's preparation is kept in
 /// `prepared` for the next attempt.
 async fn try_chunk(
     tx: &Transaction<'_>,
@@ -242,8 +243,12 @@ async fn try_chunk(
     let input = &*prepared.insert(input);
     let pending: Vec<Pending> = input.assets.iter().map(|a| a.pending.clone()).collect();
     let existing = existing_meters(tx, partner, &pending).await?;
+    let found = references_found(&existing);
     let plan = plan_chunk(&pending, existing, update_existing);
-    let before = replaced_state(tx, partner, &chunk::replaced_meters(&plan)).await?;
+    let Some(before) = replaced_state(tx, partner, &chunk::replaced_meters(&plan), &found).await?
+    else {
+        return Ok(None);
+    };
     let writes = chunk::plan_writes(&plan, input, &before)?;
     if !write_meters(tx, partner, &writes, now).await? {
         return Ok(None);
@@ -271,7 +276,8 @@ async fn try_chunk(
     }))
 }
 
-/// The meters that already have each reference of the chunk, oldest first.
+/// The meters that already have each reference of the chunk, oldest first. Archived
+/// meters are left out: no upload finds them.
 async fn existing_meters(
     tx: &Transaction<'_>,
     partner: PartnerId,
@@ -300,6 +306,7 @@ async fn existing_meters(
              CROSS JOIN LATERAL (
                  SELECT partner_reference, id, created_at FROM meters
                  WHERE partner_id = $1 AND partner_reference = r.reference
+                     AND NOT is_archived
                  OFFSET 0
              ) AS m
              ORDER BY m.created_at, m.id",
@@ -317,27 +324,45 @@ async fn existing_meters(
     Ok(existing)
 }
 
+/// The reference each meter the lookup found was found by.
+fn references_found(existing: &HashMap<String, Vec<MeterId>>) -> HashMap<Uuid, String> {
+    existing
+        .iter()
+        .flat_map(|(reference, ids)| ids.iter().map(move |id| (*id.as_uuid(), reference.clone())))
+        .collect()
+}
+
 /// The meters the chunk replaces, locked, so that an activation or participation change
-/// committed meanwhile is not overwritten with what was read before it.
+/// committed meanwhile is not overwritten with what was read before it. `None` when one
+/// of them was archived or given another reference after the lookup found it (the
+/// lookup takes no lock): the chunk is then planned again.
 async fn replaced_state(
     tx: &Transaction<'_>,
     partner: PartnerId,
     meters: &[MeterId],
-) -> Result<HashMap<Uuid, Stored>> {
+    found: &HashMap<Uuid, String>,
+) -> Result<Option<HashMap<Uuid, Stored>>> {
     let mut state = HashMap::new();
     if meters.is_empty() {
-        return Ok(state);
+        return Ok(Some(state));
     }
     let ids: Vec<Uuid> = meters.iter().map(|m| *m.as_uuid()).collect();
     for row in tx
         .query(
-            "SELECT id, enrollments, participation, data FROM meters
-             WHERE partner_id = $2 AND id = ANY($1)
+            "SELECT id, enrollments, participation, data, partner_reference, is_archived
+             FROM meters WHERE partner_id = $2 AND id = ANY($1)
              ORDER BY id FOR UPDATE",
             &[&ids, partner.as_uuid()],
         )
         .await?
     {
+        let id: Uuid = row.get(0);
+        let moved = found
+            .get(&id)
+            .is_some_and(|r| row.get::<_, bool>(5) || row.get::<_, &str>(4) != r);
+        if moved {
+            return Ok(None);
+        }
         state.insert(
             row.get(0),
             Stored {
@@ -347,7 +372,7 @@ async fn replaced_state(
             },
         );
     }
-    Ok(state)
+    Ok(Some(state))
 }
 
 /// The data goes in as parameters, column by column: no statement reads the job input

@@ -132,7 +132,7 @@ async fn fetch(pool: &Pool, batch: &[Wanted]) -> Result<HashMap<Key, Row>> {
         .into_iter()
         .map(|row| {
             let key = (
-                PartnerId::from_uuid(row.get(6)),
+                PartnerId::from_uuid(row.get(7)),
                 MeterId::from_uuid(row.get(0)),
             );
             (key, row)

@@ -99,6 +99,7 @@ pub fn process_chunk(
 
 /// The meters that already have each reference of the chunk, oldest first: one
 /// statement for the chunk, probing the reference index once per distinct reference.
+/// Archived meters are left out: no upload finds them.
 fn existing_meters(
     conn: &Connection,
     partner: PartnerId,
@@ -117,7 +118,7 @@ fn existing_meters(
     let mut find = conn.prepare_cached(
         "SELECT m.partner_reference, m.created_at, m.id
          FROM json_each(?2) AS r CROSS JOIN meters AS m INDEXED BY meters_by_reference
-         WHERE m.partner_id = ?1 AND m.partner_reference = r.value",
+         WHERE m.partner_id = ?1 AND m.partner_reference = r.value AND NOT m.is_archived",
     )?;
     let mut found: Vec<(String, i64, uuid::Uuid)> = find
         .query_map(params![partner.as_uuid(), references], |row| {
