@@ -72,14 +72,21 @@ pub async fn due(
     let wanted = EventTypes::parse_stored(&wanted);
     let mut due = retries(db, partner, webhook, limit, now).await?;
     let mut reached = position;
-    if due.len() < limit {
-        let sql = format!(
-            "SELECT {} FROM events WHERE partner_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-            rows::EVENT_COLUMNS
-        );
-        for row in db.query(&sql, values![partner, position, SCAN]).await? {
+    // The events after the position, in windows that start at what the round still needs
+    // and double while few are wanted: a subscription to the common types reads one
+    // window of `limit` rows, one to a rare type at most `SCAN` rows in a few statements.
+    let sql = format!(
+        "SELECT {} FROM events WHERE partner_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        rows::EVENT_COLUMNS
+    );
+    let (mut scanned, mut window) = (0, limit.saturating_sub(due.len()));
+    while due.len() < limit && scanned < SCAN {
+        let window_rows = db.query(&sql, values![partner, reached, window]).await?;
+        let read = window_rows.len();
+        for row in window_rows {
             let event = rows::event(&row)?;
             reached = event.seq;
+            scanned += 1;
             let is_wanted = event
                 .event_type
                 .parse::<EventType>()
@@ -91,6 +98,10 @@ pub async fn due(
                 }
             }
         }
+        if read < window {
+            break;
+        }
+        window = (window * 2).min(SCAN - scanned);
     }
     Ok(DueBatch {
         due,

@@ -376,7 +376,41 @@ async fn a_rotated_secret_signs_beside_the_new_one_until_the_overlap_ends(backen
     assert_eq!(after.unwrap(), ["whsec_two"]);
 }
 
+async fn a_subscription_to_a_rare_type_reads_past_the_others_a_window_at_a_time(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let hooks = &f.stores.webhooks;
+    let id = subscribed(&f, &["job.completed"]).await;
+    let common = subscribed(&f, &["meter.created"]).await;
+    // 1,200 meter.created, then the job's end: more than one read scans.
+    let references: Vec<String> = (0..1200).map(|n| format!("ref-{n}")).collect();
+    let references: Vec<&str> = references.iter().map(String::as_str).collect();
+    let job = committed(&f, &references, false).await;
+    process(&f, job, 3000).await;
+    hooks.claim_webhooks("a", RULES, 10, NOW).await.unwrap();
+
+    let first = hooks.due_deliveries(f.partner, id, 64, NOW).await.unwrap();
+    assert!(first.due.is_empty(), "nothing wanted in the first 1,000");
+    assert_eq!(first.position, 1000, "it read 1,000 events, no more");
+    hooks
+        .record_attempts(id, "a", first.position, Vec::new(), RULES, NOW)
+        .await
+        .unwrap();
+    let second = hooks.due_deliveries(f.partner, id, 64, NOW).await.unwrap();
+    assert_eq!(second.due.len(), 1);
+    assert_eq!(second.due[0].event.event_type, "job.completed");
+    assert_eq!(second.position, 1201, "the job's end, after its meters");
+
+    // A subscription to the common type reads just what a round takes.
+    let batch = hooks
+        .due_deliveries(f.partner, common, 64, NOW)
+        .await
+        .unwrap();
+    assert_eq!(batch.due.len(), 64);
+    assert_eq!(batch.position, 64);
+}
+
 gridroll_testkit::backend_tests!(
+    a_subscription_to_a_rare_type_reads_past_the_others_a_window_at_a_time,
     subscriptions_are_the_partners_own_and_a_replace_overwrites_them,
     a_claimed_subscription_sends_each_new_event_once_and_retries_a_failure,
     a_dispatcher_that_lost_its_lease_records_nothing,
