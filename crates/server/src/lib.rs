@@ -2,6 +2,7 @@
 //! Gridroll's server: the partner HTTP API, authentication, and the background workers
 //! that turn uploaded assets into meters.
 
+pub mod accounts;
 pub mod auth;
 pub mod body;
 pub mod config;

@@ -37,7 +37,7 @@ async fn a_key_grants_its_partner_until_revoked_and_notes_its_use_once_a_minute(
         .into_iter()
         .collect();
     let key = accounts
-        .add_api_key(f.partner, "ci", scopes, &hash, NOW)
+        .add_api_key(f.partner, "ci", scopes, &hash, "grk_AbCdEfGh", NOW)
         .await
         .unwrap();
     let grant = accounts.use_api_key(&hash, NOW).await.unwrap().unwrap();
