@@ -11,7 +11,7 @@ use gridroll_store::PartnerProgramsError;
 use serde_json::json;
 
 use crate::database::Database;
-use crate::require_partner;
+use crate::operator::require_partner;
 
 #[derive(Debug, Subcommand)]
 pub enum ProgramsCommand {

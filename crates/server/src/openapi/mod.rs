@@ -166,7 +166,10 @@ fn paths() -> Value {
             "get": {
                 "operationId": "getMeterBatchJob",
                 "summary": "Get a job with the status of every asset",
-                "parameters": [uuid_path("job_id", "The id returned when the job was created.")],
+                "parameters": [uuid_path("job_id", "The id returned when the job was created."),
+                    {"name": "include_assets", "in": "query", "required": false,
+                     "description": "Extension: false answers the job's status and counts without its assets, for following a job's progress.",
+                     "schema": {"type": "boolean", "default": true}}],
                 "responses": get_job
             }
         },
