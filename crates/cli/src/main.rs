@@ -385,3 +385,59 @@ async fn import_meters(
     println!("{}", json!({"imported": ids.len(), "meter_ids": ids}));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every command below `gridroll`, with its full name.
+    fn commands(command: &clap::Command, name: String, out: &mut Vec<(String, clap::Command)>) {
+        for sub in command.get_subcommands() {
+            if sub.get_name() == "help" {
+                continue;
+            }
+            let full = format!("{name} {}", sub.get_name());
+            out.push((full.clone(), sub.clone()));
+            commands(sub, full, out);
+        }
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_argument_has_a_help_line_and_every_command_an_example() {
+        let mut all = Vec::new();
+        commands(&Cli::command(), "gridroll".to_owned(), &mut all);
+        let mut missing = Vec::new();
+        for (name, command) in &all {
+            let leaf = !command.has_subcommands() || *name == "gridroll programs";
+            let example = command
+                .get_after_help()
+                .is_some_and(|help| help.to_string().contains("gridroll "));
+            if leaf && !example {
+                missing.push(format!("{name}: no example in --help"));
+            }
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") || arg.is_hide_set() {
+                    continue;
+                }
+                if arg.get_help().is_none() {
+                    missing.push(format!("{name}: {id} has no help line"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+        assert!(all.len() > 30, "found only {} commands", all.len());
+    }
+
+    #[test]
+    fn an_exit_status_for_each_outcome() {
+        assert_eq!(Outcome::of_status("COMPLETED").code(), 0);
+        assert_eq!(Outcome::of_status("COMPLETED_WITH_ERRORS").code(), 3);
+        assert_eq!(Outcome::of_status("FAILED").code(), 4);
+    }
+}
