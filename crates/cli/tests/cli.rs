@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 mod client;
 #[path = "cli/operator.rs"]
 mod operator;
+#[path = "cli/readme.rs"]
+mod readme;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gridroll");
 
@@ -100,6 +102,16 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         Self { child, base }
+    }
+
+    /// The API key a server started with `--demo` printed.
+    fn demo_key(&mut self) -> String {
+        let stdout = self.child.stdout.take().expect("the server's output");
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| line.split("GRIDROLL_KEY=").nth(1).map(str::to_owned))
+            .expect("the key is printed")
     }
 
     /// SIGKILL: the process gets no chance to release anything.
