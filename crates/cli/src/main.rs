@@ -193,6 +193,7 @@ enum EnrollmentsCommands {
 #[command(
     args_conflicts_with_subcommands = true,
     after_help = "Examples:\n  gridroll programs                  # the programs your meters can join\n  \
+        gridroll programs --template CEC-DSGS > batteries.csv\n  \
         gridroll programs list             # operator: the whole catalog"
 )]
 struct ProgramsArgs {

@@ -165,6 +165,11 @@ pub const OPERATIONS: &[(&str, &str, Scope)] = &[
         "/v1.1/programs/{program_identifier}",
         Scope::MetersRead,
     ),
+    (
+        "GET",
+        "/v1.1/programs/{program_identifier}/template",
+        Scope::MetersRead,
+    ),
     ("POST", "/v1.1/meters/validate", Scope::MetersRead),
     ("GET", "/v1.1/webhooks", Scope::WebhooksRead),
     ("POST", "/v1.1/webhooks", Scope::WebhooksManage),

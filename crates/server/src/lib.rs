@@ -127,6 +127,10 @@ fn partner_api(state: &AppState) -> Router<AppState> {
             "/v1.1/programs/{program_identifier}",
             get(routes::programs::get),
         )
+        .route(
+            "/v1.1/programs/{program_identifier}/template",
+            get(routes::programs::template),
+        )
         .route("/v1.1/meters/validate", post(routes::programs::validate))
         .route(
             "/v1.1/webhooks",

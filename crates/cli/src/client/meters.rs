@@ -331,6 +331,10 @@ pub async fn enrollments(args: ShowEnrollments) -> anyhow::Result<()> {
 /// The partner's view of `gridroll programs`: the programs its meters can join.
 #[derive(Debug, Clone, Args)]
 pub struct PartnerPrograms {
+    /// Print this program's CSV template instead: the columns it needs and one example
+    /// row it accepts, to start a file from.
+    #[arg(long, value_name = "PROGRAM")]
+    pub template: Option<String>,
     /// How to print the programs (json: the API's program objects, one per line).
     #[arg(long, short, value_enum, default_value_t)]
     pub output: Output,
@@ -340,6 +344,16 @@ pub struct PartnerPrograms {
 
 pub async fn programs(args: PartnerPrograms) -> anyhow::Result<()> {
     let client = args.remote.connect()?;
+    if let Some(program) = &args.template {
+        let path = format!("v1.1/programs/{}/template", segment(program));
+        let response = client
+            .send(|| Ok(client.request(reqwest::Method::GET, &path)))
+            .await
+            .map_err(super::api::into_anyhow)?;
+        let bytes = response.bytes().await.context("the template was cut off")?;
+        std::io::stdout().lock().write_all(&bytes)?;
+        return Ok(());
+    }
     let answer = client.get_json("v1.1/programs", &[]).await?;
     let mut listing = Listing::new(&[
         "PROGRAM",

@@ -163,6 +163,24 @@ async fn upload_wait_reports_the_counts_and_the_failed_rows_upload_again_once_fi
         references,
         ["t-1", "t-2", "t-3", "fixed-1", "fixed-2"].map(Value::from)
     );
+
+    // A program's template, written by the client, passes the dry run.
+    let template = run(
+        &mut client(dir.path(), Some(&server), Some(&key)),
+        &["programs", "--template", "CEC-DSGS"],
+    );
+    assert_eq!(template.status.code(), Some(0), "{}", stderr(&template));
+    std::fs::write(dir.path().join("template.csv"), &template.stdout).unwrap();
+    let dry_run = run(
+        &mut client(dir.path(), Some(&server), Some(&key)),
+        &["validate", "template.csv"],
+    );
+    assert_eq!(dry_run.status.code(), Some(0), "{}", stderr(&dry_run));
+    assert!(
+        stdout(&dry_run).contains("CEC-DSGS"),
+        "{}",
+        stdout(&dry_run)
+    );
 }
 
 async fn a_refused_file_prints_its_problems_and_stores_nothing(backend: Backend) {

@@ -300,6 +300,18 @@ fn paths() -> Value {
                 "responses": common_errors(("200", answer("The program.", reference("Program"))))
             }
         },
+        "/v1.1/programs/{program_identifier}/template": {
+            "get": {
+                "operationId": "getProgramTemplate",
+                "summary": "Extension: a program's CSV template",
+                "description": "The columns every meter needs and the columns the program needs, in the upload layout, with one example row the program accepts: a file to start an upload from.",
+                "parameters": [{"name": "program_identifier", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": common_errors(("200", json!({
+                    "description": "The template, a header row and one example row.",
+                    "content": {"text/csv": {"schema": {"type": "string"}}}
+                })))
+            }
+        },
         "/v1.1/meters/validate": {
             "post": {
                 "operationId": "validateMeters",
