@@ -223,10 +223,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let serving = matches!(cli.command, Command::Serve(_));
+    let interruptible = cli.command.speaks_http();
     let result = runtime.block_on(async {
-        if serving {
-            // The server stops on its own signal, after the work in hand.
+        if !interruptible {
+            // The server stops on its own signal, after the work in hand; a command on
+            // the database or at a prompt ends as any process does on Ctrl-C (a
+            // transaction cut off is rolled back).
             return run(cli.command).await;
         }
         tokio::select! {
@@ -246,6 +248,22 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+impl Command {
+    /// Whether the command is the partner's client at work on the server (not at a
+    /// prompt): Ctrl-C then says what became of the upload.
+    fn speaks_http(&self) -> bool {
+        matches!(
+            self,
+            Command::Upload(_)
+                | Command::Validate(_)
+                | Command::Jobs(_)
+                | Command::Meters(MetersCommand::Client(_))
+                | Command::Enrollments(EnrollmentsCommands::Show(_))
+                | Command::Programs(ProgramsArgs { command: None, .. })
+        )
     }
 }
 
@@ -319,7 +337,7 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
 /// Saves a server and a key (typed without echo, or piped in) once the server has
 /// accepted the key.
 async fn login(args: LoginArgs) -> anyhow::Result<()> {
-    let key = prompt::secret("API key (grk_...): ")?;
+    let key = prompt::secret("API key (grk_...): ")?.trim().to_owned();
     let client = client::Client::new(&args.url, &key)?;
     // Any answer but 401 means the key is one of the server's: a key without the scope to
     // read jobs is still a key.
