@@ -1,11 +1,17 @@
 //! Shell completions and the manual page, generated from the command's own definitions so
 //! that they never disagree with `--help`.
 
+use std::io::Write;
+
 use clap_complete::Shell;
 
 /// Writes `shell`'s completion script for gridroll to standard output.
-pub fn completions(mut command: clap::Command, shell: Shell) {
-    clap_complete::generate(shell, &mut command, "gridroll", &mut std::io::stdout());
+pub fn completions(mut command: clap::Command, shell: Shell) -> anyhow::Result<()> {
+    // Made in memory first: the generator cannot report a reader that went away.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "gridroll", &mut script);
+    std::io::stdout().lock().write_all(&script)?;
+    Ok(())
 }
 
 /// Writes the manual page (roff) to standard output: the command, then a section per

@@ -328,7 +328,7 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Keys(command) => operator::keys(command).await?,
         Command::Users(command) => operator::users(command).await?,
         Command::Invitations(command) => operator::invitations(command).await?,
-        Command::Completions { shell } => docs::completions(Cli::command(), shell),
+        Command::Completions { shell } => docs::completions(Cli::command(), shell)?,
         Command::Man => docs::man(Cli::command())?,
     }
     Ok(Outcome::Success)

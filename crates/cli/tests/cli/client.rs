@@ -419,6 +419,39 @@ async fn passwords_are_prompted_for_without_echo_at_a_terminal(backend: Backend)
     );
 }
 
+#[test]
+fn completions_and_the_manual_page_come_from_the_command_definitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let bash = run(
+        &mut client(dir.path(), None, None),
+        &["completions", "bash"],
+    );
+    assert_eq!(bash.status.code(), Some(0), "{}", stderr(&bash));
+    let script = stdout(&bash);
+    assert!(script.contains("_gridroll()"), "{script}");
+    assert!(script.contains("--failed-rows") && script.contains("set-role"));
+    let man = run(&mut client(dir.path(), None, None), &["man"]);
+    assert_eq!(man.status.code(), Some(0), "{}", stderr(&man));
+    let page = stdout(&man);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH gridroll 1"),
+        "{page}"
+    );
+    for section in [
+        "GRIDROLL UPLOAD",
+        "GRIDROLL JOBS SHOW",
+        "GRIDROLL USERS REMOVE",
+    ] {
+        assert!(page.contains(&format!(".SH \"{section}\"")), "{section}");
+    }
+    assert!(
+        page.contains("gridroll upload meters.csv \\-\\-wait"),
+        "examples are in it"
+    );
+    let unknown = run(&mut client(dir.path(), None, None), &["completions", "cmd"]);
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
 gridroll_testkit::backend_tests!(
     upload_wait_reports_the_counts_and_the_failed_rows_upload_again_once_fixed,
     a_refused_file_prints_its_problems_and_stores_nothing,
