@@ -11,36 +11,48 @@ use gridroll_store::PartnerProgramsError;
 use serde_json::json;
 
 use crate::database::Database;
-use crate::require_partner;
+use crate::operator::require_partner;
 
 #[derive(Debug, Subcommand)]
 pub enum ProgramsCommand {
     /// List every program (retired ones marked); one JSON object per line.
+    #[command(after_help = "Example:\n  gridroll programs list")]
     List {
         #[command(flatten)]
         database: Database,
     },
     /// Show one program's definition as JSON.
+    #[command(after_help = "Example:\n  gridroll programs show CEC-DSGS")]
     Show {
+        /// The program's identifier, e.g. CEC-DSGS.
         identifier: String,
         #[command(flatten)]
         database: Database,
     },
     /// Add or change the programs of a catalog file (the layout of programs.toml).
+    #[command(after_help = "Example:\n  gridroll programs put --file my-programs.toml")]
     Put {
+        /// The catalog file, in the layout of programs.toml.
         #[arg(long)]
         file: PathBuf,
         #[command(flatten)]
         database: Database,
     },
     /// Retire a program: meters are no longer evaluated against it.
+    #[command(after_help = "Example:\n  gridroll programs retire PGE-CBP")]
     Retire {
+        /// The program's identifier, e.g. PGE-CBP.
         identifier: String,
         #[command(flatten)]
         database: Database,
     },
     /// Choose the programs a partner may use (every program unless limited).
+    #[command(
+        after_help = "Examples:\n  gridroll programs enable --partner 01936f7e-... --programs CEC-DSGS,ELRP\n  \
+            gridroll programs enable --partner 01936f7e-... --all"
+    )]
     Enable {
+        /// The partner whose programs to choose.
         #[arg(long)]
         partner: PartnerId,
         /// Comma-separated program identifiers.
@@ -56,10 +68,15 @@ pub enum ProgramsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum EnrollmentsCommand {
-    /// Confirm PENDING enrollments in a program: ACTIVE from now.
+    /// Operator: confirm PENDING enrollments in a program: ACTIVE from now.
+    #[command(
+        after_help = "Example:\n  gridroll enrollments activate --partner 01936f7e-... --program CEC-DSGS"
+    )]
     Activate {
+        /// The partner whose enrollments to activate.
         #[arg(long)]
         partner: PartnerId,
+        /// The program's identifier, e.g. CEC-DSGS.
         #[arg(long)]
         program: String,
         /// Only this meter; without it, every PENDING meter of the partner.
@@ -68,8 +85,10 @@ pub enum EnrollmentsCommand {
         #[command(flatten)]
         database: Database,
     },
-    /// Evaluate every meter of a partner again, after the catalog changed.
+    /// Operator: evaluate every meter of a partner again, after the catalog changed.
+    #[command(after_help = "Example:\n  gridroll enrollments refresh --partner 01936f7e-...")]
     Refresh {
+        /// The partner whose meters to evaluate.
         #[arg(long)]
         partner: PartnerId,
         #[command(flatten)]

@@ -1,4 +1,5 @@
-//! `gridroll`: runs the server and administers partners, keys and meters.
+//! `gridroll`: runs the server, administers partners, keys and users on the database,
+//! and, as a partner's client of the HTTP API, uploads files and reads jobs and meters.
 
 use std::fs::File;
 use std::ops::ControlFlow;
@@ -6,25 +7,33 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use gridroll_domain::PartnerId;
 use gridroll_domain::enums::CreatedBy;
 use gridroll_domain::intake::{self, Format, IntakeError};
 use gridroll_domain::program::{DEFAULT_CATALOG, parse_catalog};
-use gridroll_domain::scope::{KeyName, Scopes};
 use gridroll_domain::timestamp::now_millis;
-use gridroll_server::auth::issue_api_key;
-use gridroll_server::portal;
-use gridroll_store::{AccountStore, AddUserError, PasswordSet, Role};
 use serde_json::json;
 
 mod catalog;
+mod client;
 mod database;
+mod docs;
 mod lock;
+mod operator;
+mod output;
+mod prompt;
 mod serve;
 
 use crate::catalog::{EnrollmentsCommand, ProgramsCommand, read_catalog};
+use crate::client::Outcome;
+use crate::client::jobs::JobsCommand;
+use crate::client::meters::{MetersClientCommand, PartnerPrograms, ShowEnrollments};
+use crate::client::upload::{UploadArgs, ValidateArgs};
 use crate::database::Database;
+use crate::operator::{
+    InvitationsCommand, KeysCommand, PartnersCommand, UsersCommand, require_partner,
+};
 use crate::serve::ServeArgs;
 
 /// jemalloc rather than glibc's malloc. An import allocates and frees each row's document
@@ -44,9 +53,21 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[unsafe(export_name = "_rjem_malloc_conf")]
 static malloc_conf: &[u8; 60] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 
+/// What the exit statuses mean, for every command's help and the manual page.
+const EXIT_STATUS: &str = "Exit status: 0 success (an awaited job COMPLETED); 3 a job \
+    COMPLETED_WITH_ERRORS; 4 a job FAILED or a file was refused; 1 any other error (one \
+    line on stderr); 2 a usage error; 130 interrupted.";
+
 /// Gridroll: meter onboarding and demand-response enrollment.
+///
+/// Partner commands (login, upload, validate, jobs, meters get|search|export, enrollments
+/// show, programs) speak a server's HTTP API with an API key, from --url/GRIDROLL_URL and
+/// --key/GRIDROLL_KEY or a profile saved by `gridroll login`. Operator commands (serve,
+/// migrate, partners, keys, users, invitations, programs list|show|put|retire|enable,
+/// enrollments activate|refresh, meters import) work on the database named by
+/// --database-url/DATABASE_URL.
 #[derive(Debug, Parser)]
-#[command(name = "gridroll", version, about)]
+#[command(name = "gridroll", version, about, long_about, after_help = EXIT_STATUS)]
 struct Cli {
     /// Log format on stderr.
     #[arg(
@@ -68,9 +89,12 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the HTTP API and the job workers.
+    /// Run the HTTP API, the portal and the job workers.
+    #[command(after_help = "Examples:\n  gridroll serve --demo\n  \
+        DATABASE_URL=postgres://gridroll@db/gridroll gridroll serve --addr 0.0.0.0:8080")]
     Serve(ServeArgs),
     /// Create or update the database schema and add the catalog's missing programs, then exit.
+    #[command(after_help = "Example:\n  gridroll migrate --programs my-programs.toml")]
     Migrate {
         #[command(flatten)]
         database: Database,
@@ -78,98 +102,75 @@ enum Command {
         #[arg(long, env = "GRIDROLL_PROGRAMS")]
         programs: Option<PathBuf>,
     },
-    /// Manage partners.
+    /// Partner: save a server and an API key as a profile the other partner commands use.
+    #[command(
+        after_help = "Examples:\n  gridroll login --url http://127.0.0.1:8080\n  \
+        echo \"$GRIDROLL_KEY\" | gridroll login --url http://127.0.0.1:8080 --profile acme"
+    )]
+    Login(LoginArgs),
+    /// Partner: upload CSV or JSON files of meters, each as a job.
+    Upload(UploadArgs),
+    /// Partner: dry run of an upload; its problems, and the programs each asset could join.
+    Validate(ValidateArgs),
+    /// Partner: jobs, and the rows of a job that failed.
     #[command(subcommand)]
-    Partners(PartnersCommand),
-    /// Manage API keys.
-    #[command(subcommand)]
-    Keys(KeysCommand),
-    /// Manage portal users.
-    #[command(subcommand)]
-    Users(UsersCommand),
-    /// Operator tools for meters.
+    Jobs(JobsCommand),
+    /// Partner: read, search and export meters; operator: import meters.
     #[command(subcommand)]
     Meters(MetersCommand),
-    /// The program catalog.
+    /// Partner: a meter's enrollments; operator: activate and refresh enrollments.
     #[command(subcommand)]
-    Programs(ProgramsCommand),
-    /// Operator moves on enrollments.
+    Enrollments(EnrollmentsCommands),
+    /// Partner (without a subcommand): the programs the partner's meters can join;
+    /// operator: the program catalog.
+    Programs(ProgramsArgs),
+    /// Operator: partners.
     #[command(subcommand)]
-    Enrollments(EnrollmentsCommand),
+    Partners(PartnersCommand),
+    /// Operator: partners' API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Operator: portal users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Operator: invitations to the portal not yet accepted.
+    #[command(subcommand)]
+    Invitations(InvitationsCommand),
+    /// Print a shell's completions for gridroll.
+    #[command(
+        after_help = "Example:\n  gridroll completions bash > ~/.local/share/bash-completion/completions/gridroll"
+    )]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print gridroll's manual page (roff).
+    #[command(after_help = "Example:\n  gridroll man > gridroll.1 && man ./gridroll.1")]
+    Man,
 }
 
-#[derive(Debug, Subcommand)]
-enum PartnersCommand {
-    /// Create a partner with a first API key; prints {"partner_id", "api_key"}.
-    Create {
-        #[arg(long)]
-        name: String,
-        #[command(flatten)]
-        database: Database,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum KeysCommand {
-    /// Create another API key for a partner; prints {"partner_id", "api_key"}.
-    Create {
-        #[arg(long)]
-        partner: PartnerId,
-        /// A label to recognise the key by.
-        #[arg(long, default_value = "api")]
-        name: String,
-        /// Every read and nothing else: meters:read, events:read and webhooks:read.
-        #[arg(long, conflicts_with = "scope")]
-        read_only: bool,
-        /// What the key may do, one or more of meters:read, meters:write,
-        /// enrollments:write, events:read, webhooks:read, webhooks:manage (repeat the
-        /// flag or separate by commas). Without it (or --read-only), every scope.
-        #[arg(long, value_delimiter = ',')]
-        scope: Vec<String>,
-        #[command(flatten)]
-        database: Database,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum UsersCommand {
-    /// Create a portal user for a partner. The password is read from standard input
-    /// (one line); prints {"user_id", "partner_id", "email", "role"}.
-    Create {
-        #[arg(long)]
-        partner: PartnerId,
-        #[arg(long)]
-        email: String,
-        /// Members upload and read; admins also invite users and manage API keys.
-        #[arg(long, value_enum, default_value_t = UserRole::Admin)]
-        role: UserRole,
-        #[command(flatten)]
-        database: Database,
-    },
-    /// Set a portal user's password, read from standard input (one line); the user's
-    /// sessions end and a lockout is lifted.
-    SetPassword {
-        #[arg(long)]
-        email: String,
-        /// The partner whose user it is, when users of several partners share the email.
-        #[arg(long)]
-        partner: Option<PartnerId>,
-        #[command(flatten)]
-        database: Database,
-    },
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum UserRole {
-    Admin,
-    Member,
+/// `gridroll login`.
+#[derive(Debug, Args)]
+struct LoginArgs {
+    /// The Gridroll server, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "GRIDROLL_URL")]
+    url: String,
+    /// The name to save the profile under (one per server or partner).
+    #[arg(long, env = "GRIDROLL_PROFILE", default_value = client::profile::DEFAULT)]
+    profile: String,
 }
 
 #[derive(Debug, Subcommand)]
 enum MetersCommand {
-    /// Import meters that reach the platform by another channel than the partner's
-    /// uploads (utility-authorized meters). They may share a partner_reference.
+    #[command(flatten)]
+    Client(MetersClientCommand),
+    /// Operator: import meters that reach the platform by another channel than the
+    /// partner's uploads (utility-authorized meters). They may share a partner_reference.
+    #[command(
+        after_help = "Example:\n  gridroll meters import --partner 01936f7e-... --file utility-meters.json"
+    )]
     Import {
+        /// The partner the meters belong to.
         #[arg(long)]
         partner: PartnerId,
         /// A JSON file holding {"assets": [...]}.
@@ -180,9 +181,41 @@ enum MetersCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum EnrollmentsCommands {
+    /// Partner: a meter's enrollment in each program, and what each needs.
+    Show(ShowEnrollments),
+    #[command(flatten)]
+    Operator(EnrollmentsCommand),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:\n  gridroll programs                  # the programs your meters can join\n  \
+        gridroll programs --template CEC-DSGS > batteries.csv\n  \
+        gridroll programs list             # operator: the whole catalog"
+)]
+struct ProgramsArgs {
+    #[command(subcommand)]
+    command: Option<ProgramsCommand>,
+    #[command(flatten)]
+    view: PartnerPrograms,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    if let Command::Upload(args) = &cli.command
+        && args.name_conflict()
+    {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--name names one job: give one file with it, or leave it out",
+            )
+            .exit();
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -190,14 +223,58 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command)) {
-        Ok(()) => ExitCode::SUCCESS,
+    let interruptible = cli.command.speaks_http();
+    let result = runtime.block_on(async {
+        if !interruptible {
+            // The server stops on its own signal, after the work in hand; a command on
+            // the database or at a prompt ends as any process does on Ctrl-C (a
+            // transaction cut off is rolled back).
+            return run(cli.command).await;
+        }
+        tokio::select! {
+            result = run(cli.command) => result,
+            _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
+        }
+    });
+    match result {
+        Ok(outcome) => ExitCode::from(outcome.code()),
+        // `gridroll ... | head`: the reader has what it wanted.
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Interrupted>() => {
+            eprintln!("{e}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
+
+impl Command {
+    /// Whether the command is the partner's client at work on the server (not at a
+    /// prompt): Ctrl-C then says what became of the upload.
+    fn speaks_http(&self) -> bool {
+        matches!(
+            self,
+            Command::Upload(_)
+                | Command::Validate(_)
+                | Command::Jobs(_)
+                | Command::Meters(MetersCommand::Client(_))
+                | Command::Enrollments(EnrollmentsCommands::Show(_))
+                | Command::Programs(ProgramsArgs { command: None, .. })
+        )
+    }
+}
+
+/// Ctrl-C: an upload cut off is discarded whole by the server; a job accepted earlier
+/// goes on.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "interrupted: an upload cut off is discarded whole by the server; jobs it had accepted \
+     go on (see `gridroll jobs list`)"
+)]
+struct Interrupted;
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GRIDROLL_LOG")
@@ -211,9 +288,9 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
+async fn run(command: Command) -> anyhow::Result<Outcome> {
     match command {
-        Command::Serve(args) => serve::serve(args).await,
+        Command::Serve(args) => serve::serve(args).await?,
         Command::Migrate { database, programs } => {
             let store = database.open_alone().await?;
             let catalog = match &programs {
@@ -222,140 +299,75 @@ async fn run(command: Command) -> anyhow::Result<()> {
             };
             let added = store.catalog.seed_programs(&catalog, now_millis()).await?;
             eprintln!("the database is up to date; {added} programs added to the catalog");
-            Ok(())
         }
-        Command::Partners(PartnersCommand::Create { name, database }) => {
-            let name = name.trim();
-            if name.is_empty() {
-                bail!("the partner name must not be empty");
-            }
-            if gridroll_domain::text::control_character(name).is_some() {
-                bail!("the partner name must not contain control characters");
-            }
-            let store = database.open().await?;
-            let partner = store.accounts.create_partner(name, now_millis()).await?;
-            let (_, key) = issue_api_key(
-                store.accounts.as_ref(),
-                partner.id,
-                "first key",
-                Scopes::ALL,
-                now_millis(),
-            )
-            .await?;
-            println!("{}", json!({"partner_id": partner.id, "api_key": key}));
-            Ok(())
-        }
-        Command::Keys(KeysCommand::Create {
-            partner,
-            name,
-            read_only,
-            scope,
-            database,
-        }) => {
-            let name = KeyName::parse(&name)?;
-            let store = database.open().await?;
-            require_partner(store.accounts.as_ref(), partner).await?;
-            let scopes = if read_only {
-                Scopes::READ_ONLY
-            } else if scope.is_empty() {
-                Scopes::ALL
-            } else {
-                Scopes::from_names(scope.iter().map(String::as_str))?
-            };
-            let (_, key) = issue_api_key(
-                store.accounts.as_ref(),
-                partner,
-                name.as_str(),
-                scopes,
-                now_millis(),
-            )
-            .await?;
-            println!(
-                "{}",
-                json!({"partner_id": partner, "api_key": key, "scopes": scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>()})
-            );
-            Ok(())
-        }
-        Command::Users(UsersCommand::Create {
-            partner,
-            email,
-            role,
-            database,
-        }) => {
-            let (email, hash) = email_and_password(&email).await?;
-            let store = database.open().await?;
-            require_partner(store.accounts.as_ref(), partner).await?;
-            let role = match role {
-                UserRole::Admin => Role::Admin,
-                UserRole::Member => Role::Member,
-            };
-            let user = match store
-                .accounts
-                .add_user(partner, &email, role, &hash, now_millis())
-                .await
-            {
-                Ok(user) => user,
-                Err(AddUserError::EmailTaken) => {
-                    bail!("the partner has a user with the email {email} already")
-                }
-                Err(AddUserError::Store(e)) => return Err(e.into()),
-            };
-            println!(
-                "{}",
-                json!({"user_id": user.id, "partner_id": partner, "email": user.email, "role": user.role.to_string()})
-            );
-            Ok(())
-        }
-        Command::Users(UsersCommand::SetPassword {
-            email,
-            partner,
-            database,
-        }) => {
-            let (email, hash) = email_and_password(&email).await?;
-            let store = database.open().await?;
-            match store.accounts.set_password(&email, partner, &hash).await? {
-                PasswordSet::Changed => {}
-                PasswordSet::NoSuchUser => bail!("there is no user with the email {email}"),
-                PasswordSet::Ambiguous => bail!(
-                    "users of several partners have the email {email}: name one with --partner"
-                ),
-            }
-            println!("{}", json!({"email": email, "password_changed": true}));
-            Ok(())
-        }
+        Command::Login(args) => login(args).await?,
+        Command::Upload(args) => return client::upload::upload(args).await,
+        Command::Validate(args) => return client::upload::validate(args).await,
+        Command::Jobs(command) => return client::jobs::run(command).await,
+        Command::Meters(MetersCommand::Client(command)) => client::meters::run(command).await?,
         Command::Meters(MetersCommand::Import {
             partner,
             file,
             database,
-        }) => import_meters(database, partner, file).await,
-        Command::Programs(command) => catalog::programs(command).await,
-        Command::Enrollments(command) => catalog::enrollments(command).await,
+        }) => import_meters(database, partner, file).await?,
+        Command::Enrollments(EnrollmentsCommands::Show(args)) => {
+            client::meters::enrollments(args).await?
+        }
+        Command::Enrollments(EnrollmentsCommands::Operator(command)) => {
+            catalog::enrollments(command).await?
+        }
+        Command::Programs(ProgramsArgs {
+            command: Some(command),
+            ..
+        }) => catalog::programs(command).await?,
+        Command::Programs(ProgramsArgs {
+            command: None,
+            view,
+        }) => client::meters::programs(view).await?,
+        Command::Partners(command) => operator::partners(command).await?,
+        Command::Keys(command) => operator::keys(command).await?,
+        Command::Users(command) => operator::users(command).await?,
+        Command::Invitations(command) => operator::invitations(command).await?,
+        Command::Completions { shell } => docs::completions(Cli::command(), shell)?,
+        Command::Man => docs::man(Cli::command())?,
     }
+    Ok(Outcome::Success)
 }
 
-pub(crate) async fn require_partner(
-    accounts: &dyn AccountStore,
-    partner: PartnerId,
-) -> anyhow::Result<()> {
-    if accounts.get_partner(partner).await?.is_none() {
-        bail!("there is no partner {partner}");
+/// Saves a server and a key (typed without echo, or piped in) once the server has
+/// accepted the key.
+async fn login(args: LoginArgs) -> anyhow::Result<()> {
+    let key = prompt::secret("API key (grk_...): ")?.trim().to_owned();
+    let client = client::Client::new(&args.url, &key)?;
+    // Any answer but 401 means the key is one of the server's: a key without the scope to
+    // read jobs is still a key.
+    let checked = client
+        .send(|| {
+            Ok(client
+                .request(reqwest::Method::GET, "v1.1/jobs/meters")
+                .query(&[("page_size", "1")]))
+        })
+        .await;
+    match checked {
+        Ok(_) => {}
+        Err(client::api::ApiFailure::Answered { status, .. })
+            if status == reqwest::StatusCode::FORBIDDEN => {}
+        Err(failure) => {
+            return Err(client::api::into_anyhow(failure).context("nothing was saved"));
+        }
     }
-    Ok(())
-}
-
-/// A normalised email, and the hash of a password read from standard input.
-async fn email_and_password(email: &str) -> anyhow::Result<(String, String)> {
-    let email =
-        portal::password::normalize_email(email).map_err(|problem| anyhow::anyhow!("{problem}"))?;
-    let mut password = String::new();
-    std::io::stdin()
-        .read_line(&mut password)
-        .context("reading the password from standard input")?;
-    let password = password.trim_end_matches(['\r', '\n']);
-    portal::password::check_strength(password, &email)
-        .map_err(|problem| anyhow::anyhow!("{problem}"))?;
-    let hash = portal::password::hash(password.to_owned()).await?;
-    Ok((email, hash))
+    let profile = client::profile::Profile {
+        url: client.base().as_str().trim_end_matches('/').to_owned(),
+        key,
+    };
+    let url = profile.url.clone();
+    let file = client::profile::save(&args.profile, profile)?;
+    eprintln!(
+        "saved the profile {:?} for {url} in {} (readable by you only)",
+        args.profile,
+        file.display()
+    );
+    output::print_json(&json!({"profile": args.profile, "url": url, "path": file}))
 }
 
 async fn import_meters(
@@ -391,4 +403,60 @@ async fn import_meters(
         .await?;
     println!("{}", json!({"imported": ids.len(), "meter_ids": ids}));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every command below `gridroll`, with its full name.
+    fn commands(command: &clap::Command, name: String, out: &mut Vec<(String, clap::Command)>) {
+        for sub in command.get_subcommands() {
+            if sub.get_name() == "help" {
+                continue;
+            }
+            let full = format!("{name} {}", sub.get_name());
+            out.push((full.clone(), sub.clone()));
+            commands(sub, full, out);
+        }
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_argument_has_a_help_line_and_every_command_an_example() {
+        let mut all = Vec::new();
+        commands(&Cli::command(), "gridroll".to_owned(), &mut all);
+        let mut missing = Vec::new();
+        for (name, command) in &all {
+            let leaf = !command.has_subcommands() || *name == "gridroll programs";
+            let example = command
+                .get_after_help()
+                .is_some_and(|help| help.to_string().contains("gridroll "));
+            if leaf && !example {
+                missing.push(format!("{name}: no example in --help"));
+            }
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") || arg.is_hide_set() {
+                    continue;
+                }
+                if arg.get_help().is_none() {
+                    missing.push(format!("{name}: {id} has no help line"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+        assert!(all.len() > 30, "found only {} commands", all.len());
+    }
+
+    #[test]
+    fn an_exit_status_for_each_outcome() {
+        assert_eq!(Outcome::of_status("COMPLETED").code(), 0);
+        assert_eq!(Outcome::of_status("COMPLETED_WITH_ERRORS").code(), 3);
+        assert_eq!(Outcome::of_status("FAILED").code(), 4);
+    }
 }

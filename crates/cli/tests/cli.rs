@@ -9,6 +9,14 @@ use std::time::{Duration, Instant};
 use gridroll_testkit::{Backend, TestDatabase};
 use serde_json::{Value, json};
 
+// The partner's client and the operator's account commands, in files of their own.
+#[path = "cli/client.rs"]
+mod client;
+#[path = "cli/operator.rs"]
+mod operator;
+#[path = "cli/readme.rs"]
+mod readme;
+
 const BIN: &str = env!("CARGO_BIN_EXE_gridroll");
 
 const CSV_HEADER: &str = "partner_reference,transmission_region,customer_classification,load_types,meter_type,street_1,postal_code,city,state_or_province_code,country_code";
@@ -94,6 +102,16 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         Self { child, base }
+    }
+
+    /// The API key a server started with `--demo` printed.
+    fn demo_key(&mut self) -> String {
+        let stdout = self.child.stdout.take().expect("the server's output");
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| line.split("GRIDROLL_KEY=").nth(1).map(str::to_owned))
+            .expect("the key is printed")
     }
 
     /// SIGKILL: the process gets no chance to release anything.
@@ -454,11 +472,19 @@ fn sign_in(base: &str, email: &str, password: &str) -> u16 {
 
 /// Runs `gridroll` with `input` on standard input.
 fn gridroll_with_input(db: &TestDatabase, args: &[&str], input: &str) -> std::process::Output {
+    with_input(
+        Command::new(BIN)
+            .args(args)
+            .env("DATABASE_URL", db.url())
+            .env("GRIDROLL_LOG", "warn"),
+        input,
+    )
+}
+
+/// Runs a command with `input` on standard input.
+fn with_input(command: &mut Command, input: &str) -> std::process::Output {
     use std::io::Write;
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("DATABASE_URL", db.url())
-        .env("GRIDROLL_LOG", "warn")
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

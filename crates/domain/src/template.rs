@@ -14,6 +14,19 @@ pub struct Template {
     pub example: Vec<String>,
 }
 
+impl Template {
+    /// The header and the example row as a CSV file (CRLF line ends, as spreadsheets
+    /// write them).
+    pub fn to_csv(&self) -> Result<Vec<u8>, csv::Error> {
+        let mut writer = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(Vec::new());
+        writer.write_record(&self.header)?;
+        writer.write_record(&self.example)?;
+        writer.into_inner().map_err(|e| e.into_error().into())
+    }
+}
+
 /// The template of a program: the globally required columns, the program's required
 /// columns, and the first choice of each of its unconditional "any of" requirements, in
 /// the order of the upload layout.

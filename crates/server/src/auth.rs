@@ -15,7 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gridroll_domain::scope::{Scope, Scopes};
 use gridroll_domain::{ApiKeyId, PartnerId};
-use gridroll_store::{AccountStore, ApiKeyHash, KeyGrant};
+use gridroll_store::{AccountStore, ApiKeyHash, KEY_PREFIX_LEN, KeyGrant};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -36,7 +36,14 @@ pub async fn issue_api_key(
 ) -> Result<(ApiKeyId, String), gridroll_store::StoreError> {
     let key = format!("{KEY_PREFIX}{}", random_token());
     let id = accounts
-        .add_api_key(partner, name, scopes, &hash_key(&key), now)
+        .add_api_key(
+            partner,
+            name,
+            scopes,
+            &hash_key(&key),
+            &key[..KEY_PREFIX_LEN],
+            now,
+        )
         .await?;
     Ok((id, key))
 }
@@ -225,6 +232,11 @@ pub const OPERATIONS: &[(&str, &str, Scope)] = &[
     (
         "GET",
         "/v1.1/programs/{program_identifier}",
+        Scope::MetersRead,
+    ),
+    (
+        "GET",
+        "/v1.1/programs/{program_identifier}/template",
         Scope::MetersRead,
     ),
     ("POST", "/v1.1/meters/validate", Scope::MetersRead),

@@ -2,6 +2,7 @@
 //! Gridroll's server: the partner HTTP API, authentication, and the background workers
 //! that turn uploaded assets into meters.
 
+pub mod accounts;
 pub mod auth;
 pub mod body;
 pub mod config;
@@ -172,6 +173,10 @@ fn partner_api(state: &AppState) -> Router<AppState> {
         .route(
             "/v1.1/programs/{program_identifier}",
             get(routes::programs::get),
+        )
+        .route(
+            "/v1.1/programs/{program_identifier}/template",
+            get(routes::programs::template),
         )
         .route("/v1.1/meters/validate", post(routes::programs::validate))
         .route(

@@ -31,8 +31,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use accounts::{
-    AccountStore, AddUserError, ApiKey, Credentials, Invitation, KeyGrant, NewInvitation,
-    NewSession, PasswordSet, Role, Session, SignInAttempt, TokenHash, User,
+    AccountStore, AddUserError, ApiKey, Credentials, Invitation, KEY_PREFIX_LEN, KeyGrant,
+    NewInvitation, NewSession, PartnerSummary, PasswordSet, PendingInvitation, Role, Session,
+    SignInAttempt, TokenHash, User, UserChange,
 };
 pub use catalog::{CatalogStore, PartnerProgramsError};
 pub use engine::{Engine, Work};

@@ -167,7 +167,10 @@ fn paths() -> Value {
             "get": {
                 "operationId": "getMeterBatchJob",
                 "summary": "Get a job with the status of every asset",
-                "parameters": [uuid_path("job_id", "The id returned when the job was created.")],
+                "parameters": [uuid_path("job_id", "The id returned when the job was created."),
+                    {"name": "include_assets", "in": "query", "required": false,
+                     "description": "Extension: false answers the job's status and counts without its assets, for following a job's progress.",
+                     "schema": {"type": "boolean", "default": true}}],
                 "responses": get_job
             }
         },
@@ -296,6 +299,18 @@ fn paths() -> Value {
                 "summary": "One program",
                 "parameters": [{"name": "program_identifier", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "responses": common_errors(("200", answer("The program.", reference("Program"))))
+            }
+        },
+        "/v1.1/programs/{program_identifier}/template": {
+            "get": {
+                "operationId": "getProgramTemplate",
+                "summary": "Extension: a program's CSV template",
+                "description": "The columns every meter needs and the columns the program needs, in the upload layout, with one example row the program accepts: a file to start an upload from.",
+                "parameters": [{"name": "program_identifier", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": common_errors(("200", json!({
+                    "description": "The template, a header row and one example row.",
+                    "content": {"text/csv": {"schema": {"type": "string"}}}
+                })))
             }
         },
         "/v1.1/meters/validate": {

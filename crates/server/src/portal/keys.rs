@@ -12,10 +12,12 @@ use gridroll_store::ApiKey;
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::account;
 use super::layout::{self, Section, when};
 use super::session::{CsrfForm, PortalForm, SignedIn};
 use super::{PortalError, PortalResult};
 use crate::AppState;
+use crate::accounts::{self, AccountError};
 use crate::auth::issue_api_key;
 
 /// `GET /portal/keys`
@@ -85,6 +87,7 @@ fn keys_page(
                         table {
                             thead { tr {
                                 th scope="col" { "Name" }
+                                th scope="col" { "Key" }
                                 th scope="col" { "Scopes" }
                                 th scope="col" { "Created" }
                                 th scope="col" { "Last used" }
@@ -94,6 +97,7 @@ fn keys_page(
                                 @for key in keys {
                                     tr {
                                         td { (key.name) }
+                                        td { (prefix_text(key)) }
                                         td { (scopes_text(key.scopes)) }
                                         td { (when(key.created_at)) }
                                         td { (key.last_used_at.map(when).unwrap_or_else(|| "never".to_owned())) }
@@ -121,6 +125,15 @@ fn keys_page(
             }
         },
     )
+}
+
+/// The start of a key, so that two keys of one name can be told apart (and a key found
+/// in a configuration matched to its row); keys made before prefixes were kept have none.
+fn prefix_text(key: &ApiKey) -> Markup {
+    match &key.prefix {
+        Some(prefix) => html! { code { (prefix) "…" } },
+        None => html! { span.hint { "not kept" } },
+    }
 }
 
 /// A key's scopes as the list shows them.
@@ -211,12 +224,17 @@ pub async fn revoke(
     let not_found = || PortalError::not_found("There is no such key, or it is revoked already.");
     let id: ApiKeyId = raw.parse().map_err(|_| not_found())?;
     let now = state.now_millis();
-    if !state
-        .accounts
-        .revoke_api_key(who.user.partner, id, now)
-        .await?
-    {
-        return Err(not_found());
+    match accounts::revoke_key(state.accounts.as_ref(), who.user.partner, id, now).await {
+        Ok(()) => {}
+        Err(AccountError::NoSuchKey(_)) => return Err(not_found()),
+        Err(error) => {
+            let (status, message) = account::problem(error)?;
+            return Err(PortalError::page(
+                status,
+                "The key was not revoked",
+                message,
+            ));
+        }
     }
     // This process stops accepting the key at once; others within their cache's minute.
     state.keys.clear();

@@ -17,6 +17,8 @@ pub enum Section {
     Keys,
     Webhooks,
     Users,
+    /// The signed-in user's own account (linked from their email in the header).
+    Account,
 }
 
 const SECTIONS: &[(Section, &str, &str, bool)] = &[
@@ -80,7 +82,7 @@ pub fn page_with_head(
                     }
                     form.sign-out method="post" action="/portal/sign-out" {
                         (who.csrf_field())
-                        span.who { (who.user.email) }
+                        a.who href="/portal/account" title="Your account and password" aria-current=[(current == Section::Account).then_some("page")] { (who.user.email) }
                         button type="submit" { "Sign out" }
                     }
                 }

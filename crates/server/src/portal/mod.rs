@@ -2,6 +2,7 @@
 //! `/portal` by the same binary. Every page works without JavaScript; the one small
 //! script only enhances (drag and drop, live progress). Every asset is served from here.
 
+mod account;
 mod chart;
 mod dashboard;
 mod jobs;
@@ -74,6 +75,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
             post(webhooks::redeliver),
         )
         .route("/users", get(users::list).post(users::invite))
+        .route("/users/{user_id}/remove", post(users::remove))
+        .route("/users/{user_id}/role", post(users::set_role))
+        .route("/users/invitations/withdraw", post(users::withdraw))
+        .route("/account", get(account::page))
+        .route("/account/password", post(account::change_password))
         .route(
             "/invitations/{token}",
             get(users::invitation_page).post(users::accept),

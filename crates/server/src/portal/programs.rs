@@ -2,11 +2,9 @@
 //! they need, and a CSV template for each.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use gridroll_domain::program::{Every, Program};
 use gridroll_domain::schema::field_at;
-use gridroll_domain::template::csv_template;
 use maud::{Markup, html};
 
 use super::layout::{self, Section};
@@ -117,32 +115,5 @@ pub async fn template(
         .iter()
         .find(|p| p.identifier == identifier)
         .ok_or_else(|| PortalError::not_found("There is no such program."))?;
-    let template = csv_template(program);
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
-    let written = writer
-        .write_record(&template.header)
-        .and_then(|()| writer.write_record(&template.example));
-    let body = written
-        .map_err(|e| e.into())
-        .and_then(|()| writer.into_inner().map_err(|e| e.into_error()))
-        .map_err(|e: std::io::Error| crate::error::ApiError::internal(&e))?;
-    // Identifiers are letters, digits and dashes, safe in a header.
-    let disposition = HeaderValue::try_from(format!(
-        "attachment; filename=\"{}-template.csv\"",
-        identifier.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_")
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            ),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(crate::routes::programs::template_file(program)?)
 }

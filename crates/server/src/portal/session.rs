@@ -117,6 +117,11 @@ impl SignedIn {
         &self.csrf_token
     }
 
+    /// The hash of this session's token: the session a password change keeps.
+    pub fn session(&self) -> TokenHash {
+        self.token
+    }
+
     /// Refuses a form that does not carry this session's token.
     pub fn check_csrf(&self, submitted: &str) -> PortalResult<()> {
         if same_secret(submitted, &self.csrf_token) {

@@ -1,92 +1,329 @@
 //! The partner's portal users, and inviting more: an admin makes an invitation link
 //! (shown once, valid for a week) and sends it; whoever opens it chooses a password and
-//! is signed in. The link's random token is the only way to the invitation, so it also
+//! is signed in. Admins also change roles, remove users and withdraw pending invitations
+//! (the use cases of `crate::accounts`). The link's random token is the only way to the invitation, so it also
 //! protects the invitation's form against cross-site posts.
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use gridroll_store::{AddUserError, NewInvitation, Role, User};
+use axum::response::{IntoResponse, Redirect, Response};
+use gridroll_domain::UserId;
+use gridroll_store::{AddUserError, NewInvitation, PendingInvitation, Role, User};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::account;
 use super::layout::{self, Section, when};
 use super::password;
 use super::session;
-use super::session::{PortalForm, SignedIn, hash_token, signed_in, start_session};
+use super::session::{CsrfForm, PortalForm, SignedIn, hash_token, signed_in, start_session};
 use super::{PortalError, PortalResult};
 use crate::AppState;
+use crate::accounts::{self, AccountError, Actor};
 use crate::auth::random_token;
 
 const INVITATION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// `GET /portal/users`
-pub async fn list(State(state): State<AppState>, who: SignedIn) -> PortalResult<Markup> {
+pub async fn list(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Query(query): Query<UsersQuery>,
+) -> PortalResult<Markup> {
     who.require_admin()?;
-    let users = state.accounts.list_users(who.user.partner).await?;
-    Ok(users_page(&who, &users, None, None))
+    let listing = Listing::read(&state, &who).await?;
+    let notice = match query.done.as_str() {
+        "removed" => Some("The user is removed; their sessions have ended."),
+        "role" => Some("The role is changed."),
+        "withdrawn" => Some("The invitation is withdrawn; its link no longer works."),
+        _ => None,
+    };
+    Ok(users_page(
+        &who,
+        &listing,
+        Shown {
+            notice,
+            ..Shown::default()
+        },
+    ))
 }
 
-fn users_page(who: &SignedIn, users: &[User], link: Option<&str>, problem: Option<&str>) -> Markup {
+#[derive(Debug, Default, Deserialize)]
+pub struct UsersQuery {
+    #[serde(default)]
+    done: String,
+}
+
+/// What the users page lists.
+struct Listing {
+    users: Vec<User>,
+    invitations: Vec<PendingInvitation>,
+}
+
+impl Listing {
+    async fn read(state: &AppState, who: &SignedIn) -> PortalResult<Self> {
+        let partner = who.user.partner;
+        Ok(Self {
+            users: state.accounts.list_users(partner).await?,
+            invitations: state
+                .accounts
+                .list_invitations(partner, state.now_millis())
+                .await?,
+        })
+    }
+}
+
+/// What the page shows beside the lists: a link made just now, what was done, or what
+/// went wrong.
+#[derive(Default)]
+struct Shown<'a> {
+    link: Option<&'a str>,
+    notice: Option<&'a str>,
+    problem: Option<&'a str>,
+}
+
+fn users_page(who: &SignedIn, listing: &Listing, shown: Shown<'_>) -> Markup {
     layout::page(
         "Users",
         who,
         Section::Users,
         html! {
             h1 { "Users" }
-            @if let Some(link) = link {
+            @if let Some(notice) = shown.notice { p.notice role="status" { (notice) } }
+            @if let Some(problem) = shown.problem { p.alert role="alert" { (problem) } }
+            @if let Some(link) = shown.link {
                 section.created role="status" aria-labelledby="link" {
                     h2 id="link" { "Invitation link" }
                     p { "Send this link to the person you invited. It works once, for seven days, and is shown only now." }
                     p { code.secret { (link) } }
                 }
             }
-            section aria-labelledby="invite" {
-                h2 id="invite" { "Invite someone" }
-                @if let Some(problem) = problem { p.alert role="alert" { (problem) } }
-                form.inline method="post" action="/portal/users" {
-                    (who.csrf_field())
-                    div {
-                        label for="email" { "Email" }
-                        input id="email" name="email" type="email" required;
-                    }
-                    div {
-                        label for="role" { "Role" }
-                        select id="role" name="role" {
-                            option value="member" { "Member: uploads and reads" }
-                            option value="admin" { "Admin: also users and API keys" }
-                        }
-                    }
-                    button type="submit" { "Create invitation" }
+            (invite_form(who))
+            (people(who, &listing.users))
+            (pending(who, &listing.invitations))
+        },
+    )
+}
+
+fn invite_form(who: &SignedIn) -> Markup {
+    html! {
+        section aria-labelledby="invite" {
+            h2 id="invite" { "Invite someone" }
+            form.inline method="post" action="/portal/users" {
+                (who.csrf_field())
+                div {
+                    label for="email" { "Email" }
+                    input id="email" name="email" type="email" required;
                 }
+                div {
+                    label for="role" { "Role" }
+                    select id="role" name="role" {
+                        option value="member" { "Member: uploads and reads" }
+                        option value="admin" { "Admin: also users and API keys" }
+                    }
+                }
+                button type="submit" { "Create invitation" }
             }
-            section aria-labelledby="members" {
-                h2 id="members" { "People" }
-                div.scroll {
-                    table {
-                        thead { tr {
-                            th scope="col" { "Email" }
-                            th scope="col" { "Role" }
-                            th scope="col" { "Added" }
-                            th scope="col" { "Last signed in" }
-                        } }
-                        tbody {
-                            @for user in users {
-                                tr {
-                                    td { (user.email) }
-                                    td { (user.role.to_string()) }
-                                    td { (when(user.created_at)) }
-                                    td { (user.last_sign_in_at.map(when).unwrap_or_else(|| "never".to_owned())) }
+        }
+    }
+}
+
+fn people(who: &SignedIn, users: &[User]) -> Markup {
+    html! {
+        section aria-labelledby="members" {
+            h2 id="members" { "People" }
+            div.scroll {
+                table {
+                    thead { tr {
+                        th scope="col" { "Email" }
+                        th scope="col" { "Role" }
+                        th scope="col" { "Added" }
+                        th scope="col" { "Last signed in" }
+                        th scope="col" { span.visually-hidden { "Actions" } }
+                    } }
+                    tbody {
+                        @for user in users {
+                            tr {
+                                td { (user.email) }
+                                td { (user.role.to_string()) }
+                                td { (when(user.created_at)) }
+                                td { (user.last_sign_in_at.map(when).unwrap_or_else(|| "never".to_owned())) }
+                                td {
+                                    @if user.id == who.user.id {
+                                        span.hint { "you" }
+                                    } @else {
+                                        (user_actions(who, user))
+                                    }
                                 }
                             }
                         }
                     }
                 }
             }
-        },
+            p.hint {
+                "A partner keeps at least one admin. Your own account is changed by another "
+                "admin; your password, on " a href="/portal/account" { "your account's page" } "."
+            }
+        }
+    }
+}
+
+fn user_actions(who: &SignedIn, user: &User) -> Markup {
+    let other = match user.role {
+        Role::Admin => Role::Member,
+        Role::Member => Role::Admin,
+    };
+    html! {
+        form.row-action method="post" action={ "/portal/users/" (user.id) "/role" } {
+            (who.csrf_field())
+            input type="hidden" name="role" value=(other.to_string());
+            button type="submit" aria-label={ "Make " (user.email) " " (other.to_string()) } { "Make " (other.to_string()) }
+        }
+        " "
+        form.row-action method="post" action={ "/portal/users/" (user.id) "/remove" } data-confirm={ "Remove " (user.email) "? Their sessions end at once." } {
+            (who.csrf_field())
+            button.danger type="submit" aria-label={ "Remove " (user.email) } { "Remove" }
+        }
+    }
+}
+
+fn pending(who: &SignedIn, invitations: &[PendingInvitation]) -> Markup {
+    html! {
+        section aria-labelledby="pending" {
+            h2 id="pending" { "Pending invitations" }
+            @if invitations.is_empty() {
+                p { "None: every invitation was accepted, withdrawn or has expired." }
+            } @else {
+                div.scroll {
+                    table {
+                        thead { tr {
+                            th scope="col" { "Email" }
+                            th scope="col" { "Role" }
+                            th scope="col" { "Invited by" }
+                            th scope="col" { "Expires" }
+                            th scope="col" { span.visually-hidden { "Actions" } }
+                        } }
+                        tbody {
+                            @for invitation in invitations {
+                                tr {
+                                    td { (invitation.email) }
+                                    td { (invitation.role.to_string()) }
+                                    td { (invitation.invited_by) }
+                                    td { (when(invitation.expires_at)) }
+                                    td {
+                                        form.row-action method="post" action="/portal/users/invitations/withdraw" {
+                                            (who.csrf_field())
+                                            input type="hidden" name="email" value=(invitation.email);
+                                            button.danger type="submit" aria-label={ "Withdraw the invitation of " (invitation.email) } { "Withdraw" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Answers an account use case: off to the list on success (post-redirect-get), or the
+/// list again with what went wrong.
+async fn answer<T>(
+    state: &AppState,
+    who: &SignedIn,
+    result: Result<T, AccountError>,
+    done: &str,
+) -> PortalResult<Response> {
+    match result {
+        Ok(_) => Ok(Redirect::to(&format!("/portal/users?done={done}")).into_response()),
+        Err(error) => {
+            let (status, message) = account::problem(error)?;
+            let listing = Listing::read(state, who).await?;
+            let shown = Shown {
+                problem: Some(&message),
+                ..Shown::default()
+            };
+            Ok((status, users_page(who, &listing, shown)).into_response())
+        }
+    }
+}
+
+fn user_id(raw: &str) -> PortalResult<UserId> {
+    raw.parse()
+        .map_err(|_| PortalError::not_found("There is no such user."))
+}
+
+/// `POST /portal/users/{user_id}/remove`
+pub async fn remove(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path(raw): Path<String>,
+    PortalForm(form): PortalForm<CsrfForm>,
+) -> PortalResult<Response> {
+    who.check_csrf(&form.csrf)?;
+    who.require_admin()?;
+    let user = user_id(&raw)?;
+    let actor = Actor::User(who.user.id);
+    let result =
+        accounts::remove_user(state.accounts.as_ref(), actor, who.user.partner, user).await;
+    answer(&state, &who, result, "removed").await
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// `POST /portal/users/{user_id}/role`
+pub async fn set_role(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path(raw): Path<String>,
+    PortalForm(form): PortalForm<RoleForm>,
+) -> PortalResult<Response> {
+    who.check_csrf(&form.csrf)?;
+    who.require_admin()?;
+    let user = user_id(&raw)?;
+    let role: Role = form
+        .role
+        .parse()
+        .map_err(|_| PortalError::bad_request("Choose the role admin or member."))?;
+    let actor = Actor::User(who.user.id);
+    let result =
+        accounts::set_role(state.accounts.as_ref(), actor, who.user.partner, user, role).await;
+    answer(&state, &who, result, "role").await
+}
+
+#[derive(Deserialize)]
+pub struct WithdrawForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// `POST /portal/users/invitations/withdraw`
+pub async fn withdraw(
+    State(state): State<AppState>,
+    who: SignedIn,
+    PortalForm(form): PortalForm<WithdrawForm>,
+) -> PortalResult<Response> {
+    who.check_csrf(&form.csrf)?;
+    who.require_admin()?;
+    let result = accounts::revoke_invitation(
+        state.accounts.as_ref(),
+        who.user.partner,
+        &form.email,
+        state.now_millis(),
     )
+    .await;
+    answer(&state, &who, result, "withdrawn").await
 }
 
 #[derive(Deserialize)]
@@ -119,8 +356,12 @@ pub async fn invite(
         _ => None,
     };
     if let Some(problem) = problem {
-        let users = state.accounts.list_users(partner).await?;
-        let page = users_page(&who, &users, None, Some(&problem));
+        let listing = Listing::read(&state, &who).await?;
+        let shown = Shown {
+            problem: Some(&problem),
+            ..Shown::default()
+        };
+        let page = users_page(&who, &listing, shown);
         return Ok((StatusCode::BAD_REQUEST, page).into_response());
     }
     let (email, role) = (email.expect("checked"), role.expect("checked"));
@@ -139,10 +380,14 @@ pub async fn invite(
         })
         .await?;
     let link = format!("{}/portal/invitations/{token}", origin(&state, &headers));
-    let users = state.accounts.list_users(partner).await?;
+    let listing = Listing::read(&state, &who).await?;
+    let shown = Shown {
+        link: Some(&link),
+        ..Shown::default()
+    };
     Ok((
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        users_page(&who, &users, Some(&link), None),
+        users_page(&who, &listing, shown),
     )
         .into_response())
 }

@@ -100,11 +100,24 @@ pub fn check_file_name(name: &str) -> ApiResult<()> {
     }
 }
 
+#[derive(Debug, Deserialize)]
+pub struct GetParams {
+    /// False answers the job alone (its status and counts): what a client following the
+    /// job's progress asks for again and again, without the status of every asset.
+    #[serde(default = "yes")]
+    include_assets: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
 /// `GET /v1.1/jobs/meters/{job_id}`
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw): Path<String>,
+    Query(params): Query<GetParams>,
 ) -> ApiResult<Response> {
     let id: JobId = path_id(&raw, "job_id", "Job")?;
     let job = state
@@ -112,6 +125,9 @@ pub async fn get(
         .get_job(caller.partner, id)
         .await?
         .ok_or_else(|| job_not_found(id))?;
+    if !params.include_assets {
+        return Ok(Json(JobBody::from(job)).into_response());
+    }
     // A job may hold a million assets: the answer streams them a batch at a time, so the
     // server's memory does not grow with the job.
     let mut head =

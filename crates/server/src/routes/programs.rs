@@ -6,10 +6,13 @@ use std::ops::ControlFlow;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use gridroll_domain::enrollment;
 use gridroll_domain::enums::EnrollmentStatus;
 use gridroll_domain::intake::{self, Format, IntakeError, MAX_LISTED_PROBLEMS, Problems};
+use gridroll_domain::program::Program;
+use gridroll_domain::template::csv_template;
 use serde_json::{Value, json};
 
 use super::jobs::body_format;
@@ -51,6 +54,56 @@ pub async fn get(
                 json!({"program_identifier": identifier}),
             )
         })
+}
+
+/// `GET /v1.1/programs/{program_identifier}/template`: the program's CSV template, the
+/// file the portal's Programs page offers.
+pub async fn template(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+) -> ApiResult<Response> {
+    let programs = state
+        .catalog
+        .partner_programs(caller.partner, state.now_millis())
+        .await?;
+    let program = programs
+        .iter()
+        .find(|p| p.identifier == identifier)
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "Program not found",
+                json!({"program_identifier": identifier}),
+            )
+        })?;
+    template_file(program)
+}
+
+/// A program's CSV template (the columns it needs and one example row it accepts) as a
+/// file to download.
+pub fn template_file(program: &Program) -> ApiResult<Response> {
+    let body = csv_template(program)
+        .to_csv()
+        .map_err(|e| ApiError::internal(&e))?;
+    // Identifiers are letters, digits and dashes, safe in a header.
+    let disposition = HeaderValue::try_from(format!(
+        "attachment; filename=\"{}-template.csv\"",
+        program
+            .identifier
+            .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_")
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// Largest body a dry run takes.

@@ -63,6 +63,33 @@ async fn a_json_job_creates_every_meter_and_reports_each_id(backend: Backend) {
     assert_eq!(meter["is_archived"], false);
 }
 
+async fn a_job_is_read_without_its_assets_to_follow_its_progress(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let job_id = app
+        .submit("/v1.1/jobs/meters", vec![asset("ref-1"), asset("ref-2")])
+        .await;
+    let uri = format!("/v1.1/jobs/meters/{job_id}?include_assets=false");
+    let pending = app.get(&uri).await;
+    assert_eq!(pending.status, StatusCode::OK);
+    assert_eq!(pending.body["status"], "PROCESSING");
+    assert_eq!(pending.body["assets_count"], 2);
+    assert!(pending.body.get("assets").is_none(), "{}", pending.body);
+
+    app.drain().await;
+    let done = app.get(&uri).await.body;
+    assert_eq!(done["status"], "COMPLETED");
+    assert_eq!(done["assets_created_count"], 2);
+    assert!(done.get("assets").is_none());
+    let full = app
+        .get(&format!("/v1.1/jobs/meters/{job_id}?include_assets=true"))
+        .await;
+    assert_eq!(full.body["assets"].as_array().unwrap().len(), 2);
+    let wrong = app
+        .get(&format!("/v1.1/jobs/meters/{job_id}?include_assets=maybe"))
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+}
+
 async fn a_job_without_a_file_name_is_named_after_its_id(backend: Backend) {
     let app = TestApp::new(backend).await;
     let job_id = app.submit("/v1.1/jobs/meters", vec![asset("ref-1")]).await;
@@ -700,6 +727,7 @@ gridroll_testkit::backend_tests!(
     a_large_job_answers_every_asset_in_upload_order,
     a_json_job_creates_every_meter_and_reports_each_id,
     a_job_without_a_file_name_is_named_after_its_id,
+    a_job_is_read_without_its_assets_to_follow_its_progress,
     a_csv_with_bom_crlf_quoted_commas_and_accents_round_trips_into_meter_details,
     the_single_meter_endpoint_answers_the_provisional_asset_at_once,
     an_invalid_single_meter_is_refused_with_every_problem,

@@ -591,6 +591,49 @@ async fn the_operator_keeps_the_catalog_and_what_each_partner_may_use(backend: B
     );
 }
 
+async fn a_programs_template_is_a_csv_file_the_dry_run_finds_ready_for_it(backend: Backend) {
+    let app = app(backend).await;
+    let request = axum::http::Request::builder()
+        .uri("/v1.1/programs/CEC-DSGS/template")
+        .header("authorization", format!("Bearer {}", app.key))
+        .body(Body::empty())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(app.router.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(text.starts_with("partner_reference,"), "{text}");
+    let verdict = app
+        .send(
+            Method::POST,
+            "/v1.1/meters/validate",
+            Some(&app.key),
+            Some("text/csv"),
+            Body::from(text.clone()),
+        )
+        .await;
+    assert_eq!(verdict.body["valid"], true, "{}", verdict.body);
+    let programs = verdict.body["assets"][0]["programs"].as_array().unwrap();
+    let dsgs = programs
+        .iter()
+        .find(|p| p["program_identifier"] == "CEC-DSGS")
+        .unwrap();
+    assert_eq!(dsgs["ready"], true, "{dsgs}");
+    let unknown = app.get("/v1.1/programs/NOPE/template").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.body["details"]["program_identifier"], "NOPE");
+}
+
 async fn validate_reports_problems_and_programs_without_storing_anything(backend: Backend) {
     let app = app(backend).await;
     let mut broken = home();
@@ -757,6 +800,7 @@ async fn enrollments_stored_as_objects_read_the_same_until_the_meter_is_written_
 
 gridroll_testkit::backend_tests!(
     a_bulk_job_lands_each_meter_in_the_expected_programs,
+    a_programs_template_is_a_csv_file_the_dry_run_finds_ready_for_it,
     partner_action_required_finds_exactly_the_meters_that_need_the_partner,
     a_meter_that_moves_region_is_ineligible_for_its_old_programs,
     idle_and_disenrolled_meters_are_not_participating,

@@ -1,6 +1,7 @@
 //! Gridroll's server through its real router, on every backend: one test binary, a module
 //! per area, the builders they share in `common`.
 
+mod accounts;
 mod auth_and_isolation;
 mod bad_input;
 mod browser;

@@ -157,11 +157,51 @@ impl AddUserError {
 pub struct ApiKey {
     pub id: ApiKeyId,
     pub name: String,
+    /// The key's first characters ([`KEY_PREFIX_LEN`]), to tell keys of one name apart;
+    /// none for keys made before prefixes were kept.
+    pub prefix: Option<String>,
     pub scopes: Scopes,
     pub created_at: i64,
     /// Updated at most about once a minute per process: lookups are cached.
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+}
+
+/// How many of a key's first characters are kept and shown: `grk_` and eight of its
+/// random part (48 of its 256 bits).
+pub const KEY_PREFIX_LEN: usize = 12;
+
+/// A partner as the operator lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerSummary {
+    pub partner: Partner,
+    pub users: u64,
+    /// Keys not revoked.
+    pub live_keys: u64,
+}
+
+/// An invitation not yet accepted, as an admin lists them (never its token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingInvitation {
+    pub email: String,
+    pub role: Role,
+    /// The email of the user who made it.
+    pub invited_by: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// What removing a user or changing a role found. A partner always keeps an admin: the
+/// change that would leave it none is refused, checked in the change's transaction so
+/// that two admins demoting each other at once cannot both succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserChange {
+    /// Done; the user as it was before a removal, or with its new role.
+    Done(User),
+    /// The partner has no such user.
+    NoSuchUser,
+    /// The user is the partner's last admin.
+    LastAdmin,
 }
 
 /// A key whose last use is noted no more often than this: keys are looked up on every
@@ -186,14 +226,18 @@ pub trait AccountStore: Send + Sync {
     async fn create_partner(&self, name: &str, now: i64) -> Result<Partner>;
     async fn get_partner(&self, partner: PartnerId) -> Result<Option<Partner>>;
     async fn find_partner_by_name(&self, name: &str) -> Result<Option<Partner>>;
+    /// Every partner, oldest first, with its counts of users and live keys.
+    async fn list_partners(&self) -> Result<Vec<PartnerSummary>>;
 
-    /// Stores the hash of a new API key for a partner.
+    /// Stores the hash of a new API key for a partner, and its first characters
+    /// ([`KEY_PREFIX_LEN`]) to show.
     async fn add_api_key(
         &self,
         partner: PartnerId,
         name: &str,
         scopes: Scopes,
         hash: &ApiKeyHash,
+        prefix: &str,
         now: i64,
     ) -> Result<ApiKeyId>;
     /// What a live (not revoked) key grants; notes that it was used at `now` (at most
@@ -223,6 +267,24 @@ pub trait AccountStore: Send + Sync {
     ) -> Result<PasswordSet>;
     /// A partner's users, in the order they were added.
     async fn list_users(&self, partner: PartnerId) -> Result<Vec<User>>;
+    /// One of a partner's users, with what signing in checks.
+    async fn credentials_of(&self, partner: PartnerId, user: UserId)
+    -> Result<Option<Credentials>>;
+    /// Removes a partner's user with everything that is theirs: sessions, sign-in
+    /// counts, remembered browsers, and the invitations they made (no longer vouched
+    /// for). Refused for the partner's last admin.
+    async fn remove_user(&self, partner: PartnerId, user: UserId) -> Result<UserChange>;
+    /// Gives a partner's user a role. Refused when it would leave the partner no admin.
+    async fn set_role(&self, partner: PartnerId, user: UserId, role: Role) -> Result<UserChange>;
+    /// Replaces a user's password hash; every session of the user but `keep` ends, and
+    /// the user's sign-in counts start again. False if the partner has no such user.
+    async fn change_password(
+        &self,
+        partner: PartnerId,
+        user: UserId,
+        password_hash: &str,
+        keep: Option<TokenHash>,
+    ) -> Result<bool>;
     /// Every user with this (lower-cased) email, one per partner, the most recently signed
     /// in first, with what signing in checks.
     async fn user_credentials(&self, email: &str) -> Result<Vec<Credentials>>;
@@ -249,6 +311,15 @@ pub trait AccountStore: Send + Sync {
     async fn session(&self, token: &TokenHash, now: i64) -> Result<Option<Session>>;
     async fn end_session(&self, token: &TokenHash) -> Result<()>;
     async fn add_invitation(&self, invitation: &NewInvitation) -> Result<()>;
+    /// A partner's invitations that can still be accepted at `now`, newest first.
+    async fn list_invitations(
+        &self,
+        partner: PartnerId,
+        now: i64,
+    ) -> Result<Vec<PendingInvitation>>;
+    /// Withdraws a partner's invitations to `email` (lower-cased), expired ones too;
+    /// answers how many pending ones there were.
+    async fn revoke_invitations(&self, partner: PartnerId, email: &str, now: i64) -> Result<u64>;
     /// The invitation a token opens, if it has not expired or been used.
     async fn invitation(&self, token: &TokenHash, now: i64) -> Result<Option<Invitation>>;
     /// Turns an invitation into a user, once.
@@ -279,17 +350,22 @@ impl<E: Engine> AccountStore for E {
             .await
     }
 
+    async fn list_partners(&self) -> Result<Vec<PartnerSummary>> {
+        self.read(work!(db => queries::list_partners(db))).await
+    }
+
     async fn add_api_key(
         &self,
         partner: PartnerId,
         name: &str,
         scopes: Scopes,
         hash: &ApiKeyHash,
+        prefix: &str,
         now: i64,
     ) -> Result<ApiKeyId> {
-        let (name, hash) = (name.to_owned(), *hash);
+        let (name, hash, prefix) = (name.to_owned(), *hash, prefix.to_owned());
         self.write(work!(db => async move {
-            queries::add_api_key(db, partner, &name, scopes, &hash, now).await
+            queries::add_api_key(db, partner, &name, scopes, &hash, &prefix, now).await
         }))
         .await
     }
@@ -356,6 +432,39 @@ impl<E: Engine> AccountStore for E {
             .await
     }
 
+    async fn credentials_of(
+        &self,
+        partner: PartnerId,
+        user: UserId,
+    ) -> Result<Option<Credentials>> {
+        self.read(work!(db => queries::credentials_of(db, partner, user)))
+            .await
+    }
+
+    async fn remove_user(&self, partner: PartnerId, user: UserId) -> Result<UserChange> {
+        self.write(work!(db => queries::remove_user(db, partner, user)))
+            .await
+    }
+
+    async fn set_role(&self, partner: PartnerId, user: UserId, role: Role) -> Result<UserChange> {
+        self.write(work!(db => queries::set_role(db, partner, user, role)))
+            .await
+    }
+
+    async fn change_password(
+        &self,
+        partner: PartnerId,
+        user: UserId,
+        password_hash: &str,
+        keep: Option<TokenHash>,
+    ) -> Result<bool> {
+        let hash = password_hash.to_owned();
+        self.write(work!(db => async move {
+            queries::change_password(db, partner, user, &hash, keep).await
+        }))
+        .await
+    }
+
     async fn user_credentials(&self, email: &str) -> Result<Vec<Credentials>> {
         let email = email.to_owned();
         self.read(work!(db => async move { queries::user_credentials(db, &email).await }))
@@ -405,6 +514,23 @@ impl<E: Engine> AccountStore for E {
         let invitation = invitation.clone();
         self.write(work!(db => async move { queries::add_invitation(db, &invitation).await }))
             .await
+    }
+
+    async fn list_invitations(
+        &self,
+        partner: PartnerId,
+        now: i64,
+    ) -> Result<Vec<PendingInvitation>> {
+        self.read(work!(db => queries::list_invitations(db, partner, now)))
+            .await
+    }
+
+    async fn revoke_invitations(&self, partner: PartnerId, email: &str, now: i64) -> Result<u64> {
+        let email = email.to_owned();
+        self.write(work!(db => async move {
+            queries::revoke_invitations(db, partner, &email, now).await
+        }))
+        .await
     }
 
     async fn invitation(&self, token: &TokenHash, now: i64) -> Result<Option<Invitation>> {

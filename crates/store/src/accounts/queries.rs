@@ -6,7 +6,8 @@ use gridroll_domain::{ApiKeyId, PartnerId, UserId};
 use super::sign_in;
 use super::{
     AddUserError, ApiKey, Credentials, Invitation, KeyGrant, NewInvitation, NewSession,
-    PasswordSet, Role, Session, SignInAttempt, TokenHash, User, stale_use,
+    PartnerSummary, PasswordSet, PendingInvitation, Role, Session, SignInAttempt, TokenHash, User,
+    UserChange, stale_use,
 };
 use crate::db::{Db, Row};
 use crate::model::{ApiKeyHash, Partner};
@@ -58,19 +59,49 @@ pub async fn find_partner_by_name(db: &mut dyn Db, name: &str) -> Result<Option<
         .transpose()
 }
 
+pub async fn list_partners(db: &mut dyn Db) -> Result<Vec<PartnerSummary>> {
+    let sql = format!(
+        "SELECT {PARTNER_COLUMNS},
+                (SELECT count(*) FROM users u WHERE u.partner_id = partners.id),
+                (SELECT count(*) FROM api_keys k
+                 WHERE k.partner_id = partners.id AND k.revoked_at IS NULL)
+         FROM partners ORDER BY created_at, id"
+    );
+    db.query(&sql, values![])
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(PartnerSummary {
+                partner: rows::partner(row)?,
+                users: row.get(3)?,
+                live_keys: row.get(4)?,
+            })
+        })
+        .collect()
+}
+
 pub async fn add_api_key(
     db: &mut dyn Db,
     partner: PartnerId,
     name: &str,
     scopes: Scopes,
     hash: &ApiKeyHash,
+    prefix: &str,
     now: i64,
 ) -> Result<ApiKeyId> {
     let id = ApiKeyId::new();
     db.execute(
-        "INSERT INTO api_keys (id, partner_id, name, key_hash, scopes, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        values![id, partner, name, &hash.0[..], scopes.to_string(), now],
+        "INSERT INTO api_keys (id, partner_id, name, key_hash, scopes, prefix, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        values![
+            id,
+            partner,
+            name,
+            &hash.0[..],
+            scopes.to_string(),
+            prefix,
+            now
+        ],
     )
     .await?;
     Ok(id)
@@ -116,8 +147,8 @@ pub fn worth_noting(last: Option<i64>, now: i64) -> bool {
 pub async fn list_api_keys(db: &mut dyn Db, partner: PartnerId) -> Result<Vec<ApiKey>> {
     let rows = db
         .query(
-            "SELECT id, name, scopes, created_at, last_used_at, revoked_at FROM api_keys
-             WHERE partner_id = $1 ORDER BY id DESC",
+            "SELECT id, name, scopes, created_at, last_used_at, revoked_at, prefix
+             FROM api_keys WHERE partner_id = $1 ORDER BY id DESC",
             values![partner],
         )
         .await?;
@@ -130,6 +161,7 @@ pub async fn list_api_keys(db: &mut dyn Db, partner: PartnerId) -> Result<Vec<Ap
                 created_at: row.get(3)?,
                 last_used_at: row.get(4)?,
                 revoked_at: row.get(5)?,
+                prefix: row.get(6)?,
             })
         })
         .collect()
@@ -220,6 +252,124 @@ pub async fn list_users(db: &mut dyn Db, partner: PartnerId) -> Result<Vec<User>
         .iter()
         .map(user)
         .collect()
+}
+
+pub async fn credentials_of(
+    db: &mut dyn Db,
+    partner: PartnerId,
+    user_id: UserId,
+) -> Result<Option<Credentials>> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS}, password_hash FROM users WHERE partner_id = $1 AND id = $2"
+    );
+    db.query_opt(&sql, values![partner, user_id])
+        .await?
+        .map(|row| {
+            Ok(Credentials {
+                user: user(&row)?,
+                password_hash: row.get(6)?,
+            })
+        })
+        .transpose()
+}
+
+/// The partner's user, locked until the change commits, after the partner's admins are
+/// locked: every change that could leave the partner without an admin locks them first,
+/// so such changes run one after the other and each counts what the last one left.
+async fn lock_user(
+    db: &mut dyn Db,
+    partner: PartnerId,
+    user_id: UserId,
+) -> Result<(Option<User>, usize)> {
+    let lock = db.dialect().for_update();
+    let admins = db
+        .query(
+            &format!("SELECT id FROM users WHERE partner_id = $1 AND role = $2 ORDER BY id{lock}"),
+            values![partner, Role::Admin.to_string()],
+        )
+        .await?
+        .len();
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE partner_id = $1 AND id = $2{lock}");
+    let found = db
+        .query_opt(&sql, values![partner, user_id])
+        .await?
+        .as_ref()
+        .map(user)
+        .transpose()?;
+    Ok((found, admins))
+}
+
+pub async fn remove_user(
+    db: &mut dyn Db,
+    partner: PartnerId,
+    user_id: UserId,
+) -> Result<UserChange> {
+    let (found, admins) = lock_user(db, partner, user_id).await?;
+    let Some(found) = found else {
+        return Ok(UserChange::NoSuchUser);
+    };
+    if found.role == Role::Admin && admins <= 1 {
+        return Ok(UserChange::LastAdmin);
+    }
+    for sql in [
+        "DELETE FROM sessions WHERE user_id = $1",
+        "DELETE FROM sign_in_failures WHERE user_id = $1",
+        "DELETE FROM sign_in_devices WHERE user_id = $1",
+        "DELETE FROM invitations WHERE invited_by = $1",
+        "DELETE FROM users WHERE id = $1",
+    ] {
+        db.execute(sql, values![user_id]).await?;
+    }
+    Ok(UserChange::Done(found))
+}
+
+pub async fn set_role(
+    db: &mut dyn Db,
+    partner: PartnerId,
+    user_id: UserId,
+    role: Role,
+) -> Result<UserChange> {
+    let (found, admins) = lock_user(db, partner, user_id).await?;
+    let Some(mut found) = found else {
+        return Ok(UserChange::NoSuchUser);
+    };
+    if found.role == Role::Admin && role != Role::Admin && admins <= 1 {
+        return Ok(UserChange::LastAdmin);
+    }
+    db.execute(
+        "UPDATE users SET role = $2 WHERE id = $1",
+        values![user_id, role.to_string()],
+    )
+    .await?;
+    found.role = role;
+    Ok(UserChange::Done(found))
+}
+
+pub async fn change_password(
+    db: &mut dyn Db,
+    partner: PartnerId,
+    user_id: UserId,
+    password_hash: &str,
+    keep: Option<TokenHash>,
+) -> Result<bool> {
+    let changed = db
+        .execute(
+            "UPDATE users SET password_hash = $3, failed_sign_ins = 0
+             WHERE partner_id = $1 AND id = $2",
+            values![partner, user_id, password_hash],
+        )
+        .await?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    let keep = keep.map(|token| token.0.to_vec());
+    db.execute(
+        "DELETE FROM sessions WHERE user_id = $1 AND (token_hash <> $2 OR $2 IS NULL)",
+        values![user_id, keep.as_deref()],
+    )
+    .await?;
+    db.execute(sign_in::CLEAR_USER, values![user_id]).await?;
+    Ok(true)
 }
 
 pub async fn user_credentials(db: &mut dyn Db, email: &str) -> Result<Vec<Credentials>> {
@@ -358,6 +508,55 @@ pub async fn add_invitation(db: &mut dyn Db, invitation: &NewInvitation) -> Resu
     )
     .await?;
     Ok(())
+}
+
+pub async fn list_invitations(
+    db: &mut dyn Db,
+    partner: PartnerId,
+    now: i64,
+) -> Result<Vec<PendingInvitation>> {
+    let rows = db
+        .query(
+            "SELECT i.email, i.role, u.email, i.created_at, i.expires_at
+             FROM invitations i JOIN users u ON u.id = i.invited_by
+             WHERE i.partner_id = $1 AND i.expires_at > $2
+             ORDER BY i.created_at DESC, i.email",
+            values![partner, now],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(PendingInvitation {
+                email: row.get(0)?,
+                role: row.parse(1)?,
+                invited_by: row.get(2)?,
+                created_at: row.get(3)?,
+                expires_at: row.get(4)?,
+            })
+        })
+        .collect()
+}
+
+pub async fn revoke_invitations(
+    db: &mut dyn Db,
+    partner: PartnerId,
+    email: &str,
+    now: i64,
+) -> Result<u64> {
+    let pending = db
+        .query(
+            "DELETE FROM invitations WHERE partner_id = $1 AND email = $2
+             RETURNING expires_at",
+            values![partner, email],
+        )
+        .await?;
+    let mut live = 0;
+    for row in &pending {
+        if row.get::<i64>(0)? > now {
+            live += 1;
+        }
+    }
+    Ok(live)
 }
 
 pub async fn invitation(

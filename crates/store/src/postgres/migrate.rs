@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0015_events_and_webhooks.sql"),
     include_str!("../../migrations/postgres/0016_key_scopes.sql"),
     include_str!("../../migrations/postgres/0017_idempotency_keys.sql"),
+    include_str!("../../migrations/postgres/0018_account_housekeeping.sql"),
 ];
 
 /// Code that completes a migration where the stored data itself changes form, run after

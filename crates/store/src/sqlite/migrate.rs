@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0015_events_and_webhooks.sql"),
     include_str!("../../migrations/sqlite/0016_key_scopes.sql"),
     include_str!("../../migrations/sqlite/0017_idempotency_keys.sql"),
+    include_str!("../../migrations/sqlite/0018_account_housekeeping.sql"),
 ];
 
 /// The code that completes a migration, by its version.

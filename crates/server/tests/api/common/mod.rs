@@ -378,8 +378,15 @@ pub async fn answer(response: axum::response::Response) -> Answer {
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let csv = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/csv"));
     let body = if bytes.is_empty() {
         Value::Null
+    } else if csv {
+        // A CSV answer (a template, an export) is kept as its text.
+        Value::String(String::from_utf8_lossy(&bytes).into_owned())
     } else {
         serde_json::from_slice(&bytes).unwrap_or_else(|_| {
             panic!(

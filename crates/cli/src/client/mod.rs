@@ -1,0 +1,82 @@
+//! The partner's client: the commands that speak Gridroll's HTTP API with an API key,
+//! from anywhere, rather than open the database. The server and key come from
+//! `--url`/`GRIDROLL_URL` and `--key`/`GRIDROLL_KEY`, or from a profile saved by
+//! `gridroll login`.
+
+pub mod api;
+pub mod jobs;
+pub mod meters;
+pub mod profile;
+pub mod progress;
+pub mod upload;
+
+use clap::Args;
+
+pub use api::Client;
+
+/// Where the server is and which key to send.
+#[derive(Debug, Clone, Args)]
+pub struct Remote {
+    /// The Gridroll server, e.g. http://127.0.0.1:8080 (default: the profile's).
+    #[arg(long, env = "GRIDROLL_URL")]
+    pub url: Option<String>,
+    /// The partner's API key (default: the profile's). Prefer GRIDROLL_KEY or
+    /// `gridroll login`: other users of the machine can see a command's arguments.
+    #[arg(long, env = "GRIDROLL_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// The profile saved by `gridroll login` to use when --url or --key is not given.
+    #[arg(
+        long,
+        env = "GRIDROLL_PROFILE",
+        default_value = profile::DEFAULT,
+    )]
+    pub profile: String,
+}
+
+impl Remote {
+    /// A client of the server, with the URL and key given or saved.
+    pub fn connect(&self) -> anyhow::Result<Client> {
+        let (url, key) = match (&self.url, &self.key) {
+            (Some(url), Some(key)) => (url.clone(), key.clone()),
+            (url, key) => {
+                let saved = profile::load(&self.profile)?;
+                (
+                    url.clone().unwrap_or(saved.url),
+                    key.clone().unwrap_or(saved.key),
+                )
+            }
+        };
+        Client::new(&url, &key)
+    }
+}
+
+/// How a client command ended, for its exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    /// Done; the job COMPLETED.
+    Success,
+    /// The job ended COMPLETED_WITH_ERRORS.
+    CompletedWithErrors,
+    /// The job FAILED, or the file was refused.
+    Failed,
+}
+
+impl Outcome {
+    /// The documented exit status: 0, 3 or 4.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Success => 0,
+            Self::CompletedWithErrors => 3,
+            Self::Failed => 4,
+        }
+    }
+
+    /// The outcome of a job's final status.
+    pub fn of_status(status: &str) -> Self {
+        match status {
+            "COMPLETED" => Self::Success,
+            "COMPLETED_WITH_ERRORS" => Self::CompletedWithErrors,
+            _ => Self::Failed,
+        }
+    }
+}
