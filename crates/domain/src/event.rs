@@ -6,6 +6,14 @@
 //! is the same after an update makes no global-status event. A meter that is created
 //! makes `meter.created` alone; its enrollments are read from the meter itself, and
 //! later changes to them make the enrollment events.
+//!
+//! The outbox keeps a `meter.created` or `meter.updated` event (nearly every event of an
+//! import) as the values of its four fields, `["<meter_id>","<reference>","<region>",
+//! "<type>"]`, half the bytes of the object it stands for; [`payload_json`] writes the
+//! object back, the same text as the object's own. Every other event is kept as its
+//! payload.
+
+use std::fmt;
 
 use serde_json::{Value, json};
 
@@ -20,7 +28,43 @@ use crate::{JobId, MeterId};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub event_type: EventType,
-    pub payload: Value,
+    body: Body,
+}
+
+/// What an event says: its meter's fields alone, or any payload.
+#[derive(Debug, Clone, PartialEq)]
+enum Body {
+    Meter(MeterFields),
+    Payload(Value),
+}
+
+/// The fields every meter event carries, owned.
+#[derive(Debug, Clone, PartialEq)]
+struct MeterFields {
+    id: MeterId,
+    partner_reference: String,
+    transmission_region: String,
+    meter_type: String,
+}
+
+impl MeterFields {
+    fn of(meter: MeterRef) -> Self {
+        Self {
+            id: meter.id,
+            partner_reference: meter.partner_reference.to_owned(),
+            transmission_region: meter.transmission_region.to_owned(),
+            meter_type: meter.meter_type.to_owned(),
+        }
+    }
+
+    fn as_ref(&self) -> MeterRef<'_> {
+        MeterRef {
+            id: self.id,
+            partner_reference: &self.partner_reference,
+            transmission_region: &self.transmission_region,
+            meter_type: &self.meter_type,
+        }
+    }
 }
 
 impl Event {
@@ -28,9 +72,80 @@ impl Event {
         payload["webhook_event_type"] = json!(event_type.as_ref());
         Self {
             event_type,
-            payload,
+            body: Body::Payload(payload),
         }
     }
+
+    /// An event whose payload is its meter's fields and nothing else.
+    fn of_meter(event_type: EventType, meter: MeterRef) -> Self {
+        Self {
+            event_type,
+            body: Body::Meter(MeterFields::of(meter)),
+        }
+    }
+
+    /// The payload, as delivered: `webhook_event_type` and the fields of its schema.
+    pub fn payload(&self) -> Value {
+        match &self.body {
+            Body::Meter(m) => with_type(self.event_type, m.as_ref().fields()),
+            Body::Payload(payload) => payload.clone(),
+        }
+    }
+
+    /// The payload in the form the outbox keeps (see the module's documentation).
+    pub fn stored(&self) -> String {
+        match &self.body {
+            Body::Meter(m) => serde_json::to_string(&(
+                m.id,
+                &m.partner_reference,
+                &m.transmission_region,
+                &m.meter_type,
+            ))
+            .expect("strings serialize"),
+            Body::Payload(payload) => payload.to_string(),
+        }
+    }
+}
+
+fn with_type(event_type: EventType, mut payload: Value) -> Value {
+    payload["webhook_event_type"] = json!(event_type.as_ref());
+    payload
+}
+
+/// A stored payload that is neither of the forms the outbox writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPayloadError(String);
+
+impl fmt::Display for StoredPayloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "stored event payload: {}", self.0)
+    }
+}
+
+impl std::error::Error for StoredPayloadError {}
+
+/// A stored event's payload as the JSON object it is delivered as: the meter fields of a
+/// meter event written out, any other payload as it is.
+pub fn payload_json(event_type: &str, stored: String) -> Result<String, StoredPayloadError> {
+    if !stored.trim_start().starts_with('[') {
+        return Ok(stored);
+    }
+    let event_type: EventType = event_type
+        .parse()
+        .map_err(|_| StoredPayloadError(format!("unknown event type {event_type:?}")))?;
+    let (id, partner_reference, transmission_region, meter_type): (
+        MeterId,
+        String,
+        String,
+        String,
+    ) = serde_json::from_str(&stored).map_err(|e| StoredPayloadError(e.to_string()))?;
+    let meter = MeterRef {
+        id,
+        partner_reference: &partner_reference,
+        transmission_region: &transmission_region,
+        meter_type: &meter_type,
+    };
+    Ok(with_type(event_type, meter.fields()).to_string())
 }
 
 /// What every meter event says of its meter.
@@ -55,13 +170,13 @@ impl MeterRef<'_> {
 
 /// `meter.created`.
 pub fn meter_created(meter: MeterRef) -> Event {
-    Event::new(EventType::MeterCreated, meter.fields())
+    Event::of_meter(EventType::MeterCreated, meter)
 }
 
 /// `meter.updated`: the meter's data was replaced with different data, its tags or reference
 /// changed, or it was archived or brought back.
 pub fn meter_updated(meter: MeterRef) -> Event {
-    Event::new(EventType::MeterUpdated, meter.fields())
+    Event::of_meter(EventType::MeterUpdated, meter)
 }
 
 /// `meter.enrollment.participation-status.updated`: a participation change applied to
@@ -179,11 +294,11 @@ mod tests {
         let m = meter();
         let event = meter_created(m);
         assert_eq!(event.event_type, EventType::MeterCreated);
-        assert_eq!(event.payload["webhook_event_type"], "meter.created");
-        assert_eq!(event.payload["meter_id"], json!(m.id));
-        assert_eq!(event.payload["partner_reference"], "site-1");
-        assert_eq!(event.payload["transmission_region"], "CAISO");
-        assert_eq!(event.payload["meter_type"], "DEVICE");
+        assert_eq!(event.payload()["webhook_event_type"], "meter.created");
+        assert_eq!(event.payload()["meter_id"], json!(m.id));
+        assert_eq!(event.payload()["partner_reference"], "site-1");
+        assert_eq!(event.payload()["transmission_region"], "CAISO");
+        assert_eq!(event.payload()["meter_type"], "DEVICE");
     }
 
     #[test]
@@ -202,7 +317,7 @@ mod tests {
             events[0].event_type,
             EventType::EnrollmentGlobalStatusUpdated
         );
-        assert_eq!(events[0].payload["global_enrollment_status"], "ACTIVE");
+        assert_eq!(events[0].payload()["global_enrollment_status"], "ACTIVE");
     }
 
     #[test]
@@ -214,7 +329,7 @@ mod tests {
         );
         let events = enrollment_changes(meter(), &before, &after);
         assert_eq!(events.len(), 1);
-        let payload = &events[0].payload;
+        let payload = &events[0].payload();
         assert_eq!(
             payload["webhook_event_type"],
             "meter.enrollment.required-actions.updated"
@@ -235,9 +350,9 @@ mod tests {
             reason: None,
         };
         let event = participation_updated(meter(), &change);
-        assert_eq!(event.payload["participation_preference"], "IDLE");
-        assert_eq!(event.payload["start_time"], "2024-03-21T09:43:51.186Z");
-        assert_eq!(event.payload["end_time"], "2024-03-22T09:43:51.186Z");
+        assert_eq!(event.payload()["participation_preference"], "IDLE");
+        assert_eq!(event.payload()["start_time"], "2024-03-21T09:43:51.186Z");
+        assert_eq!(event.payload()["end_time"], "2024-03-22T09:43:51.186Z");
     }
 
     #[test]
@@ -249,8 +364,72 @@ mod tests {
             failed: 1,
         };
         let event = job_completed(JobId::new(), JobStatus::CompletedWithErrors, &counts);
-        assert_eq!(event.payload["status"], "COMPLETED_WITH_ERRORS");
-        assert_eq!(event.payload["failed_count"], 1);
-        assert_eq!(event.payload["assets_count"], 3);
+        assert_eq!(event.payload()["status"], "COMPLETED_WITH_ERRORS");
+        assert_eq!(event.payload()["failed_count"], 1);
+        assert_eq!(event.payload()["assets_count"], 3);
+    }
+
+    #[test]
+    fn a_meter_event_is_kept_as_its_values_and_delivered_as_its_object() {
+        let event = meter_created(meter());
+        let stored = event.stored();
+        assert!(stored.starts_with('['), "{stored}");
+        assert!(stored.len() * 3 < event.payload().to_string().len() * 2);
+        assert_eq!(
+            payload_json("meter.created", stored).unwrap(),
+            event.payload().to_string()
+        );
+    }
+
+    #[test]
+    fn any_other_event_is_kept_as_its_payload() {
+        let counts = JobCounts::default();
+        let event = job_completed(JobId::new(), JobStatus::Completed, &counts);
+        assert_eq!(event.stored(), event.payload().to_string());
+        let object = event.payload().to_string();
+        assert_eq!(
+            payload_json("job.completed", object.clone()).unwrap(),
+            object
+        );
+    }
+
+    #[test]
+    fn a_damaged_stored_payload_is_an_error_rather_than_a_guess() {
+        for (event_type, stored) in [
+            ("meter.created", "[1,2]"),
+            ("meter.created", "[\"not-a-uuid\",\"a\",\"b\",\"c\"]"),
+            ("meter.sometimes", "[]"),
+        ] {
+            assert!(
+                payload_json(event_type, stored.to_owned()).is_err(),
+                "{stored}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_meter_event_reads_back_as_the_object_it_stands_for(
+            reference in "\\PC{0,40}",
+            region in "[A-Z_]{1,10}",
+            meter_type in "\\PC{0,12}",
+            updated in proptest::bool::ANY,
+        ) {
+            let m = MeterRef {
+                id: MeterId::new(),
+                partner_reference: &reference,
+                transmission_region: &region,
+                meter_type: &meter_type,
+            };
+            let (event, name) = if updated {
+                (meter_updated(m), "meter.updated")
+            } else {
+                (meter_created(m), "meter.created")
+            };
+            proptest::prop_assert_eq!(
+                payload_json(name, event.stored()).unwrap(),
+                event.payload().to_string()
+            );
+        }
     }
 }

@@ -130,7 +130,7 @@ pub async fn record(db: &mut dyn Db, partner: PartnerId, events: &[Event], now: 
                 Value::from(seq),
                 Value::Uuid(Uuid::now_v7()),
                 Value::from(event.event_type.as_ref()),
-                Value::Text(event.payload.to_string()),
+                Value::Text(event.stored()),
             ]);
             seq += 1;
         }

@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0016_key_scopes.sql"),
     include_str!("../../migrations/sqlite/0017_idempotency_keys.sql"),
     include_str!("../../migrations/sqlite/0018_account_housekeeping.sql"),
+    include_str!("../../migrations/sqlite/0019_compact_meter_events.sql"),
 ];
 
 /// The code that completes a migration, by its version.
