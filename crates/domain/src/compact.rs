@@ -394,10 +394,62 @@ pub fn position(path: &str) -> Option<Vec<usize>> {
     Some(positions)
 }
 
+/// The asset a job stores, read back from its compact form: the searched values taken
+/// from their positions, the rest of the data left as it is.
+pub fn read_asset(data: String) -> Result<CompactAsset, DecodeError> {
+    fn text(raw: Option<&&RawValue>) -> Result<Option<String>, DecodeError> {
+        match raw.map(|r| r.get()) {
+            None | Some("null") => Ok(None),
+            Some(raw) => serde_json::from_str(raw)
+                .map(Some)
+                .map_err(|e| DecodeError(e.to_string())),
+        }
+    }
+    fn required<T: std::str::FromStr>(
+        raw: Option<&&RawValue>,
+        name: &str,
+    ) -> Result<T, DecodeError> {
+        text(raw)?
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| DecodeError(format!("no valid {name}")))
+    }
+    let top: Vec<&RawValue> =
+        serde_json::from_str(&data).map_err(|e| DecodeError(e.to_string()))?;
+    let at = |name: &str| top.get(TOP[name]);
+    let asset = CompactAsset {
+        partner_reference: text(at("partner_reference"))?
+            .ok_or_else(|| DecodeError("no partner_reference".to_owned()))?,
+        transmission_region: required(at("transmission_region"), "transmission_region")?,
+        customer_classification: required(
+            at("customer_classification"),
+            "customer_classification",
+        )?,
+        meter_type: required(at("meter_type"), "meter_type")?,
+        load_types: match at("load_types").map(|r| r.get()) {
+            None | Some("null") => "[]".to_owned(),
+            Some(raw) => raw.to_owned(),
+        },
+        customer_group: text(at("customer_group"))?,
+        data: String::new(),
+    };
+    Ok(CompactAsset { data, ..asset })
+}
+
+/// The positions of the top-level fields of the model, by name.
+static TOP: std::sync::LazyLock<std::collections::HashMap<&'static str, usize>> =
+    std::sync::LazyLock::new(|| {
+        CREATE_METER
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.name, i))
+            .collect()
+    });
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
     use serde_json::json;
+    use strum::VariantNames;
 
     use super::*;
 
@@ -600,6 +652,41 @@ mod tests {
         fn any_meter_is_written_back_as_the_object_it_was(map in object(CREATE_METER)) {
             let stored = encode(&MeterData::from_stored(map.clone()));
             prop_assert_eq!(object_json(&stored), Value::Object(map));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_stored_asset_reads_back_with_the_values_it_was_stored_with(
+            mut map in object(CREATE_METER),
+            reference in "\\PC{1,20}",
+            region in proptest::sample::select(TransmissionRegion::VARIANTS),
+            class in proptest::sample::select(CustomerClassification::VARIANTS),
+            meter_type in proptest::sample::select(MeterType::VARIANTS),
+        ) {
+            for (key, value) in [
+                ("partner_reference", reference.as_str()),
+                ("transmission_region", region),
+                ("customer_classification", class),
+                ("meter_type", meter_type),
+            ] {
+                map.insert(key.to_owned(), json!(value));
+            }
+            let asset = CompactAsset::of(&MeterData::from_stored(map));
+            prop_assert_eq!(read_asset(asset.data.clone()).unwrap(), asset);
+        }
+    }
+
+    #[test]
+    fn a_stored_asset_without_its_required_values_is_an_error() {
+        for damaged in [
+            "",
+            "[]",
+            "[\"m-1\"]",
+            "[\"m-1\",\"NOWHERE\",\"RESIDENTIAL\",[],\"DEVICE\"]",
+            "{}",
+        ] {
+            assert!(read_asset(damaged.to_owned()).is_err(), "{damaged}");
         }
     }
 }

@@ -12,10 +12,11 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use futures_util::TryStreamExt;
+use gridroll_domain::compact::CompactAsset;
 use gridroll_domain::intake::{self, Accepted, Format, IntakeError, Problem, Problems};
 use gridroll_domain::timestamp::to_millis;
 use gridroll_domain::{JobId, PartnerId};
-use gridroll_store::{JobStore, NewAsset, NewJob, ProvisionalAsset, StoreError};
+use gridroll_store::{AssetBatch, JobStore, NewJob, ProvisionalAsset, Received, StoreError};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
@@ -182,22 +183,22 @@ async fn stream_assets(
 ) -> Result<Accepted, UploadError> {
     let mut reader = blocking_reader(body, state.config.max_body_bytes);
     let batch_size = state.config.upload_batch.max(1);
-    let (tx, mut rx) = mpsc::channel::<Vec<NewAsset>>(1);
+    let (tx, mut rx) = mpsc::channel::<AssetBatch>(1);
     let parse = tokio::task::spawn_blocking(move || {
-        let mut batch = Vec::with_capacity(batch_size);
+        let mut batch = AssetBatch::new(0);
         let mut seq = 0u64;
-        let send = |batch: Vec<NewAsset>| tx.blocking_send(batch).is_ok();
+        let send = |batch: AssetBatch| tx.blocking_send(batch).is_ok();
         // A slow upload still writes a batch every so often, which renews its receiving
         // lease: an upload that writes nothing for its lease is taken for abandoned.
         let mut batch_started = std::time::Instant::now();
         let mut result = intake::read_compact_assets(format, &mut reader, &mut |asset| {
-            batch.push(NewAsset::compact(seq, asset));
+            batch.push(asset);
             seq += 1;
             let due = batch.len() >= batch_size
                 || (seq.is_multiple_of(256) && batch_started.elapsed() >= BATCH_AT_LEAST_EVERY);
             if due {
                 batch_started = std::time::Instant::now();
-                if !send(std::mem::take(&mut batch)) {
+                if !send(std::mem::replace(&mut batch, AssetBatch::new(seq))) {
                     return ControlFlow::Break(());
                 }
             }
@@ -230,19 +231,9 @@ async fn stream_assets(
 }
 
 async fn commit(state: &AppState, id: JobId, accepted: &Accepted) -> Result<(), StoreError> {
-    let regions: Vec<String> = accepted
-        .transmission_regions
-        .iter()
-        .map(ToString::to_string)
-        .collect();
     state
         .jobs
-        .commit_job(
-            id,
-            accepted.assets_count as u64,
-            &regions,
-            state.now_millis(),
-        )
+        .commit_job(id, &Received::of(accepted), state.now_millis())
         .await
 }
 
@@ -303,11 +294,16 @@ pub async fn create_single(
     let jobs = state.jobs.as_ref();
     jobs.begin_job(partner, &job, state.now_millis()).await?;
     let guard = DiscardOnDrop::new(state.jobs.clone(), id);
-    let region = data.transmission_region().to_string();
-    jobs.append_assets(id, vec![NewAsset::new(0, &data)], state.now_millis())
-        .await?;
-    jobs.commit_job(id, 1, &[region], state.now_millis())
-        .await?;
+    let received = Received {
+        assets_count: 1,
+        transmission_regions: vec![data.transmission_region().to_string()],
+        customer_classifications: vec![data.customer_classification().to_string()],
+        meter_types: vec![data.meter_type().to_string()],
+    };
+    let mut batch = AssetBatch::new(0);
+    batch.push(CompactAsset::of(&data));
+    jobs.append_assets(id, batch, state.now_millis()).await?;
+    jobs.commit_job(id, &received, state.now_millis()).await?;
     guard.disarm();
     jobs.process_chunk(id, &worker, 1, state.config.lease, true, state.now_millis())
         .await?;

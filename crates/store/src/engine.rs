@@ -14,7 +14,7 @@ use crate::Result;
 use crate::ahead::{Ahead, PreparedChunk};
 use crate::db::{Db, Dialect};
 use crate::events::EventTypes;
-use crate::model::{ChunkReport, NewAsset, StoredMeter};
+use crate::model::{ChunkReport, StoredMeter};
 
 /// Work on a connection: a closure that borrows the backend's [`Db`] for as long as the
 /// future it makes runs.
@@ -72,10 +72,6 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Undoes what stopped processes left half-done (see `Maintenance::recover`).
     async fn recover(&self, now: i64) -> Result<()>;
-
-    /// Stores a batch of validated assets of a job being received, renewing its
-    /// receiving lease.
-    async fn append_assets(&self, job: JobId, assets: Vec<NewAsset>, now: i64) -> Result<()>;
 
     /// The chunks this backend prepares ahead of the writer, one per job.
     fn ahead(&self) -> &Ahead;

@@ -41,10 +41,11 @@ pub use error::{Result, StoreError};
 pub use events::{EventStore, EventTypes, FEED_SCAN, FeedPage, StoredEvent};
 pub use idempotency::{Claim, Hold, IdempotencyStore, KeptAnswer};
 pub use jobs::JobStore;
+pub use jobs::segments::AssetBatch;
 pub use meters::{Applied, EditError, MeterEdit, MeterOverview, MeterStore, Taken, Unknown};
 pub use model::{
     ApiKeyHash, AssetField, AssetFilter, AssetState, CatalogEntry, ChunkReport, Facet, Job,
-    JobField, JobFilter, JobPage, Meter, MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset,
+    JobField, JobFilter, JobPage, Meter, MeterFilter, NewJob, Partner, ProvisionalAsset, Received,
     Search, StoredMeter,
 };
 pub use webhooks::{

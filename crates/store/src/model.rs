@@ -39,44 +39,32 @@ pub struct NewJob {
     pub processed_by: Option<String>,
 }
 
-/// One validated asset of an upload, with the columns the store indexes.
-#[derive(Debug, Clone)]
-pub struct NewAsset {
-    /// Position in the upload, from 0.
-    pub seq: u64,
-    pub partner_reference: String,
-    pub transmission_region: String,
-    pub customer_classification: String,
-    pub meter_type: String,
-    /// The load types as a JSON array.
-    pub load_types: String,
-    pub customer_group: Option<String>,
-    /// The whole asset in its compact form (`gridroll_domain::compact`), as the job
-    /// input stores it.
-    pub data: String,
+/// What an upload held, recorded on its job when it is committed: its size and the
+/// values its assets' listing offers as filters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Received {
+    pub assets_count: u64,
+    pub transmission_regions: Vec<String>,
+    pub customer_classifications: Vec<String>,
+    pub meter_types: Vec<String>,
 }
 
-impl NewAsset {
-    pub fn new(seq: u64, data: &MeterData) -> Self {
-        Self::compact(seq, CompactAsset::of(data))
-    }
-
-    /// The asset as the upload's reader wrote it.
-    pub fn compact(seq: u64, asset: CompactAsset) -> Self {
+impl Received {
+    /// What the upload's reader accepted.
+    pub fn of(accepted: &gridroll_domain::intake::Accepted) -> Self {
+        fn names<T: AsRef<str>>(values: &std::collections::BTreeSet<T>) -> Vec<String> {
+            values.iter().map(|v| v.as_ref().to_owned()).collect()
+        }
         Self {
-            seq,
-            partner_reference: asset.partner_reference,
-            transmission_region: asset.transmission_region.as_ref().to_owned(),
-            customer_classification: asset.customer_classification.as_ref().to_owned(),
-            meter_type: asset.meter_type.as_ref().to_owned(),
-            load_types: asset.load_types,
-            customer_group: asset.customer_group,
-            data: asset.data,
+            assets_count: accepted.assets_count as u64,
+            transmission_regions: names(&accepted.transmission_regions),
+            customer_classifications: names(&accepted.customer_classifications),
+            meter_types: names(&accepted.meter_types),
         }
     }
 }
 
-/// The columns of a meter that searches filter on, as its job input row holds them.
+/// The columns of a meter that searches filter on, as its job input holds them.
 #[derive(Debug, Clone)]
 pub struct IndexColumns {
     pub transmission_region: String,
@@ -85,6 +73,18 @@ pub struct IndexColumns {
     /// The load types as a JSON array.
     pub load_types: String,
     pub customer_group: Option<String>,
+}
+
+impl IndexColumns {
+    pub fn of(asset: &CompactAsset) -> Self {
+        Self {
+            transmission_region: asset.transmission_region.as_ref().to_owned(),
+            customer_classification: asset.customer_classification.as_ref().to_owned(),
+            meter_type: asset.meter_type.as_ref().to_owned(),
+            load_types: asset.load_types.clone(),
+            customer_group: asset.customer_group.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,6 +251,21 @@ impl AssetField {
         ("end_customer_name", Self::EndCustomerName),
         ("customer_group", Self::CustomerGroup),
     ];
+
+    /// The dotted path of a field of the asset's data; `None` for the reference and the
+    /// group, which an asset's searched values hold.
+    pub fn path(self) -> Option<&'static str> {
+        match self {
+            Self::PartnerReference | Self::CustomerGroup => None,
+            Self::DeviceSerialNumber => Some("device.device_serial_number"),
+            Self::UtilityMeterSerialNumber => Some("utility.utility_meter_serial_number"),
+            Self::ElectricServiceAccountNumber => Some("utility.electric_service_account_number"),
+            Self::Street1 => Some("customer.street_1"),
+            Self::City => Some("customer.city"),
+            Self::PostalCode => Some("customer.postal_code"),
+            Self::EndCustomerName => Some("customer.end_customer_name"),
+        }
+    }
 }
 
 /// Which provisional assets a listing returns.

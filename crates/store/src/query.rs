@@ -51,16 +51,6 @@ impl Dialect {
         }
     }
 
-    /// The text of a field of a job input, which holds assets in their compact form
-    /// (`site.site_devices.0.model`: see `gridroll_domain::compact::position`).
-    pub fn compact_text(self, column: &str, path: &str) -> String {
-        let at = positions(path);
-        match self {
-            Dialect::Sqlite => format!("json_extract({column}, '${}')", sqlite_path(&at)),
-            Dialect::Postgres => format!("({}::json #>> '{{{}}}')", pg_json(column), pg_path(&at)),
-        }
-    }
-
     /// The strings of a list field of meter data, as a table of one column `tag`, for
     /// `EXISTS (SELECT 1 FROM <this> WHERE tag ...)`.
     pub fn compact_list(self, column: &str, path: &str) -> String {
@@ -72,19 +62,6 @@ impl Dialect {
             ),
             Dialect::Postgres => format!(
                 "json_array_elements_text({}::json #> '{{{}}}') AS t(tag)",
-                pg_json(column),
-                pg_path(&at)
-            ),
-        }
-    }
-
-    /// The length of a list field of a job input.
-    pub fn compact_length(self, column: &str, path: &str) -> String {
-        let at = positions(path);
-        match self {
-            Dialect::Sqlite => format!("json_array_length({column}, '${}')", sqlite_path(&at)),
-            Dialect::Postgres => format!(
-                "json_array_length({}::json #> '{{{}}}')",
                 pg_json(column),
                 pg_path(&at)
             ),
@@ -196,11 +173,6 @@ impl Conditions {
         }
     }
 
-    /// The text of a field of a job input (see [`Dialect::compact_text`]).
-    pub fn compact_text(&self, column: &str, path: &str) -> String {
-        self.dialect.compact_text(column, path)
-    }
-
     /// The joined conditions, `1 = 1` when there are none.
     pub fn sql(&self) -> String {
         if self.clauses.is_empty() {
@@ -254,26 +226,5 @@ mod tests {
         c.contains_any(&["x".to_owned()], &["50%_Off\\".to_owned()]);
         assert_eq!(c.sql(), "(lower(x) LIKE ?1 ESCAPE '\\')");
         assert!(matches!(&c.params[0], Value::Text(t) if t == "%50\\%\\_off\\\\%"));
-    }
-
-    #[test]
-    fn job_input_fields_are_reached_by_position_in_each_dialect() {
-        let at = compact::position("device.device_model").unwrap();
-        assert_eq!(
-            Dialect::Postgres.compact_text("data", "device.device_model"),
-            format!(
-                "(replace(data, '\\u0000', '\\ufffd')::json #>> '{{{},{}}}')",
-                at[0], at[1]
-            )
-        );
-        assert_eq!(
-            Dialect::Sqlite.compact_text("data", "device.device_model"),
-            format!("json_extract(data, '$[{}][{}]')", at[0], at[1])
-        );
-        let list = compact::position("site.site_devices").unwrap();
-        assert_eq!(
-            Dialect::Sqlite.compact_length("data", "site.site_devices"),
-            format!("json_array_length(data, '$[{}][{}]')", list[0], list[1])
-        );
     }
 }

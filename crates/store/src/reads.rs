@@ -5,7 +5,7 @@
 use gridroll_domain::{JobId, MeterId, PartnerId};
 
 use crate::db::Value;
-use crate::model::{AssetField, AssetFilter, JobField, JobFilter, MeterFilter};
+use crate::model::{JobField, JobFilter, MeterFilter};
 use crate::query::{Conditions, Dialect};
 use crate::rows::JOB_COLUMNS;
 
@@ -183,102 +183,6 @@ fn meter_enrollments(c: &mut Conditions, filter: &MeterFilter) {
 pub const STORED_METER_COLUMNS: &str =
     "id, created_by, data, created_at, updated_at, global_enrollment_status, is_archived";
 
-pub const ASSET_COLUMNS: &str = "job_id, seq, partner_reference, status, status_name, \
-     status_description, meter_id, created_at, data";
-
-fn asset_conditions(dialect: Dialect, partner: PartnerId, filter: &AssetFilter) -> Conditions {
-    let mut c = Conditions::new(dialect);
-    let partner_param = c.bind(Value::Uuid(*partner.as_uuid()));
-    c.push(format!("partner_id = {partner_param}"));
-    // Assets of an upload still being received are not there yet.
-    c.push(format!(
-        "EXISTS (SELECT 1 FROM jobs j WHERE j.id = job_id AND j.partner_id = {partner_param} \
-         AND j.status <> 'RECEIVING')"
-    ));
-    if let Some(jobs) = &filter.job_ids {
-        c.one_of("job_id", jobs.iter().map(|j| Value::Uuid(*j.as_uuid())));
-    }
-    if let Some(statuses) = &filter.statuses {
-        c.one_of("status", texts(statuses));
-    }
-    if let Some(regions) = &filter.transmission_regions {
-        c.one_of("transmission_region", texts(regions));
-    }
-    if let Some(classes) = &filter.customer_classifications {
-        c.one_of("customer_classification", texts(classes));
-    }
-    if let Some(types) = &filter.meter_types {
-        c.one_of("meter_type", texts(types));
-    }
-    if let Some(references) = &filter.partner_references {
-        c.one_of("partner_reference", texts(references));
-    }
-    if let Some(search) = &filter.search {
-        let exprs: Vec<String> = search
-            .fields
-            .iter()
-            .map(|field| match field {
-                AssetField::PartnerReference => "partner_reference".to_owned(),
-                AssetField::CustomerGroup => "customer_group".to_owned(),
-                AssetField::DeviceSerialNumber => {
-                    c.compact_text("data", "device.device_serial_number")
-                }
-                AssetField::UtilityMeterSerialNumber => {
-                    c.compact_text("data", "utility.utility_meter_serial_number")
-                }
-                AssetField::ElectricServiceAccountNumber => {
-                    c.compact_text("data", "utility.electric_service_account_number")
-                }
-                AssetField::Street1 => c.compact_text("data", "customer.street_1"),
-                AssetField::City => c.compact_text("data", "customer.city"),
-                AssetField::PostalCode => c.compact_text("data", "customer.postal_code"),
-                AssetField::EndCustomerName => c.compact_text("data", "customer.end_customer_name"),
-            })
-            .collect();
-        c.contains_any(&exprs, &search.terms);
-    }
-    c
-}
-
-/// A page of provisional assets: newest job first, each job's assets in upload order.
-pub fn list_assets(
-    dialect: Dialect,
-    partner: PartnerId,
-    filter: &AssetFilter,
-    after: Option<(JobId, u64)>,
-    limit: usize,
-) -> Query {
-    let mut c = asset_conditions(dialect, partner, filter);
-    if let Some((job, seq)) = after {
-        let j = c.bind(Value::Uuid(*job.as_uuid()));
-        let s = c.bind(Value::Int(seq as i64));
-        c.push(format!("(job_id < {j} OR (job_id = {j} AND seq > {s}))"));
-    }
-    let limit = c.bind(Value::Int(limit as i64));
-    Query {
-        sql: format!(
-            "SELECT {ASSET_COLUMNS} FROM asset_states WHERE {}
-             ORDER BY job_id DESC, seq LIMIT {limit}",
-            c.sql()
-        ),
-        params: c.params,
-    }
-}
-
-/// The most site devices any matching asset has: how many groups of site-device columns
-/// a CSV export needs.
-pub fn max_site_devices(dialect: Dialect, partner: PartnerId, filter: &AssetFilter) -> Query {
-    let c = asset_conditions(dialect, partner, filter);
-    let length = dialect.compact_length("data", "site.site_devices");
-    Query {
-        sql: format!(
-            "SELECT CAST(coalesce(max({length}), 0) AS BIGINT) FROM asset_states WHERE {}",
-            c.sql()
-        ),
-        params: c.params,
-    }
-}
-
 /// A page of jobs, newest first, before `before`.
 pub fn list_jobs(
     dialect: Dialect,
@@ -304,10 +208,21 @@ pub fn list_jobs(
         for field in &search.fields {
             alternatives.push(match field {
                 JobField::FileName => c.matching(&["file_name".to_owned()], &search.terms),
-                JobField::PartnerReference => format!(
-                    "EXISTS (SELECT 1 FROM provisional_assets pa WHERE pa.job_id = jobs.id AND {})",
-                    c.matching(&["pa.partner_reference".to_owned()], &search.terms)
-                ),
+                // A segment's references, a line each: a term without a line break
+                // found there is found in one of them, and one with a line break is in
+                // no reference.
+                JobField::PartnerReference => {
+                    let terms: Vec<String> = search
+                        .terms
+                        .iter()
+                        .filter(|t| !t.contains('\n'))
+                        .cloned()
+                        .collect();
+                    format!(
+                        "EXISTS (SELECT 1 FROM job_segments s WHERE s.job_id = jobs.id AND {})",
+                        c.matching(&["s.refs".to_owned()], &terms)
+                    )
+                }
             });
         }
         if alternatives.is_empty() {
@@ -324,18 +239,6 @@ pub fn list_jobs(
     Query {
         sql: format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE {} ORDER BY id DESC LIMIT {limit}",
-            c.sql()
-        ),
-        params: c.params,
-    }
-}
-
-/// Distinct values of an asset column, for the filters a partner can pick from.
-pub fn asset_facet(dialect: Dialect, partner: PartnerId, column: &str) -> Query {
-    let c = asset_conditions(dialect, partner, &AssetFilter::default());
-    Query {
-        sql: format!(
-            "SELECT DISTINCT {column} FROM asset_states WHERE {} ORDER BY {column}",
             c.sql()
         ),
         params: c.params,

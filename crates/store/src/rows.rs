@@ -5,7 +5,7 @@ use gridroll_domain::job::JobCounts;
 
 use crate::db::Row;
 use crate::evaluate;
-use crate::model::{AssetState, Job, Meter, Partner, ProvisionalAsset, StoredMeter};
+use crate::model::{Job, Meter, Partner, StoredMeter};
 use crate::{Result, StoreError};
 
 pub const PARTNER_COLUMNS: &str = "id, name, created_at";
@@ -50,31 +50,6 @@ pub fn counts(row: &Row) -> Result<JobCounts> {
         created: row.get(1)?,
         updated: row.get(2)?,
         failed: row.get(3)?,
-    })
-}
-
-pub const ASSET_STATE_COLUMNS: &str =
-    "seq, partner_reference, status, status_name, status_description, meter_id, created_at";
-
-/// Columns: those of [`ASSET_STATE_COLUMNS`], from `at` on.
-pub fn asset_state(row: &Row, at: usize) -> Result<AssetState> {
-    Ok(AssetState {
-        seq: row.get(at)?,
-        partner_reference: row.get(at + 1)?,
-        status: row.parse(at + 2)?,
-        status_name: row.parse_opt(at + 3)?,
-        status_description: row.get(at + 4)?,
-        meter_id: row.get(at + 5)?,
-        created_at: row.get(at + 6)?,
-    })
-}
-
-/// Columns: job_id, then those of [`ASSET_STATE_COLUMNS`], then data (`reads::ASSET_COLUMNS`).
-pub fn listed_asset(row: &Row) -> Result<ProvisionalAsset> {
-    Ok(ProvisionalAsset {
-        job_id: row.get(0)?,
-        state: asset_state(row, 1)?,
-        data: evaluate::parse_input(&row.get::<String>(8)?)?,
     })
 }
 

@@ -22,7 +22,7 @@ pub use json_body::MAX_ASSET_BYTES;
 
 use crate::compact::CompactAsset;
 use crate::csv_layout::CsvLayout;
-use crate::enums::TransmissionRegion;
+use crate::enums::{CustomerClassification, MeterType, TransmissionRegion};
 use crate::meter::{FieldProblem, MeterData};
 
 /// How many problems a rejection lists; the total is always counted.
@@ -96,6 +96,17 @@ impl Problems {
 pub struct Accepted {
     pub assets_count: usize,
     pub transmission_regions: BTreeSet<TransmissionRegion>,
+    pub customer_classifications: BTreeSet<CustomerClassification>,
+    pub meter_types: BTreeSet<MeterType>,
+}
+
+impl Accepted {
+    fn count(&mut self, region: TransmissionRegion, class: CustomerClassification, t: MeterType) {
+        self.assets_count += 1;
+        self.transmission_regions.insert(region);
+        self.customer_classifications.insert(class);
+        self.meter_types.insert(t);
+    }
 }
 
 /// Why a body was not accepted.
@@ -223,10 +234,11 @@ impl Run<'_> {
         let Some(asset) = layout.row_to_compact(record) else {
             return false;
         };
-        self.accepted.assets_count += 1;
-        self.accepted
-            .transmission_regions
-            .insert(asset.transmission_region);
+        self.accepted.count(
+            asset.transmission_region,
+            asset.customer_classification,
+            asset.meter_type,
+        );
         if handing && sink(asset).is_break() {
             self.stopped = true;
         }
@@ -258,10 +270,11 @@ impl Run<'_> {
         }
         match parsed {
             Ok(data) => {
-                self.accepted.assets_count += 1;
-                self.accepted
-                    .transmission_regions
-                    .insert(data.transmission_region());
+                self.accepted.count(
+                    data.transmission_region(),
+                    data.customer_classification(),
+                    data.meter_type(),
+                );
                 let handing = self.handing();
                 let flow = match &mut self.sink {
                     _ if !handing => ControlFlow::Continue(()),

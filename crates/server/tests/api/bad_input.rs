@@ -18,7 +18,7 @@ async fn assert_refused(app: &TestApp, answer: &Answer, status: StatusCode, case
         answer.body
     );
     assert!(!answer.body["details"].is_null(), "{case}: {}", answer.body);
-    for table in ["jobs", "provisional_assets", "meters"] {
+    for table in ["jobs", "job_segments", "meters"] {
         assert_eq!(
             app.count(&format!("SELECT count(*) FROM {table}")).await,
             0,
@@ -514,15 +514,15 @@ async fn a_nul_stored_by_an_earlier_release_breaks_no_read(backend: Backend) {
     stored["device"] = json!({"device_serial_number": "SER-1"});
     let job = app.submit("/v1.1/jobs/meters", vec![stored]).await;
     app.drain().await;
-    for table in ["provisional_assets", "meters"] {
+    for (table, column) in [("job_segments", "body"), ("meters", "data")] {
         app.db
             .execute(&format!(
-                "UPDATE {table} SET data = replace(data, 'MARK', '\\u0000')"
+                "UPDATE {table} SET {column} = replace({column}, 'MARK', '\\u0000')"
             ))
             .await;
     }
     assert_eq!(
-        app.count("SELECT count(*) FROM provisional_assets WHERE data LIKE '%\\u0000%'")
+        app.count("SELECT count(*) FROM job_segments WHERE body LIKE '%\\u0000%'")
             .await,
         1
     );
@@ -786,7 +786,7 @@ async fn a_full_database_answers_507_and_stores_nothing(backend: Backend) {
                          RAISE EXCEPTION 'could not extend file \"base/1/2\": No space left on device'
                              USING ERRCODE = 'disk_full';
                      END $$;
-                     CREATE TRIGGER full_disk BEFORE INSERT ON provisional_assets
+                     CREATE TRIGGER full_disk BEFORE INSERT ON job_segments
                          FOR EACH ROW EXECUTE FUNCTION full_disk();",
                 )
                 .await;

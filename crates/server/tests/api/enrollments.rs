@@ -679,7 +679,7 @@ async fn validate_reports_problems_and_programs_without_storing_anything(backend
         .await;
     assert_eq!(checked.body["valid"], true);
     assert_eq!(checked.body["assets"][0]["csv_row"], 2);
-    for table in ["jobs", "provisional_assets", "meters"] {
+    for table in ["jobs", "job_segments", "meters"] {
         assert_eq!(
             app.count(&format!("SELECT count(*) FROM {table}")).await,
             0,

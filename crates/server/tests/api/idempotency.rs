@@ -198,13 +198,13 @@ async fn a_server_fault_is_not_replayed(backend: Backend) {
     app.db
         .execute(match backend {
             Backend::Sqlite => {
-                "CREATE TRIGGER fault BEFORE INSERT ON provisional_assets
+                "CREATE TRIGGER fault BEFORE INSERT ON job_segments
                  BEGIN SELECT RAISE(ABORT, 'a fault of the server'); END;"
             }
             Backend::Postgres => {
                 "CREATE FUNCTION fault() RETURNS trigger LANGUAGE plpgsql AS $$
                  BEGIN RAISE EXCEPTION 'a fault of the server'; END $$;
-                 CREATE TRIGGER fault BEFORE INSERT ON provisional_assets
+                 CREATE TRIGGER fault BEFORE INSERT ON job_segments
                      FOR EACH ROW EXECUTE FUNCTION fault();"
             }
         })
@@ -219,7 +219,7 @@ async fn a_server_fault_is_not_replayed(backend: Backend) {
     app.db
         .execute(match backend {
             Backend::Sqlite => "DROP TRIGGER fault",
-            Backend::Postgres => "DROP TRIGGER fault ON provisional_assets",
+            Backend::Postgres => "DROP TRIGGER fault ON job_segments",
         })
         .await;
     let retried = app.upload_with_key("retry-me", rows(&["ik-1"])).await;

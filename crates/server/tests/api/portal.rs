@@ -296,10 +296,7 @@ async fn a_broken_file_lists_its_problems_by_row_and_column_and_stores_nothing(b
     page.assert_contains("<td class=\"num\">3</td><td><code>transmission_region</code></td>");
     page.assert_contains("<td class=\"num\">4</td><td><code>postal_code</code></td>");
     assert_eq!(app.count("SELECT count(*) FROM jobs").await, 0);
-    assert_eq!(
-        app.count("SELECT count(*) FROM provisional_assets").await,
-        0
-    );
+    assert_eq!(app.count("SELECT count(*) FROM job_segments").await, 0);
 }
 
 async fn a_good_file_becomes_a_job_whose_failed_rows_download_in_the_upload_layout(

@@ -10,10 +10,11 @@ use crate::common::{CSV_HEADER, TestApp, asset, csv_row, meter_ids};
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use gridroll_domain::MeterData;
+use gridroll_domain::compact::CompactAsset;
 use gridroll_domain::{JobId, PartnerId};
 use gridroll_server::Config;
 use gridroll_server::worker::Worker;
-use gridroll_store::NewAsset;
+use gridroll_store::AssetBatch;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -119,10 +120,7 @@ async fn an_upload_cut_off_by_a_crash_is_removed_at_the_next_start(backend: Back
         .await;
     let app = app.restart().await;
     assert_eq!(app.count("SELECT count(*) FROM jobs").await, 0);
-    assert_eq!(
-        app.count("SELECT count(*) FROM provisional_assets").await,
-        0
-    );
+    assert_eq!(app.count("SELECT count(*) FROM job_segments").await, 0);
     app.drain().await;
     assert_eq!(app.count("SELECT count(*) FROM meters").await, 0);
 }
@@ -244,7 +242,7 @@ async fn outcomes_recorded_before_an_upgrade_are_reported_and_the_job_finishes_a
     ];
     for (seq, (reference, status, name, description, meter_id)) in outcomes.iter().enumerate() {
         let data = MeterData::parse(asset(reference)).unwrap();
-        let row = NewAsset::new(seq as u64, &data);
+        let row = CompactAsset::of(&data);
         // Meters and job inputs alike stored the data as a JSON object then.
         let object = serde_json::to_string(data.as_map()).unwrap();
         if seq == 0 {
@@ -253,9 +251,9 @@ async fn outcomes_recorded_before_an_upgrade_are_reported_and_the_job_finishes_a
                      created_by, transmission_region, customer_classification, meter_type,
                      load_types, data, created_at, updated_at)
                  VALUES ({m}, {p}, 'ref-a', {slot}, 'PARTNER', {}, {}, {}, {}, {}, 0, 0);",
-                text_literal(&row.transmission_region),
-                text_literal(&row.customer_classification),
-                text_literal(&row.meter_type),
+                text_literal(row.transmission_region.as_ref()),
+                text_literal(row.customer_classification.as_ref()),
+                text_literal(row.meter_type.as_ref()),
                 text_literal(&row.load_types),
                 text_literal(&object),
             ));
@@ -267,9 +265,9 @@ async fn outcomes_recorded_before_an_upgrade_are_reported_and_the_job_finishes_a
                  updated_at)
              VALUES ({j}, {seq}, {p}, '{reference}', {}, {}, {}, {}, {status}, {name},
                  {description}, {meter_id}, {}, 0, 0);",
-            text_literal(&row.transmission_region),
-            text_literal(&row.customer_classification),
-            text_literal(&row.meter_type),
+            text_literal(row.transmission_region.as_ref()),
+            text_literal(row.customer_classification.as_ref()),
+            text_literal(row.meter_type.as_ref()),
             text_literal(&row.load_types),
             text_literal(&object),
         ));
@@ -532,14 +530,11 @@ async fn an_upload_abandoned_by_a_dead_process_is_swept_while_others_keep_runnin
     let now = gridroll_domain::timestamp::now_millis();
     assert_eq!(app.jobs.remove_abandoned_uploads(now).await.unwrap(), 1);
     assert_eq!(app.count("SELECT count(*) FROM jobs").await, 1);
-    assert_eq!(
-        app.count("SELECT count(*) FROM provisional_assets").await,
-        0
-    );
+    assert_eq!(app.count("SELECT count(*) FROM job_segments").await, 0);
     app.jobs
         .append_assets(
             live,
-            vec![NewAsset::new(0, &data)],
+            AssetBatch::of_meters(0, [&data]),
             gridroll_domain::timestamp::now_millis(),
         )
         .await

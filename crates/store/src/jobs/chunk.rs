@@ -15,6 +15,7 @@ use gridroll_domain::webhook::EventType;
 use gridroll_domain::{JobId, MeterId, PartnerId};
 use uuid::Uuid;
 
+use super::segments;
 use crate::ahead::{PreparedAsset, PreparedChunk, StoredAsset};
 use crate::catalog::partner_catalog;
 use crate::db::{Db, Row};
@@ -112,36 +113,20 @@ pub async fn read_chunk(
     now: i64,
 ) -> Result<ChunkInput> {
     let catalog = partner_catalog(db, partner, from_millis(now)).await?;
-    let rows = db
-        .query(
-            // The chunk is exactly the `limit` assets from from_seq on; bounding the range
-            // keeps the plan cheap even before the table has statistics.
-            "SELECT seq, partner_reference, transmission_region, customer_classification,
-                 meter_type, load_types, customer_group, data
-             FROM provisional_assets
-             WHERE job_id = $1 AND seq >= $3 AND seq < $3 + $2
-             ORDER BY seq",
-            values![job, limit, from_seq],
-        )
-        .await?
-        .into_iter()
-        .map(|row| {
-            Ok(StoredAsset {
+    let to_seq = from_seq + limit as u64;
+    let mut rows = Vec::with_capacity(limit);
+    for segment in segments::covering(db, job, from_seq, to_seq).await? {
+        for (seq, asset) in segment.assets(from_seq, to_seq)? {
+            rows.push(StoredAsset {
                 pending: Pending {
-                    seq: row.get(0)?,
-                    partner_reference: row.get(1)?,
+                    seq,
+                    partner_reference: asset.partner_reference.clone(),
                 },
-                index: IndexColumns {
-                    transmission_region: row.get(2)?,
-                    customer_classification: row.get(3)?,
-                    meter_type: row.get(4)?,
-                    load_types: row.get(5)?,
-                    customer_group: row.get(6)?,
-                },
-                input: row.get(7)?,
-            })
-        })
-        .collect::<Result<_>>()?;
+                index: IndexColumns::of(&asset),
+                input: asset.data,
+            });
+        }
+    }
     Ok(ChunkInput {
         from_seq,
         limit,

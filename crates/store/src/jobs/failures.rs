@@ -20,11 +20,11 @@ pub const GIVE_UP_HEAD: &str =
      WHERE id = $1 AND lease_owner = $2 AND status = 'PROCESSING'";
 
 /// Fails every asset of a job from its next sequence on. $1 job, $2 next sequence,
-/// $3 description.
-pub const FAIL_REST: &str =
-    "INSERT INTO asset_outcomes (job_id, seq, status, status_name, status_description, meter_id)
-     SELECT job_id, seq, 'FAILED', 'PROCESSING_ERROR', $3, NULL FROM provisional_assets
-     WHERE job_id = $1 AND seq >= $2
+/// $3 description, $4 the job's assets.
+pub const FAIL_REST: &str = "WITH RECURSIVE rest (seq) AS (
+         SELECT CAST($2 AS BIGINT) UNION ALL SELECT seq + 1 FROM rest WHERE seq + 1 < $4)
+     INSERT INTO asset_outcomes (job_id, seq, status, status_name, status_description, meter_id)
+     SELECT $1, seq, 'FAILED', 'PROCESSING_ERROR', $3, NULL FROM rest WHERE seq < $4
      ON CONFLICT DO NOTHING";
 
 /// Ends a given-up job. $1 job, $2 failed assets added, $3 status, $4 now.

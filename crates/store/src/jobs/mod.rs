@@ -2,9 +2,11 @@
 //! assets into meters. Processing a chunk is each backend's own (see `Engine`); its
 //! decisions are the domain's and `chunk`'s, and everything else here is written once.
 
+mod assets;
 pub(crate) mod chunk;
 mod failures;
 pub(crate) mod queries;
+pub mod segments;
 
 pub(crate) use queries::renew_receiving;
 
@@ -14,19 +16,20 @@ use async_trait::async_trait;
 use gridroll_domain::job::JobStatus;
 use gridroll_domain::{JobId, PartnerId};
 
+use self::segments::AssetBatch;
 use crate::engine::Engine;
 use crate::model::{
-    AssetFilter, AssetState, ChunkReport, Facet, Job, JobFilter, JobPage, NewAsset, NewJob,
-    ProvisionalAsset,
+    AssetFilter, AssetState, ChunkReport, Facet, Job, JobFilter, JobPage, NewJob, ProvisionalAsset,
+    Received,
 };
 use crate::{Result, reads, rows, work};
 
-/// The filter keys of provisional assets and the columns behind them.
+/// The filter keys of provisional assets kept on their jobs, and the job columns behind
+/// them (a job's values, a comma list each); the statuses come from the outcomes.
 const ASSET_FACETS: &[(&str, &str)] = &[
-    ("status", "status"),
-    ("transmission_region", "transmission_region"),
-    ("customer_classification", "customer_classification"),
-    ("meter_type", "meter_type"),
+    ("transmission_region", "transmission_regions"),
+    ("customer_classification", "customer_classifications"),
+    ("meter_type", "meter_types"),
 ];
 
 /// The filter keys of jobs and the columns behind them.
@@ -58,15 +61,9 @@ pub trait JobStore: Send + Sync {
     /// Starts receiving an upload. The job stays invisible until [`JobStore::commit_job`].
     async fn begin_job(&self, partner: PartnerId, job: &NewJob, now: i64) -> Result<()>;
     /// Stores a batch of validated assets of a job that is being received.
-    async fn append_assets(&self, job: JobId, assets: Vec<NewAsset>, now: i64) -> Result<()>;
+    async fn append_assets(&self, job: JobId, batch: AssetBatch, now: i64) -> Result<()>;
     /// Makes a received job durable and visible, ready for the workers.
-    async fn commit_job(
-        &self,
-        job: JobId,
-        assets_count: u64,
-        regions: &[String],
-        now: i64,
-    ) -> Result<()>;
+    async fn commit_job(&self, job: JobId, received: &Received, now: i64) -> Result<()>;
     /// Drops a job that was being received, with its assets.
     async fn discard_job(&self, job: JobId) -> Result<()>;
     /// Removes the uploads whose receiving lease lapsed before `now` (their process died
@@ -162,29 +159,21 @@ impl<E: Engine> JobStore for E {
             .await
     }
 
-    async fn append_assets(&self, job: JobId, assets: Vec<NewAsset>, now: i64) -> Result<()> {
-        Engine::append_assets(self, job, assets, now).await
+    async fn append_assets(&self, job: JobId, batch: AssetBatch, now: i64) -> Result<()> {
+        self.write(work!(db => async move {
+            renew_receiving(db, job, now).await?;
+            segments::write(db, job, &batch, now).await
+        }))
+        .await
     }
 
-    async fn commit_job(
-        &self,
-        job: JobId,
-        assets_count: u64,
-        regions: &[String],
-        now: i64,
-    ) -> Result<()> {
-        let regions = regions.join(",");
+    async fn commit_job(&self, job: JobId, received: &Received, now: i64) -> Result<()> {
+        let received = received.clone();
         // A job is durable before its 201.
         self.write_durable(work!(db => async move {
-            queries::commit(db, job, assets_count, &regions, now).await
+            queries::commit(db, job, &received, now).await
         }))
-        .await?;
-        // A large upload changes the job input faster than the database's own upkeep
-        // notices; fresh statistics keep the chunk statements on their indexes.
-        if assets_count >= LARGE_UPLOAD {
-            self.refresh_statistics("provisional_assets").await;
-        }
-        Ok(())
+        .await
     }
 
     async fn discard_job(&self, job: JobId) -> Result<()> {
@@ -213,7 +202,7 @@ impl<E: Engine> JobStore for E {
         from_seq: u64,
         limit: usize,
     ) -> Result<Vec<AssetState>> {
-        self.read(work!(db => queries::assets(db, partner, job, from_seq, limit)))
+        self.read(work!(db => assets::of_job(db, partner, job, from_seq, limit)))
             .await
     }
 
@@ -223,7 +212,7 @@ impl<E: Engine> JobStore for E {
         job: JobId,
         seq: u64,
     ) -> Result<Option<ProvisionalAsset>> {
-        self.read_point(work!(db => queries::provisional_asset(db, partner, job, seq)))
+        self.read_point(work!(db => assets::one(db, partner, job, seq)))
             .await
     }
 
@@ -259,26 +248,17 @@ impl<E: Engine> JobStore for E {
         after: Option<(JobId, u64)>,
         limit: usize,
     ) -> Result<Vec<ProvisionalAsset>> {
-        let query = reads::list_assets(self.dialect(), partner, filter, after, limit);
+        let filter = filter.clone();
         self.read(work!(db => async move {
-            db.query_built(&query.sql, &query.params)
-                .await?
-                .iter()
-                .map(rows::listed_asset)
-                .collect()
+            assets::list(db, partner, &filter, after, limit).await
         }))
         .await
     }
 
     async fn max_site_devices(&self, partner: PartnerId, filter: &AssetFilter) -> Result<usize> {
-        let query = reads::max_site_devices(self.dialect(), partner, filter);
+        let filter = filter.clone();
         self.read(work!(db => async move {
-            let rows = db.query_built(&query.sql, &query.params).await?;
-            let most = match rows.first() {
-                Some(row) => row.get::<i64>(0)?,
-                None => 0,
-            };
-            Ok(usize::try_from(most).unwrap_or(0))
+            assets::max_site_devices(db, partner, &filter).await
         }))
         .await
     }
@@ -286,9 +266,14 @@ impl<E: Engine> JobStore for E {
     async fn asset_facets(&self, partner: PartnerId) -> Result<Vec<Facet>> {
         let queries: Vec<_> = ASSET_FACETS
             .iter()
-            .map(|(key, column)| (*key, reads::asset_facet(self.dialect(), partner, column)))
+            .map(|(key, column)| (*key, reads::job_facet(self.dialect(), partner, column)))
             .collect();
-        self.read(work!(db => facets(db, queries))).await
+        self.read(work!(db => async move {
+            let mut found = vec![facet("status", assets::statuses(db, partner).await?)];
+            found.extend(facets(db, queries).await?);
+            Ok(found)
+        }))
+        .await
     }
 
     async fn claim_job(&self, worker: &str, lease: Duration, now: i64) -> Result<Option<JobId>> {

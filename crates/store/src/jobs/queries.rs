@@ -12,9 +12,9 @@ use super::failures;
 use crate::db::Db;
 use crate::events::{EventTypes, Outbox};
 use crate::lease::{OWN_LEASE, RECEIVE_LEASE, millis};
-use crate::model::{AssetState, Job, NewJob, ProvisionalAsset};
-use crate::rows::{self, ASSET_STATE_COLUMNS, JOB_COLUMNS};
-use crate::{Result, StoreError, evaluate, values};
+use crate::model::{Job, NewJob, Received};
+use crate::rows::{self, JOB_COLUMNS};
+use crate::{Result, StoreError, values};
 
 pub async fn begin(db: &mut dyn Db, partner: PartnerId, job: &NewJob, now: i64) -> Result<()> {
     db.execute(
@@ -48,21 +48,23 @@ pub async fn renew_receiving(db: &mut dyn Db, job: JobId, now: i64) -> Result<Pa
     .get(0)
 }
 
-pub async fn commit(
-    db: &mut dyn Db,
-    job: JobId,
-    assets_count: u64,
-    regions: &str,
-    now: i64,
-) -> Result<()> {
+pub async fn commit(db: &mut dyn Db, job: JobId, received: &Received, now: i64) -> Result<()> {
     let changed = db
         .execute(
             "UPDATE jobs SET status = 'PROCESSING', assets_count = $2, transmission_regions = $3,
-                 updated_at = $4,
+                 customer_classifications = $6, meter_types = $7, updated_at = $4,
                  lease_expires_at = CASE WHEN lease_owner IS NULL THEN NULL
                                          ELSE CAST($5 AS BIGINT) END
              WHERE id = $1 AND status = 'RECEIVING'",
-            values![job, assets_count, regions, now, now + millis(OWN_LEASE)],
+            values![
+                job,
+                received.assets_count,
+                received.transmission_regions.join(","),
+                now,
+                now + millis(OWN_LEASE),
+                received.customer_classifications.join(","),
+                received.meter_types.join(",")
+            ],
         )
         .await?;
     if changed == 1 {
@@ -92,11 +94,7 @@ async fn remove_receiving(
     if gone.is_empty() {
         return Ok(0);
     }
-    // Explicitly: no foreign key cascades them on PostgreSQL (migration 10).
-    let mut c = crate::query::Conditions::new(db.dialect());
-    c.one_of("job_id", gone.iter().cloned());
-    let sql = format!("DELETE FROM provisional_assets WHERE {}", c.sql());
-    db.execute_built(&sql, &c.params).await?;
+    super::segments::remove(db, &gone).await?;
     Ok(gone.len() as u64)
 }
 
@@ -104,6 +102,12 @@ pub async fn discard(db: &mut dyn Db, job: JobId) -> Result<()> {
     remove_receiving(db, "id = $1", values![job])
         .await
         .map(drop)
+}
+
+/// Removes every upload being received: at the start of the one process that serves a
+/// SQLite file, they are all orphans.
+pub async fn remove_every_receiving(db: &mut dyn Db) -> Result<u64> {
+    remove_receiving(db, "1 = 1", &[]).await
 }
 
 pub async fn remove_abandoned(db: &mut dyn Db, now: i64) -> Result<u64> {
@@ -119,45 +123,6 @@ pub async fn get(db: &mut dyn Db, partner: PartnerId, job: JobId) -> Result<Opti
         .as_ref()
         .map(rows::job)
         .transpose()
-}
-
-pub async fn assets(
-    db: &mut dyn Db,
-    partner: PartnerId,
-    job: JobId,
-    from_seq: u64,
-    limit: usize,
-) -> Result<Vec<AssetState>> {
-    let sql = format!(
-        "SELECT {ASSET_STATE_COLUMNS} FROM asset_states
-         WHERE job_id = $1 AND partner_id = $2 AND seq >= $3 ORDER BY seq LIMIT $4"
-    );
-    db.query(&sql, values![job, partner, from_seq, limit])
-        .await?
-        .iter()
-        .map(|row| rows::asset_state(row, 0))
-        .collect()
-}
-
-pub async fn provisional_asset(
-    db: &mut dyn Db,
-    partner: PartnerId,
-    job: JobId,
-    seq: u64,
-) -> Result<Option<ProvisionalAsset>> {
-    let sql = format!(
-        "SELECT {ASSET_STATE_COLUMNS}, data FROM asset_states
-         WHERE job_id = $1 AND seq = $2 AND partner_id = $3"
-    );
-    let row = db.query_opt(&sql, values![job, seq, partner]).await?;
-    row.map(|row| {
-        Ok(ProvisionalAsset {
-            job_id: job,
-            state: rows::asset_state(&row, 0)?,
-            data: evaluate::parse_input(&row.get::<String>(7)?)?,
-        })
-    })
-    .transpose()
 }
 
 /// Takes the lease on the oldest job with work left whose lease is free or lapsed; on
@@ -249,8 +214,11 @@ pub async fn give_up(
         .ok_or(StoreError::LeaseLost)?;
     let mut counts: JobCounts = rows::counts(&head)?;
     let next_seq: u64 = head.get(4)?;
-    db.execute(failures::FAIL_REST, values![job, next_seq, description])
-        .await?;
+    db.execute(
+        failures::FAIL_REST,
+        values![job, next_seq, description, counts.assets],
+    )
+    .await?;
     // Every asset without an outcome is failed now.
     let added = counts.assets.saturating_sub(counts.finished());
     counts.failed += added;

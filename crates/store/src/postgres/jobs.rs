@@ -7,68 +7,17 @@ use std::collections::{HashMap, HashSet};
 use deadpool_postgres::{Object, Transaction};
 use gridroll_domain::job::{Pending, Planned, plan_chunk};
 use gridroll_domain::{JobId, MeterId, PartnerId};
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::PgError;
 use super::db::PgDb;
 use crate::ahead::PreparedChunk;
+use crate::jobs::LARGE_UPLOAD;
 use crate::jobs::chunk::{self, Done, Head, MeterWrite, Stored, Task, Writes};
-use crate::jobs::{LARGE_UPLOAD, renew_receiving};
-use crate::model::{ChunkReport, NewAsset};
+use crate::model::ChunkReport;
 use crate::{Result, StoreError, evaluate};
-
-/// Writes a batch with one binary `COPY`, renewing the upload's receiving lease.
-pub async fn append(client: &mut Object, job: JobId, assets: &[NewAsset], now: i64) -> Result<()> {
-    let tx = client.transaction().await?;
-    let partner = renew_receiving(&mut PgDb::new(&tx), job, now).await?;
-    let sink = tx
-        .copy_in(
-            "COPY provisional_assets (job_id, seq, partner_id, partner_reference,
-                 transmission_region, customer_classification, meter_type, load_types,
-                 customer_group, data, created_at)
-             FROM STDIN BINARY",
-        )
-        .await?;
-    let types = [
-        Type::UUID,
-        Type::INT8,
-        Type::UUID,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::INT8,
-    ];
-    let writer = BinaryCopyInWriter::new(sink, &types);
-    futures_util::pin_mut!(writer);
-    for a in assets {
-        writer
-            .as_mut()
-            .write(&[
-                job.as_uuid(),
-                &seq_param(a.seq)?,
-                partner.as_uuid(),
-                &a.partner_reference,
-                &a.transmission_region,
-                &a.customer_classification,
-                &a.meter_type,
-                &a.load_types,
-                &a.customer_group,
-                &a.data,
-                &now,
-            ])
-            .await?;
-    }
-    writer.finish().await?;
-    tx.commit().await?;
-    Ok(())
-}
 
 fn seq_param(seq: u64) -> Result<i64> {
     i64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("sequence {seq} out of range")))

@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0017_idempotency_keys.sql"),
     include_str!("../../migrations/postgres/0018_account_housekeeping.sql"),
     include_str!("../../migrations/postgres/0019_compact_meter_events.sql"),
+    include_str!("../../migrations/postgres/0020_job_segments.sql"),
 ];
 
 /// Code that completes a migration where the stored data itself changes form, run after

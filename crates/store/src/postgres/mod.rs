@@ -23,7 +23,7 @@ use crate::engine::{Engine, Work};
 use crate::events::EventTypes;
 use crate::jobs::chunk::Task;
 use crate::jobs::{JobStore, chunk};
-use crate::model::{ChunkReport, NewAsset, StoredMeter};
+use crate::model::{ChunkReport, StoredMeter};
 use crate::{Result, StoreError, StoreOptions};
 
 /// The PostgreSQL backend.
@@ -213,10 +213,6 @@ impl Engine for PostgresStore {
         // Other processes may be alive: only uploads whose receiving lease has lapsed are
         // orphans, and job leases expire by themselves.
         self.remove_abandoned_uploads(now).await.map(drop)
-    }
-
-    async fn append_assets(&self, job: JobId, assets: Vec<NewAsset>, now: i64) -> Result<()> {
-        jobs::append(&mut self.client().await?, job, &assets, now).await
     }
 
     fn ahead(&self) -> &Ahead {

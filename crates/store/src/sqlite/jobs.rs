@@ -14,36 +14,8 @@ use super::db::SqliteDb;
 use crate::ahead::PreparedChunk;
 use crate::db::run_now;
 use crate::jobs::chunk::{self, Done, Head, Stored, Task, Writes};
-use crate::jobs::renew_receiving;
-use crate::model::{ChunkReport, NewAsset};
+use crate::model::ChunkReport;
 use crate::{Result, StoreError, evaluate};
-
-/// Stores a batch of an upload being received, in the transaction open on `db`.
-pub fn append(db: &mut SqliteDb, job: JobId, assets: &[NewAsset], now: i64) -> Result<()> {
-    let partner = run_now(renew_receiving(db, job, now))?;
-    let mut insert = db.conn().prepare_cached(
-        "INSERT INTO provisional_assets (job_id, seq, partner_id, partner_reference,
-             transmission_region, customer_classification, meter_type, load_types,
-             customer_group, data, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?;
-    for a in assets {
-        insert.execute(params![
-            job.as_uuid(),
-            a.seq,
-            partner.as_uuid(),
-            a.partner_reference,
-            a.transmission_region,
-            a.customer_classification,
-            a.meter_type,
-            a.load_types,
-            a.customer_group,
-            a.data,
-            now
-        ])?;
-    }
-    Ok(())
-}
 
 /// Processes the next `limit` assets of a job in file order, in the transaction open on
 /// `db`: each asset's meter is written together with the asset's outcome and the job's

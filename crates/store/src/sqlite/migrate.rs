@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0017_idempotency_keys.sql"),
     include_str!("../../migrations/sqlite/0018_account_housekeeping.sql"),
     include_str!("../../migrations/sqlite/0019_compact_meter_events.sql"),
+    include_str!("../../migrations/sqlite/0020_job_segments.sql"),
 ];
 
 /// The code that completes a migration, by its version.

@@ -24,7 +24,7 @@ use crate::engine::{Engine, Work};
 use crate::events::EventTypes;
 use crate::jobs::chunk;
 use crate::jobs::chunk::Task;
-use crate::model::{ChunkReport, NewAsset, StoredMeter};
+use crate::model::{ChunkReport, StoredMeter};
 use crate::{Result, StoreError, StoreOptions, meters, values, work};
 
 /// The SQLite backend.
@@ -259,9 +259,7 @@ impl Engine for SqliteStore {
         // request.
         let dropped = self
             .write(work!(db => async move {
-                let dropped = db
-                    .execute("DELETE FROM jobs WHERE status = 'RECEIVING'", values![])
-                    .await?;
+                let dropped = crate::jobs::queries::remove_every_receiving(db).await?;
                 db.execute(
                     "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL
                      WHERE lease_owner IS NOT NULL",
@@ -280,11 +278,6 @@ impl Engine for SqliteStore {
             tracing::info!(dropped, "removed uploads that never completed");
         }
         Ok(())
-    }
-
-    async fn append_assets(&self, job: JobId, assets: Vec<NewAsset>, now: i64) -> Result<()> {
-        self.with_writer(move |db| db.in_transaction(|db| jobs::append(db, job, &assets, now)))
-            .await
     }
 
     fn ahead(&self) -> &Ahead {

@@ -2,7 +2,9 @@
 
 use gridroll_domain::JobId;
 use gridroll_domain::job::{AssetStatus, JobStatus};
-use gridroll_store::{MeterFilter, NewAsset, StoreError};
+use gridroll_store::{
+    AssetBatch, AssetFilter, JobField, JobFilter, JobPage, MeterFilter, Search, StoreError,
+};
 use gridroll_testkit::Backend;
 
 use crate::{Fixture, LEASE, NOW, committed, meter, new_job};
@@ -14,13 +16,13 @@ async fn an_upload_is_invisible_until_committed_and_leaves_nothing_when_discarde
     let jobs = &f.stores.jobs;
     let id = JobId::new();
     jobs.begin_job(f.partner, &new_job(id), NOW).await.unwrap();
-    jobs.append_assets(id, vec![NewAsset::new(0, &meter("r-1"))], NOW)
+    jobs.append_assets(id, AssetBatch::of_meters(0, [&meter("r-1")]), NOW)
         .await
         .unwrap();
     assert!(jobs.get_job(f.partner, id).await.unwrap().is_none());
     jobs.discard_job(id).await.unwrap();
     let append = jobs
-        .append_assets(id, vec![NewAsset::new(1, &meter("r-2"))], NOW)
+        .append_assets(id, AssetBatch::of_meters(1, [&meter("r-2")]), NOW)
         .await;
     assert!(matches!(append, Err(StoreError::Corrupt(_))));
     assert!(
@@ -100,7 +102,7 @@ async fn abandoned_uploads_are_removed_once_their_receiving_lease_lapses(backend
         1
     );
     let append = jobs
-        .append_assets(id, vec![NewAsset::new(0, &meter("ref"))], NOW)
+        .append_assets(id, AssetBatch::of_meters(0, [&meter("ref")]), NOW)
         .await;
     assert!(append.is_err());
 }
@@ -136,7 +138,174 @@ async fn a_failing_job_is_held_back_then_given_up_with_its_rest_failed(backend: 
     assert!(matches!(lost, Err(StoreError::LeaseLost)));
 }
 
+/// A committed job of `n` meters named `{prefix}-{i}`, every tenth repeating the one before
+/// it, uploaded in batches of `batch` as an upload writes them, and processed.
+async fn processed_job(f: &Fixture, prefix: &str, n: usize, batch: usize) -> JobId {
+    let jobs = &f.stores.jobs;
+    let id = JobId::new();
+    jobs.begin_job(f.partner, &new_job(id), NOW).await.unwrap();
+    let references: Vec<String> = (0..n)
+        .map(|i| match i % 10 {
+            9 => format!("{prefix}-{}", i - 1),
+            _ => format!("{prefix}-{i}"),
+        })
+        .collect();
+    let meters: Vec<_> = references.iter().map(|r| meter(r)).collect();
+    for (k, part) in meters.chunks(batch).enumerate() {
+        let batch = AssetBatch::of_meters((k * batch) as u64, part);
+        jobs.append_assets(id, batch, NOW).await.unwrap();
+    }
+    let received = gridroll_store::Received {
+        assets_count: n as u64,
+        transmission_regions: vec!["CAISO".to_owned()],
+        ..Default::default()
+    };
+    jobs.commit_job(id, &received, NOW).await.unwrap();
+    crate::process(f, id, 700).await;
+    id
+}
+
+async fn every_asset_of_several_jobs_is_listed_once_in_order_across_their_segments(
+    backend: Backend,
+) {
+    let f = Fixture::new(backend).await;
+    let jobs = &f.stores.jobs;
+    // Batches of 1,300 cut segments at the thousands and in between.
+    let older = processed_job(&f, "old", 2_100, 1_300).await;
+    let newer = processed_job(&f, "new", 1_250, 1_300).await;
+    let everything = AssetFilter::default();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = jobs
+            .list_provisional_assets(f.partner, &everything, after, 333)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some((last.job_id, last.state.seq));
+        seen.extend(page.iter().map(|a| (a.job_id, a.state.seq)));
+    }
+    let expected: Vec<_> = (0..1_250)
+        .map(|seq| (newer, seq))
+        .chain((0..2_100).map(|seq| (older, seq)))
+        .collect();
+    assert_eq!(
+        seen, expected,
+        "newest job first, each in upload order, once"
+    );
+
+    // One asset and a window of a job read back what was uploaded, with its outcome.
+    let one = jobs
+        .provisional_asset(f.partner, older, 1_999)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(one.state.partner_reference, "old-1998");
+    assert_eq!(one.data.partner_reference(), "old-1998");
+    assert_eq!(one.state.status, AssetStatus::Duplicate);
+    assert!(
+        jobs.provisional_asset(f.partner, older, 2_100)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let states = jobs.job_assets(f.partner, older, 995, 10).await.unwrap();
+    let seqs: Vec<u64> = states.iter().map(|s| s.seq).collect();
+    assert_eq!(seqs, (995..1_005).collect::<Vec<_>>());
+    assert!(
+        states
+            .iter()
+            .all(|s| s.meter_id.is_some() || s.status == AssetStatus::Duplicate)
+    );
+}
+
+async fn the_assets_that_made_no_meter_are_found_from_their_outcomes(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let jobs = &f.stores.jobs;
+    let older = processed_job(&f, "a", 1_500, 5_000).await;
+    let newer = processed_job(&f, "b", 40, 5_000).await;
+    let duplicates = AssetFilter {
+        statuses: Some(vec![AssetStatus::Duplicate, AssetStatus::Failed]),
+        ..AssetFilter::default()
+    };
+    let found = jobs
+        .list_provisional_assets(f.partner, &duplicates, None, 1_000)
+        .await
+        .unwrap();
+    let expected: Vec<_> = (0..4)
+        .map(|k| (newer, 9 + 10 * k))
+        .chain((0..150).map(|k| (older, 9 + 10 * k)))
+        .collect();
+    let got: Vec<_> = found.iter().map(|a| (a.job_id, a.state.seq)).collect();
+    assert_eq!(got, expected);
+    assert!(
+        found
+            .iter()
+            .all(|a| a.state.status == AssetStatus::Duplicate)
+    );
+    // Paged, and with another filter on top.
+    let page = jobs
+        .list_provisional_assets(f.partner, &duplicates, Some((older, 1_009)), 2)
+        .await
+        .unwrap();
+    let got: Vec<u64> = page.iter().map(|a| a.state.seq).collect();
+    assert_eq!(got, [1_019, 1_029]);
+    let one = AssetFilter {
+        partner_references: Some(vec!["a-1018".to_owned()]),
+        ..duplicates
+    };
+    let found = jobs
+        .list_provisional_assets(f.partner, &one, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].state.seq, 1_019);
+
+    let facets = jobs.asset_facets(f.partner).await.unwrap();
+    let statuses = &facets.iter().find(|f| f.key == "status").unwrap().values;
+    assert_eq!(statuses, &["COMPLETED", "DUPLICATE"]);
+}
+
+async fn a_search_of_jobs_by_reference_finds_the_jobs_holding_it(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let jobs = &f.stores.jobs;
+    let first = processed_job(&f, "north", 1_200, 5_000).await;
+    let second = processed_job(&f, "south", 30, 5_000).await;
+    let search = |term: &str| JobFilter {
+        search: Some(Search {
+            terms: vec![term.to_owned()],
+            fields: vec![JobField::PartnerReference],
+        }),
+        ..JobFilter::default()
+    };
+    let page = JobPage {
+        before: None,
+        limit: 10,
+    };
+    let ids =
+        |found: Vec<gridroll_store::Job>| -> Vec<JobId> { found.iter().map(|j| j.id).collect() };
+    let found = jobs
+        .list_jobs(f.partner, &search("NORTH-1150"), &page)
+        .await
+        .unwrap();
+    assert_eq!(ids(found), [first]);
+    let found = jobs
+        .list_jobs(f.partner, &search("h-2"), &page)
+        .await
+        .unwrap();
+    assert_eq!(ids(found), [second, first]);
+    // A term never spans two references.
+    let found = jobs
+        .list_jobs(f.partner, &search("0\nnorth"), &page)
+        .await
+        .unwrap();
+    assert!(found.is_empty());
+}
+
 gridroll_testkit::backend_tests!(
+    every_asset_of_several_jobs_is_listed_once_in_order_across_their_segments,
+    the_assets_that_made_no_meter_are_found_from_their_outcomes,
+    a_search_of_jobs_by_reference_finds_the_jobs_holding_it,
     an_upload_is_invisible_until_committed_and_leaves_nothing_when_discarded,
     a_claimed_job_is_processed_in_chunks_at_the_callers_time,
     abandoned_uploads_are_removed_once_their_receiving_lease_lapses,

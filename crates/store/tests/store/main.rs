@@ -14,7 +14,7 @@ use std::time::Duration;
 use gridroll_domain::job::JobStatus;
 use gridroll_domain::program::{DEFAULT_CATALOG, parse_catalog};
 use gridroll_domain::{JobId, MeterData, PartnerId};
-use gridroll_store::{NewAsset, NewJob, StoreOptions, Stores};
+use gridroll_store::{AssetBatch, NewJob, Received, StoreOptions, Stores};
 use gridroll_testkit::{Backend, TestDatabase};
 use serde_json::{Value, json};
 
@@ -101,16 +101,15 @@ pub async fn committed_meters(f: &Fixture, meters: Vec<MeterData>, update_existi
         ..new_job(id)
     };
     jobs.begin_job(f.partner, &job, NOW).await.unwrap();
-    let count = meters.len() as u64;
-    let assets = meters
-        .iter()
-        .enumerate()
-        .map(|(seq, m)| NewAsset::new(seq as u64, m))
-        .collect();
-    jobs.append_assets(id, assets, NOW).await.unwrap();
-    jobs.commit_job(id, count, &["CAISO".to_owned()], NOW)
+    let received = Received {
+        assets_count: meters.len() as u64,
+        transmission_regions: vec!["CAISO".to_owned()],
+        ..Received::default()
+    };
+    jobs.append_assets(id, AssetBatch::of_meters(0, &meters), NOW)
         .await
         .unwrap();
+    jobs.commit_job(id, &received, NOW).await.unwrap();
     id
 }
 

@@ -172,14 +172,11 @@ impl TestApp {
             .await
             .unwrap();
         if !references.is_empty() {
-            let assets = references
+            let meters: Vec<gridroll_domain::MeterData> = references
                 .iter()
-                .enumerate()
-                .map(|(seq, r)| {
-                    let data = gridroll_domain::MeterData::parse(asset(r)).unwrap();
-                    gridroll_store::NewAsset::new(seq as u64, &data)
-                })
+                .map(|r| gridroll_domain::MeterData::parse(asset(r)).unwrap())
                 .collect();
+            let assets = gridroll_store::AssetBatch::of_meters(0, &meters);
             self.jobs
                 .append_assets(id, assets, now_millis())
                 .await
