@@ -287,6 +287,48 @@ fn the_periods_of_a_request_must_not_overlap_or_be_inverted() {
     assert_eq!(parse_reason(Some("  ")), Ok(None));
 }
 
+#[test]
+fn a_date_is_four_digit_year_month_day_within_the_years_every_zone_can_place() {
+    for text in ["+2027-01-01", "-0001-01-01", "27-01-01", "2027-1-01"] {
+        assert!(
+            matches!(
+                parse_local_date("start_date", text),
+                Err(PeriodError::NotADate { .. })
+            ),
+            "{text}"
+        );
+    }
+    for text in ["0000-01-01", "1969-12-31", "9999-12-31", "9999-01-01"] {
+        assert!(
+            matches!(
+                parse_local_date("end_date", text),
+                Err(PeriodError::OutOfRange { .. })
+            ),
+            "{text}"
+        );
+    }
+    assert_eq!(parse_local_date("start_date", "1970-01-01"), Ok(FIRST_DATE));
+    assert_eq!(parse_local_date("end_date", "9998-12-31"), Ok(LAST_DATE));
+    // The first and last days of the range are whole local days in every zone, so a
+    // period over them reads back as it was given.
+    for (code, region) in [("HI", "CAISO"), ("GU", "CAISO"), ("NL", "ISONE")] {
+        let mut meter = state(code, region, "DEVICE");
+        let edges = vec![
+            LocalPeriod::parse("1970-01-01", "1970-01-01", None).unwrap(),
+            LocalPeriod::parse("9998-12-31", "9998-12-31", None).unwrap(),
+        ];
+        apply(&Change::AddIdle(edges.clone()), &mut meter, NOW).unwrap();
+        let zone = MeterZone::of(&meter.data);
+        assert_eq!(idle_periods(&meter.abstentions, &zone), edges, "{code}");
+        assert!(
+            meter
+                .abstentions
+                .iter()
+                .all(|a| a.end.is_some_and(|end| end > a.start))
+        );
+    }
+}
+
 proptest! {
     #[test]
     fn a_tag_that_parses_reads_back_from_a_csv_cell_as_it_was(text in "\\PC{0,140}") {

@@ -485,6 +485,10 @@ async fn idle_periods_are_local_dates_across_daylight_saving(backend: Backend) {
         json!({"idle_periods": [idle("2027-07-10", "2027-07-01")]}),
         json!({"idle_periods": [idle("2027-7-1", "2027-07-02")]}),
         json!({"idle_periods": []}),
+        // "For ever" is not an idle period's end, nor is a year without four digits.
+        json!({"idle_periods": [idle("2027-08-01", "9999-12-31")]}),
+        json!({"idle_periods": [idle("+2027-08-01", "2027-08-02")]}),
+        json!({"idle_periods": [idle("-0001-01-01", "2027-08-02")]}),
     ] {
         let refused = send(&app, Method::POST, &path, &body).await;
         assert_eq!(
@@ -641,6 +645,23 @@ async fn disenrollment_and_participate_move_the_meters_periods(backend: Backend)
     )
     .await;
     assert_eq!(no_reason.status, StatusCode::BAD_REQUEST);
+    let far = send(
+        &app,
+        Method::POST,
+        &format!("/v1.1/enrollment/meters/{a}/disenrollment_requests"),
+        &json!({"disenrollment_date": "9999-12-31", "reason": "moved out"}),
+    )
+    .await;
+    assert_eq!(far.status, StatusCode::BAD_REQUEST, "{}", far.body);
+    assert_eq!(far.body["details"]["field"], "disenrollment_date");
+    assert!(
+        far.body["details"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("from 1970-01-01 to 9998-12-31"),
+        "{}",
+        far.body
+    );
 
     let gone = send(
         &app,
