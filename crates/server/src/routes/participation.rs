@@ -25,7 +25,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::{json_body, path_id};
-use crate::lifecycle::{self, IdlePeriods, LifecycleError, meter_ids};
+use crate::lifecycle::{self, IdlePeriods, LifecycleError, meter_ids, meter_ids_up_to};
 
 /// The most a request of this module may hold.
 const BODY_LIMIT: usize = 1024 * 1024;
@@ -176,14 +176,7 @@ pub async fn idle_periods_bulk(
                 .filter(|v| !v.is_empty()),
         );
     }
-    if raw.len() > MAX_READ {
-        return Err(LifecycleError::invalid(
-            "meter_ids",
-            format!("must list from 1 to {MAX_READ} meters, not {}", raw.len()),
-        )
-        .into());
-    }
-    let ids = meter_ids("meter_ids", &raw)?;
+    let ids = meter_ids_up_to("meter_ids", &raw, MAX_READ)?;
     let idle = lifecycle::idle_periods_of(&state, caller.partner, &ids).await?;
     Ok(Json(
         json!({"enrollment": idle.iter().map(idle_body).collect::<Vec<_>>()}),

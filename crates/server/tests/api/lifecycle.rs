@@ -584,6 +584,20 @@ async fn bulk_idle_periods_apply_to_the_meters_found_and_deletes_are_all_or_noth
         json!([idle("2027-06-01", "2027-06-30")])
     );
     assert_eq!(read.body["enrollment"][1]["idle_periods"], json!([]));
+    // The read takes 1 to 100 meters, and says so however the count is off.
+    let hundred_and_one = vec![a.as_str(); 101].join(",");
+    for query in ["", "?meter_ids=", &format!("?meter_ids={hundred_and_one}")] {
+        let refused = app.get(&format!("{path}{query}")).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+        assert!(
+            refused.body["details"]["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("must list from 1 to 100 meters"),
+            "{query}: {}",
+            refused.body
+        );
+    }
 
     // One period not found refuses the whole delete.
     let partly = send(
