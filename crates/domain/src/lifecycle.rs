@@ -21,6 +21,10 @@ use crate::zone::MeterZone;
 /// The most characters a reason for idling or disenrolling has.
 pub const MAX_REASON: usize = 500;
 
+/// The most idle and disenrolled periods a meter keeps: decades of seasons, and a bound
+/// on what every read and change of the meter goes through.
+pub const MAX_PERIODS: usize = 500;
+
 /// A tag, valid by the model's rule for one (see `schema::TAG`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Tag(String);
@@ -238,6 +242,10 @@ impl Effect {
 pub enum Refusal {
     #[error("the meter would have {count} tags; a meter has at most {MAX_TAGS}")]
     TooManyTags { count: usize },
+    #[error(
+        "the meter would have {count} idle and disenrolled periods; a meter has at most {MAX_PERIODS} (remove some first)"
+    )]
+    TooManyPeriods { count: usize },
     #[error("the meter is archived already")]
     AlreadyArchived,
     #[error("the meter is not archived")]
@@ -309,6 +317,7 @@ pub fn apply(change: &Change, state: &mut MeterState, now: i64) -> Result<Effect
             effect.reevaluate = true;
         }
         participation => {
+            let kept = state.abstentions.clone();
             for preference in preferences(participation, state, now)? {
                 let before = state.abstentions.clone();
                 // Every change built here is valid: its end follows its start.
@@ -317,6 +326,13 @@ pub fn apply(change: &Change, state: &mut MeterState, now: i64) -> Result<Effect
                 {
                     effect.participation.push(preference);
                 }
+            }
+            // A meter that holds more already (from before the limit) may still change
+            // what it holds, but not hold more.
+            let count = state.abstentions.len();
+            if count > MAX_PERIODS && count > kept.len() {
+                state.abstentions = kept;
+                return Err(Refusal::TooManyPeriods { count });
             }
         }
     }

@@ -77,6 +77,48 @@ fn a_meter_takes_at_most_fifty_tags_and_a_refusal_changes_nothing() {
 }
 
 #[test]
+fn a_meter_keeps_at_most_its_share_of_periods_and_a_refusal_changes_nothing() {
+    let mut meter = california();
+    let first = date!(2027 - 01 - 01);
+    // Days apart, so that none merges with or overrides another.
+    let days: Vec<LocalPeriod> = (0..MAX_PERIODS as i64)
+        .map(|i| {
+            let day = first + time::Duration::days(2 * i);
+            LocalPeriod {
+                start: day,
+                end: day,
+                reason: None,
+            }
+        })
+        .collect();
+    for hundred in days.chunks(100) {
+        apply(&Change::AddIdle(hundred.to_vec()), &mut meter, NOW).unwrap();
+    }
+    assert_eq!(meter.abstentions.len(), MAX_PERIODS);
+    let before = meter.clone();
+    let one_more = period("2029-12-01", "2029-12-01");
+    assert_eq!(
+        apply(&Change::AddIdle(vec![one_more]), &mut meter, NOW),
+        Err(Refusal::TooManyPeriods {
+            count: MAX_PERIODS + 1
+        })
+    );
+    assert_eq!(meter, before);
+    // A change that does not add to them is taken: one over the last of them replaces it.
+    let last = days.last().unwrap().clone();
+    apply(
+        &Change::AddIdle(vec![LocalPeriod {
+            reason: Some("longer".into()),
+            ..last
+        }]),
+        &mut meter,
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(meter.abstentions.len(), MAX_PERIODS);
+}
+
+#[test]
 fn tags_and_references_follow_the_models_rules() {
     assert!(Tag::parse("north fleet").is_ok());
     assert!(Tag::parse("").is_err());

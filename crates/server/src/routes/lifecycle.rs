@@ -70,6 +70,7 @@ fn refusal_status(refusal: &Refusal) -> StatusCode {
         Refusal::NoSuchIdlePeriod(_) => StatusCode::NOT_FOUND,
         Refusal::AlreadyArchived | Refusal::NotArchived | Refusal::Archived => StatusCode::CONFLICT,
         Refusal::TooManyTags { .. }
+        | Refusal::TooManyPeriods { .. }
         | Refusal::DisenrollNotInFuture { .. }
         | Refusal::RegistrationNotApplicable { .. } => StatusCode::BAD_REQUEST,
     }

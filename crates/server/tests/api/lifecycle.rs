@@ -953,6 +953,73 @@ async fn a_repeated_archive_with_its_idempotency_key_replays_the_first_answer(ba
     assert_eq!(events(&app, "meter.updated").await.len(), 1);
 }
 
+async fn a_meter_holds_at_most_500_periods_whichever_call_adds_them(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let ids = create(&app, vec![asset("many-periods")]).await;
+    let id = &ids["many-periods"];
+    let path = format!("/v1.1/enrollment/meters/{id}/idle_periods");
+    // Single days two days apart, a hundred a request: five requests make 500.
+    let first = time::macros::date!(2030 - 01 - 01);
+    let day = |i: i64| (first + time::Duration::days(2 * i)).to_string();
+    for hundred in 0..5 {
+        let periods: Vec<Value> = (hundred * 100..(hundred + 1) * 100)
+            .map(|i| json!({"start_date": day(i), "end_date": day(i)}))
+            .collect();
+        let added = send(&app, Method::POST, &path, &json!({"idle_periods": periods})).await;
+        assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    }
+    let one_more = send(
+        &app,
+        Method::POST,
+        &path,
+        &json!({"idle_periods": [{"start_date": day(600), "end_date": day(600)}]}),
+    )
+    .await;
+    assert_eq!(
+        one_more.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        one_more.body
+    );
+    assert!(
+        one_more.body["details"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("at most 500"),
+        "{}",
+        one_more.body
+    );
+    // Gridroll's own participation call takes the same rule, with the same answer.
+    let v2 = send(
+        &app,
+        Method::POST,
+        &format!("/v2/meters/{id}/participation"),
+        &json!({"participation_preference": "IDLE", "start_time": "2035-01-01T00:00:00Z",
+                "end_time": "2035-01-02T00:00:00Z"}),
+    )
+    .await;
+    assert_eq!(v2.status, StatusCode::BAD_REQUEST, "{}", v2.body);
+    let kept = app.get(&path).await.body["idle_periods"].clone();
+    assert_eq!(kept.as_array().unwrap().len(), 500);
+    // Removing some makes room again.
+    let removed = send(
+        &app,
+        Method::DELETE,
+        &path,
+        &json!({"idle_periods": [{"start_date": day(0), "end_date": day(0)}]}),
+    )
+    .await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.body);
+    let again = send(
+        &app,
+        Method::POST,
+        &path,
+        &json!({"idle_periods": [{"start_date": day(600), "end_date": day(600)}]}),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+}
+
 gridroll_testkit::backend_tests!(
     a_repeated_archive_with_its_idempotency_key_replays_the_first_answer,
     tags_added_and_removed_show_in_details_search_and_events,
@@ -966,4 +1033,5 @@ gridroll_testkit::backend_tests!(
     a_season_long_idle_period_is_named_as_why_a_program_is_not_participating,
     the_market_registration_refresh_is_only_for_caiso_utility_meters,
     another_partners_meters_are_not_found_by_any_lifecycle_call,
+    a_meter_holds_at_most_500_periods_whichever_call_adds_them,
 );
