@@ -132,6 +132,13 @@ async fn the_meter_page_tags_idles_renames_and_archives_the_meter(backend: Backe
         .await;
     archived.assert_contains(r#"<span class="badge archived">ARCHIVED</span>"#);
     archived.assert_contains("Bring the meter back");
+    // Its row would make a new meter: the page says so rather than invite the update.
+    archived.assert_contains("No upload finds an archived meter");
+    assert!(
+        !archived
+            .text
+            .contains("then upload it with “Update existing meters” on")
+    );
     assert_eq!(app.meter(&id).await["is_archived"], true);
     let again = act(&mut visitor, &id, "archive", &[]).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
