@@ -659,6 +659,21 @@ async fn disenrollment_and_participate_move_the_meters_periods(backend: Backend)
     )
     .await;
     assert_eq!(no_reason.status, StatusCode::BAD_REQUEST);
+    // A single meter's form takes no meter_ids: the request is for one form or the other.
+    for (path, body) in [
+        (
+            format!("/v1.1/enrollment/meters/{a}/disenrollment_requests"),
+            json!({"disenrollment_date": in_days(30), "reason": "sold", "meter_ids": [b]}),
+        ),
+        (
+            format!("/v1.1/enrollment/meters/{a}/participate"),
+            json!({"start_date": in_days(30), "meter_ids": [b]}),
+        ),
+    ] {
+        let both = send(&app, Method::POST, &path, &body).await;
+        assert_eq!(both.status, StatusCode::BAD_REQUEST, "{}", both.body);
+        assert_eq!(both.body["details"]["field"], "meter_ids");
+    }
     let far = send(
         &app,
         Method::POST,
