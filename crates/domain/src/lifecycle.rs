@@ -10,6 +10,7 @@
 //! meter's local midnight of June 1 up to its local midnight of July 1.
 
 use time::Date;
+use time::macros::date;
 
 use crate::enrollment::{self, Abstention, PreferenceChange};
 use crate::enums::{MeterType, ParticipationPreference, TransmissionRegion};
@@ -19,6 +20,10 @@ use crate::zone::MeterZone;
 
 /// The most characters a reason for idling or disenrolling has.
 pub const MAX_REASON: usize = 500;
+
+/// The most idle and disenrolled periods a meter keeps: decades of seasons, and a bound
+/// on what every read and change of the meter goes through.
+pub const MAX_PERIODS: usize = 500;
 
 /// A tag, valid by the model's rule for one (see `schema::TAG`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -61,11 +66,21 @@ pub struct LocalPeriod {
     pub reason: Option<String>,
 }
 
+/// The first date a participation change may name: the local days of the zones' rules
+/// as kept since 1970, and instants the wire shows as they are.
+pub const FIRST_DATE: Date = date!(1970 - 01 - 01);
+
+/// The last date a participation change may name: the end of its local day (the next
+/// midnight) is an instant in every zone, which it would not be for 9999-12-31.
+pub const LAST_DATE: Date = date!(9998 - 12 - 31);
+
 /// Why a period or a date given by a client is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PeriodError {
     #[error("{field} must be a date as YYYY-MM-DD, not {value:?}")]
     NotADate { field: &'static str, value: String },
+    #[error("{field} must be from {FIRST_DATE} to {LAST_DATE}, not {date}")]
+    OutOfRange { field: &'static str, date: Date },
     #[error("the period ends ({end}) before it starts ({start})")]
     Inverted { start: Date, end: Date },
     #[error("the periods from {first} and from {second} overlap")]
@@ -76,12 +91,20 @@ pub enum PeriodError {
     None,
 }
 
-/// A date a client gave, `YYYY-MM-DD`.
+/// A date a client gave: `YYYY-MM-DD` exactly (a signed or longer year is not one), from
+/// [`FIRST_DATE`] to [`LAST_DATE`].
 pub fn parse_local_date(field: &'static str, text: &str) -> Result<Date, PeriodError> {
-    parse_date(text).ok_or_else(|| PeriodError::NotADate {
-        field,
-        value: text.chars().take(40).collect(),
-    })
+    let four_digit_year = text.len() == 10 && text.bytes().take(4).all(|b| b.is_ascii_digit());
+    let date = parse_date(text)
+        .filter(|_| four_digit_year)
+        .ok_or_else(|| PeriodError::NotADate {
+            field,
+            value: text.chars().take(40).collect(),
+        })?;
+    if !(FIRST_DATE..=LAST_DATE).contains(&date) {
+        return Err(PeriodError::OutOfRange { field, date });
+    }
+    Ok(date)
 }
 
 /// A reason a client gave: at most [`MAX_REASON`] characters, no control characters;
@@ -219,6 +242,10 @@ impl Effect {
 pub enum Refusal {
     #[error("the meter would have {count} tags; a meter has at most {MAX_TAGS}")]
     TooManyTags { count: usize },
+    #[error(
+        "the meter would have {count} idle and disenrolled periods; a meter has at most {MAX_PERIODS} (remove some first)"
+    )]
+    TooManyPeriods { count: usize },
     #[error("the meter is archived already")]
     AlreadyArchived,
     #[error("the meter is not archived")]
@@ -290,6 +317,7 @@ pub fn apply(change: &Change, state: &mut MeterState, now: i64) -> Result<Effect
             effect.reevaluate = true;
         }
         participation => {
+            let kept = state.abstentions.clone();
             for preference in preferences(participation, state, now)? {
                 let before = state.abstentions.clone();
                 // Every change built here is valid: its end follows its start.
@@ -298,6 +326,13 @@ pub fn apply(change: &Change, state: &mut MeterState, now: i64) -> Result<Effect
                 {
                     effect.participation.push(preference);
                 }
+            }
+            // A meter that holds more already (from before the limit) may still change
+            // what it holds, but not hold more.
+            let count = state.abstentions.len();
+            if count > MAX_PERIODS && count > kept.len() {
+                state.abstentions = kept;
+                return Err(Refusal::TooManyPeriods { count });
             }
         }
     }

@@ -89,10 +89,19 @@ impl From<EditError> for LifecycleError {
 
 /// Meter ids as a client gave them: 1 to [`MAX_METERS`], each a UUID, repeats dropped.
 pub fn meter_ids(field: &str, raw: &[String]) -> Result<Vec<MeterId>, LifecycleError> {
-    if raw.is_empty() || raw.len() > MAX_METERS {
+    meter_ids_up_to(field, raw, MAX_METERS)
+}
+
+/// Meter ids as a client gave them: 1 to `max`, each a UUID, repeats dropped.
+pub fn meter_ids_up_to(
+    field: &str,
+    raw: &[String],
+    max: usize,
+) -> Result<Vec<MeterId>, LifecycleError> {
+    if raw.is_empty() || raw.len() > max {
         return Err(LifecycleError::invalid(
             field,
-            format!("must list from 1 to {MAX_METERS} meters, not {}", raw.len()),
+            format!("must list from 1 to {max} meters, not {}", raw.len()),
         ));
     }
     let mut seen = HashSet::new();

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use gridroll_domain::enrollment::{Action, MeterEnrollments, ProgramView, timeline};
+use gridroll_domain::enums::ParticipationPreference;
 use gridroll_domain::job::{AssetStatus, JobStatus, StatusName};
 use gridroll_domain::program::Program;
 use gridroll_domain::timestamp::{format, format_millis};
@@ -235,17 +236,7 @@ pub fn meter_enrollments(
         Value::Array(
             timeline(&meter.abstentions, meter.created_at)
                 .into_iter()
-                .map(|entry| {
-                    let mut e = json!({
-                        "participation_preference": entry.preference,
-                        "start_time": format_millis(entry.start),
-                        "end_time": entry.end.map_or_else(|| OPEN_END.to_owned(), format_millis),
-                    });
-                    if let Some(reason) = entry.reason {
-                        e["reason"] = json!(reason);
-                    }
-                    e
-                })
+                .map(|e| preference(e.preference, e.start, e.end, e.reason.as_deref()))
                 .collect(),
         ),
     );
@@ -271,6 +262,24 @@ pub fn meter_enrollments(
 
 /// How an open-ended participation period is shown, as Leap does.
 const OPEN_END: &str = "9000-01-01T00:00:00.000Z";
+
+/// A participation preference over a period, as Leap's `ParticipationPreferenceResponse`.
+fn preference(
+    preference: ParticipationPreference,
+    start: i64,
+    end: Option<i64>,
+    reason: Option<&str>,
+) -> Value {
+    let mut p = json!({
+        "participation_preference": preference,
+        "start_time": format_millis(start),
+        "end_time": end.map_or_else(|| OPEN_END.to_owned(), format_millis),
+    });
+    if let Some(reason) = reason {
+        p["reason"] = json!(reason);
+    }
+    p
+}
 
 fn audit(meter: &Meter) -> Value {
     json!({
@@ -312,17 +321,7 @@ fn program_enrollment(view: &ProgramView, reasons: Vec<String>) -> Value {
         e["participation_in_period"] = Value::Array(
             view.abstentions
                 .iter()
-                .map(|a| {
-                    let mut p = json!({
-                        "participation_preference": a.preference,
-                        "start_time": format_millis(a.start),
-                        "end_time": a.end.map_or_else(|| OPEN_END.to_owned(), format_millis),
-                    });
-                    if let Some(reason) = &a.reason {
-                        p["reason"] = json!(reason);
-                    }
-                    p
-                })
+                .map(|a| preference(a.preference, a.start, a.end, a.reason.as_deref()))
                 .collect(),
         );
     }

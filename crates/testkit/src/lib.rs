@@ -126,12 +126,69 @@ impl TestDatabase {
             .unwrap();
     }
 
+    /// Takes the row locks of `sql` (a `SELECT ... FOR UPDATE`) in a transaction on a
+    /// connection of its own, and holds them until [`RowLock::release`]: another process
+    /// in the middle of a change, for a test to make a concurrent step wait at a known
+    /// place (PostgreSQL only; SQLite's one writer has no row locks).
+    pub async fn lock_rows(&self, sql: &str) -> RowLock {
+        let Place::Postgres { .. } = &self.place else {
+            panic!("only PostgreSQL locks rows");
+        };
+        let client = connect(&self.url).await.unwrap();
+        client.batch_execute("BEGIN").await.unwrap();
+        client.batch_execute(sql).await.unwrap();
+        RowLock { client }
+    }
+
+    /// Returns once a session of this database waits for a lock another holds (see
+    /// [`TestDatabase::lock_rows`]): the step that comes to the lock has been reached,
+    /// and everything before it done. Fails after a minute of no session waiting.
+    pub async fn until_a_session_waits_for_a_lock(&self) {
+        let Place::Postgres { .. } = &self.place else {
+            panic!("only PostgreSQL sessions wait for row locks");
+        };
+        let client = connect(&self.url).await.unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let waiting: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if waiting > 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no session came to wait for a lock"
+            );
+            // The server says when a session starts to wait only when asked again.
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// Every byte the database keeps on disk, where the backend allows reading them.
     pub fn raw_file(&self) -> Option<Vec<u8>> {
         match &self.place {
             Place::Sqlite(dir) => std::fs::read(dir.path().join("gridroll.db")).ok(),
             Place::Postgres { .. } => None,
         }
+    }
+}
+
+/// Row locks held by a transaction of their own (see [`TestDatabase::lock_rows`]).
+pub struct RowLock {
+    client: tokio_postgres::Client,
+}
+
+impl RowLock {
+    /// Ends the transaction, changing nothing, and lets the waiting sessions go on.
+    pub async fn release(self) {
+        self.client.batch_execute("ROLLBACK").await.unwrap();
     }
 }
 

@@ -77,6 +77,48 @@ fn a_meter_takes_at_most_fifty_tags_and_a_refusal_changes_nothing() {
 }
 
 #[test]
+fn a_meter_keeps_at_most_its_share_of_periods_and_a_refusal_changes_nothing() {
+    let mut meter = california();
+    let first = date!(2027 - 01 - 01);
+    // Days apart, so that none merges with or overrides another.
+    let days: Vec<LocalPeriod> = (0..MAX_PERIODS as i64)
+        .map(|i| {
+            let day = first + time::Duration::days(2 * i);
+            LocalPeriod {
+                start: day,
+                end: day,
+                reason: None,
+            }
+        })
+        .collect();
+    for hundred in days.chunks(100) {
+        apply(&Change::AddIdle(hundred.to_vec()), &mut meter, NOW).unwrap();
+    }
+    assert_eq!(meter.abstentions.len(), MAX_PERIODS);
+    let before = meter.clone();
+    let one_more = period("2029-12-01", "2029-12-01");
+    assert_eq!(
+        apply(&Change::AddIdle(vec![one_more]), &mut meter, NOW),
+        Err(Refusal::TooManyPeriods {
+            count: MAX_PERIODS + 1
+        })
+    );
+    assert_eq!(meter, before);
+    // A change that does not add to them is taken: one over the last of them replaces it.
+    let last = days.last().unwrap().clone();
+    apply(
+        &Change::AddIdle(vec![LocalPeriod {
+            reason: Some("longer".into()),
+            ..last
+        }]),
+        &mut meter,
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(meter.abstentions.len(), MAX_PERIODS);
+}
+
+#[test]
 fn tags_and_references_follow_the_models_rules() {
     assert!(Tag::parse("north fleet").is_ok());
     assert!(Tag::parse("").is_err());
@@ -285,6 +327,48 @@ fn the_periods_of_a_request_must_not_overlap_or_be_inverted() {
     assert_eq!(LocalPeriod::check_all(&[]), Err(PeriodError::None));
     assert!(parse_reason(Some(&"r".repeat(MAX_REASON + 1))).is_err());
     assert_eq!(parse_reason(Some("  ")), Ok(None));
+}
+
+#[test]
+fn a_date_is_four_digit_year_month_day_within_the_years_every_zone_can_place() {
+    for text in ["+2027-01-01", "-0001-01-01", "27-01-01", "2027-1-01"] {
+        assert!(
+            matches!(
+                parse_local_date("start_date", text),
+                Err(PeriodError::NotADate { .. })
+            ),
+            "{text}"
+        );
+    }
+    for text in ["0000-01-01", "1969-12-31", "9999-12-31", "9999-01-01"] {
+        assert!(
+            matches!(
+                parse_local_date("end_date", text),
+                Err(PeriodError::OutOfRange { .. })
+            ),
+            "{text}"
+        );
+    }
+    assert_eq!(parse_local_date("start_date", "1970-01-01"), Ok(FIRST_DATE));
+    assert_eq!(parse_local_date("end_date", "9998-12-31"), Ok(LAST_DATE));
+    // The first and last days of the range are whole local days in every zone, so a
+    // period over them reads back as it was given.
+    for (code, region) in [("HI", "CAISO"), ("GU", "CAISO"), ("NL", "ISONE")] {
+        let mut meter = state(code, region, "DEVICE");
+        let edges = vec![
+            LocalPeriod::parse("1970-01-01", "1970-01-01", None).unwrap(),
+            LocalPeriod::parse("9998-12-31", "9998-12-31", None).unwrap(),
+        ];
+        apply(&Change::AddIdle(edges.clone()), &mut meter, NOW).unwrap();
+        let zone = MeterZone::of(&meter.data);
+        assert_eq!(idle_periods(&meter.abstentions, &zone), edges, "{code}");
+        assert!(
+            meter
+                .abstentions
+                .iter()
+                .all(|a| a.end.is_some_and(|end| end > a.start))
+        );
+    }
 }
 
 proptest! {

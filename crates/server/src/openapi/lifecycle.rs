@@ -96,7 +96,8 @@ pub(super) fn paths() -> Value {
                 "description": "A period the meter does not have, to the day, is a 404 naming it, and nothing is removed.",
                 "parameters": [uuid_path("meter_id", "Meter ID")],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": reference("IdlePeriodsRequest")}}},
-                "responses": {"200": answer("The meter's idle periods after the change.", reference("MeterIdlePeriods"))}
+                "responses": {"200": answer("The meter's idle periods after the change.", reference("MeterIdlePeriods")),
+                              "404": error("The meter is not the partner's, or it has no idle period with these dates to the day (details name it); nothing was removed.")}
             }
         },
         "/v1.1/enrollment/meters/idle_periods": {

@@ -124,7 +124,8 @@ pub(super) fn headers() -> Value {
 /// Marks each partner operation with the scope its key needs (as its security
 /// requirement's role, and as `x-scope`), from the table
 /// the router's guard reads, and the 403 a key without it gets; each operation that
-/// changes something with the `Idempotency-Key` it takes, and its 409 and 422.
+/// changes something with the `Idempotency-Key` it takes, and its 409 (beside the
+/// operation's own) and 422.
 pub(super) fn with_scopes(document: &mut Value) {
     for (method, route, scope) in crate::auth::OPERATIONS {
         let Some(operation) = document["paths"]
@@ -151,8 +152,14 @@ pub(super) fn with_scopes(document: &mut Value) {
             Some(parameters) => parameters.push(key),
             None => operation["parameters"] = json!([key]),
         }
-        operation["responses"]["409"] =
-            error("A request with the same Idempotency-Key is still being answered.");
+        // An operation's own conflicts stay described; the key's is one more.
+        let conflict = match operation["responses"]["409"]["description"].as_str() {
+            Some(own) => {
+                format!("{own} Or a request with the same Idempotency-Key is still being answered.")
+            }
+            None => "A request with the same Idempotency-Key is still being answered.".to_owned(),
+        };
+        operation["responses"]["409"] = error(&conflict);
         operation["responses"]["422"] = error(
             "The Idempotency-Key was used for another request (method, path, query or body).",
         );

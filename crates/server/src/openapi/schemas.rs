@@ -215,13 +215,13 @@ pub(super) fn schemas() -> Value {
             "enrollment": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"type": "object", "additionalProperties": false, "required": ["meter_id", "idle_periods"], "properties": {
                 "meter_id": uuid, "idle_periods": {"type": "array", "minItems": 1, "maxItems": 100, "items": reference("IdlePeriod")}}}}}},
         "DisenrollmentRequest": {"type": "object", "required": ["disenrollment_date", "reason"], "properties": {
-            "disenrollment_date": {"type": "string", "format": "date", "description": "The meter's local date from which it is disenrolled; after its today."},
+            "disenrollment_date": {"type": "string", "format": "date", "description": "The meter's local date from which it is disenrolled; after its today, at most 9998-12-31."},
             "reason": {"type": "string", "minLength": 1, "maxLength": 500}}},
         "ParticipateRequest": {"type": "object", "required": ["start_date"], "properties": {
-            "start_date": {"type": "string", "format": "date", "description": "The meter's local date from which it takes part."}}},
+            "start_date": {"type": "string", "format": "date", "description": "The meter's local date from which it takes part, from 1970-01-01 to 9998-12-31."}}},
         "IdlePeriod": {"type": "object", "additionalProperties": false, "required": ["start_date", "end_date"], "properties": {
-            "start_date": {"type": "string", "format": "date", "description": "The first day, in the meter's local time."},
-            "end_date": {"type": "string", "format": "date", "description": "The last day (inclusive), in the meter's local time."},
+            "start_date": {"type": "string", "format": "date", "description": "The first day, in the meter's local time, from 1970-01-01 to 9998-12-31."},
+            "end_date": {"type": "string", "format": "date", "description": "The last day (inclusive), in the meter's local time, at most 9998-12-31."},
             "reason": {"type": "string", "maxLength": 500}}},
         "MeterIdlePeriods": {"type": "object", "required": ["meter_id", "time_zone", "idle_periods"], "properties": {
             "meter_id": uuid,

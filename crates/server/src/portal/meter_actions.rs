@@ -250,99 +250,135 @@ pub fn forms(
     archived: bool,
     idle: &IdlePeriods,
 ) -> Markup {
-    let action = |a: Action| format!("/portal/meters/{id}/{}", a.as_str());
+    let to = |a: Action| format!("/portal/meters/{id}/{}", a.as_str());
     html! {
         section aria-labelledby="keep" {
             h2 id="keep" { "Keep this meter in order" }
-            p {
-                a href={ "/portal/meters/" (id) "/meter.csv" } download { "Download this meter's row" }
-                " — its current data in the upload layout. Change what you need in a spreadsheet, "
-                "then upload it with “Update existing meters” on: the row replaces all of the "
-                "meter's data, so start from this row rather than from memory."
-            }
+            (row_download(id, archived))
             h3 { "Tags" }
-            @if tags.is_empty() { p { "No tags." } } @else {
-                ul.tags {
-                    @for tag in tags {
-                        li {
-                            (tag) " "
-                            form.inline method="post" action=(action(Action::Untag)) {
-                                (who.csrf_field())
-                                input type="hidden" name="tags" value=(tag);
-                                button.link type="submit" aria-label={ "Remove the tag " (tag) } { "Remove" }
-                            }
-                        }
-                    }
-                }
-            }
-            form.stack method="post" action=(action(Action::Tag)) {
-                (who.csrf_field())
-                label for="tags" { "Add tags " span.hint { "(separated by commas; letters, digits, spaces and ’ ' + # \" @ ( ) / & . - \\)" } }
-                input id="tags" name="tags" type="text" required;
-                button type="submit" { "Add tags" }
-            }
+            (tag_forms(who, tags, &to))
             h3 { "Partner reference" }
-            form.stack method="post" action=(action(Action::Reference)) {
+            form.stack method="post" action=(to(Action::Reference)) {
                 (who.csrf_field())
                 label for="partner_reference" { "New partner reference" }
                 input id="partner_reference" name="partner_reference" type="text" minlength="3" maxlength="256" required;
                 button type="submit" { "Change the reference" }
             }
             h3 { "Participation " span.hint { "(dates in the meter's time, " (idle.zone) ")" } }
-            @if !idle.periods.is_empty() {
-                ul.periods {
-                    @for p in &idle.periods {
-                        li {
-                            "Idle " (p.start) " to " (p.end)
-                            @if let Some(reason) = &p.reason { " (" (reason) ")" }
-                            " "
-                            form.inline method="post" action=(action(Action::EndIdle)) {
-                                (who.csrf_field())
-                                input type="hidden" name="start_date" value=(p.start.to_string());
-                                input type="hidden" name="end_date" value=(p.end.to_string());
-                                button.link type="submit" { "Remove" }
-                            }
+            (participation_forms(who, idle, &to))
+            h3 { "Archive" }
+            (archive_form(who, archived, &to))
+        }
+    }
+}
+
+/// The link to the meter's row, and what to do with it: an archived meter's row makes
+/// a new meter, as no upload finds an archived one.
+fn row_download(id: MeterId, archived: bool) -> Markup {
+    html! {
+        p {
+            a href={ "/portal/meters/" (id) "/meter.csv" } download { "Download this meter's row" }
+            " — its current data in the upload layout. "
+            @if archived {
+                "No upload finds an archived meter: bring it back before uploading its row "
+                "with “Update existing meters” on, or the row makes a new meter."
+            } @else {
+                "Change what you need in a spreadsheet, then upload it with “Update existing "
+                "meters” on: the row replaces all of the meter's data, so start from this row "
+                "rather than from memory."
+            }
+        }
+    }
+}
+
+fn tag_forms(who: &SignedIn, tags: &[String], to: &dyn Fn(Action) -> String) -> Markup {
+    html! {
+        @if tags.is_empty() { p { "No tags." } } @else {
+            ul.tags {
+                @for tag in tags {
+                    li {
+                        (tag) " "
+                        form.inline method="post" action=(to(Action::Untag)) {
+                            (who.csrf_field())
+                            input type="hidden" name="tags" value=(tag);
+                            button.link type="submit" aria-label={ "Remove the tag " (tag) } { "Remove" }
                         }
                     }
                 }
             }
-            form.stack method="post" action=(action(Action::Idle)) {
-                (who.csrf_field())
-                label for="idle_start" { "Idle from" }
-                input id="idle_start" name="start_date" type="date" required;
-                label for="idle_end" { "to (inclusive)" }
-                input id="idle_end" name="end_date" type="date" required;
-                label for="idle_reason" { "Reason " span.hint { "(optional)" } }
-                input id="idle_reason" name="reason" type="text" maxlength="500";
-                button type="submit" { "Set the idle period" }
-            }
-            form.stack method="post" action=(action(Action::Disenroll)) {
-                (who.csrf_field())
-                label for="disenroll_date" { "Disenroll from " span.hint { "(a date after today)" } }
-                input id="disenroll_date" name="date" type="date" required;
-                label for="disenroll_reason" { "Reason" }
-                input id="disenroll_reason" name="reason" type="text" maxlength="500" required;
-                button type="submit" { "Disenroll" }
-            }
-            form.stack method="post" action=(action(Action::Participate)) {
-                (who.csrf_field())
-                label for="participate_date" { "Take part again from" }
-                input id="participate_date" name="date" type="date" required;
-                button type="submit" { "Take part" }
-            }
-            h3 { "Archive" }
-            @if archived {
-                p { "The meter is archived: it takes part in no program, and uploads do not find it." }
-                form method="post" action=(action(Action::Unarchive)) {
-                    (who.csrf_field())
-                    button type="submit" { "Bring the meter back" }
+        }
+        form.stack method="post" action=(to(Action::Tag)) {
+            (who.csrf_field())
+            label for="tags" { "Add tags " span.hint { "(separated by commas; letters, digits, spaces and ’ ' + # \" @ ( ) / & . - \\)" } }
+            input id="tags" name="tags" type="text" required;
+            button type="submit" { "Add tags" }
+        }
+    }
+}
+
+fn participation_forms(
+    who: &SignedIn,
+    idle: &IdlePeriods,
+    to: &dyn Fn(Action) -> String,
+) -> Markup {
+    html! {
+        @if !idle.periods.is_empty() {
+            ul.periods {
+                @for p in &idle.periods {
+                    li {
+                        "Idle " (p.start) " to " (p.end)
+                        @if let Some(reason) = &p.reason { " (" (reason) ")" }
+                        " "
+                        form.inline method="post" action=(to(Action::EndIdle)) {
+                            (who.csrf_field())
+                            input type="hidden" name="start_date" value=(p.start.to_string());
+                            input type="hidden" name="end_date" value=(p.end.to_string());
+                            button.link type="submit" { "Remove" }
+                        }
+                    }
                 }
-            } @else {
-                form method="post" action=(action(Action::Archive)) {
-                    (who.csrf_field())
-                    p.hint { "An archived meter takes part in no program and is left out of uploads: a row with its reference creates a new meter." }
-                    button type="submit" { "Archive the meter" }
-                }
+            }
+        }
+        form.stack method="post" action=(to(Action::Idle)) {
+            (who.csrf_field())
+            label for="idle_start" { "Idle from" }
+            input id="idle_start" name="start_date" type="date" required;
+            label for="idle_end" { "to (inclusive)" }
+            input id="idle_end" name="end_date" type="date" required;
+            label for="idle_reason" { "Reason " span.hint { "(optional)" } }
+            input id="idle_reason" name="reason" type="text" maxlength="500";
+            button type="submit" { "Set the idle period" }
+        }
+        form.stack method="post" action=(to(Action::Disenroll)) {
+            (who.csrf_field())
+            label for="disenroll_date" { "Disenroll from " span.hint { "(a date after today)" } }
+            input id="disenroll_date" name="date" type="date" required;
+            label for="disenroll_reason" { "Reason" }
+            input id="disenroll_reason" name="reason" type="text" maxlength="500" required;
+            button type="submit" { "Disenroll" }
+        }
+        form.stack method="post" action=(to(Action::Participate)) {
+            (who.csrf_field())
+            label for="participate_date" { "Take part again from" }
+            input id="participate_date" name="date" type="date" required;
+            button type="submit" { "Take part" }
+        }
+    }
+}
+
+fn archive_form(who: &SignedIn, archived: bool, to: &dyn Fn(Action) -> String) -> Markup {
+    html! {
+        @if archived {
+            p { "The meter is archived: it takes part in no program, and uploads do not find it." }
+            form method="post" action=(to(Action::Unarchive)) {
+                (who.csrf_field())
+                button type="submit" { "Bring the meter back" }
+            }
+        } @else {
+            form method="post" action=(to(Action::Archive)) {
+                (who.csrf_field())
+                p.hint { "An archived meter takes part in no program and is left out of uploads: a row with its reference creates a new meter." }
+                button type="submit" { "Archive the meter" }
             }
         }
     }

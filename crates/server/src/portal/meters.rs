@@ -1,21 +1,23 @@
 //! Meters: a searchable, filterable list, and one meter with all its fields, its
 //! enrollments and what it needs from the partner, in plain words.
 
+use std::collections::HashMap;
+
 use axum::extract::{Path, Query, State};
 use gridroll_domain::MeterId;
 use gridroll_domain::csv_layout::{export_cells, export_header};
-use gridroll_domain::enrollment::{self, ProgramView, Schedule};
-use gridroll_domain::enums::{EnrollmentStatus, TransmissionRegion};
+use gridroll_domain::enrollment::{self, Abstention, MeterEnrollments, ProgramView, Schedule};
+use gridroll_domain::enums::{EnrollmentStatus, ParticipationPreference, TransmissionRegion};
+use gridroll_domain::lifecycle::{idle_periods, tags_of};
+use gridroll_domain::program::Program;
 use gridroll_domain::schema::field_at;
 use gridroll_domain::timestamp::format;
+use gridroll_domain::zone::MeterZone;
 use gridroll_store::{Meter, MeterFilter};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::Value;
 use strum::VariantNames;
-
-use gridroll_domain::lifecycle::{idle_periods, tags_of};
-use gridroll_domain::zone::MeterZone;
 
 use super::layout::{self, Section, badge, query, when};
 use super::meter_actions::{Action, Notice, forms};
@@ -206,75 +208,8 @@ pub async fn page(
             @if !tags.is_empty() {
                 p { "Tags: " @for tag in &tags { span.tag { (tag) } " " } }
             }
-            section aria-labelledby="actions" {
-                h2 id="actions" { "What this meter needs from you" }
-                @if shown.partner_actions.is_empty() {
-                    p { "Nothing at the moment." }
-                } @else {
-                    ul.actions {
-                        @for action in &shown.partner_actions {
-                            li {
-                                strong { (action.program) } ": "
-                                @match missing_of(&shown.programs, &action.program) {
-                                    Some(columns) => {
-                                        "fill in " (columns) " in this meter's row (download it "
-                                        "below), then upload the row with “Update existing "
-                                        "meters” on."
-                                    }
-                                    None => { (action.description) }
-                                }
-                                @if let Some(deadline) = action.deadline {
-                                    " Due by " (format(deadline).get(..10).unwrap_or_default()) "."
-                                }
-                            }
-                        }
-                    }
-                }
-                @if !shown.operator_actions.is_empty() {
-                    p.hint { "Waiting on the platform: "
-                        @for (i, action) in shown.operator_actions.iter().enumerate() {
-                            @if i > 0 { "; " }
-                            (action.program) " — " (action.description)
-                        }
-                    }
-                }
-            }
-            section aria-labelledby="enrollments" {
-                h2 id="enrollments" { "Enrollments" }
-                @if shown.programs.is_empty() {
-                    p { "No program is open to this meter." }
-                } @else {
-                    div.scroll {
-                        table {
-                            thead { tr {
-                                th scope="col" { "Program" }
-                                th scope="col" { "Status" }
-                                th scope="col" { "Delivery period" }
-                                th scope="col" { "Why" }
-                            } }
-                            tbody {
-                                @for program in &shown.programs {
-                                    tr {
-                                        td { (program.program) }
-                                        td { (badge(program.status.as_ref())) }
-                                        td { (program.period.as_ref().map(|p| p.name.as_str()).unwrap_or("")) }
-                                        td {
-                                            @if let Some(why) = program.not_participating_reason() { (why) ". " }
-                                            @for a in program.abstentions.iter().filter(|a| Some(*a) != program.not_participating.as_ref()) {
-                                                (abstention(a, &zone)) " "
-                                            }
-                                            @for reason in program.described_reasons(&catalog, &meter.data) { (reason) ". " }
-                                            @if !program.missing.is_empty() {
-                                                "Missing: " (columns(&program.missing))
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+            (needs(&shown))
+            (enrollment_table(&shown, &catalog, &meter, &zone))
             (forms(who, meter.id, &tags, meter.archived, &idle))
             section aria-labelledby="fields" {
                 h2 id="fields" { "Fields" }
@@ -284,20 +219,114 @@ pub async fn page(
     ))
 }
 
-/// An idle or disenrolled period that falls in a delivery period but leaves the meter in
-/// it, in the meter's dates.
-fn abstention(a: &gridroll_domain::enrollment::Abstention, zone: &MeterZone) -> String {
+/// What the meter needs from the partner (and what waits on the platform).
+fn needs(shown: &MeterEnrollments) -> Markup {
+    html! {
+        section aria-labelledby="actions" {
+            h2 id="actions" { "What this meter needs from you" }
+            @if shown.partner_actions.is_empty() {
+                p { "Nothing at the moment." }
+            } @else {
+                ul.actions {
+                    @for action in &shown.partner_actions {
+                        li {
+                            strong { (action.program) } ": "
+                            @match missing_of(&shown.programs, &action.program) {
+                                Some(columns) => {
+                                    "fill in " (columns) " in this meter's row (download it "
+                                    "below), then upload the row with “Update existing "
+                                    "meters” on."
+                                }
+                                None => { (action.description) }
+                            }
+                            @if let Some(deadline) = action.deadline {
+                                " Due by " (format(deadline).get(..10).unwrap_or_default()) "."
+                            }
+                        }
+                    }
+                }
+            }
+            @if !shown.operator_actions.is_empty() {
+                p.hint { "Waiting on the platform: "
+                    @for (i, action) in shown.operator_actions.iter().enumerate() {
+                        @if i > 0 { "; " }
+                        (action.program) " — " (action.description)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The meter's enrollment in each program, with why it stands there: the idle or
+/// disenrolled period that keeps it out (in the meter's dates, as its forms take them),
+/// the others in the delivery period, the criteria it fails, the fields it lacks.
+fn enrollment_table(
+    shown: &MeterEnrollments,
+    catalog: &HashMap<String, Program>,
+    meter: &Meter,
+    zone: &MeterZone,
+) -> Markup {
+    html! {
+        section aria-labelledby="enrollments" {
+            h2 id="enrollments" { "Enrollments" }
+            @if shown.programs.is_empty() {
+                p { "No program is open to this meter." }
+            } @else {
+                div.scroll {
+                    table {
+                        thead { tr {
+                            th scope="col" { "Program" }
+                            th scope="col" { "Status" }
+                            th scope="col" { "Delivery period" }
+                            th scope="col" { "Why" }
+                        } }
+                        tbody {
+                            @for program in &shown.programs {
+                                @let period = program.period.as_ref().map(|p| p.name.as_str()).unwrap_or("");
+                                tr {
+                                    td { (program.program) }
+                                    td { (badge(program.status.as_ref())) }
+                                    td { (period) }
+                                    td {
+                                        @if let Some(a) = &program.not_participating {
+                                            (abstention(a, zone)) ", which keeps it out of " (period) ". "
+                                        }
+                                        @for a in program.abstentions.iter().filter(|a| Some(*a) != program.not_participating.as_ref()) {
+                                            (abstention(a, zone)) ". "
+                                        }
+                                        @for reason in program.described_reasons(catalog, &meter.data) { (reason) ". " }
+                                        @if !program.missing.is_empty() {
+                                            "Missing: " (columns(&program.missing))
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An idle or disenrolled period in the meter's dates, with its reason.
+fn abstention(a: &Abstention, zone: &MeterZone) -> String {
     let what = match a.preference {
-        gridroll_domain::enums::ParticipationPreference::Idle => "Idle",
+        ParticipationPreference::Idle => "Idle",
         _ => "Disenrolled",
     };
-    match a.end {
+    let when = match a.end {
         Some(end) => format!(
-            "{what} {} to {}.",
+            "{} to {}",
             zone.date_of(a.start),
             zone.last_date_before(end)
         ),
-        None => format!("{what} from {}.", zone.date_of(a.start)),
+        None => format!("from {}", zone.date_of(a.start)),
+    };
+    match &a.reason {
+        Some(reason) => format!("{what} {when} ({reason})"),
+        None => format!("{what} {when}"),
     }
 }
 

@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use gridroll_domain::enrollment::{self, PreferenceChange, Schedule};
 use gridroll_domain::enums::ParticipationPreference;
+use gridroll_domain::lifecycle::Change;
 use gridroll_domain::program::Program;
 use gridroll_domain::timestamp::to_millis;
 use gridroll_domain::{MeterId, PartnerId};
@@ -24,6 +25,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::json_body;
 use crate::extract::path_id;
+use crate::lifecycle::{self, LifecycleError};
 use crate::wire::{MeterList, meter_enrollments};
 
 /// The programs a partner may use, by identifier.
@@ -180,14 +182,11 @@ pub async fn participation(
             json!({"error": "use POST /v2/meters/participation to change several meters"}),
         ));
     }
-    let change = request.change()?;
-    let missing = state
-        .catalog
-        .set_participation(caller.partner, &[id], &change, state.now_millis())
-        .await?;
-    if !missing.is_empty() {
-        return Err(meter_not_found(id));
-    }
+    let change = Change::Preference(request.change()?);
+    match lifecycle::change_each(&state, caller.partner, &[id], change).await {
+        Err(LifecycleError::NotFound(_)) => return Err(meter_not_found(id)),
+        changed => changed?,
+    };
     Ok(Json(enrollment_body(&state, caller.partner, id).await?))
 }
 
@@ -213,15 +212,14 @@ pub async fn participation_bulk(
         .collect::<ApiResult<Vec<_>>>()?;
     ids.sort();
     ids.dedup();
-    let missing = state
-        .catalog
-        .set_participation(caller.partner, &ids, &change, state.now_millis())
-        .await?;
-    if !missing.is_empty() {
-        return Err(ApiError::not_found(
-            "Meters not found; nothing was changed",
-            json!({"meter_ids": missing}),
-        ));
-    }
+    match lifecycle::change_each(&state, caller.partner, &ids, Change::Preference(change)).await {
+        Err(LifecycleError::NotFound(missing)) => {
+            return Err(ApiError::not_found(
+                "Meters not found; nothing was changed",
+                json!({"meter_ids": missing}),
+            ));
+        }
+        changed => changed?,
+    };
     Ok(Json(json!({"updated": ids.len(), "meter_ids": ids})))
 }

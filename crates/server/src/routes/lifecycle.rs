@@ -7,7 +7,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use gridroll_domain::MeterId;
 use gridroll_domain::lifecycle::{Change, PartnerReference, Refusal, Tag};
 use gridroll_store::{Applied, MeterEdit, Unknown};
@@ -19,7 +19,6 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{json_body, path_id};
 use crate::lifecycle::{self, LifecycleError, meter_ids};
-use crate::wire::meter_details_json;
 
 impl From<LifecycleError> for ApiError {
     fn from(e: LifecycleError) -> Self {
@@ -70,6 +69,7 @@ fn refusal_status(refusal: &Refusal) -> StatusCode {
         Refusal::NoSuchIdlePeriod(_) => StatusCode::NOT_FOUND,
         Refusal::AlreadyArchived | Refusal::NotArchived | Refusal::Archived => StatusCode::CONFLICT,
         Refusal::TooManyTags { .. }
+        | Refusal::TooManyPeriods { .. }
         | Refusal::DisenrollNotInFuture { .. }
         | Refusal::RegistrationNotApplicable { .. } => StatusCode::BAD_REQUEST,
     }
@@ -181,16 +181,7 @@ pub async fn change_reference(
         json_body(&headers, body, BODY_LIMIT, "reference request").await?;
     let change = Change::Reference(reference("partner_reference", &request.partner_reference)?);
     lifecycle::change_each(&state, caller.partner, &[id], change).await?;
-    let meter = state
-        .meters
-        .get_stored_meter(caller.partner, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Meter not found", json!({"meter_id": id})))?;
-    Ok((
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        meter_details_json(&meter),
-    )
-        .into_response())
+    super::meters::details(&state, caller.partner, id).await
 }
 
 #[derive(Debug, Deserialize)]

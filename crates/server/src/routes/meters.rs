@@ -103,9 +103,14 @@ pub async fn get(
     Path(raw): Path<String>,
 ) -> ApiResult<Response> {
     let id: MeterId = path_id(&raw, "meter_id", "Meter")?;
+    details(&state, caller.partner, id).await
+}
+
+/// A meter's details as `GET /v2/meters/{meter_id}` answers them.
+pub async fn details(state: &AppState, partner: PartnerId, id: MeterId) -> ApiResult<Response> {
     let meter = state
         .meters
-        .get_stored_meter(caller.partner, id)
+        .get_stored_meter(partner, id)
         .await?
         .ok_or_else(|| ApiError::not_found("Meter not found", json!({"meter_id": id})))?;
     Ok((

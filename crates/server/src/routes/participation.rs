@@ -17,6 +17,7 @@ use gridroll_domain::lifecycle::{
 };
 use gridroll_store::{MeterEdit, Unknown};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::enrollments::enrollment_body;
@@ -25,7 +26,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::{json_body, path_id};
-use crate::lifecycle::{self, IdlePeriods, LifecycleError, meter_ids};
+use crate::lifecycle::{self, IdlePeriods, LifecycleError, meter_ids, meter_ids_up_to};
 
 /// The most a request of this module may hold.
 const BODY_LIMIT: usize = 1024 * 1024;
@@ -176,14 +177,7 @@ pub async fn idle_periods_bulk(
                 .filter(|v| !v.is_empty()),
         );
     }
-    if raw.len() > MAX_READ {
-        return Err(LifecycleError::invalid(
-            "meter_ids",
-            format!("must list from 1 to {MAX_READ} meters, not {}", raw.len()),
-        )
-        .into());
-    }
-    let ids = meter_ids("meter_ids", &raw)?;
+    let ids = meter_ids_up_to("meter_ids", &raw, MAX_READ)?;
     let idle = lifecycle::idle_periods_of(&state, caller.partner, &ids).await?;
     Ok(Json(
         json!({"enrollment": idle.iter().map(idle_body).collect::<Vec<_>>()}),
@@ -263,6 +257,17 @@ pub async fn remove_idle_periods_bulk(
     Ok(Json(summary(&applied)))
 }
 
+/// A dated change of Leap's, for one meter or (with `meter_ids`) many: a disenrollment
+/// or taking part again.
+trait DatedRequest: DeserializeOwned {
+    /// What the body is called in its errors.
+    const NAME: &'static str;
+    /// The operation for many meters, which takes `meter_ids`.
+    const BULK: &'static str;
+    fn change(&self) -> Result<Change, LifecycleError>;
+    fn meter_ids(&self) -> Option<&[String]>;
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DisenrollRequest {
@@ -271,7 +276,10 @@ struct DisenrollRequest {
     meter_ids: Option<Vec<String>>,
 }
 
-impl DisenrollRequest {
+impl DatedRequest for DisenrollRequest {
+    const NAME: &'static str = "disenrollment request";
+    const BULK: &'static str = "POST /v1.1/enrollment/meters/disenrollment_requests";
+
     fn change(&self) -> Result<Change, LifecycleError> {
         let date = parse_local_date("disenrollment_date", &self.disenrollment_date)
             .map_err(|e| period_error("disenrollment_date", e))?;
@@ -285,6 +293,10 @@ impl DisenrollRequest {
             reason: Some(reason),
         })
     }
+
+    fn meter_ids(&self) -> Option<&[String]> {
+        self.meter_ids.as_deref()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -294,26 +306,51 @@ struct ParticipateRequest {
     meter_ids: Option<Vec<String>>,
 }
 
-impl ParticipateRequest {
+impl DatedRequest for ParticipateRequest {
+    const NAME: &'static str = "participate request";
+    const BULK: &'static str = "POST /v1.1/enrollment/meters/participate";
+
     fn change(&self) -> Result<Change, LifecycleError> {
         let start = parse_local_date("start_date", &self.start_date)
             .map_err(|e| period_error("start_date", e))?;
         Ok(Change::Participate { start })
     }
-}
 
-fn no_bulk_ids(ids: &Option<Vec<String>>, bulk_path: &str) -> Result<(), LifecycleError> {
-    match ids {
-        Some(_) => Err(LifecycleError::invalid(
-            "meter_ids",
-            format!("belongs to the form for many meters, {bulk_path}"),
-        )),
-        None => Ok(()),
+    fn meter_ids(&self) -> Option<&[String]> {
+        self.meter_ids.as_deref()
     }
 }
 
-fn bulk_ids(ids: &Option<Vec<String>>) -> Result<Vec<MeterId>, LifecycleError> {
-    meter_ids("meter_ids", ids.as_deref().unwrap_or_default())
+/// A dated change of the meter in the path; answers its enrollments.
+async fn dated_change_of_one<R: DatedRequest>(
+    state: &AppState,
+    caller: Caller,
+    raw: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let id = meter_id(raw)?;
+    let request: R = json_body(headers, body, BODY_LIMIT, R::NAME).await?;
+    if request.meter_ids().is_some() {
+        let form = format!("belongs to the form for many meters, {}", R::BULK);
+        return Err(LifecycleError::invalid("meter_ids", form).into());
+    }
+    lifecycle::change_each(state, caller.partner, &[id], request.change()?).await?;
+    Ok(Json(enrollment_body(state, caller.partner, id).await?))
+}
+
+/// A dated change of the meters of `meter_ids`, all or none; answers what changed.
+async fn dated_change_of_many<R: DatedRequest>(
+    state: &AppState,
+    caller: Caller,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let request: R = json_body(headers, body, BODY_LIMIT, R::NAME).await?;
+    let change = request.change()?;
+    let ids = meter_ids("meter_ids", request.meter_ids().unwrap_or_default())?;
+    let applied = lifecycle::change_each(state, caller.partner, &ids, change).await?;
+    Ok(Json(summary(&applied)))
 }
 
 /// `POST /v1.1/enrollment/meters/{meter_id}/disenrollment_requests`: the meter is
@@ -325,15 +362,7 @@ pub async fn disenroll(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let id = meter_id(&raw)?;
-    let request: DisenrollRequest =
-        json_body(&headers, body, BODY_LIMIT, "disenrollment request").await?;
-    no_bulk_ids(
-        &request.meter_ids,
-        "POST /v1.1/enrollment/meters/disenrollment_requests",
-    )?;
-    lifecycle::change_each(&state, caller.partner, &[id], request.change()?).await?;
-    Ok(Json(enrollment_body(&state, caller.partner, id).await?))
+    dated_change_of_one::<DisenrollRequest>(&state, caller, &raw, &headers, body).await
 }
 
 /// `POST /v1.1/enrollment/meters/disenrollment_requests`: the same for up to 1,000
@@ -344,12 +373,7 @@ pub async fn disenroll_bulk(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let request: DisenrollRequest =
-        json_body(&headers, body, BODY_LIMIT, "disenrollment request").await?;
-    let change = request.change()?;
-    let ids = bulk_ids(&request.meter_ids)?;
-    let applied = lifecycle::change_each(&state, caller.partner, &ids, change).await?;
-    Ok(Json(summary(&applied)))
+    dated_change_of_many::<DisenrollRequest>(&state, caller, &headers, body).await
 }
 
 /// `POST /v1.1/enrollment/meters/{meter_id}/participate`: the meter takes part from a
@@ -361,15 +385,7 @@ pub async fn participate(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let id = meter_id(&raw)?;
-    let request: ParticipateRequest =
-        json_body(&headers, body, BODY_LIMIT, "participate request").await?;
-    no_bulk_ids(
-        &request.meter_ids,
-        "POST /v1.1/enrollment/meters/participate",
-    )?;
-    lifecycle::change_each(&state, caller.partner, &[id], request.change()?).await?;
-    Ok(Json(enrollment_body(&state, caller.partner, id).await?))
+    dated_change_of_one::<ParticipateRequest>(&state, caller, &raw, &headers, body).await
 }
 
 /// `POST /v1.1/enrollment/meters/participate`: the same for up to 1,000 meters, all or
@@ -380,12 +396,7 @@ pub async fn participate_bulk(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let request: ParticipateRequest =
-        json_body(&headers, body, BODY_LIMIT, "participate request").await?;
-    let change = request.change()?;
-    let ids = bulk_ids(&request.meter_ids)?;
-    let applied = lifecycle::change_each(&state, caller.partner, &ids, change).await?;
-    Ok(Json(summary(&applied)))
+    dated_change_of_many::<ParticipateRequest>(&state, caller, &headers, body).await
 }
 
 /// `POST /v1.1/enrollment/meters/{meter_id}/market_registration_refresh`: a CAISO

@@ -58,23 +58,6 @@ fn shop() -> Value {
     meter("shop-1", "WECC_PC", "COMMERCIAL", &["HVAC"], json!({}))
 }
 
-async fn create_all(app: &TestApp, assets: Vec<Value>) -> BTreeMap<String, String> {
-    let job_id = app.submit("/v1.1/jobs/meters", assets).await;
-    app.drain().await;
-    let job = app.job(&job_id).await;
-    job["assets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["partner_reference"].as_str().unwrap().to_owned(),
-                a["meter_id"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
 async fn enrollments(app: &TestApp, meter_id: &str) -> Value {
     let answer = app.get(&format!("/v2/meters/{meter_id}/enrollments")).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
@@ -136,7 +119,9 @@ async fn refresh(app: &TestApp) -> Answer {
 
 async fn a_bulk_job_lands_each_meter_in_the_expected_programs(backend: Backend) {
     let app = app(backend).await;
-    let ids = create_all(&app, vec![battery(), office(), home(), shop()]).await;
+    let ids = app
+        .create_meters(vec![battery(), office(), home(), shop()])
+        .await;
 
     let battery = enrollments(&app, &ids["battery-1"]).await;
     assert_eq!(
@@ -225,7 +210,9 @@ async fn a_bulk_job_lands_each_meter_in_the_expected_programs(backend: Backend) 
 
 async fn partner_action_required_finds_exactly_the_meters_that_need_the_partner(backend: Backend) {
     let app = app(backend).await;
-    let ids = create_all(&app, vec![battery(), office(), home(), shop()]).await;
+    let ids = app
+        .create_meters(vec![battery(), office(), home(), shop()])
+        .await;
     let mut needing = Vec::new();
     for id in ids.values() {
         let e = enrollments(&app, id).await;
@@ -283,7 +270,7 @@ async fn partner_action_required_finds_exactly_the_meters_that_need_the_partner(
 
 async fn a_meter_that_moves_region_is_ineligible_for_its_old_programs(backend: Backend) {
     let app = app(backend).await;
-    let ids = create_all(&app, vec![battery()]).await;
+    let ids = app.create_meters(vec![battery()]).await;
     let mut moved = battery();
     moved["transmission_region"] = json!("ISONE");
     moved["utility"] =
@@ -315,7 +302,7 @@ async fn a_meter_that_moves_region_is_ineligible_for_its_old_programs(backend: B
 
 async fn idle_and_disenrolled_meters_are_not_participating(backend: Backend) {
     let app = app(backend).await;
-    let ids = create_all(&app, vec![office(), home()]).await;
+    let ids = app.create_meters(vec![office(), home()]).await;
     let now = time::OffsetDateTime::now_utc();
     let later = now + time::Duration::days(400);
     let at = |t: time::OffsetDateTime| gridroll_domain::timestamp::format(t);
@@ -378,7 +365,7 @@ async fn idle_and_disenrolled_meters_are_not_participating(backend: Backend) {
 
 async fn bad_participation_requests_are_refused_and_change_nothing(backend: Backend) {
     let app = app(backend).await;
-    let ids = create_all(&app, vec![office()]).await;
+    let ids = app.create_meters(vec![office()]).await;
     let path = format!("/v2/meters/{}/participation", ids["office-1"]);
     for body in [
         json!({"participation_preference": "IDLE", "start_time": "2030-01-01T00:00:00Z"}),
@@ -427,7 +414,7 @@ async fn bad_participation_requests_are_refused_and_change_nothing(backend: Back
 
 async fn operator_activation_shows_active_in_details_search_and_enrollments(backend: Backend) {
     let app = app(backend).await;
-    let ids = create_all(&app, vec![office(), battery()]).await;
+    let ids = app.create_meters(vec![office(), battery()]).await;
     let path = format!("/operator/v1/partners/{}/enrollments/activate", app.partner);
     let answer = operator(&app, Method::POST, &path, json!({"program": "CONED-CSRP"})).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
@@ -498,7 +485,7 @@ async fn the_operator_api_is_closed_without_the_token(backend: Backend) {
 
 async fn the_operator_keeps_the_catalog_and_what_each_partner_may_use(backend: Backend) {
     let app = app(backend).await;
-    let ids = create_all(&app, vec![home()]).await;
+    let ids = app.create_meters(vec![home()]).await;
 
     // A new program for the south-east, then a refresh puts existing meters in it.
     let program = json!({
@@ -692,7 +679,7 @@ async fn validate_reports_problems_and_programs_without_storing_anything(backend
 /// and writes the sentence when it is shown.
 async fn reasons_stored_as_sentences_read_the_same_and_a_refresh_leaves_them(backend: Backend) {
     let app = app(backend).await;
-    let ids = create_all(&app, vec![battery(), office()]).await;
+    let ids = app.create_meters(vec![battery(), office()]).await;
     let mut shown = Vec::new();
     for id in [&ids["battery-1"], &ids["office-1"]] {
         shown.push(enrollments(&app, id).await);
@@ -747,7 +734,7 @@ async fn enrollments_stored_as_objects_read_the_same_until_the_meter_is_written_
     backend: Backend,
 ) {
     let app = app(backend).await;
-    let ids = create_all(&app, vec![office(), battery(), home()]).await;
+    let ids = app.create_meters(vec![office(), battery(), home()]).await;
     let path = format!("/operator/v1/partners/{}/enrollments/activate", app.partner);
     let answer = operator(&app, Method::POST, &path, json!({"program": "CONED-CSRP"})).await;
     assert_eq!(answer.body["activated"], 1, "{}", answer.body);

@@ -13,6 +13,7 @@ mod inventory;
 mod lifecycle;
 mod observability;
 mod openapi;
+mod participation;
 mod portal;
 mod portal_meters;
 mod rate_limits;

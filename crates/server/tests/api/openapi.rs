@@ -84,3 +84,39 @@ async fn the_reference_page_shows_every_operation_and_schema_from_this_server_al
         assert!(!page.contains(outside), "the page loads {outside}...");
     }
 }
+
+/// An operation that answers 409 or 404 for a reason of its own says so: its conflicts
+/// beside the Idempotency-Key's, a period to delete that is not there beside a meter.
+#[test]
+fn an_operations_own_conflicts_and_missing_periods_are_described() {
+    let document = &*gridroll_server::openapi::DOCUMENT;
+    for (path, method, own) in [
+        ("/v1.1/meters/archive", "post", "archived already"),
+        (
+            "/v1.1/meters/unarchive",
+            "post",
+            "reference is another meter's",
+        ),
+        ("/v1.1/meters/partner_meter_ref", "patch", "other meters'"),
+        (
+            "/v1.1/enrollment/meters/{meter_id}/market_registration_refresh",
+            "post",
+            "archived",
+        ),
+    ] {
+        let conflict = document["paths"][path][method]["responses"]["409"]["description"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(conflict.contains(own), "{method} {path}: {conflict}");
+        assert!(
+            conflict.contains("Idempotency-Key"),
+            "{method} {path}: {conflict}"
+        );
+    }
+    let missing = &document["paths"]["/v1.1/enrollment/meters/{meter_id}/idle_periods"]["delete"]["responses"]
+        ["404"]["description"];
+    assert!(
+        missing.as_str().unwrap_or_default().contains("to the day"),
+        "{missing}"
+    );
+}

@@ -8,7 +8,7 @@ use gridroll_store::Role;
 use gridroll_testkit::Backend;
 
 use crate::common::portal::{Page, Visitor};
-use crate::common::{TestApp, asset, csv_file, csv_row, meter_ids};
+use crate::common::{TestApp, asset, asset_of, csv_file, csv_row, meter_ids};
 
 const PASSWORD: &str = "a long test passphrase";
 
@@ -132,6 +132,13 @@ async fn the_meter_page_tags_idles_renames_and_archives_the_meter(backend: Backe
         .await;
     archived.assert_contains(r#"<span class="badge archived">ARCHIVED</span>"#);
     archived.assert_contains("Bring the meter back");
+    // Its row would make a new meter: the page says so rather than invite the update.
+    archived.assert_contains("No upload finds an archived meter");
+    assert!(
+        !archived
+            .text
+            .contains("then upload it with “Update existing meters” on")
+    );
     assert_eq!(app.meter(&id).await["is_archived"], true);
     let again = act(&mut visitor, &id, "archive", &[]).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
@@ -187,6 +194,45 @@ async fn the_one_row_download_uploads_again_as_an_update_of_the_same_meter(backe
         meter["tags"],
         serde_json::json!(["north"]),
         "the row carries the tags"
+    );
+}
+
+async fn the_meter_page_names_in_its_dates_the_idle_period_that_keeps_a_program_out(
+    backend: Backend,
+) {
+    let app = TestApp::new(backend).await;
+    let home = asset_of(
+        "np-portal",
+        "SERC",
+        "RESIDENTIAL",
+        &["HVAC"],
+        serde_json::json!({"utility": {"utility_name": "TVA"}}),
+    );
+    let job = app.submit("/v1.1/jobs/meters", vec![home]).await;
+    app.drain().await;
+    let id = meter_ids(&app.job(&job).await)[0].clone();
+    let enrollments = app.get(&format!("/v2/meters/{id}/enrollments")).await.body;
+    let end = enrollments["program_enrollment"][0]["delivery_period_end_date_time"]
+        .as_str()
+        .unwrap()[..10]
+        .to_owned();
+    let idle = app
+        .post_json(
+            &format!("/v1.1/enrollment/meters/{id}/idle_periods"),
+            &serde_json::json!({"idle_periods": [
+                {"start_date": "2020-01-01", "end_date": end, "reason": "Renovation"}]}),
+        )
+        .await;
+    assert_eq!(idle.status, StatusCode::OK, "{}", idle.body);
+
+    let mut visitor = signed_in(&app).await;
+    let page = visitor.get(&format!("/portal/meters/{id}")).await;
+    page.assert_contains(&format!(
+        "Idle 2020-01-01 to {end} (Renovation), which keeps it out of "
+    ));
+    assert!(
+        !page.text.contains(".000Z"),
+        "dates as the meter's, not instants"
     );
 }
 
@@ -260,4 +306,5 @@ gridroll_testkit::backend_tests!(
     the_one_row_download_uploads_again_as_an_update_of_the_same_meter,
     a_browsers_file_name_is_kept_with_what_the_rules_allow,
     the_status_chart_follows_the_enrollment_order_in_badge_colours,
+    the_meter_page_names_in_its_dates_the_idle_period_that_keeps_a_program_out,
 );

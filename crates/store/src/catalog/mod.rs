@@ -1,21 +1,18 @@
-//! The program catalog, the programs each partner may use, and the changes to a meter's
-//! enrollments that do not come from an upload (participation, activation, refresh).
+//! The program catalog, the programs each partner may use, and the operator's changes to
+//! a meter's enrollments (activation, refresh); a partner's participation changes are
+//! the meters' own (`meters::changes`).
 
 mod enrollments;
 mod programs;
 
 use async_trait::async_trait;
-use gridroll_domain::enrollment::PreferenceChange;
 use gridroll_domain::program::Program;
 use gridroll_domain::timestamp::from_millis;
 use gridroll_domain::{MeterId, PartnerId};
 
 pub(crate) use programs::partner_catalog;
 
-use gridroll_domain::lifecycle::Change;
-
 use crate::engine::Engine;
-use crate::meters::{EditError, MeterEdit, MeterStore, Unknown};
 use crate::model::CatalogEntry;
 use crate::{Result, StoreError, work};
 
@@ -52,15 +49,6 @@ pub trait CatalogStore: Send + Sync {
     ) -> Result<(), PartnerProgramsError>;
     /// The programs a partner may use.
     async fn partner_programs(&self, partner: PartnerId, now: i64) -> Result<Vec<Program>>;
-    /// Applies a participation change to meters of a partner, all or none: the answer
-    /// lists the ids that are not the partner's (nothing changed then).
-    async fn set_participation(
-        &self,
-        partner: PartnerId,
-        meters: &[MeterId],
-        change: &PreferenceChange,
-        now: i64,
-    ) -> Result<Vec<MeterId>>;
     /// Makes PENDING enrollments in a program ACTIVE: one meter's, or every meter's of
     /// the partner. Answers how many changed.
     async fn activate_enrollments(
@@ -120,29 +108,6 @@ impl<E: Engine> CatalogStore for E {
             Ok(partner_catalog(db, partner, from_millis(now)).await?.programs)
         }))
         .await
-    }
-
-    async fn set_participation(
-        &self,
-        partner: PartnerId,
-        meters: &[MeterId],
-        change: &PreferenceChange,
-        now: i64,
-    ) -> Result<Vec<MeterId>> {
-        // The same change as Leap's participation calls make, written once.
-        let edits: Vec<MeterEdit> = meters
-            .iter()
-            .map(|&meter| MeterEdit {
-                meter,
-                change: Change::Preference(change.clone()),
-            })
-            .collect();
-        match MeterStore::change_meters(self, partner, &edits, Unknown::Refuse, now).await {
-            Ok(_) => Ok(Vec::new()),
-            Err(EditError::NotFound(missing)) => Ok(missing),
-            Err(EditError::Store(e)) => Err(e),
-            Err(other) => Err(StoreError::Corrupt(other.to_string())),
-        }
     }
 
     async fn activate_enrollments(

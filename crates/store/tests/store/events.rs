@@ -5,11 +5,11 @@ use gridroll_domain::enums::{CreatedBy, ParticipationPreference};
 use gridroll_domain::job::JobStatus;
 use gridroll_domain::webhook::{EventType, SubscriptionRequest};
 use gridroll_domain::{MeterData, MeterId};
-use gridroll_store::{EventTypes, StoreOptions, StoredEvent};
+use gridroll_store::{EditError, EventTypes, StoreOptions, StoredEvent};
 use gridroll_testkit::Backend;
 use serde_json::{Value, json};
 
-use crate::{Fixture, NOW, asset, committed, committed_meters, process};
+use crate::{Fixture, NOW, asset, committed, committed_meters, process, set_participation};
 
 /// The partner's whole feed, oldest first.
 pub async fn feed(f: &Fixture) -> Vec<StoredEvent> {
@@ -167,10 +167,7 @@ async fn activation_and_participation_record_the_changes_they_make_and_no_others
         end: None,
         reason: None,
     };
-    catalog
-        .set_participation(f.partner, &ids, &change, NOW)
-        .await
-        .unwrap();
+    set_participation(&f, &ids, &change).await.unwrap();
     let events = feed(&f).await;
     assert_eq!(
         types(&events[2..]),
@@ -191,10 +188,8 @@ async fn activation_and_participation_record_the_changes_they_make_and_no_others
         json!([])
     );
     // A refused change (a meter that is not the partner's) records nothing.
-    catalog
-        .set_participation(f.partner, &[ids[0], MeterId::new()], &change, NOW)
-        .await
-        .unwrap();
+    let refused = set_participation(&f, &[ids[0], MeterId::new()], &change).await;
+    assert!(matches!(refused, Err(EditError::NotFound(_))));
     assert_eq!(feed(&f).await.len(), 5);
 }
 

@@ -1,13 +1,15 @@
 //! Receiving uploads, the queue, and processing jobs.
 
-use gridroll_domain::JobId;
-use gridroll_domain::job::{AssetStatus, JobStatus};
+use gridroll_domain::job::{AssetStatus, JobStatus, StatusName};
+use gridroll_domain::lifecycle::{Change, PartnerReference};
+use gridroll_domain::{JobId, MeterData, MeterId};
 use gridroll_store::{
-    AssetBatch, AssetFilter, JobField, JobFilter, JobPage, MeterFilter, Search, StoreError,
+    AssetBatch, AssetFilter, JobField, JobFilter, JobPage, MeterEdit, MeterFilter, Search,
+    StoreError, Unknown,
 };
 use gridroll_testkit::Backend;
 
-use crate::{Fixture, LEASE, NOW, committed, meter, new_job};
+use crate::{Fixture, LEASE, NOW, committed, meter, new_job, process};
 
 async fn an_upload_is_invisible_until_committed_and_leaves_nothing_when_discarded(
     backend: Backend,
@@ -311,3 +313,107 @@ gridroll_testkit::backend_tests!(
     abandoned_uploads_are_removed_once_their_receiving_lease_lapses,
     a_failing_job_is_held_back_then_given_up_with_its_rest_failed,
 );
+
+/// On PostgreSQL a chunk looks its references up without a lock, then locks the meters it
+/// replaces: one that another process archives or renames between the two steps must not
+/// be replaced. A lock held on the chunk's first meter stops the chunk between them; the
+/// second meter is changed meanwhile, then the lock is let go. (SQLite's one writer makes
+/// the lookup and the write one step: nothing can come between them.)
+async fn a_meter_changed_between_a_chunks_lookup_and_its_lock_is_left_alone(change: Change) {
+    let f = Fixture::new(Backend::Postgres).await;
+    let first = committed(&f, &["race-1", "race-2"], false).await;
+    process(&f, first, 100).await;
+    let meters = f
+        .stores
+        .meters
+        .search_meters(f.partner, &MeterFilter::default(), None, 10)
+        .await
+        .unwrap();
+    // The chunk locks its meters in id order: it waits at the lower id, having locked
+    // nothing yet, while the higher one is changed.
+    let (held, changed) = (
+        meters[0].id.min(meters[1].id),
+        meters[0].id.max(meters[1].id),
+    );
+    let reference_of = |id: MeterId| {
+        let m = meters.iter().find(|m| m.id == id).unwrap();
+        m.data.partner_reference().to_owned()
+    };
+    let elsewhere = |reference: &str| {
+        let mut asset = crate::asset(reference);
+        asset["customer"]["city"] = "Oakland".into();
+        MeterData::parse(asset).unwrap()
+    };
+    let update = [
+        elsewhere(&reference_of(held)),
+        elsewhere(&reference_of(changed)),
+    ];
+    let job = crate::committed_meters(&f, update.to_vec(), true).await;
+
+    let lock =
+        f.db.lock_rows(&format!(
+            "SELECT 1 FROM meters WHERE id = '{held}' FOR UPDATE"
+        ))
+        .await;
+    let jobs = f.stores.jobs.clone();
+    let chunk = tokio::spawn(async move {
+        assert_eq!(jobs.claim_job("w", LEASE, NOW).await.unwrap(), Some(job));
+        jobs.process_chunk(job, "w", 100, LEASE, false, NOW).await
+    });
+    f.db.until_a_session_waits_for_a_lock().await;
+    f.stores
+        .meters
+        .change_meters(
+            f.partner,
+            &[MeterEdit {
+                meter: changed,
+                change,
+            }],
+            Unknown::Refuse,
+            NOW,
+        )
+        .await
+        .unwrap();
+    lock.release().await;
+    let report = chunk.await.unwrap().unwrap();
+    assert_eq!(report.status, JobStatus::Completed);
+
+    let assets = f
+        .stores
+        .jobs
+        .job_assets(f.partner, job, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(assets[0].meter_id, Some(held));
+    assert_eq!(assets[0].status_name, Some(StatusName::MeterUpdated));
+    // The changed meter holds no claim on the reference any more: the row made a meter
+    // of its own, and the changed one kept its data.
+    assert_eq!(assets[1].status_name, Some(StatusName::MeterCreated));
+    assert_ne!(assets[1].meter_id, Some(changed));
+    let kept = f
+        .stores
+        .meters
+        .get_meter(f.partner, changed)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        kept.data.get("customer.city").and_then(|v| v.as_str()),
+        Some("San Francisco")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_leaves_alone_a_meter_archived_after_its_lookup_on_postgres() {
+    if gridroll_testkit::available(Backend::Postgres).await {
+        a_meter_changed_between_a_chunks_lookup_and_its_lock_is_left_alone(Change::Archive).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_leaves_alone_a_meter_renamed_after_its_lookup_on_postgres() {
+    if gridroll_testkit::available(Backend::Postgres).await {
+        let renamed = Change::Reference(PartnerReference::parse("race-renamed").unwrap());
+        a_meter_changed_between_a_chunks_lookup_and_its_lock_is_left_alone(renamed).await;
+    }
+}

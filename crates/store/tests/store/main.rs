@@ -11,10 +11,14 @@ mod webhooks;
 
 use std::time::Duration;
 
+use gridroll_domain::enrollment::PreferenceChange;
 use gridroll_domain::job::JobStatus;
+use gridroll_domain::lifecycle::Change;
 use gridroll_domain::program::{DEFAULT_CATALOG, parse_catalog};
-use gridroll_domain::{JobId, MeterData, PartnerId};
-use gridroll_store::{AssetBatch, NewJob, Received, StoreOptions, Stores};
+use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
+use gridroll_store::{
+    Applied, AssetBatch, EditError, MeterEdit, NewJob, Received, StoreOptions, Stores, Unknown,
+};
 use gridroll_testkit::{Backend, TestDatabase};
 use serde_json::{Value, json};
 
@@ -126,4 +130,23 @@ pub async fn process(f: &Fixture, job: JobId, chunk: usize) -> JobStatus {
             return report.status;
         }
     }
+}
+
+/// A participation change for each of `meters`, all or none, as the API makes it.
+pub async fn set_participation(
+    f: &Fixture,
+    meters: &[MeterId],
+    change: &PreferenceChange,
+) -> Result<Applied, EditError> {
+    let edits: Vec<MeterEdit> = meters
+        .iter()
+        .map(|&meter| MeterEdit {
+            meter,
+            change: Change::Preference(change.clone()),
+        })
+        .collect();
+    f.stores
+        .meters
+        .change_meters(f.partner, &edits, Unknown::Refuse, NOW)
+        .await
 }

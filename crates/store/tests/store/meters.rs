@@ -1,12 +1,13 @@
-//! Reading and importing meters.
+//! Reading and importing meters, and a partner's changes to them.
 
-use gridroll_domain::enums::CreatedBy;
+use gridroll_domain::enrollment::PreferenceChange;
+use gridroll_domain::enums::{CreatedBy, ParticipationPreference};
 use gridroll_domain::lifecycle::{Change, PartnerReference, Refusal, Tag};
 use gridroll_domain::{MeterId, PartnerId};
 use gridroll_store::{EditError, MeterEdit, MeterFilter, Unknown};
 use gridroll_testkit::Backend;
 
-use crate::{Fixture, NOW, committed, meter, process};
+use crate::{Fixture, NOW, committed, meter, process, set_participation};
 
 fn edit(meter: MeterId, change: Change) -> MeterEdit {
     MeterEdit { meter, change }
@@ -237,7 +238,53 @@ async fn another_partners_meter_is_not_found(backend: Backend) {
     assert_eq!(meters.meter_overview(other).await.unwrap().total, 1);
 }
 
+async fn participation_changes_every_meter_named_or_none(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let ids = f
+        .stores
+        .meters
+        .import_meters(
+            f.partner,
+            CreatedBy::Partner,
+            vec![meter("p-1"), meter("p-2")],
+            NOW,
+        )
+        .await
+        .unwrap();
+    let change = PreferenceChange {
+        preference: ParticipationPreference::Idle,
+        start: NOW,
+        end: Some(NOW + 86_400_000),
+        reason: Some("renovation".to_owned()),
+    };
+    let missing = MeterId::new();
+    let refused = set_participation(&f, &[ids[0], missing], &change).await;
+    assert!(matches!(refused, Err(EditError::NotFound(m)) if m == [missing]));
+    let untouched = f
+        .stores
+        .meters
+        .get_meter(f.partner, ids[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(untouched.abstentions.is_empty(), "nothing is half-applied");
+    let done = set_participation(&f, &ids, &change).await.unwrap();
+    assert_eq!(done.changed, ids);
+    for id in ids {
+        let changed = f
+            .stores
+            .meters
+            .get_meter(f.partner, id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(changed.abstentions.len(), 1);
+        assert_eq!(changed.updated_at, NOW);
+    }
+}
+
 gridroll_testkit::backend_tests!(
+    participation_changes_every_meter_named_or_none,
     imported_meters_may_share_a_reference_and_are_read_by_id_and_by_search,
     another_partners_meter_is_not_found,
     changes_are_all_or_none_and_references_may_be_swapped,

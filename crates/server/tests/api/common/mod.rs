@@ -1,6 +1,7 @@
 //! A test harness: the real router over a fresh database of the backend under test, one
 //! partner with a key, and a worker the test drives by hand.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -303,6 +304,48 @@ impl TestApp {
     /// Processes every job to the end.
     pub async fn drain(&self) {
         self.worker("test-worker").drain().await.unwrap();
+    }
+
+    /// Sends a JSON body with the partner's key.
+    pub async fn send_json(&self, method: Method, uri: &str, body: &Value) -> Answer {
+        self.send(
+            method,
+            uri,
+            Some(&self.key),
+            Some("application/json"),
+            body.to_string(),
+        )
+        .await
+    }
+
+    /// Creates meters from assets, processed to the end; answers their ids by reference.
+    pub async fn create_meters(&self, assets: Vec<Value>) -> BTreeMap<String, String> {
+        let job_id = self.submit("/v1.1/jobs/meters", assets).await;
+        self.drain().await;
+        let job = self.job(&job_id).await;
+        job["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["partner_reference"].as_str().unwrap().to_owned(),
+                    a["meter_id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// The payloads of the partner's events of `types` (comma-separated), oldest first.
+    pub async fn event_payloads(&self, types: &str) -> Vec<Value> {
+        let feed = self.get(&format!("/v1.1/events?event_types={types}")).await;
+        assert_eq!(feed.status, StatusCode::OK, "{}", feed.body);
+        feed.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["payload"].clone())
+            .collect()
     }
 
     pub async fn job(&self, job_id: &str) -> Value {
