@@ -257,6 +257,42 @@ pub trait Db: Send {
 
     /// Like [`Db::execute`], for a statement whose text varies from call to call.
     async fn execute_built(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
+
+    /// Adds `rows` to `table`, each a value per column of `columns`: a bulk write, with
+    /// no statement to plan per batch (a binary `COPY` on PostgreSQL, a prepared insert
+    /// stepped per row on SQLite).
+    async fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &[Column<'_>],
+        rows: &[Vec<Value>],
+    ) -> Result<()>;
+}
+
+/// A column that [`Db::insert_rows`] writes: its name and the kind of its values (a
+/// binary `COPY` sends each in its column's type, NULL included).
+#[derive(Debug, Clone, Copy)]
+pub struct Column<'n> {
+    pub name: &'n str,
+    pub kind: Kind,
+}
+
+/// The kinds of column the store writes in bulk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Bool,
+    Int,
+    Text,
+    Bytes,
+    Uuid,
+}
+
+/// `name kind, ...`: the columns of a bulk write.
+#[macro_export]
+macro_rules! columns {
+    ($($name:ident: $kind:ident),* $(,)?) => {
+        &[$($crate::db::Column { name: stringify!($name), kind: $crate::db::Kind::$kind }),*]
+    };
 }
 
 impl dyn Db + '_ {

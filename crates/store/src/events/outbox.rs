@@ -8,7 +8,7 @@ use gridroll_domain::webhook::EventType;
 use uuid::Uuid;
 
 use crate::db::{Db, Value};
-use crate::{Result, StoreError, values};
+use crate::{Result, StoreError, columns, values};
 
 /// A set of event types.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -78,27 +78,6 @@ pub async fn wanted(db: &mut dyn Db, partner: PartnerId, feed: EventTypes) -> Re
     Ok(wanted)
 }
 
-/// How many events one statement writes, largest first: a change's events go out in
-/// batches of these sizes, so that each statement's text is one of a few, prepared once
-/// per connection and planned once (five values a row, far below either backend's limit
-/// of parameters).
-const BATCHES: [usize; 5] = [500, 100, 20, 5, 1];
-
-/// The statement that writes `rows` events: $1 partner, $2 now, then per event its
-/// number, id, type and payload.
-fn insert_statement(rows: usize) -> String {
-    let values: Vec<String> = (0..rows)
-        .map(|r| {
-            let n = 3 + 4 * r;
-            format!("($1, ${n}, ${}, ${}, ${}, $2)", n + 1, n + 2, n + 3)
-        })
-        .collect();
-    format!(
-        "INSERT INTO events (partner_id, seq, id, event_type, payload, created_at) VALUES {}",
-        values.join(", ")
-    )
-}
-
 /// Records a partner's events in the transaction open on `db`, numbered after the
 /// partner's last. Taking the numbers locks the partner's row until the transaction
 /// ends, so this is the last step of a change.
@@ -115,27 +94,24 @@ pub async fn record(db: &mut dyn Db, partner: PartnerId, events: &[Event], now: 
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("partner {partner} is gone")))?
         .get(0)?;
-    let mut seq = last + 1 - events.len() as u64;
-    let mut rest = events;
-    while !rest.is_empty() {
-        let size = BATCHES
-            .into_iter()
-            .find(|&size| size <= rest.len())
-            .unwrap_or(1);
-        let (batch, after) = rest.split_at(size);
-        let mut params: Vec<Value> = Vec::with_capacity(2 + 4 * size);
-        params.extend([partner.into(), now.into()]);
-        for event in batch {
-            params.extend([
+    let first = last + 1 - events.len() as u64;
+    let rows: Vec<Vec<Value>> = (first..)
+        .zip(events)
+        .map(|(seq, event)| {
+            vec![
+                partner.into(),
                 Value::from(seq),
                 Value::Uuid(Uuid::now_v7()),
                 Value::from(event.event_type.as_ref()),
                 Value::Text(event.stored()),
-            ]);
-            seq += 1;
-        }
-        db.execute(&insert_statement(size), &params).await?;
-        rest = after;
-    }
-    Ok(())
+                now.into(),
+            ]
+        })
+        .collect();
+    db.insert_rows(
+        "events",
+        columns![partner_id: Uuid, seq: Int, id: Uuid, event_type: Text, payload: Text, created_at: Int],
+        &rows,
+    )
+    .await
 }

@@ -18,12 +18,12 @@ use uuid::Uuid;
 use super::segments;
 use crate::ahead::{PreparedAsset, PreparedChunk, StoredAsset};
 use crate::catalog::partner_catalog;
-use crate::db::{Db, Row};
+use crate::db::{Db, Row, Value};
 use crate::evaluate::{self, Catalog, Columns};
 use crate::events::{EventTypes, Outbox};
 use crate::lease::millis;
 use crate::model::{ChunkReport, IndexColumns};
-use crate::{Result, StoreError, rows, values};
+use crate::{Result, StoreError, columns, rows, values};
 
 /// What a worker asks of a chunk: the next `limit` assets of `job`, holding its lease
 /// for `lease` more, recording the events the feed keeps (`feed`) and those the
@@ -270,6 +270,30 @@ pub fn plan_writes<'d>(
     let mut replaces: Vec<MeterWrite> = replaces.into_values().collect();
     replaces.sort_unstable_by_key(|r| r.id);
     Ok(Writes { creates, replaces })
+}
+
+/// Records each asset's outcome, in one bulk write.
+pub async fn write_outcomes(db: &mut dyn Db, job: JobId, plan: &[Planned]) -> Result<()> {
+    let rows: Vec<Vec<Value>> = plan
+        .iter()
+        .map(|Planned { seq, outcome, .. }| {
+            vec![
+                job.into(),
+                Value::from(*seq),
+                Value::from(outcome.status.as_ref()),
+                Value::from(outcome.name.as_ref()),
+                Value::from(&outcome.description),
+                outcome.meter_id.into(),
+            ]
+        })
+        .collect();
+    db.insert_rows(
+        "asset_outcomes",
+        columns![job_id: Uuid, seq: Int, status: Text, status_name: Text,
+                 status_description: Text, meter_id: Uuid],
+        &rows,
+    )
+    .await
 }
 
 /// The counts a chunk adds to its job.

@@ -7,17 +7,56 @@ use bytes::BytesMut;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::{IsNull, ToSql, Type};
 
-use crate::db::{Db, Dialect, Row, Value};
+use crate::db::{Column, Db, Dialect, Kind, Row, Value};
 use crate::{Result, StoreError};
 
 /// A client or transaction of the pool, as a [`Db`].
-pub struct PgDb<'c, C: GenericClient + Sync> {
+pub struct PgDb<'c, C: GenericClient + CopyIn + Sync> {
     client: &'c C,
 }
 
-impl<'c, C: GenericClient + Sync> PgDb<'c, C> {
+impl<'c, C: GenericClient + CopyIn + Sync> PgDb<'c, C> {
     pub fn new(client: &'c C) -> Self {
         Self { client }
+    }
+}
+
+/// What `COPY ... FROM STDIN` is started on: a client of the pool, or a transaction.
+#[async_trait]
+pub trait CopyIn {
+    async fn copy_in_sink(
+        &self,
+        sql: &str,
+    ) -> std::result::Result<tokio_postgres::CopyInSink<bytes::Bytes>, tokio_postgres::Error>;
+}
+
+#[async_trait]
+impl CopyIn for deadpool_postgres::Object {
+    async fn copy_in_sink(
+        &self,
+        sql: &str,
+    ) -> std::result::Result<tokio_postgres::CopyInSink<bytes::Bytes>, tokio_postgres::Error> {
+        self.copy_in(sql).await
+    }
+}
+
+#[async_trait]
+impl CopyIn for deadpool_postgres::Transaction<'_> {
+    async fn copy_in_sink(
+        &self,
+        sql: &str,
+    ) -> std::result::Result<tokio_postgres::CopyInSink<bytes::Bytes>, tokio_postgres::Error> {
+        self.copy_in(sql).await
+    }
+}
+
+fn pg_type(kind: Kind) -> Type {
+    match kind {
+        Kind::Bool => Type::BOOL,
+        Kind::Int => Type::INT8,
+        Kind::Text => Type::TEXT,
+        Kind::Bytes => Type::BYTEA,
+        Kind::Uuid => Type::UUID,
     }
 }
 
@@ -26,7 +65,7 @@ fn params(values: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
 }
 
 #[async_trait]
-impl<C: GenericClient + Sync> Db for PgDb<'_, C> {
+impl<C: GenericClient + CopyIn + Sync> Db for PgDb<'_, C> {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
     }
@@ -49,6 +88,33 @@ impl<C: GenericClient + Sync> Db for PgDb<'_, C> {
 
     async fn execute_built(&mut self, sql: &str, values: &[Value]) -> Result<u64> {
         Ok(self.client.execute(sql, &params(values)).await?)
+    }
+
+    async fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &[Column<'_>],
+        rows: &[Vec<Value>],
+    ) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
+        let types: Vec<Type> = columns.iter().map(|c| pg_type(c.kind)).collect();
+        let sink = self
+            .client
+            .copy_in_sink(&format!(
+                "COPY {table} ({}) FROM STDIN BINARY",
+                names.join(", ")
+            ))
+            .await?;
+        let writer = tokio_postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
+        futures_util::pin_mut!(writer);
+        for row in rows {
+            writer.as_mut().write(&params(row)).await?;
+        }
+        writer.finish().await?;
+        Ok(())
     }
 }
 

@@ -1,12 +1,12 @@
-//! What PostgreSQL does its own way in a job's life: an upload's batch written with one
-//! binary `COPY`, and a chunk's lookups and writes as a handful of set-based statements
-//! over arrays, with the unique index settling a race with another process.
+//! What PostgreSQL does its own way in a job's life: a chunk's lookups and replaces as a
+//! handful of set-based statements over arrays, its new meters copied in with one binary
+//! `COPY`, the unique index settling a race with another process.
 
 use std::collections::{HashMap, HashSet};
 
 use deadpool_postgres::{Object, Transaction};
-use gridroll_domain::job::{Pending, Planned, plan_chunk};
-use gridroll_domain::{JobId, MeterId, PartnerId};
+use gridroll_domain::job::{Pending, plan_chunk};
+use gridroll_domain::{MeterId, PartnerId};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
@@ -19,10 +19,6 @@ use crate::jobs::LARGE_UPLOAD;
 use crate::jobs::chunk::{self, Done, Head, MeterWrite, Stored, Task, Writes};
 use crate::model::ChunkReport;
 use crate::{Result, StoreError, evaluate};
-
-fn seq_param(seq: u64) -> Result<i64> {
-    i64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("sequence {seq} out of range")))
-}
 
 /// The meters a chunk writes, column by column, as `unnest` takes them.
 struct Columnar<'r> {
@@ -203,7 +199,7 @@ async fn try_chunk(
     if !write_meters(tx, partner, &writes, now).await? {
         return Ok(None);
     }
-    write_outcomes(tx, job, &plan).await?;
+    chunk::write_outcomes(db, job, &plan).await?;
     let next = pending.last().map_or(next_seq, |p| p.seq + 1);
     let done = Done {
         partner,
@@ -439,40 +435,5 @@ async fn create_meters(
             .await?;
     }
     writer.finish().await?;
-    Ok(())
-}
-
-/// Records each asset's outcome, in one statement.
-async fn write_outcomes(tx: &Transaction<'_>, job: JobId, plan: &[Planned]) -> Result<()> {
-    if plan.is_empty() {
-        return Ok(());
-    }
-    let mut seqs = Vec::with_capacity(plan.len());
-    let mut statuses = Vec::with_capacity(plan.len());
-    let mut names = Vec::with_capacity(plan.len());
-    let mut descriptions = Vec::with_capacity(plan.len());
-    let mut meter_ids: Vec<Option<Uuid>> = Vec::with_capacity(plan.len());
-    for planned in plan {
-        seqs.push(seq_param(planned.seq)?);
-        statuses.push(planned.outcome.status.as_ref());
-        names.push(planned.outcome.name.as_ref());
-        descriptions.push(planned.outcome.description.as_str());
-        meter_ids.push(planned.outcome.meter_id.map(|m| *m.as_uuid()));
-    }
-    tx.execute(
-        "INSERT INTO asset_outcomes (job_id, seq, status, status_name, status_description,
-             meter_id)
-         SELECT $1, u.* FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[],
-             $6::uuid[]) AS u",
-        &[
-            job.as_uuid(),
-            &seqs,
-            &statuses,
-            &names,
-            &descriptions,
-            &meter_ids,
-        ],
-    )
-    .await?;
     Ok(())
 }

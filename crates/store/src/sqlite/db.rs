@@ -4,9 +4,9 @@
 
 use async_trait::async_trait;
 use rusqlite::Connection;
-use rusqlite::types::{Value as Sql, ValueRef};
+use rusqlite::types::{ToSqlOutput, ValueRef};
 
-use crate::db::{Db, Dialect, Row, Value};
+use crate::db::{Column, Db, Dialect, Row, Value};
 use crate::{Result, StoreError};
 
 /// A connection the store owns while work runs on it.
@@ -51,7 +51,7 @@ impl SqliteDb {
     fn run(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         let mut statement = self.conn.prepare_cached(&Dialect::Sqlite.render(sql))?;
         let columns = statement.column_count();
-        let mut rows = statement.query(rusqlite::params_from_iter(params.iter().map(bind)))?;
+        let mut rows = statement.query(rusqlite::params_from_iter(params.iter().map(Bound)))?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
             let values = (0..columns)
@@ -64,20 +64,25 @@ impl SqliteDb {
 
     fn change(&self, sql: &str, params: &[Value]) -> Result<u64> {
         let mut statement = self.conn.prepare_cached(&Dialect::Sqlite.render(sql))?;
-        let changed = statement.execute(rusqlite::params_from_iter(params.iter().map(bind)))?;
+        let changed = statement.execute(rusqlite::params_from_iter(params.iter().map(Bound)))?;
         Ok(changed as u64)
     }
 }
 
-fn bind(value: &Value) -> Sql {
-    match value {
-        Value::Null => Sql::Null,
-        Value::Bool(b) => Sql::Integer(i64::from(*b)),
-        Value::Int(i) => Sql::Integer(*i),
-        Value::Float(f) => Sql::Real(*f),
-        Value::Text(t) => Sql::Text(t.clone()),
-        Value::Bytes(b) => Sql::Blob(b.clone()),
-        Value::Uuid(u) => Sql::Blob(u.as_bytes().to_vec()),
+/// A value bound as SQLite stores it, its text and bytes lent rather than copied.
+struct Bound<'v>(&'v Value);
+
+impl rusqlite::ToSql for Bound<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self.0 {
+            Value::Null => ValueRef::Null,
+            Value::Bool(b) => ValueRef::Integer(i64::from(*b)),
+            Value::Int(i) => ValueRef::Integer(*i),
+            Value::Float(f) => ValueRef::Real(*f),
+            Value::Text(t) => ValueRef::Text(t.as_bytes()),
+            Value::Bytes(b) => ValueRef::Blob(b),
+            Value::Uuid(u) => ValueRef::Blob(u.as_bytes()),
+        }))
     }
 }
 
@@ -117,5 +122,24 @@ impl Db for SqliteDb {
 
     async fn execute_built(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
         self.change(sql, params)
+    }
+
+    async fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &[Column<'_>],
+        rows: &[Vec<Value>],
+    ) -> Result<()> {
+        let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
+        let places: Vec<String> = (1..=columns.len()).map(|n| format!("?{n}")).collect();
+        let mut insert = self.conn.prepare_cached(&format!(
+            "INSERT INTO {table} ({}) VALUES ({})",
+            names.join(", "),
+            places.join(", ")
+        ))?;
+        for row in rows {
+            insert.execute(rusqlite::params_from_iter(row.iter().map(Bound)))?;
+        }
+        Ok(())
     }
 }

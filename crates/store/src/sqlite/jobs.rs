@@ -4,10 +4,9 @@
 
 use std::collections::HashMap;
 
-use gridroll_domain::JobId;
 use gridroll_domain::MeterId;
 use gridroll_domain::PartnerId;
-use gridroll_domain::job::{Pending, Planned, plan_chunk};
+use gridroll_domain::job::{Pending, plan_chunk};
 use rusqlite::{Connection, params};
 
 use super::db::SqliteDb;
@@ -50,7 +49,7 @@ pub fn process_chunk(
     let before = replaced_state(db.conn(), partner, &chunk::replaced_meters(&plan))?;
     let writes = chunk::plan_writes(&plan, &input, &before)?;
     write_meters(db.conn(), partner, &writes, now)?;
-    write_outcomes(db.conn(), job, &plan)?;
+    run_now(chunk::write_outcomes(db, job, &plan))?;
     let next = pending.last().map_or(next_seq, |p| p.seq + 1);
     let done = Done {
         partner,
@@ -181,26 +180,6 @@ fn write_meters(conn: &Connection, partner: PartnerId, writes: &Writes, now: i64
                 now
             ])?;
         }
-    }
-    Ok(())
-}
-
-/// Records each asset's outcome.
-fn write_outcomes(conn: &Connection, job: JobId, plan: &[Planned]) -> Result<()> {
-    let mut record = conn.prepare_cached(
-        "INSERT INTO asset_outcomes (job_id, seq, status, status_name, status_description,
-             meter_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    for Planned { seq, outcome, .. } in plan {
-        record.execute(params![
-            job.as_uuid(),
-            seq,
-            outcome.status.as_ref(),
-            outcome.name.as_ref(),
-            outcome.description,
-            outcome.meter_id.map(|m| *m.as_uuid()),
-        ])?;
     }
     Ok(())
 }
