@@ -69,23 +69,42 @@ pub struct Outcome {
     pub meter_id: Option<MeterId>,
 }
 
+impl StatusName {
+    /// The description every outcome of this name has, where it is always the same: a
+    /// job keeps it once, here, rather than with each of its assets.
+    pub fn fixed_description(self) -> Option<&'static str> {
+        match self {
+            Self::MeterCreated => Some("A new meter was created."),
+            Self::MeterUpdated => {
+                Some("The existing meter was updated; all of its data was replaced.")
+            }
+            _ => None,
+        }
+    }
+}
+
 impl Outcome {
     pub fn created(meter_id: MeterId) -> Self {
+        Self::completed(StatusName::MeterCreated, meter_id)
+    }
+
+    pub fn updated(meter_id: MeterId) -> Self {
+        Self::completed(StatusName::MeterUpdated, meter_id)
+    }
+
+    fn completed(name: StatusName, meter_id: MeterId) -> Self {
         Self {
             status: AssetStatus::Completed,
-            name: StatusName::MeterCreated,
-            description: "A new meter was created.".to_owned(),
+            name,
+            description: name.fixed_description().unwrap_or_default().to_owned(),
             meter_id: Some(meter_id),
         }
     }
 
-    pub fn updated(meter_id: MeterId) -> Self {
-        Self {
-            status: AssetStatus::Completed,
-            name: StatusName::MeterUpdated,
-            description: "The existing meter was updated; all of its data was replaced.".to_owned(),
-            meter_id: Some(meter_id),
-        }
+    /// The description as a job keeps it: none where it is the name's fixed one.
+    pub fn kept_description(&self) -> Option<&str> {
+        (self.name.fixed_description() != Some(self.description.as_str()))
+            .then_some(self.description.as_str())
     }
 
     pub fn duplicate(existing: &[MeterId]) -> Self {
@@ -242,6 +261,25 @@ pub fn given_up_description(failures: u32, reference: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_completed_outcome_keeps_no_description_and_any_other_keeps_its_own() {
+        let id = MeterId::new();
+        for outcome in [Outcome::created(id), Outcome::updated(id)] {
+            assert_eq!(outcome.kept_description(), None);
+            assert_eq!(
+                outcome.name.fixed_description(),
+                Some(outcome.description.as_str())
+            );
+        }
+        let duplicate = Outcome::duplicate(&[id]);
+        assert_eq!(
+            duplicate.kept_description(),
+            Some(duplicate.description.as_str())
+        );
+        assert_eq!(duplicate.name.fixed_description(), None);
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -88,10 +88,17 @@ async fn outcomes(
 }
 
 fn outcome(row: &Row) -> Result<Outcome> {
+    let name: Option<StatusName> = row.parse_opt(2)?;
+    let kept: Option<String> = row.get(3)?;
     Ok(Outcome {
         status: row.parse(1)?,
-        name: row.parse_opt(2)?,
-        description: row.get(3)?,
+        name,
+        // A completed asset's description is its name's, kept once (see
+        // `Outcome::kept_description`).
+        description: kept.or_else(|| {
+            name.and_then(StatusName::fixed_description)
+                .map(str::to_owned)
+        }),
         meter_id: row.get(4)?,
     })
 }

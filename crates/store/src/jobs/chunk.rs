@@ -282,7 +282,7 @@ pub async fn write_outcomes(db: &mut dyn Db, job: JobId, plan: &[Planned]) -> Re
                 Value::from(*seq),
                 Value::from(outcome.status.as_ref()),
                 Value::from(outcome.name.as_ref()),
-                Value::from(&outcome.description),
+                outcome.kept_description().into(),
                 outcome.meter_id.into(),
             ]
         })
