@@ -352,7 +352,7 @@ async fn walk_job(
 }
 
 /// The assets of one job with one of `statuses` (none of them a meter's), from their
-/// outcomes, then the segments that hold them.
+/// outcomes, a page at a time, then the segments that hold them.
 async fn walk_unmade(
     db: &mut dyn Db,
     job: JobId,
@@ -361,50 +361,78 @@ async fn walk_unmade(
     filter: &AssetFilter,
     visit: &mut (dyn FnMut(JobId, Listed) -> Result<bool> + Send),
 ) -> Result<bool> {
+    let mut from_seq = from_seq;
+    loop {
+        let found = unmade_outcomes(db, job, from_seq, statuses).await?;
+        let Some((last, _)) = found.last() else {
+            return Ok(true);
+        };
+        let (next, full) = (last + 1, found.len() == OUTCOMES_PER_READ);
+        let mut found = found.into_iter().peekable();
+        while let Some((seq, _)) = found.peek() {
+            // The segment that holds the next one, and those of it that it holds.
+            let segment: Segment = segments::covering(db, job, *seq, seq + 1)
+                .await?
+                .pop()
+                .ok_or_else(|| {
+                    crate::StoreError::Corrupt(format!("job {job}: no segment for {seq}"))
+                })?;
+            let lines: Vec<&str> = segment.lines().map(|(_, line)| line).collect();
+            while let Some((seq, _)) = found.peek() {
+                let Some(line) = seq
+                    .checked_sub(segment.first_seq)
+                    .and_then(|at| lines.get(at as usize))
+                else {
+                    break;
+                };
+                let line = *line;
+                let (seq, outcome) = found.next().expect("peeked");
+                let listed = Listed {
+                    seq,
+                    asset: segments::read(line)?,
+                    outcome: Some(outcome),
+                    created_at: segment.created_at,
+                };
+                if takes(filter, &listed)? && !visit(job, listed)? {
+                    return Ok(false);
+                }
+            }
+        }
+        if !full {
+            return Ok(true);
+        }
+        from_seq = next;
+    }
+}
+
+/// Outcomes of failures read per statement.
+const OUTCOMES_PER_READ: usize = 1000;
+
+/// The next outcomes of a job with one of `statuses` (none of them a meter's), from
+/// `from_seq` on, through the index that holds only those.
+async fn unmade_outcomes(
+    db: &mut dyn Db,
+    job: JobId,
+    from_seq: u64,
+    statuses: &[String],
+) -> Result<Vec<(u64, Outcome)>> {
     let mut c = crate::query::Conditions::new(db.dialect());
     c.eq("job_id", Value::from(job));
-    // The condition of the index that holds only these outcomes.
     c.push("status <> 'COMPLETED'");
     c.one_of("status", statuses.iter().map(|s| Value::Text(s.clone())));
     let from = c.bind(Value::from(from_seq));
     c.push(format!("seq >= {from}"));
+    let limit = c.bind(Value::from(OUTCOMES_PER_READ));
     let sql = format!(
         "SELECT seq, status, status_name, status_description, meter_id FROM asset_outcomes
-         WHERE {} ORDER BY seq",
+         WHERE {} ORDER BY seq LIMIT {limit}",
         c.sql()
     );
-    let found: Vec<(u64, Outcome)> = db
-        .query_built(&sql, &c.params)
+    db.query_built(&sql, &c.params)
         .await?
         .iter()
         .map(|row| Ok((row.get(0)?, outcome(row)?)))
-        .collect::<Result<_>>()?;
-    let mut found = found.into_iter().peekable();
-    while let Some((seq, _)) = found.peek() {
-        // The segment that holds the next one, and those of it that it holds.
-        let segment: Segment = segments::covering(db, job, *seq, seq + 1)
-            .await?
-            .pop()
-            .ok_or_else(|| {
-                crate::StoreError::Corrupt(format!("job {job}: no segment for {seq}"))
-            })?;
-        let lines: HashMap<u64, &str> = segment.lines().collect();
-        while let Some((seq, _)) = found.peek() {
-            let Some(line) = lines.get(seq) else { break };
-            let line = *line;
-            let (seq, outcome) = found.next().expect("peeked");
-            let listed = Listed {
-                seq,
-                asset: segments::read(line)?,
-                outcome: Some(outcome),
-                created_at: segment.created_at,
-            };
-            if takes(filter, &listed)? && !visit(job, listed)? {
-                return Ok(false);
-            }
-        }
-    }
-    Ok(true)
+        .collect()
 }
 
 /// A page of a partner's provisional assets: newest job first, each job's assets in

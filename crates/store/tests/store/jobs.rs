@@ -224,19 +224,20 @@ async fn every_asset_of_several_jobs_is_listed_once_in_order_across_their_segmen
 async fn the_assets_that_made_no_meter_are_found_from_their_outcomes(backend: Backend) {
     let f = Fixture::new(backend).await;
     let jobs = &f.stores.jobs;
-    let older = processed_job(&f, "a", 1_500, 5_000).await;
+    // More failures than one read of outcomes takes.
+    let older = processed_job(&f, "a", 11_000, 5_000).await;
     let newer = processed_job(&f, "b", 40, 5_000).await;
     let duplicates = AssetFilter {
         statuses: Some(vec![AssetStatus::Duplicate, AssetStatus::Failed]),
         ..AssetFilter::default()
     };
     let found = jobs
-        .list_provisional_assets(f.partner, &duplicates, None, 1_000)
+        .list_provisional_assets(f.partner, &duplicates, None, 2_000)
         .await
         .unwrap();
     let expected: Vec<_> = (0..4)
         .map(|k| (newer, 9 + 10 * k))
-        .chain((0..150).map(|k| (older, 9 + 10 * k)))
+        .chain((0..1_100).map(|k| (older, 9 + 10 * k)))
         .collect();
     let got: Vec<_> = found.iter().map(|a| (a.job_id, a.state.seq)).collect();
     assert_eq!(got, expected);
