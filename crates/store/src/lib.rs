@@ -38,14 +38,15 @@ pub use accounts::{
 pub use catalog::{CatalogStore, PartnerProgramsError};
 pub use engine::{Engine, Work};
 pub use error::{Result, StoreError};
+pub use evaluate::Catalog;
 pub use events::{EventStore, EventTypes, FEED_SCAN, FeedPage, StoredEvent};
 pub use idempotency::{Claim, Hold, IdempotencyStore, KeptAnswer};
 pub use jobs::JobStore;
 pub use meters::{Applied, EditError, MeterEdit, MeterOverview, MeterStore, Taken, Unknown};
 pub use model::{
-    ApiKeyHash, AssetField, AssetFilter, AssetState, CatalogEntry, ChunkReport, Facet, Job,
-    JobField, JobFilter, JobPage, Meter, MeterFilter, NewAsset, NewJob, Partner, ProvisionalAsset,
-    Search, StoredMeter,
+    ApiKeyHash, AssetField, AssetFilter, AssetState, CatalogEntry, ChunkReport, Facet,
+    IndexColumns, Job, JobField, JobFilter, JobPage, Meter, MeterFilter, NewAsset, NewJob, Partner,
+    ProvisionalAsset, Search, StoredMeter,
 };
 pub use webhooks::{
     AttemptResult, Claimed, DispatchRules, Due, DueBatch, LoggedAttempt, Redelivery, Webhook,
