@@ -258,6 +258,25 @@ proptest! {
     }
 
     #[test]
+    fn a_catalog_naming_more_fields_than_are_kept_on_the_stack_is_evaluated_the_same(
+        data in testing::meter()
+    ) {
+        // One program in every region that asks for every field of the model.
+        let mut programs = default_catalog();
+        programs[0].transmission_regions = TransmissionRegion::VARIANTS
+            .iter()
+            .map(|r| r.parse().unwrap())
+            .collect();
+        programs[0].required_fields = every_path();
+        let compiled = CompiledCatalog::compile(&programs).expect("valid programs compile");
+        prop_assert!(compiled.picks.len() > PICKED_ON_STACK);
+        let text = encode(&data);
+        let evaluation = compiled.evaluate(&text, &[]).unwrap();
+        let expected = reevaluate(&programs, &decode(&text).unwrap(), &[]);
+        prop_assert_eq!(evaluation.to_enrollments(), expected);
+    }
+
+    #[test]
     fn a_picked_field_is_the_value_the_meter_holds_at_its_path(data in testing::meter()) {
         let mut picks = Picks::default();
         let paths = every_path();
