@@ -21,7 +21,7 @@ use gridroll_domain::intake::{Format, read_compact_assets};
 use gridroll_domain::job::Pending;
 use gridroll_domain::program::{DEFAULT_CATALOG, parse_catalog};
 use gridroll_store::ahead::{PreparedChunk, StoredAsset};
-use gridroll_store::{Catalog, IndexColumns, NewAsset};
+use gridroll_store::{Catalog, IndexColumns};
 use time::macros::datetime;
 
 #[allow(dead_code)]
@@ -69,20 +69,19 @@ fn read_assets(options: &Options) -> Vec<StoredAsset> {
     let file = BufReader::new(File::open(&path).expect("the CSV file"));
     let mut assets = Vec::new();
     read_compact_assets(Format::Csv, file, &mut |asset| {
-        let new = NewAsset::compact(assets.len() as u64, asset);
         assets.push(StoredAsset {
             pending: Pending {
-                seq: new.seq,
-                partner_reference: new.partner_reference,
+                seq: assets.len() as u64,
+                partner_reference: asset.partner_reference,
             },
             index: IndexColumns {
-                transmission_region: new.transmission_region,
-                customer_classification: new.customer_classification,
-                meter_type: new.meter_type,
-                load_types: new.load_types,
-                customer_group: new.customer_group,
+                transmission_region: asset.transmission_region.as_ref().to_owned(),
+                customer_classification: asset.customer_classification.as_ref().to_owned(),
+                meter_type: asset.meter_type.as_ref().to_owned(),
+                load_types: asset.load_types,
+                customer_group: asset.customer_group,
             },
-            input: new.data,
+            input: asset.data,
         });
         ControlFlow::Continue(())
     })
