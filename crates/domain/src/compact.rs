@@ -34,6 +34,12 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+impl DecodeError {
+    pub(crate) fn new(message: impl fmt::Display) -> Self {
+        Self(message.to_string())
+    }
+}
+
 /// A valid asset as a job stores it: its data in the compact form, with the values of the
 /// fields that searches filter on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -340,7 +346,7 @@ impl<'de> Visitor<'de> for ListSeed {
 }
 
 /// A value that may be `null` (an absent field in the middle of an object).
-struct Optional<S>(S);
+pub(crate) struct Optional<S>(pub(crate) S);
 
 impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Optional<S> {
     type Value = Option<S::Value>;

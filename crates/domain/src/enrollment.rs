@@ -350,17 +350,22 @@ pub fn summarize(
     Summary {
         global_status: global_status(statuses),
         partner_action_required,
-        // An ELIGIBLE enrollment is the one partner action there is (see `view`).
-        action_types: if partner_action_required {
-            vec![ActionType::NoMissingFields]
-        } else {
-            Vec::new()
-        },
+        action_types: summary_action_types(partner_action_required).to_vec(),
         pending_programs: enrollments
             .iter()
             .filter(|e| e.status == EnrollmentStatus::Pending)
             .map(|e| e.program.clone())
             .collect(),
+    }
+}
+
+/// The partner's action types a summary lists: an ELIGIBLE enrollment is the one partner
+/// action there is (see [`view`]).
+pub fn summary_action_types(partner_action_required: bool) -> &'static [ActionType] {
+    if partner_action_required {
+        &[ActionType::NoMissingFields]
+    } else {
+        &[]
     }
 }
 

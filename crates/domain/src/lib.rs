@@ -3,6 +3,7 @@
 //! no async, no database.
 
 pub mod compact;
+pub mod compiled;
 pub mod csv_layout;
 pub mod eligibility;
 pub mod enrollment;
@@ -18,6 +19,8 @@ pub mod schema;
 pub mod scope;
 pub mod suggest;
 pub mod template;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod text;
 pub mod timestamp;
 pub mod webhook;

@@ -9,7 +9,7 @@ use gridroll_domain::job::{JobStatus, Pending};
 use tokio::task::JoinHandle;
 
 use crate::Result;
-use crate::evaluate::{self, Catalog, Columns};
+use crate::evaluate::{Catalog, Columns};
 use crate::model::{ChunkReport, IndexColumns};
 
 /// A chunk's assets read and evaluated ahead of writing them: the work that needs no
@@ -51,21 +51,15 @@ impl PreparedChunk {
         rows: Vec<StoredAsset>,
         catalog: Catalog,
     ) -> Result<Self> {
-        let assets = rows
-            .into_iter()
-            .map(|stored| {
-                let meter = evaluate::parse_input(&stored.input)?;
-                let mut as_new = evaluate::evaluate(&catalog, &meter, &[], &[]);
-                // Only the stored form is written: the chunk stays small while it waits.
-                as_new.list = Vec::new();
-                Ok(PreparedAsset {
-                    index: stored.index,
-                    as_new,
-                    pending: stored.pending,
-                    data: stored.input,
-                })
-            })
-            .collect::<Result<_>>()?;
+        let mut assets = Vec::with_capacity(rows.len());
+        for stored in rows {
+            assets.push(PreparedAsset {
+                as_new: catalog.evaluate_new(&stored.input)?,
+                index: stored.index,
+                pending: stored.pending,
+                data: stored.input,
+            });
+        }
         Ok(Self {
             from_seq,
             limit,

@@ -2,13 +2,14 @@
 //! always written together with the meter: the same code for both backends.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
+use gridroll_domain::compiled::{CompiledCatalog, EnrollmentRef, Evaluation};
 use gridroll_domain::enrollment::{self, Abstention, Enrollment, Schedule, Summary};
 use gridroll_domain::program::Program;
 use gridroll_domain::{MeterData, compact};
+use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
-use serde::ser::{SerializeSeq, Serializer};
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::{Result, StoreError};
@@ -18,6 +19,8 @@ pub struct Catalog {
     pub programs: Vec<Program>,
     pub by_id: HashMap<String, Program>,
     pub schedule: Schedule,
+    /// The programs compiled for a job's assets, the first time one is evaluated.
+    compiled: OnceLock<Option<CompiledCatalog>>,
 }
 
 impl Catalog {
@@ -31,6 +34,7 @@ impl Catalog {
             programs,
             by_id,
             schedule,
+            compiled: OnceLock::new(),
         }
     }
 
@@ -48,7 +52,7 @@ impl Catalog {
 }
 
 /// The enrollment columns of a meter, ready to write.
-#[derive(Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Columns {
     /// The enrollments, as evaluated.
     pub list: Vec<Enrollment>,
@@ -62,20 +66,115 @@ pub struct Columns {
 
 impl Columns {
     fn new(list: Vec<Enrollment>, summary: Summary) -> Self {
+        Self::summarized(stored_enrollments(&list), list, summary)
+    }
+
+    fn summarized(enrollments: String, list: Vec<Enrollment>, summary: Summary) -> Self {
         Self {
-            enrollments: stored_enrollments(&list),
+            enrollments,
             list,
-            global_status: summary.global_status.to_string(),
+            global_status: summary.global_status.as_ref().to_owned(),
             action_required: summary.partner_action_required,
-            action_types: summary
-                .action_types
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
-            pending_programs: summary.pending_programs.join(","),
+            action_types: joined(&summary.action_types),
+            pending_programs: joined(&summary.pending_programs),
         }
     }
+
+    /// The columns of a compiled evaluation, with the list of enrollments when `list`.
+    fn compiled(
+        evaluation: &Evaluation,
+        catalog: &Catalog,
+        abstentions: &[Abstention],
+        list: bool,
+    ) -> Self {
+        let enrollments = stored(evaluation.enrollments());
+        if !abstentions.is_empty() {
+            // Idle and disenrolled periods may keep the meter out of delivery periods:
+            // the summary's own rules decide.
+            let all = evaluation.to_enrollments();
+            let summary =
+                enrollment::summarize(&all, &catalog.by_id, abstentions, &catalog.schedule);
+            let list = if list { all } else { Vec::new() };
+            return Self::summarized(enrollments, list, summary);
+        }
+        Self {
+            enrollments,
+            list: if list {
+                evaluation.to_enrollments()
+            } else {
+                Vec::new()
+            },
+            global_status: evaluation.global_status().as_ref().to_owned(),
+            action_required: evaluation.partner_action_required(),
+            action_types: joined(evaluation.action_types()),
+            pending_programs: joined(evaluation.pending_programs()),
+        }
+    }
+}
+
+/// Values separated by commas, as the summary's columns hold them.
+fn joined<T: AsRef<str>>(values: impl IntoIterator<Item = T>) -> String {
+    let mut out = String::new();
+    for (i, value) in values.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(value.as_ref());
+    }
+    out
+}
+
+impl Catalog {
+    /// The programs compiled for evaluating a job's assets, once per catalog; `None` when
+    /// a program's definition is one its checks refuse (stored around the API and the
+    /// command), which the interpreted rules then evaluate.
+    fn compiled(&self) -> Option<&CompiledCatalog> {
+        self.compiled
+            .get_or_init(|| {
+                let compiled = CompiledCatalog::compile(&self.programs);
+                if compiled.is_none() {
+                    tracing::warn!(
+                        "a program's stored definition does not pass its checks: assets are evaluated by the interpreted rules"
+                    );
+                }
+                compiled
+            })
+            .as_ref()
+    }
+
+    /// Evaluates an asset of a job (its data in the compact form) as a new meter. Only
+    /// the stored form of its enrollments is kept, not their list: that is all a created
+    /// meter writes, and a chunk prepared ahead stays small while it waits.
+    pub fn evaluate_new(&self, input: &str) -> Result<Columns> {
+        let Some(compiled) = self.compiled() else {
+            let mut columns = evaluate(self, &parse_input(input)?, &[], &[]);
+            columns.list = Vec::new();
+            return Ok(columns);
+        };
+        let evaluation = compiled.evaluate(input, &[]).map_err(corrupt)?;
+        Ok(Columns::compiled(&evaluation, self, &[], false))
+    }
+
+    /// Evaluates an asset of a job as the new data of a meter that had the `previous`
+    /// enrollments and these idle and disenrolled periods, as [`evaluate`] does.
+    pub fn evaluate_input(
+        &self,
+        input: &str,
+        previous: &[Enrollment],
+        abstentions: &[Abstention],
+    ) -> Result<Columns> {
+        match self.compiled() {
+            Some(compiled) if is_compact(input) => {
+                let evaluation = compiled.evaluate(input, previous).map_err(corrupt)?;
+                Ok(Columns::compiled(&evaluation, self, abstentions, true))
+            }
+            _ => Ok(evaluate(self, &parse_data(input)?, previous, abstentions)),
+        }
+    }
+}
+
+fn corrupt(e: compact::DecodeError) -> StoreError {
+    StoreError::Corrupt(e.to_string())
 }
 
 /// Evaluates a meter's data against the catalog, keeping what holds of `previous`.
@@ -107,8 +206,70 @@ pub fn summarize(
 /// fields would repeat in every entry of every meter; without them the column is about
 /// half the size, and every byte of it is logged and copied back on each write.
 pub fn stored_enrollments(list: &[Enrollment]) -> String {
-    let rows: Vec<StoredEnrollment<'_>> = list.iter().map(StoredEnrollment).collect();
-    serde_json::to_string(&rows).expect("enrollments serialize")
+    stored(list.iter().map(EnrollmentRef::from))
+}
+
+fn stored<'e>(enrollments: impl ExactSizeIterator<Item = EnrollmentRef<'e>>) -> String {
+    // About what a program's entry takes, so that the text is seldom copied as it grows.
+    let mut out = Vec::with_capacity(2 + 64 * enrollments.len());
+    out.push(b'[');
+    for (i, e) in enrollments.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_stored(&mut out, &e);
+    }
+    out.push(b']');
+    String::from_utf8(out).expect("JSON is UTF-8")
+}
+
+/// Writes one enrollment as stored, straight into the text: it is written for every
+/// program of every meter a job writes.
+fn write_stored(out: &mut Vec<u8>, e: &EnrollmentRef) {
+    out.push(b'[');
+    write_string(out, e.program);
+    out.extend_from_slice(b",\"");
+    // Status names are identifiers: nothing in them needs escaping.
+    out.extend_from_slice(e.status.as_ref().as_bytes());
+    out.push(b'"');
+    let reasons = !e.reasons.is_empty() || e.activated_at.is_some();
+    if !e.missing.is_empty() || reasons {
+        out.push(b',');
+        out.push(b'[');
+        for (i, path) in e.missing.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_string(out, path);
+        }
+        out.push(b']');
+    }
+    if reasons {
+        out.push(b',');
+        serde_json::to_writer(&mut *out, &e.reasons).expect("reasons serialize");
+    }
+    if let Some(at) = e.activated_at {
+        out.push(b',');
+        serde_json::to_writer(&mut *out, &at).expect("a number serializes");
+    }
+    out.push(b']');
+}
+
+/// Writes a JSON string: as it is when nothing in it needs escaping, as program
+/// identifiers and field paths never do.
+fn write_string(out: &mut Vec<u8>, s: &str) {
+    // Every byte looked at, without stopping at the first to escape: a loop the
+    // compiler turns into a few vector instructions.
+    let plain = !s.bytes().fold(false, |escape, b| {
+        escape | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(&mut *out, s).expect("a string serializes");
+    }
 }
 
 /// Reads a meter's stored enrollments: their stored form, or the objects with named fields
@@ -125,36 +286,6 @@ pub fn parse_enrollments(text: &str) -> Result<Vec<Enrollment>> {
     }
     let rows: Vec<EnrollmentRow> = serde_json::from_str(text).map_err(corrupt)?;
     Ok(rows.into_iter().map(|row| row.0).collect())
-}
-
-struct StoredEnrollment<'a>(&'a Enrollment);
-
-impl Serialize for StoredEnrollment<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let e = self.0;
-        let len = if e.activated_at.is_some() {
-            5
-        } else if !e.reasons.is_empty() {
-            4
-        } else if !e.missing.is_empty() {
-            3
-        } else {
-            2
-        };
-        let mut row = serializer.serialize_seq(Some(len))?;
-        row.serialize_element(&e.program)?;
-        row.serialize_element(&e.status)?;
-        if len > 2 {
-            row.serialize_element(&e.missing)?;
-        }
-        if len > 3 {
-            row.serialize_element(&e.reasons)?;
-        }
-        if len > 4 {
-            row.serialize_element(&e.activated_at)?;
-        }
-        row.end()
-    }
 }
 
 struct EnrollmentRow(Enrollment);
@@ -239,7 +370,11 @@ fn is_compact(stored: &str) -> bool {
 mod tests {
     use gridroll_domain::eligibility::Reason;
     use gridroll_domain::enums::EnrollmentStatus;
+    use gridroll_domain::program::{DEFAULT_CATALOG, parse_catalog};
+    use gridroll_domain::testing;
+    use gridroll_domain::timestamp::to_millis;
     use proptest::prelude::*;
+    use serde_json::json;
 
     use super::*;
 
@@ -309,6 +444,28 @@ mod tests {
         }
     }
 
+    /// The stored form as serde writes it, one array per enrollment cut after its last
+    /// element that is not empty: the reference the writer is held to.
+    fn serialized(list: &[Enrollment]) -> String {
+        let rows: Vec<serde_json::Value> = list
+            .iter()
+            .map(|e| {
+                let mut row = vec![json!(e.program), json!(e.status)];
+                if e.activated_at.is_some() || !e.reasons.is_empty() || !e.missing.is_empty() {
+                    row.push(json!(e.missing));
+                }
+                if e.activated_at.is_some() || !e.reasons.is_empty() {
+                    row.push(json!(e.reasons));
+                }
+                if let Some(at) = e.activated_at {
+                    row.push(json!(at));
+                }
+                serde_json::Value::Array(row)
+            })
+            .collect();
+        serde_json::to_string(&rows).unwrap()
+    }
+
     fn any_enrollment() -> impl Strategy<Value = Enrollment> {
         let statuses = prop::sample::select(vec![
             EnrollmentStatus::Active,
@@ -328,9 +485,10 @@ mod tests {
             0..=5,
         );
         (
-            "[A-Z][A-Z0-9-]{0,12}|\\PC{0,8}",
+            // Identifiers, any text, and the characters JSON escapes.
+            "[A-Z][A-Z0-9-]{0,12}|\\PC{0,8}|[\\x00-\\x1f\"\\\\a]{1,4}",
             statuses,
-            prop::collection::vec("[a-z_.]{1,30}|\\PC{0,6}", 0..3),
+            prop::collection::vec("[a-z_.]{1,30}|\\PC{0,6}|[\\x00-\\x1f\"\\\\a]{1,4}", 0..3),
             reasons,
             prop::option::of(any::<i64>()),
         )
@@ -345,12 +503,102 @@ mod tests {
             )
     }
 
+    const NOW: OffsetDateTime = time::macros::datetime!(2027-03-01 00:00 UTC);
+
+    /// A partner's programs, an asset of a job in its compact form, and what the meter
+    /// it replaces held.
+    fn replacing() -> impl Strategy<Value = (Vec<Program>, String, Vec<Enrollment>, Vec<Abstention>)>
+    {
+        testing::catalog().prop_flat_map(|programs| {
+            let previous = testing::previous(&programs);
+            (
+                Just(programs),
+                testing::meter().prop_map(|data| compact::encode(&data)),
+                previous,
+                testing::abstentions(to_millis(NOW)),
+            )
+        })
+    }
+
+    #[test]
+    fn a_catalog_its_checks_refuse_is_evaluated_by_the_interpreted_rules() {
+        let mut programs = parse_catalog(DEFAULT_CATALOG).unwrap();
+        programs[0].required_fields.push("device.colour".to_owned());
+        let catalog = Catalog::new(programs, NOW);
+        assert!(catalog.compiled().is_none());
+        let data = MeterData::parse(serde_json::json!({
+            "partner_reference": "m-1", "transmission_region": "CAISO",
+            "customer_classification": "RESIDENTIAL", "load_types": ["BATTERY_STORAGE"],
+            "meter_type": "DEVICE",
+            "customer": {"street_1": "1 Main St", "postal_code": "94105", "city": "Springfield",
+                         "state_or_province_code": "CA", "country_code": "US"},
+        }))
+        .unwrap();
+        let input = compact::encode(&data);
+        let columns = catalog.evaluate_new(&input).unwrap();
+        assert!(
+            columns.enrollments.contains("device.colour"),
+            "{}",
+            columns.enrollments
+        );
+        let mut expected = evaluate(&catalog, &data, &[], &[]);
+        expected.list = Vec::new();
+        assert_eq!(columns, expected);
+    }
+
+    #[test]
+    fn an_asset_that_is_not_a_compact_meter_is_reported_corrupt() {
+        let catalog = Catalog::new(parse_catalog(DEFAULT_CATALOG).unwrap(), NOW);
+        for input in [
+            "",
+            "[1,2",
+            r#"["m-1","NOWHERE","RESIDENTIAL",["HVAC"],"DEVICE"]"#,
+        ] {
+            let error = catalog.evaluate_new(input).unwrap_err();
+            assert!(matches!(error, StoreError::Corrupt(_)), "{input}: {error}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn an_asset_evaluated_as_a_new_meter_has_the_columns_the_interpreted_rules_give_it(
+            (programs, input, _, _) in replacing()
+        ) {
+            let catalog = Catalog::new(programs, NOW);
+            let columns = catalog.evaluate_new(&input).unwrap();
+            prop_assert!(catalog.compiled().is_some());
+            let mut expected = evaluate(&catalog, &parse_input(&input).unwrap(), &[], &[]);
+            expected.list = Vec::new();
+            prop_assert_eq!(columns, expected);
+        }
+
+        #[test]
+        fn an_asset_replacing_a_meter_has_the_columns_the_interpreted_rules_give_it(
+            (programs, input, previous, abstentions) in replacing()
+        ) {
+            let catalog = Catalog::new(programs, NOW);
+            let columns = catalog.evaluate_input(&input, &previous, &abstentions).unwrap();
+            prop_assert!(catalog.compiled().is_some());
+            let data = parse_data(&input).unwrap();
+            prop_assert_eq!(columns, evaluate(&catalog, &data, &previous, &abstentions));
+        }
+    }
+
     proptest! {
         #[test]
         fn every_list_of_enrollments_reads_back_as_it_was_stored(
             list in prop::collection::vec(any_enrollment(), 0..6)
         ) {
             prop_assert_eq!(parse_enrollments(&stored_enrollments(&list)).unwrap(), list);
+        }
+
+        #[test]
+        fn every_list_of_enrollments_is_stored_as_serde_writes_it(
+            list in prop::collection::vec(any_enrollment(), 0..6)
+        ) {
+            prop_assert_eq!(stored_enrollments(&list), serialized(&list));
         }
     }
 }

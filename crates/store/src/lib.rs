@@ -38,15 +38,16 @@ pub use accounts::{
 pub use catalog::{CatalogStore, PartnerProgramsError};
 pub use engine::{Engine, Work};
 pub use error::{Result, StoreError};
+pub use evaluate::Catalog;
 pub use events::{EventStore, EventTypes, FEED_SCAN, FeedPage, StoredEvent};
 pub use idempotency::{Claim, Hold, IdempotencyStore, KeptAnswer};
 pub use jobs::JobStore;
 pub use jobs::segments::AssetBatch;
 pub use meters::{Applied, EditError, MeterEdit, MeterOverview, MeterStore, Taken, Unknown};
 pub use model::{
-    ApiKeyHash, AssetField, AssetFilter, AssetState, CatalogEntry, ChunkReport, Facet, Job,
-    JobField, JobFilter, JobPage, Meter, MeterFilter, NewJob, Partner, ProvisionalAsset, Received,
-    Search, StoredMeter,
+    ApiKeyHash, AssetField, AssetFilter, AssetState, CatalogEntry, ChunkReport, Facet,
+    IndexColumns, Job, JobField, JobFilter, JobPage, Meter, MeterFilter, NewJob, Partner,
+    ProvisionalAsset, Received, Search, StoredMeter,
 };
 pub use webhooks::{
     AttemptResult, Claimed, DispatchRules, Due, DueBatch, LoggedAttempt, Redelivery, Webhook,

@@ -237,8 +237,9 @@ pub fn plan_writes<'d>(
                         None => Default::default(),
                     },
                 };
-                let data = evaluate::parse_data(&asset.data)?;
-                let columns = evaluate::evaluate(&chunk.catalog, &data, &previous, &abstentions);
+                let columns = chunk
+                    .catalog
+                    .evaluate_input(&asset.data, &previous, &abstentions)?;
                 state.insert(id, (columns.list.clone(), abstentions));
                 (id, Cow::Owned(columns))
             }
