@@ -400,6 +400,33 @@ pub fn position(path: &str) -> Option<Vec<usize>> {
     Some(positions)
 }
 
+/// The dotted path at `positions` of the compact form: the inverse of [`position`].
+pub fn path_at(positions: &[usize]) -> Option<String> {
+    let mut fields = CREATE_METER;
+    let mut path = String::new();
+    let mut at = positions.iter();
+    while let Some(&i) = at.next() {
+        let field = fields.get(i)?;
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(field.name);
+        match field.kind {
+            Kind::Object(children) => fields = children,
+            Kind::ObjectList(children) => {
+                if let Some(item) = at.next() {
+                    path.push('.');
+                    path.push_str(&item.to_string());
+                }
+                fields = children;
+            }
+            _ if at.len() > 0 => return None,
+            _ => {}
+        }
+    }
+    (!path.is_empty()).then_some(path)
+}
+
 /// The asset a job stores, read back from its compact form: the searched values taken
 /// from their positions, the rest of the data left as it is.
 pub fn read_asset(data: String) -> Result<CompactAsset, DecodeError> {
@@ -694,5 +721,43 @@ mod tests {
         ] {
             assert!(read_asset(damaged.to_owned()).is_err(), "{damaged}");
         }
+    }
+
+    proptest! {
+        #[test]
+        fn every_path_of_the_model_has_a_position_that_leads_back_to_it(
+            path in proptest::sample::select(all_paths())
+        ) {
+            let at = position(&path).unwrap();
+            prop_assert_eq!(path_at(&at), Some(path));
+        }
+    }
+
+    /// Every dotted path of the model's leaves (a list's first item standing for all).
+    fn all_paths() -> Vec<String> {
+        fn walk(fields: &'static [Field], prefix: &str, out: &mut Vec<String>) {
+            for f in fields {
+                let path = if prefix.is_empty() {
+                    f.name.to_owned()
+                } else {
+                    format!("{prefix}.{}", f.name)
+                };
+                match f.kind {
+                    Kind::Object(children) => walk(children, &path, out),
+                    Kind::ObjectList(children) => walk(children, &format!("{path}.0"), out),
+                    _ => out.push(path),
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(CREATE_METER, "", &mut out);
+        out
+    }
+
+    #[test]
+    fn a_position_the_model_does_not_have_leads_nowhere() {
+        assert_eq!(path_at(&[]), None);
+        assert_eq!(path_at(&[99]), None);
+        assert_eq!(path_at(&[0, 1]), None, "a leaf has no fields");
     }
 }

@@ -95,6 +95,20 @@ impl TestDatabase {
         }
     }
 
+    /// Runs a query that answers one text, behind Gridroll's back.
+    pub async fn text(&self, sql: &str) -> String {
+        match &self.place {
+            Place::Sqlite(dir) => {
+                let conn = rusqlite::Connection::open(dir.path().join("gridroll.db")).unwrap();
+                conn.query_row(sql, [], |row| row.get(0)).unwrap()
+            }
+            Place::Postgres { .. } => {
+                let client = connect(&self.url).await.unwrap();
+                client.query_one(sql, &[]).await.unwrap().get(0)
+            }
+        }
+    }
+
     /// Runs statements behind Gridroll's back, e.g. to make time pass for a lease.
     pub async fn execute(&self, sql: &str) {
         match &self.place {

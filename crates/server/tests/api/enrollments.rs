@@ -675,6 +675,48 @@ async fn validate_reports_problems_and_programs_without_storing_anything(backend
     }
 }
 
+/// Enrollments stored as entries (`PROGRAM STATUS[ mMISSING][ rREASONS][ @AT]`) written as
+/// the arrays of values of earlier builds, each reason as the sentence those builds kept.
+fn with_sentences(stored: &str) -> String {
+    let sentence = |letter: char| match letter {
+        'g' => "runs in X; the meter is in Y",
+        'c' => "is open to X customers; the meter is Y",
+        't' => "takes meters of type X; the meter is a Y",
+        'l' => "needs one of the load types X; the meter has Y",
+        'u' => "is offered in the territories of X; the meter's utility is Y",
+        other => panic!("no sentence for {other}"),
+    };
+    let status = |letter: &str| match letter {
+        "A" => "ACTIVE",
+        "E" => "ELIGIBLE",
+        "I" => "INELIGIBLE",
+        "N" => "NOT_PARTICIPATING",
+        "P" => "PENDING",
+        other => panic!("no status {other}"),
+    };
+    let entries: Vec<Value> = stored
+        .split(';')
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            let mut tokens = entry.split(' ');
+            let (program, code) = (tokens.next().unwrap(), tokens.next().unwrap());
+            let (mut missing, mut reasons) = (Vec::new(), Vec::new());
+            for token in tokens {
+                if let Some(at) = token.strip_prefix('m') {
+                    for item in at.split(',') {
+                        let at: Vec<usize> = item.split('.').map(|n| n.parse().unwrap()).collect();
+                        missing.push(gridroll_domain::compact::path_at(&at).unwrap());
+                    }
+                } else if let Some(letters) = token.strip_prefix('r') {
+                    reasons.extend(letters.chars().map(sentence));
+                }
+            }
+            json!([program, status(code), missing, reasons])
+        })
+        .collect();
+    Value::Array(entries).to_string()
+}
+
 /// Earlier builds stored each ineligibility as its sentence; this one stores the criterion
 /// and writes the sentence when it is shown.
 async fn reasons_stored_as_sentences_read_the_same_and_a_refresh_leaves_them(backend: Backend) {
@@ -691,25 +733,25 @@ async fn reasons_stored_as_sentences_read_the_same_and_a_refresh_leaves_them(bac
         "the meters need a program they cannot join"
     );
 
-    let mut as_before = "enrollments".to_owned();
-    for (name, sentence) in [
-        ("region", "runs in X; the meter is in Y"),
-        ("class", "is open to X customers; the meter is Y"),
-        ("meter_type", "takes meters of type X; the meter is a Y"),
-        (
-            "load_types",
-            "needs one of the load types X; the meter has Y",
-        ),
-        (
-            "utility",
-            "is offered in the territories of X; the meter''s utility is Y",
-        ),
-    ] {
-        as_before = format!("replace({as_before}, '\"{name}\"', '\"{sentence}\"')");
+    // Each meter's enrollments as such a build stored them: arrays of values, each
+    // reason its sentence.
+    for id in [&ids["battery-1"], &ids["office-1"]] {
+        let stored = app
+            .db
+            .text(&format!(
+                "SELECT enrollments FROM meters WHERE id = {}",
+                crate::common::uuid_literal(backend, &id.parse().unwrap())
+            ))
+            .await;
+        let as_before = with_sentences(&stored);
+        app.db
+            .execute(&format!(
+                "UPDATE meters SET enrollments = {} WHERE id = {}",
+                crate::common::text_literal(&as_before),
+                crate::common::uuid_literal(backend, &id.parse().unwrap())
+            ))
+            .await;
     }
-    app.db
-        .execute(&format!("UPDATE meters SET enrollments = {as_before}"))
-        .await;
     assert_eq!(
         app.count("SELECT count(*) FROM meters WHERE enrollments LIKE '%the meter%'")
             .await,

@@ -6,7 +6,7 @@ use gridroll_testkit::{Backend, TestDatabase};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use crate::common::{CSV_HEADER, TestApp, asset, csv_row, meter_ids};
+use crate::common::{CSV_HEADER, TestApp, asset, csv_row, meter_ids, text_literal, uuid_literal};
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use gridroll_domain::MeterData;
@@ -165,17 +165,6 @@ fn schema_before_outcomes_moved(backend: Backend) -> String {
         ),
     };
     format!("{}\n{version}", files.join("\n"))
-}
-
-fn uuid_literal(backend: Backend, id: &Uuid) -> String {
-    match backend {
-        Backend::Sqlite => format!("X'{}'", id.simple()),
-        Backend::Postgres => format!("'{id}'::uuid"),
-    }
-}
-
-fn text_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 async fn outcomes_recorded_before_an_upgrade_are_reported_and_the_job_finishes_after_it(

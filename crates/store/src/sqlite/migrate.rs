@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0018_account_housekeeping.sql"),
     include_str!("../../migrations/sqlite/0019_compact_meter_events.sql"),
     include_str!("../../migrations/sqlite/0020_job_segments.sql"),
+    include_str!("../../migrations/sqlite/0021_enrollments_as_entries.sql"),
 ];
 
 /// The code that completes a migration, by its version.

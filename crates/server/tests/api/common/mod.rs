@@ -568,3 +568,16 @@ pub fn csv_file_crlf(rows: &[String]) -> String {
 pub fn csv_row(reference: &str) -> String {
     format!("{reference},CAISO,RESIDENTIAL,HVAC,DEVICE,1 Main St,94105,San Francisco,CA,US")
 }
+
+/// An id as a literal of the backend's SQL.
+pub fn uuid_literal(backend: Backend, id: &uuid::Uuid) -> String {
+    match backend {
+        Backend::Sqlite => format!("X'{}'", id.simple()),
+        Backend::Postgres => format!("'{id}'::uuid"),
+    }
+}
+
+/// A text as a literal of SQL.
+pub fn text_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
