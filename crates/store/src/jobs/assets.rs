@@ -68,7 +68,8 @@ impl Listed {
     }
 }
 
-/// The outcomes of a job's assets from `from_seq` to before `to_seq`, by sequence.
+/// The outcomes of a job's assets from `from_seq` to before `to_seq`, by sequence: those
+/// kept a row each, and those of the assets that became meters, kept a row per chunk.
 async fn outcomes(
     db: &mut dyn Db,
     job: JobId,
@@ -82,9 +83,43 @@ async fn outcomes(
             values![job, from_seq, to_seq],
         )
         .await?;
-    rows.iter()
+    let mut found: HashMap<u64, Outcome> = rows
+        .iter()
         .map(|row| Ok((row.get(0)?, outcome(row)?)))
-        .collect()
+        .collect::<Result<_>>()?;
+    let chunks = db
+        .query(
+            "SELECT first_seq, kinds, meter_ids FROM chunk_outcomes
+             WHERE job_id = $1 AND first_seq < $3 AND first_seq + assets > $2",
+            values![job, from_seq, to_seq],
+        )
+        .await?;
+    for row in chunks {
+        let (first, kinds, ids): (u64, String, Vec<u8>) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        for (i, (kind, id)) in kinds.bytes().zip(ids.chunks_exact(16)).enumerate() {
+            let seq = first + i as u64;
+            let name = match kind {
+                b'C' => StatusName::MeterCreated,
+                b'U' => StatusName::MeterUpdated,
+                _ => continue,
+            };
+            if (from_seq..to_seq).contains(&seq) {
+                let id = uuid::Uuid::from_slice(id).map_err(|e| {
+                    crate::StoreError::Corrupt(format!("job {job}: outcomes of {first}: {e}"))
+                })?;
+                found.insert(
+                    seq,
+                    Outcome {
+                        status: AssetStatus::Completed,
+                        name: Some(name),
+                        description: name.fixed_description().map(str::to_owned),
+                        meter_id: Some(MeterId::from_uuid(id)),
+                    },
+                );
+            }
+        }
+    }
+    Ok(found)
 }
 
 fn outcome(row: &Row) -> Result<Outcome> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use gridroll_domain::enrollment::{Abstention, Enrollment};
 use gridroll_domain::event::{self, MeterRef};
-use gridroll_domain::job::{JobCounts, JobStatus, Pending, Planned, Write};
+use gridroll_domain::job::{JobCounts, JobStatus, Pending, Planned, StatusName, Write};
 use gridroll_domain::timestamp::from_millis;
 use gridroll_domain::webhook::EventType;
 use gridroll_domain::{JobId, MeterId, PartnerId};
@@ -273,26 +273,59 @@ pub fn plan_writes<'d>(
     Ok(Writes { creates, replaces })
 }
 
-/// Records each asset's outcome, in one bulk write.
+/// Records what became of the chunk's assets: those that became meters in one row for
+/// the chunk (each one's kind a character, its meter's id sixteen bytes), the others a
+/// row each, with their own description, where a listing of failed rows finds them.
 pub async fn write_outcomes(db: &mut dyn Db, job: JobId, plan: &[Planned]) -> Result<()> {
-    let rows: Vec<Vec<Value>> = plan
-        .iter()
-        .map(|Planned { seq, outcome, .. }| {
-            vec![
+    let Some(first) = plan.first() else {
+        return Ok(());
+    };
+    let mut kinds = String::with_capacity(plan.len());
+    let mut meter_ids = Vec::with_capacity(16 * plan.len());
+    let mut others = Vec::new();
+    for Planned { seq, outcome, .. } in plan {
+        match (outcome.name, outcome.meter_id) {
+            (StatusName::MeterCreated, Some(id)) if outcome.kept_description().is_none() => {
+                kinds.push('C');
+                meter_ids.extend_from_slice(id.as_uuid().as_bytes());
+            }
+            (StatusName::MeterUpdated, Some(id)) if outcome.kept_description().is_none() => {
+                kinds.push('U');
+                meter_ids.extend_from_slice(id.as_uuid().as_bytes());
+            }
+            _ => {
+                kinds.push('-');
+                meter_ids.extend_from_slice(&[0; 16]);
+                others.push(vec![
+                    job.into(),
+                    Value::from(*seq),
+                    Value::from(outcome.status.as_ref()),
+                    Value::from(outcome.name.as_ref()),
+                    outcome.kept_description().into(),
+                    outcome.meter_id.into(),
+                ]);
+            }
+        }
+    }
+    if others.len() < plan.len() {
+        db.execute(
+            "INSERT INTO chunk_outcomes (job_id, first_seq, assets, kinds, meter_ids)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
                 job.into(),
-                Value::from(*seq),
-                Value::from(outcome.status.as_ref()),
-                Value::from(outcome.name.as_ref()),
-                outcome.kept_description().into(),
-                outcome.meter_id.into(),
-            ]
-        })
-        .collect();
+                Value::from(first.seq),
+                Value::from(plan.len()),
+                Value::Text(kinds),
+                Value::Bytes(meter_ids),
+            ],
+        )
+        .await?;
+    }
     db.insert_rows(
         "asset_outcomes",
         columns![job_id: Uuid, seq: Int, status: Text, status_name: Text,
                  status_description: Text, meter_id: Uuid],
-        &rows,
+        &others,
     )
     .await
 }

@@ -1,8 +1,10 @@
 //! The job input: an upload's validated assets kept in segments of consecutive assets,
 //! each segment one row holding its assets' compact forms a line each, written once when
 //! the upload is received. The workers read a chunk's segments; the listings read the
-//! segments of the assets they show. An asset's outcome is a row of its own
-//! (`asset_outcomes`), written by the chunk that processes it.
+//! segments of the assets they show. The chunk that processes assets records their
+//! outcomes: those that became meters in one row for the chunk (`chunk_outcomes`), each
+//! other outcome a row of its own (`asset_outcomes`), which the listing of failed rows
+//! reads through an index of its own.
 
 use gridroll_domain::compact::{self, CompactAsset};
 use gridroll_domain::{JobId, MeterData};

@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0019_compact_meter_events.sql"),
     include_str!("../../migrations/postgres/0020_job_segments.sql"),
     include_str!("../../migrations/postgres/0021_enrollments_as_entries.sql"),
+    include_str!("../../migrations/postgres/0022_chunk_outcomes.sql"),
 ];
 
 /// Code that completes a migration where the stored data itself changes form, run after

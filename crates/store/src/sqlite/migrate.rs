@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0019_compact_meter_events.sql"),
     include_str!("../../migrations/sqlite/0020_job_segments.sql"),
     include_str!("../../migrations/sqlite/0021_enrollments_as_entries.sql"),
+    include_str!("../../migrations/sqlite/0022_chunk_outcomes.sql"),
 ];
 
 /// The code that completes a migration, by its version.
