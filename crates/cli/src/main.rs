@@ -158,6 +158,10 @@ struct LoginArgs {
     /// The name to save the profile under (one per server or partner).
     #[arg(long, env = "GRIDROLL_PROFILE", default_value = client::profile::DEFAULT)]
     profile: String,
+    /// The longest wait for the server's answer, in seconds.
+    #[arg(long, env = "GRIDROLL_TIMEOUT", value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -338,7 +342,8 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
 /// accepted the key.
 async fn login(args: LoginArgs) -> anyhow::Result<()> {
     let key = prompt::secret("API key (grk_...): ")?.trim().to_owned();
-    let client = client::Client::new(&args.url, &key)?;
+    let timeout = std::time::Duration::from_secs(args.timeout);
+    let client = client::Client::new(&args.url, &key, timeout)?;
     // Any answer but 401 means the key is one of the server's: a key without the scope to
     // read jobs is still a key.
     let checked = client

@@ -350,7 +350,7 @@ pub async fn programs(args: PartnerPrograms) -> anyhow::Result<()> {
             .send(|| Ok(client.request(reqwest::Method::GET, &path)))
             .await
             .map_err(super::api::into_anyhow)?;
-        let bytes = response.bytes().await.context("the template was cut off")?;
+        let bytes = client.body(response).await?;
         std::io::stdout().lock().write_all(&bytes)?;
         return Ok(());
     }

@@ -10,6 +10,8 @@ pub mod profile;
 pub mod progress;
 pub mod upload;
 
+use std::time::Duration;
+
 use clap::Args;
 
 pub use api::Client;
@@ -31,6 +33,11 @@ pub struct Remote {
         default_value = profile::DEFAULT,
     )]
     pub profile: String,
+    /// The longest wait for the server, in seconds: for the answer to a request, and for
+    /// an upload or a download to move (a large file may take longer in all).
+    #[arg(long, env = "GRIDROLL_TIMEOUT", value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout: u64,
 }
 
 impl Remote {
@@ -46,7 +53,7 @@ impl Remote {
                 )
             }
         };
-        Client::new(&url, &key)
+        Client::new(&url, &key, Duration::from_secs(self.timeout))
     }
 }
 

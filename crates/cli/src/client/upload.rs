@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Args;
 use futures_util::TryStreamExt;
+use indicatif::ProgressBar;
 use reqwest::Method;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
-use super::api::{ApiFailure, into_anyhow, json_of};
+use super::api::{Activity, ApiFailure, into_anyhow};
 use super::jobs;
 use super::{Client, Outcome, Remote, progress};
 use crate::output::{Output, print_line, write_table};
@@ -217,6 +218,20 @@ pub async fn upload(args: UploadArgs) -> anyhow::Result<Outcome> {
         .unwrap_or(Outcome::Success))
 }
 
+/// A file as a request's body, read as it is sent: each piece moves the bar and marks
+/// the transfer as moving.
+fn file_body(path: &Path, bar: &ProgressBar, activity: &Activity) -> anyhow::Result<reqwest::Body> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let (bar, activity) = (bar.clone(), activity.clone());
+    let stream = ReaderStream::with_capacity(tokio::fs::File::from_std(file), 64 * 1024)
+        .inspect_ok(move |chunk| {
+            bar.inc(chunk.len() as u64);
+            activity.touch();
+        });
+    Ok(reqwest::Body::wrap_stream(stream))
+}
+
 /// Streams one file; the job id, or the server's refusal (400) with its problems.
 async fn send_file(
     client: &Client,
@@ -231,27 +246,26 @@ async fn send_file(
         ("file_name", name.to_owned()),
         ("update_existing", update_existing.to_string()),
     ];
+    let activity = Activity::default();
     let sent = client
-        .send(|| {
-            // The file is opened afresh for each try (the server may ask to come back).
-            let file = std::fs::File::open(path)
-                .with_context(|| format!("cannot open {}", path.display()))?;
-            bar.set_position(0);
-            let counter = bar.clone();
-            let stream = ReaderStream::with_capacity(tokio::fs::File::from_std(file), 64 * 1024)
-                .inspect_ok(move |chunk| counter.inc(chunk.len() as u64));
-            Ok(client
-                .request(Method::POST, "v1.1/jobs/meters")
-                .query(&query)
-                .header(CONTENT_TYPE, kind.content_type())
-                .header(CONTENT_LENGTH, size)
-                .body(reqwest::Body::wrap_stream(stream)))
-        })
+        .send_transfer(
+            || {
+                // The file is opened afresh for each try (the server may ask to come back).
+                bar.set_position(0);
+                Ok(client
+                    .transfer(Method::POST, "v1.1/jobs/meters")
+                    .query(&query)
+                    .header(CONTENT_TYPE, kind.content_type())
+                    .header(CONTENT_LENGTH, size)
+                    .body(file_body(path, &bar, &activity)?))
+            },
+            &activity,
+        )
         .await;
     bar.finish_and_clear();
     match sent {
         Ok(response) => {
-            let created = json_of(response).await?;
+            let created = client.json(response).await?;
             let job_id = created["job_id"]
                 .as_str()
                 .context("the server's answer has no job_id")?;
@@ -363,22 +377,22 @@ pub async fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
     let path = args.file.as_path();
     let size = open(path).await?.metadata().await?.len();
     let bar = progress::bytes(size, &display_name(path));
+    let activity = Activity::default();
     let sent = client
-        .send(|| {
-            let file = std::fs::File::open(path)
-                .with_context(|| format!("cannot open {}", path.display()))?;
-            let counter = bar.clone();
-            let stream = ReaderStream::new(tokio::fs::File::from_std(file))
-                .inspect_ok(move |chunk| counter.inc(chunk.len() as u64));
-            Ok(client
-                .request(Method::POST, "v1.1/meters/validate")
-                .header(CONTENT_TYPE, kind.content_type())
-                .header(CONTENT_LENGTH, size)
-                .body(reqwest::Body::wrap_stream(stream)))
-        })
+        .send_transfer(
+            || {
+                bar.set_position(0);
+                Ok(client
+                    .transfer(Method::POST, "v1.1/meters/validate")
+                    .header(CONTENT_TYPE, kind.content_type())
+                    .header(CONTENT_LENGTH, size)
+                    .body(file_body(path, &bar, &activity)?))
+            },
+            &activity,
+        )
         .await;
     bar.finish_and_clear();
-    let verdict = json_of(sent.map_err(into_anyhow)?).await?;
+    let verdict = client.json(sent.map_err(into_anyhow)?).await?;
     let valid = verdict["valid"].as_bool().unwrap_or(false);
     match args.output {
         Output::Json => print_line(&verdict.to_string())?,

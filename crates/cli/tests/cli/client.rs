@@ -27,7 +27,7 @@ fn csv_of(references: &[&str]) -> String {
 
 /// `gridroll` as a partner runs it: the server and key in the environment, a config
 /// directory of its own, and nothing else of the caller's environment that it reads.
-fn client(dir: &Path, server: Option<&Server>, key: Option<&str>) -> Command {
+pub(super) fn client(dir: &Path, server: Option<&Server>, key: Option<&str>) -> Command {
     let mut command = Command::new(BIN);
     command
         .current_dir(dir)
@@ -49,11 +49,11 @@ fn run(command: &mut Command, args: &[&str]) -> Output {
     command.args(args).output().expect("run gridroll")
 }
 
-fn stderr(out: &Output) -> String {
+pub(super) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn stdout(out: &Output) -> String {
+pub(super) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

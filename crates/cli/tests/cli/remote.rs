@@ -1,0 +1,284 @@
+//! The partner's client against servers that are not Gridroll or do not behave: a server
+//! that never answers, one that takes an upload slowly, a proxy's HTML page, an empty
+//! answer. Each is a listener in the test that answers as it is told and keeps the head
+//! of every request.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::client::{client, stderr, stdout};
+
+/// How a fake server answers one request: its head (request line and headers) and the
+/// connection, the rest of the request unread.
+type Answer = dyn Fn(&str, &mut BufReader<TcpStream>) + Send + Sync;
+
+/// A server on a free port that answers every request as `answer` says.
+pub struct Fake {
+    pub base: String,
+    heads: Arc<Mutex<Vec<String>>>,
+}
+
+impl Fake {
+    pub fn start(answer: impl Fn(&str, &mut BufReader<TcpStream>) + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let answer: Arc<Answer> = Arc::new(answer);
+        let kept = heads.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let (answer, kept) = (answer.clone(), kept.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream);
+                    let head = read_head(&mut reader);
+                    kept.lock().unwrap().push(head.clone());
+                    answer(&head, &mut reader);
+                });
+            }
+        });
+        Self { base, heads }
+    }
+
+    /// A server answering every request with `status`, `content_type` and `body`.
+    pub fn answering(status: &'static str, content_type: &'static str, body: &'static str) -> Self {
+        Self::start(move |head, connection| {
+            read_body(head, connection, None);
+            respond(connection, status, content_type, body);
+        })
+    }
+
+    /// The heads of the requests it was sent.
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+fn read_head(reader: &mut BufReader<TcpStream>) -> String {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            return head;
+        }
+        head.push_str(&line);
+    }
+}
+
+/// Reads the request's body (by its `Content-Length`), `pace` bytes at a time with a
+/// pause after each when given; answers how many bytes it read.
+pub fn read_body(
+    head: &str,
+    connection: &mut BufReader<TcpStream>,
+    pace: Option<(usize, Duration)>,
+) -> usize {
+    let length: usize = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let (step, pause) = pace.unwrap_or((length.max(1), Duration::ZERO));
+    let mut buffer = vec![0; 64 * 1024];
+    let mut read = 0;
+    while read < length {
+        let mut taken = 0;
+        while taken < step && read < length {
+            let want = buffer.len().min(length - read).min(step - taken);
+            match connection.read(&mut buffer[..want]) {
+                Ok(0) | Err(_) => return read,
+                Ok(n) => {
+                    read += n;
+                    taken += n;
+                }
+            }
+        }
+        std::thread::sleep(pause);
+    }
+    read
+}
+
+pub fn respond(
+    connection: &mut BufReader<TcpStream>,
+    status: &str,
+    content_type: &str,
+    body: &str,
+) {
+    let _ = write!(
+        connection.get_mut(),
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+/// Runs a command, failing the test (and killing the command) if it has not ended
+/// within `limit`.
+pub fn run_within(command: &mut Command, args: &[&str], limit: Duration) -> Output {
+    let mut child = command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run gridroll");
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "gridroll {args:?} was still running after {limit:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// One line on stderr, exit status 1, and no trace of a panic or of serde's wording.
+fn assert_one_line(out: &Output, expected: &[&str]) {
+    let text = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(text.lines().count(), 1, "one line: {text}");
+    for part in expected {
+        assert!(text.contains(part), "{part:?} in {text}");
+    }
+    for leak in [
+        "panicked",
+        "line 1 column",
+        "EOF while parsing",
+        "expected value",
+    ] {
+        assert!(!text.contains(leak), "{leak:?} in {text}");
+    }
+}
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+#[test]
+fn a_server_that_never_answers_is_one_line_after_the_timeout_not_a_hang() {
+    let silent = Fake::start(|head, connection| {
+        read_body(head, connection, None);
+        std::thread::sleep(Duration::from_secs(60));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("m.csv"),
+        "partner_reference,transmission_region\nx,NYISO\n",
+    )
+    .unwrap();
+    for args in [
+        &["jobs", "list"][..],
+        &["upload", "m.csv"],
+        &["validate", "m.csv"],
+    ] {
+        let mut command = client(dir.path(), None, Some("grk_any"));
+        command
+            .env("GRIDROLL_URL", &silent.base)
+            .env("GRIDROLL_TIMEOUT", "1");
+        let started = Instant::now();
+        let out = run_within(&mut command, args, LIMIT);
+        assert_one_line(&out, &[&silent.base, "1 s"]);
+        assert!(started.elapsed() < Duration::from_secs(10), "{args:?}");
+    }
+}
+
+#[test]
+fn an_upload_that_keeps_moving_is_not_cut_off_by_the_timeout() {
+    // 40 MB taken by the server 4 MB at a time, 400 ms apart: four seconds in all, twice
+    // the timeout, but never a second without progress (the sockets' buffers drain
+    // within three pauses).
+    let slow = Fake::start(|head, connection| {
+        let read = read_body(
+            head,
+            connection,
+            Some((4 << 20, Duration::from_millis(400))),
+        );
+        assert!(read > 39 << 20, "read {read} bytes");
+        respond(
+            connection,
+            "202 Accepted",
+            "application/json",
+            r#"{"job_id":"01936f7e-0000-7000-8000-000000000001"}"#,
+        );
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut file =
+        std::io::BufWriter::new(std::fs::File::create(dir.path().join("big.csv")).unwrap());
+    writeln!(file, "partner_reference,transmission_region").unwrap();
+    let row = format!("{},NYISO\n", "x".repeat(90));
+    for _ in 0..(40 << 20) / row.len() + 1 {
+        file.write_all(row.as_bytes()).unwrap();
+    }
+    drop(file);
+
+    let mut command = client(dir.path(), None, Some("grk_any"));
+    command
+        .env("GRIDROLL_URL", &slow.base)
+        .env("GRIDROLL_TIMEOUT", "2");
+    let started = Instant::now();
+    let out = run_within(
+        &mut command,
+        &["upload", "big.csv", "--output", "json"],
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("01936f7e-0000-7000-8000-000000000001"));
+    assert!(
+        started.elapsed() > Duration::from_secs(3),
+        "the upload was not slow"
+    );
+}
+
+#[test]
+fn answers_that_are_not_json_are_one_line_naming_the_status() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("m.csv"),
+        "partner_reference,transmission_region\nx,NYISO\n",
+    )
+    .unwrap();
+    let portal = "<html><body>Sign in to the hotel's Wi-Fi</body></html>";
+    let cases = [
+        (
+            Fake::answering("200 OK", "text/html", portal),
+            &["jobs", "list"][..],
+            "200",
+        ),
+        (
+            Fake::answering("502 Bad Gateway", "text/html", portal),
+            &["jobs", "list"],
+            "502",
+        ),
+        (
+            Fake::answering("500 Internal Server Error", "text/plain", ""),
+            &["meters", "get", "x"],
+            "500",
+        ),
+        (
+            Fake::answering("202 Accepted", "application/json", ""),
+            &["upload", "m.csv"],
+            "202",
+        ),
+        (
+            Fake::answering("200 OK", "text/html", portal),
+            &["validate", "m.csv"],
+            "200",
+        ),
+    ];
+    for (fake, args, status) in cases {
+        let mut command = client(dir.path(), None, Some("grk_any"));
+        command.env("GRIDROLL_URL", &fake.base);
+        let out = run_within(&mut command, args, LIMIT);
+        assert_one_line(&out, &[status]);
+        assert!(stdout(&out).is_empty(), "{args:?}: {}", stdout(&out));
+        assert_eq!(fake.heads().len(), 1, "{args:?}: one request, not retried");
+    }
+}
