@@ -40,14 +40,22 @@ pub fn path() -> anyhow::Result<PathBuf> {
 
 /// The profile named `name`.
 pub fn load(name: &str) -> anyhow::Result<Profile> {
-    let file = path()?;
-    let mut profiles = read(&file)?.ok_or_else(|| {
+    find(name)?.ok_or_else(|| {
         anyhow!(
             "no server given: pass --url and --key (or GRIDROLL_URL and GRIDROLL_KEY), or save \
              them with `gridroll login`"
         )
-    })?;
-    profiles.remove(name).ok_or_else(|| {
+    })
+}
+
+/// The profile named `name`, if the file of profiles holds one; a file without it is
+/// an error naming it.
+pub fn find(name: &str) -> anyhow::Result<Option<Profile>> {
+    let file = path()?;
+    let Some(mut profiles) = read(&file)? else {
+        return Ok(None);
+    };
+    profiles.remove(name).map(Some).ok_or_else(|| {
         anyhow!(
             "{} has no profile {name:?}: save one with `gridroll login --profile {name}`",
             file.display()

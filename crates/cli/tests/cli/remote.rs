@@ -1,10 +1,11 @@
 //! The partner's client against servers that are not Gridroll or do not behave: a server
 //! that never answers, one that takes an upload slowly, a proxy's HTML page, an empty
-//! answer. Each is a listener in the test that answers as it is told and keeps the head
-//! of every request.
+//! answer, and a server other than the one a profile's key was saved for. Each is a
+//! listener in the test that answers as it is told and keeps the head of every request.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -160,7 +161,69 @@ fn assert_one_line(out: &Output, expected: &[&str]) {
     }
 }
 
+fn save_profile(dir: &Path, url: &str, key: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let file = dir.join("config/gridroll/profiles.toml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(
+        &file,
+        format!("[default]\nurl = \"{url}\"\nkey = \"{key}\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+fn keys_sent(fake: &Fake) -> Vec<String> {
+    fake.heads()
+        .iter()
+        .flat_map(|head| head.lines().map(str::to_owned).collect::<Vec<_>>())
+        .filter(|line| line.to_ascii_lowercase().starts_with("authorization"))
+        .collect()
+}
+
+const NO_JOBS: &str = r#"{"jobs":[]}"#;
 const LIMIT: Duration = Duration::from_secs(30);
+
+#[test]
+fn a_profiles_key_is_sent_only_to_the_server_it_was_saved_for() {
+    let saved_for = Fake::answering("200 OK", "application/json", NO_JOBS);
+    let other = Fake::answering("200 OK", "application/json", NO_JOBS);
+    let dir = tempfile::tempdir().unwrap();
+    save_profile(dir.path(), &saved_for.base, "grk_saved");
+
+    let by_flag = run_within(
+        &mut client(dir.path(), None, None),
+        &["jobs", "list", "--url", &other.base],
+        LIMIT,
+    );
+    assert_one_line(&by_flag, &["--key", &other.base]);
+    let mut by_env = client(dir.path(), None, None);
+    by_env.env("GRIDROLL_URL", format!("{}/", other.base));
+    let by_env = run_within(&mut by_env, &["jobs", "list"], LIMIT);
+    assert_one_line(&by_env, &["--key"]);
+    assert!(other.heads().is_empty(), "{:?}", other.heads());
+
+    // A key given for the other server goes to it; the profile's goes to its own server,
+    // named or not.
+    let given = run_within(
+        &mut client(dir.path(), None, Some("grk_given")),
+        &["jobs", "list", "--url", &other.base],
+        LIMIT,
+    );
+    assert_eq!(given.status.code(), Some(0), "{}", stderr(&given));
+    assert_eq!(keys_sent(&other), ["authorization: Bearer grk_given"]);
+    for args in [
+        &["jobs", "list"][..],
+        &["jobs", "list", "--url", &format!("{}/", saved_for.base)],
+    ] {
+        let own = run_within(&mut client(dir.path(), None, None), args, LIMIT);
+        assert_eq!(own.status.code(), Some(0), "{}", stderr(&own));
+    }
+    assert_eq!(
+        keys_sent(&saved_for),
+        ["authorization: Bearer grk_saved"; 2]
+    );
+}
 
 #[test]
 fn a_server_that_never_answers_is_one_line_after_the_timeout_not_a_hang() {
