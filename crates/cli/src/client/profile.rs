@@ -63,6 +63,12 @@ pub fn find(name: &str) -> anyhow::Result<Option<Profile>> {
     })
 }
 
+/// Checks the file of profiles, if there is one: refused when others may read it or it
+/// is not a profiles file.
+pub fn check() -> anyhow::Result<()> {
+    read(&path()?).map(drop)
+}
+
 /// Saves `profile` as `name`, keeping the file's other profiles.
 pub fn save(name: &str, profile: Profile) -> anyhow::Result<PathBuf> {
     let file = path()?;
@@ -120,6 +126,8 @@ fn check_private(_: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Creates the directory of profiles readable by its owner only, and closes it to others
+/// when it was already there (it is Gridroll's own).
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -127,5 +135,15 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder
         .create(dir)
-        .with_context(|| format!("cannot create {}", dir.display()))
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+        if mode != 0o700 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot make {} private", dir.display()))?;
+        }
+    }
+    Ok(())
 }

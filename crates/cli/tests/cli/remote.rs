@@ -345,3 +345,53 @@ fn answers_that_are_not_json_are_one_line_naming_the_status() {
         assert_eq!(fake.heads().len(), 1, "{args:?}: one request, not retried");
     }
 }
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn login_saves_a_key_a_gridroll_server_took_in_a_file_only_its_owner_reads() {
+    let gridroll = Fake::answering("200 OK", "application/json", NO_JOBS);
+    let not_gridroll = Fake::answering("200 OK", "text/html", "<html>It works!</html>");
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("config/gridroll/profiles.toml");
+    let login = |url: &str| {
+        super::with_input(
+            client(dir.path(), None, None).args(["login", "--url", url]),
+            "grk_key\n",
+        )
+    };
+
+    let refused = login(&not_gridroll.base);
+    assert_one_line(&refused, &["nothing was saved", &not_gridroll.base]);
+    assert!(!profile.exists());
+
+    // A directory another tool left open to others is closed to them.
+    std::fs::create_dir_all(profile.parent().unwrap()).unwrap();
+    set_mode(profile.parent().unwrap(), 0o755);
+    let saved = login(&gridroll.base);
+    assert_eq!(saved.status.code(), Some(0), "{}", stderr(&saved));
+    assert_eq!(keys_sent(&gridroll), ["authorization: Bearer grk_key"]);
+    assert_eq!(mode(&profile), 0o600);
+    assert_eq!(mode(profile.parent().unwrap()), 0o700);
+
+    // A profile file others can read is neither read nor written.
+    set_mode(&profile, 0o644);
+    let before = std::fs::read_to_string(&profile).unwrap();
+    let loose = login(&gridroll.base);
+    assert_one_line(&loose, &["can be read by others", "chmod 600"]);
+    assert_eq!(std::fs::read_to_string(&profile).unwrap(), before);
+    let used = run_within(
+        &mut client(dir.path(), None, None),
+        &["jobs", "list"],
+        LIMIT,
+    );
+    assert_one_line(&used, &["can be read by others"]);
+}
