@@ -11,9 +11,9 @@ use serde_json::Value;
 
 use super::{BIN, Server, create_partner};
 
-const HEADER: &str = "partner_reference,transmission_region,customer_classification,load_types,meter_type,street_1,postal_code,city,state_or_province_code,country_code,utility_name";
+pub(super) const HEADER: &str = "partner_reference,transmission_region,customer_classification,load_types,meter_type,street_1,postal_code,city,state_or_province_code,country_code,utility_name";
 
-fn row(reference: &str) -> String {
+pub(super) fn row(reference: &str) -> String {
     format!("{reference},NYISO,RESIDENTIAL,HVAC,DEVICE,9 Elm St,10010,New York,NY,US,CECONY\n")
 }
 

@@ -1,7 +1,9 @@
 //! The partner's client against servers that are not Gridroll or do not behave: a server
 //! that never answers, one that takes an upload slowly, a proxy's HTML page, an empty
-//! answer, and a server other than the one a profile's key was saved for. Each is a
-//! listener in the test that answers as it is told and keeps the head of every request.
+//! answer, a server other than the one a profile's key was saved for, and one that is
+//! not Gridroll at `gridroll login`. Each is a listener in the test that answers as it is
+//! told and keeps the head of every request. Last, Ctrl-C in the middle of an upload to
+//! a real server, through a relay that holds the upload there.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -395,3 +397,130 @@ fn login_saves_a_key_a_gridroll_server_took_in_a_file_only_its_owner_reads() {
     );
     assert_one_line(&used, &["can be read by others"]);
 }
+
+/// A relay between the client and a server: it passes the first `hold_after` bytes the
+/// client sends, says so, and holds the rest until told to go on; then it passes
+/// everything, and ends once the server has closed the connection.
+struct Relay {
+    base: String,
+    holding: std::sync::mpsc::Receiver<()>,
+    go_on: std::sync::mpsc::Sender<()>,
+    done: std::thread::JoinHandle<()>,
+}
+
+impl Relay {
+    fn start(server: &str, hold_after: usize) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let target = server.trim_start_matches("http://").to_owned();
+        let (held, holding) = std::sync::mpsc::channel();
+        let (go_on, resume) = std::sync::mpsc::channel::<()>();
+        let done = std::thread::spawn(move || {
+            let (mut from_client, _) = listener.accept().unwrap();
+            let mut to_server = TcpStream::connect(target).unwrap();
+            let mut from_server = to_server.try_clone().unwrap();
+            from_server
+                .set_read_timeout(Some(Duration::from_secs(30)))
+                .unwrap();
+            let mut to_client = from_client.try_clone().unwrap();
+            // The server's answer goes back while the client is there to take it; the
+            // relay reads until the server closes, which it does once it is done with
+            // the request.
+            let back = std::thread::spawn(move || {
+                let mut buffer = [0; 16 * 1024];
+                while let Ok(n @ 1..) = from_server.read(&mut buffer) {
+                    let _ = to_client.write_all(&buffer[..n]);
+                }
+            });
+            let mut buffer = vec![0; 64 * 1024];
+            let mut passed = 0;
+            let mut held_yet = false;
+            loop {
+                if !held_yet && passed >= hold_after {
+                    held_yet = true;
+                    held.send(()).unwrap();
+                    let _ = resume.recv();
+                }
+                let n = match from_client.read(&mut buffer) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if to_server.write_all(&buffer[..n]).is_err() {
+                    break;
+                }
+                passed += n;
+            }
+            let _ = to_server.shutdown(std::net::Shutdown::Write);
+            back.join().unwrap();
+        });
+        Self {
+            base,
+            holding,
+            go_on,
+            done,
+        }
+    }
+}
+
+async fn ctrl_c_during_an_upload_exits_130_and_the_server_keeps_nothing_of_it(
+    backend: gridroll_testkit::Backend,
+) {
+    let db = gridroll_testkit::TestDatabase::new(backend).await.unwrap();
+    let (_, key) = super::create_partner(&db);
+    let server = super::Server::start(&db, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    // 32 MB of good rows: more than the sockets on the way hold once the relay stops.
+    let mut file =
+        std::io::BufWriter::new(std::fs::File::create(dir.path().join("big.csv")).unwrap());
+    writeln!(file, "{}", super::client::HEADER).unwrap();
+    let mut written = 0;
+    for i in 0.. {
+        let row = super::client::row(&format!("interrupted-{i}"));
+        file.write_all(row.as_bytes()).unwrap();
+        written += row.len();
+        if written > 32 << 20 {
+            break;
+        }
+    }
+    drop(file);
+
+    let relay = Relay::start(&server.base, 1 << 20);
+    let mut command = client(dir.path(), None, Some(&key));
+    let child = command
+        .env("GRIDROLL_URL", &relay.base)
+        .args(["upload", "big.csv", "--wait"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    relay
+        .holding
+        .recv_timeout(LIMIT)
+        .expect("the upload reached the server");
+    let signal = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signal.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+
+    // What the client had sent reaches the server, cut off; the server closes the
+    // connection once it has dropped the upload.
+    relay.go_on.send(()).unwrap();
+    relay.done.join().unwrap();
+    for table in ["jobs", "job_segments", "meters"] {
+        assert_eq!(
+            db.count(&format!("SELECT count(*) FROM {table}")).await,
+            0,
+            "{table}"
+        );
+    }
+}
+
+gridroll_testkit::backend_tests!(
+    ctrl_c_during_an_upload_exits_130_and_the_server_keeps_nothing_of_it
+);
