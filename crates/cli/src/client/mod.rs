@@ -27,7 +27,8 @@ pub struct Remote {
     /// `gridroll login`: other users of the machine can see a command's arguments.
     #[arg(long, env = "GRIDROLL_KEY", hide_env_values = true)]
     pub key: Option<String>,
-    /// The profile saved by `gridroll login` to use when --url or --key is not given.
+    /// The profile saved by `gridroll login` to use when --url or --key is not given (its
+    /// key is sent only to its own server).
     #[arg(
         long,
         env = "GRIDROLL_PROFILE",
