@@ -71,13 +71,18 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> String {
     }
 }
 
-/// Reads the request's body (by its `Content-Length`), `pace` bytes at a time with a
-/// pause after each when given; answers how many bytes it read.
-pub fn read_body(
-    head: &str,
-    connection: &mut BufReader<TcpStream>,
-    pace: Option<(usize, Duration)>,
-) -> usize {
+/// How slowly a fake server reads a body: `step` bytes, then a `pause`, until it has
+/// read `slow_until` bytes; the rest at once.
+#[derive(Clone, Copy)]
+pub struct Pace {
+    pub step: usize,
+    pub pause: Duration,
+    pub slow_until: usize,
+}
+
+/// Reads the request's body (by its `Content-Length`), at `pace` when given; answers how
+/// many bytes it read.
+pub fn read_body(head: &str, connection: &mut BufReader<TcpStream>, pace: Option<Pace>) -> usize {
     let length: usize = head
         .lines()
         .find_map(|line| {
@@ -86,10 +91,19 @@ pub fn read_body(
                 .then(|| value.trim().parse().ok())?
         })
         .unwrap_or(0);
-    let (step, pause) = pace.unwrap_or((length.max(1), Duration::ZERO));
+    let pace = pace.unwrap_or(Pace {
+        step: length,
+        pause: Duration::ZERO,
+        slow_until: 0,
+    });
     let mut buffer = vec![0; 64 * 1024];
     let mut read = 0;
     while read < length {
+        let step = if read < pace.slow_until {
+            pace.step
+        } else {
+            length - read
+        };
         let mut taken = 0;
         while taken < step && read < length {
             let want = buffer.len().min(length - read).min(step - taken);
@@ -101,7 +115,9 @@ pub fn read_body(
                 }
             }
         }
-        std::thread::sleep(pause);
+        if read < pace.slow_until {
+            std::thread::sleep(pace.pause);
+        }
     }
     read
 }
@@ -257,16 +273,17 @@ fn a_server_that_never_answers_is_one_line_after_the_timeout_not_a_hang() {
 
 #[test]
 fn an_upload_that_keeps_moving_is_not_cut_off_by_the_timeout() {
-    // 40 MB taken by the server 4 MB at a time, 400 ms apart: four seconds in all, twice
-    // the timeout, but never a second without progress (the sockets' buffers drain
-    // within three pauses).
+    // 64 MB: the server takes the first 24 MB 4 MB at a time, 500 ms apart (longer in
+    // all than the timeout), then the rest at once. The client's bytes move at every
+    // step: what it has not sent yet is more than the sockets on the way can hold.
     let slow = Fake::start(|head, connection| {
-        let read = read_body(
-            head,
-            connection,
-            Some((4 << 20, Duration::from_millis(400))),
-        );
-        assert!(read > 39 << 20, "read {read} bytes");
+        let pace = Pace {
+            step: 4 << 20,
+            pause: Duration::from_millis(500),
+            slow_until: 24 << 20,
+        };
+        let read = read_body(head, connection, Some(pace));
+        assert!(read > 63 << 20, "read {read} bytes");
         respond(
             connection,
             "202 Accepted",
@@ -279,7 +296,7 @@ fn an_upload_that_keeps_moving_is_not_cut_off_by_the_timeout() {
         std::io::BufWriter::new(std::fs::File::create(dir.path().join("big.csv")).unwrap());
     writeln!(file, "partner_reference,transmission_region").unwrap();
     let row = format!("{},NYISO\n", "x".repeat(90));
-    for _ in 0..(40 << 20) / row.len() + 1 {
+    for _ in 0..(64 << 20) / row.len() + 1 {
         file.write_all(row.as_bytes()).unwrap();
     }
     drop(file);
@@ -297,7 +314,7 @@ fn an_upload_that_keeps_moving_is_not_cut_off_by_the_timeout() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("01936f7e-0000-7000-8000-000000000001"));
     assert!(
-        started.elapsed() > Duration::from_secs(3),
+        started.elapsed() >= Duration::from_millis(2500),
         "the upload was not slow"
     );
 }
