@@ -486,7 +486,8 @@ async fn ctrl_c_during_an_upload_exits_130_and_the_server_keeps_nothing_of_it(
     let (_, key) = super::create_partner(&db);
     let server = super::Server::start(&db, &[]);
     let dir = tempfile::tempdir().unwrap();
-    // 32 MB of good rows: more than the sockets on the way hold once the relay stops.
+    // 64 MB of good rows: more than the sockets on the way can hold once the relay stops
+    // (a receive buffer may grow to 32 MB here), so the upload is cut off whatever they do.
     let mut file =
         std::io::BufWriter::new(std::fs::File::create(dir.path().join("big.csv")).unwrap());
     writeln!(file, "{}", super::client::HEADER).unwrap();
@@ -495,7 +496,7 @@ async fn ctrl_c_during_an_upload_exits_130_and_the_server_keeps_nothing_of_it(
         let row = super::client::row(&format!("interrupted-{i}"));
         file.write_all(row.as_bytes()).unwrap();
         written += row.len();
-        if written > 32 << 20 {
+        if written > 64 << 20 {
             break;
         }
     }
