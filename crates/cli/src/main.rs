@@ -158,6 +158,10 @@ struct LoginArgs {
     /// The name to save the profile under (one per server or partner).
     #[arg(long, env = "GRIDROLL_PROFILE", default_value = client::profile::DEFAULT)]
     profile: String,
+    /// The longest wait for the server's answer, in seconds.
+    #[arg(long, env = "GRIDROLL_TIMEOUT", value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -337,25 +341,12 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
 /// Saves a server and a key (typed without echo, or piped in) once the server has
 /// accepted the key.
 async fn login(args: LoginArgs) -> anyhow::Result<()> {
+    // A profiles file others can read is refused before the key is asked for.
+    client::profile::check()?;
     let key = prompt::secret("API key (grk_...): ")?.trim().to_owned();
-    let client = client::Client::new(&args.url, &key)?;
-    // Any answer but 401 means the key is one of the server's: a key without the scope to
-    // read jobs is still a key.
-    let checked = client
-        .send(|| {
-            Ok(client
-                .request(reqwest::Method::GET, "v1.1/jobs/meters")
-                .query(&[("page_size", "1")]))
-        })
-        .await;
-    match checked {
-        Ok(_) => {}
-        Err(client::api::ApiFailure::Answered { status, .. })
-            if status == reqwest::StatusCode::FORBIDDEN => {}
-        Err(failure) => {
-            return Err(client::api::into_anyhow(failure).context("nothing was saved"));
-        }
-    }
+    let timeout = std::time::Duration::from_secs(args.timeout);
+    let client = client::Client::new(&args.url, &key, timeout)?;
+    verify_key(&client).await.context("nothing was saved")?;
     let profile = client::profile::Profile {
         url: client.base().as_str().trim_end_matches('/').to_owned(),
         key,
@@ -368,6 +359,35 @@ async fn login(args: LoginArgs) -> anyhow::Result<()> {
         file.display()
     );
     output::print_json(&json!({"profile": args.profile, "url": url, "path": file}))
+}
+
+/// Whether the server is Gridroll and takes the key: its list of jobs, or its refusal
+/// for want of a scope (a key without the scope to read jobs is still a key).
+async fn verify_key(client: &client::Client) -> anyhow::Result<()> {
+    use client::api::ApiFailure;
+    let checked = client
+        .send(|| {
+            Ok(client
+                .request(reqwest::Method::GET, "v1.1/jobs/meters")
+                .query(&[("page_size", "1")]))
+        })
+        .await;
+    let gridroll = match checked {
+        Ok(response) => client.json(response).await?["jobs"].is_array(),
+        Err(ApiFailure::Answered { status, body, .. })
+            if status == reqwest::StatusCode::FORBIDDEN =>
+        {
+            body["details"]["scope"].is_string()
+        }
+        Err(failure) => return Err(client::api::into_anyhow(failure)),
+    };
+    if !gridroll {
+        bail!(
+            "the server at {} does not answer as a Gridroll server does",
+            client.base()
+        );
+    }
+    Ok(())
 }
 
 async fn import_meters(

@@ -7,10 +7,10 @@ use clap::{Subcommand, ValueEnum};
 use gridroll_domain::scope::{KeyName, Scopes};
 use gridroll_domain::timestamp::{format_millis, now_millis};
 use gridroll_domain::{ApiKeyId, PartnerId};
-use gridroll_server::accounts::{self, Actor};
+use gridroll_server::accounts::{self, AccountError, Actor};
 use gridroll_server::auth::issue_api_key;
 use gridroll_server::portal;
-use gridroll_store::{AccountStore, AddUserError, PasswordSet, Role};
+use gridroll_store::{AccountStore, AddUserError, PasswordSet, Role, User};
 use serde_json::json;
 
 use crate::database::Database;
@@ -424,8 +424,7 @@ pub async fn users(command: UsersCommand) -> anyhow::Result<()> {
         }
         UsersCommand::Remove { user, database } => {
             let store = database.open().await?;
-            let found =
-                accounts::find_user(store.accounts.as_ref(), &user.email, user.partner).await?;
+            let found = find_user(store.accounts.as_ref(), &user).await?;
             let removed = accounts::remove_user(
                 store.accounts.as_ref(),
                 Actor::Operator,
@@ -445,8 +444,7 @@ pub async fn users(command: UsersCommand) -> anyhow::Result<()> {
             database,
         } => {
             let store = database.open().await?;
-            let found =
-                accounts::find_user(store.accounts.as_ref(), &user.email, user.partner).await?;
+            let found = find_user(store.accounts.as_ref(), &user).await?;
             let changed = accounts::set_role(
                 store.accounts.as_ref(),
                 Actor::Operator,
@@ -509,6 +507,19 @@ pub async fn invitations(command: InvitationsCommand) -> anyhow::Result<()> {
             print_json(&json!({"partner_id": partner, "email": email, "revoked": true}))
         }
     }
+}
+
+/// The user named on the command line; an email that several partners' users have asks
+/// for `--partner`.
+async fn find_user(accounts: &dyn AccountStore, user: &UserArg) -> anyhow::Result<User> {
+    accounts::find_user(accounts, &user.email, user.partner)
+        .await
+        .map_err(|e| match e {
+            AccountError::AmbiguousEmail(email) => anyhow::anyhow!(
+                "users of several partners have the email {email}: name one with --partner"
+            ),
+            e => e.into(),
+        })
 }
 
 /// A normalised email, and the hash of a new password typed or piped in.

@@ -16,6 +16,8 @@ mod client;
 mod operator;
 #[path = "cli/readme.rs"]
 mod readme;
+#[path = "cli/remote.rs"]
+mod remote;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gridroll");
 

@@ -1,11 +1,18 @@
 //! Requests to the partner API: the key on every request, an answer's error turned into
 //! one line, and a request the server asks to retry later (429) sent again after the
 //! wait it names.
+//!
+//! Nothing waits for ever. A call's answer must come whole within the timeout; an upload
+//! or a download may take as long as it takes, but its bytes must move at least once per
+//! timeout, and its answer come within one once the last byte is sent (a total limit
+//! would cut off a large file on a slow line).
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use url::Url;
@@ -13,6 +20,8 @@ use url::Url;
 /// How often a request answered 429 is sent again, and the longest wait honoured.
 const RETRIES: u32 = 5;
 const LONGEST_WAIT: Duration = Duration::from_secs(60);
+/// The longest wait for a connection, when the timeout is longer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A client of one server with one key.
 #[derive(Clone)]
@@ -20,6 +29,43 @@ pub struct Client {
     http: reqwest::Client,
     base: Url,
     auth: HeaderValue,
+    timeout: Duration,
+}
+
+/// When the bytes of a transfer last moved: a slow upload goes on, a stalled one ends.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    start: Instant,
+    last: Arc<AtomicU64>,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Self {
+            start: Instant::now(),
+            last: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl Activity {
+    /// Bytes moved now.
+    pub fn touch(&self) {
+        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(now, Ordering::Relaxed);
+    }
+
+    /// Ends once nothing has moved for `limit`.
+    async fn stalled(&self, limit: Duration) {
+        loop {
+            let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
+            let idle = self.start.elapsed().saturating_sub(last);
+            if idle >= limit {
+                return;
+            }
+            tokio::time::sleep(limit - idle).await;
+        }
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -36,17 +82,23 @@ pub enum ApiFailure {
     /// The server refused the request's content with 400, with its JSON problem.
     #[error("{title}")]
     Refused { title: String, body: Value },
-    /// Any other unsuccessful answer, said in one line.
+    /// Any other unsuccessful answer, said in one line, with its JSON (null when it had
+    /// none).
     #[error("{message}")]
-    Answered { status: StatusCode, message: String },
+    Answered {
+        status: StatusCode,
+        message: String,
+        body: Value,
+    },
     /// No answer: the server is unreachable, or the request could not be made.
     #[error("{0}")]
     Other(anyhow::Error),
 }
 
 impl Client {
-    /// A client of the server at `url` sending `key`.
-    pub fn new(url: &str, key: &str) -> anyhow::Result<Self> {
+    /// A client of the server at `url` sending `key`, waiting at most `timeout` for an
+    /// answer (for a transfer, for its bytes to move).
+    pub fn new(url: &str, key: &str, timeout: Duration) -> anyhow::Result<Self> {
         let base = parse_url(url)?;
         let key = key.trim();
         if key.is_empty() {
@@ -57,18 +109,30 @@ impl Client {
         auth.set_sensitive(true);
         let http = reqwest::Client::builder()
             .user_agent(concat!("gridroll/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
             .build()
             .context("cannot set up the HTTP client")?;
-        Ok(Self { http, base, auth })
+        Ok(Self {
+            http,
+            base,
+            auth,
+            timeout,
+        })
     }
 
+    /// The server's address, ending with a slash.
     pub fn base(&self) -> &Url {
         &self.base
     }
 
-    /// A request to a path of the API.
+    /// A call to a path of the API, answered whole within the timeout.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.transfer(method, path).timeout(self.timeout)
+    }
+
+    /// A transfer (an upload, a download) to or from a path of the API, without a total
+    /// limit: send it with [`Client::send_transfer`], which ends it when it stalls.
+    pub fn transfer(&self, method: Method, path: &str) -> RequestBuilder {
         let url = self
             .base
             .join(path.trim_start_matches('/'))
@@ -78,19 +142,47 @@ impl Client {
             .header(AUTHORIZATION, self.auth.clone())
     }
 
-    /// Sends a request made by `make` (again after a 429, as the server asks), and
-    /// answers a success, or the refusal or failure as an error.
+    /// Sends a call made by `make` (again after a 429, as the server asks), and answers a
+    /// success, or the refusal or failure as an error.
     pub async fn send(
         &self,
         make: impl Fn() -> anyhow::Result<RequestBuilder>,
     ) -> Result<Response, ApiFailure> {
+        self.send_watched(make, None).await
+    }
+
+    /// Sends a transfer made by `make`, whose body touches `activity` as its bytes go:
+    /// it ends with an error once nothing has moved for the timeout, the wait for the
+    /// answer after the last byte included.
+    pub async fn send_transfer(
+        &self,
+        make: impl Fn() -> anyhow::Result<RequestBuilder>,
+        activity: &Activity,
+    ) -> Result<Response, ApiFailure> {
+        self.send_watched(make, Some(activity)).await
+    }
+
+    async fn send_watched(
+        &self,
+        make: impl Fn() -> anyhow::Result<RequestBuilder>,
+        activity: Option<&Activity>,
+    ) -> Result<Response, ApiFailure> {
         let mut tries = 0;
         loop {
-            let response = make()
-                .map_err(ApiFailure::Other)?
-                .send()
-                .await
-                .map_err(|e| ApiFailure::Other(self.unreachable(e)))?;
+            let sending = make().map_err(ApiFailure::Other)?.send();
+            let sent = match activity {
+                None => sending.await,
+                Some(activity) => {
+                    activity.touch();
+                    tokio::select! {
+                        sent = sending => sent,
+                        () = activity.stalled(self.timeout) => {
+                            return Err(ApiFailure::Other(self.stalled()));
+                        }
+                    }
+                }
+            };
+            let response = sent.map_err(|e| ApiFailure::Other(self.unreachable(e)))?;
             let status = response.status();
             if status == StatusCode::TOO_MANY_REQUESTS && tries < RETRIES {
                 tries += 1;
@@ -102,8 +194,45 @@ impl Client {
             if status.is_success() {
                 return Ok(response);
             }
-            return Err(failure(response).await);
+            return Err(self.failure(response).await);
         }
+    }
+
+    /// The body of an answer, read within the timeout.
+    pub async fn body(&self, response: Response) -> anyhow::Result<bytes::Bytes> {
+        match tokio::time::timeout(self.timeout, response.bytes()).await {
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(e)) if !e.is_timeout() => Err(anyhow!(
+                "the answer of the server at {} was cut off",
+                self.base
+            )),
+            _ => Err(self.stalled()),
+        }
+    }
+
+    /// The JSON of a successful answer; anything else (a proxy's page, nothing) is one
+    /// line naming what came.
+    pub async fn json(&self, response: Response) -> anyhow::Result<Value> {
+        let status = response.status();
+        let kind = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned);
+        let bytes = self.body(response).await?;
+        serde_json::from_slice(&bytes).map_err(|_| {
+            let what = match (bytes.is_empty(), kind) {
+                (true, _) => "an empty answer".to_owned(),
+                (false, Some(kind)) => format!("{kind} that is not JSON"),
+                (false, None) => "an answer that is not JSON".to_owned(),
+            };
+            anyhow!(
+                "the server at {} answered {} with {what}: is it a Gridroll server?",
+                self.base,
+                status.as_u16()
+            )
+        })
     }
 
     /// GET a path, answered with JSON.
@@ -112,7 +241,7 @@ impl Client {
             .send(|| Ok(self.request(Method::GET, path).query(query)))
             .await
             .map_err(into_anyhow)?;
-        json_of(response).await
+        self.json(response).await
     }
 
     /// POST a JSON body to a path, answered with JSON.
@@ -127,7 +256,23 @@ impl Client {
             })
             .await
             .map_err(into_anyhow)?;
-        json_of(response).await
+        self.json(response).await
+    }
+
+    /// The error of a transfer whose bytes stopped moving, or of an answer that did not
+    /// come.
+    pub fn stalled(&self) -> anyhow::Error {
+        anyhow!(
+            "the server at {} did not answer within {} s (give it longer with --timeout or \
+             GRIDROLL_TIMEOUT)",
+            self.base,
+            self.timeout.as_secs()
+        )
+    }
+
+    /// The timeout: of a call's answer, and of a transfer's bytes between two moves.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     fn unreachable(&self, error: reqwest::Error) -> anyhow::Error {
@@ -137,8 +282,10 @@ impl Client {
             cause = inner.to_string();
             source = inner.source();
         }
-        if error.is_connect() || error.is_timeout() {
+        if error.is_connect() {
             anyhow!("cannot reach the server at {}: {cause}", self.base)
+        } else if error.is_timeout() {
+            self.stalled()
         } else {
             anyhow!("the request to {} failed: {cause}", self.base)
         }
@@ -156,16 +303,7 @@ pub fn into_anyhow(failure: ApiFailure) -> anyhow::Error {
     }
 }
 
-/// The JSON of a successful answer.
-pub async fn json_of(response: Response) -> anyhow::Result<Value> {
-    let bytes = response
-        .bytes()
-        .await
-        .context("the server's answer was cut off")?;
-    serde_json::from_slice(&bytes).context("the server's answer is not JSON")
-}
-
-fn parse_url(url: &str) -> anyhow::Result<Url> {
+pub(crate) fn parse_url(url: &str) -> anyhow::Result<Url> {
     let mut base = Url::parse(url.trim()).map_err(|e| {
         anyhow!("{url:?} is not a server address such as http://127.0.0.1:8080 ({e})")
     })?;
@@ -189,20 +327,23 @@ fn retry_after(response: &Response) -> Duration {
         .clamp(Duration::from_secs(1), LONGEST_WAIT)
 }
 
-/// The failure an unsuccessful answer stands for.
-async fn failure(response: Response) -> ApiFailure {
-    let status = response.status();
-    let body: Value = match response.bytes().await {
-        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        Err(_) => Value::Null,
-    };
-    let title = body["title"].as_str().unwrap_or_default().to_owned();
-    if status == StatusCode::BAD_REQUEST {
-        return ApiFailure::Refused { title, body };
-    }
-    ApiFailure::Answered {
-        status,
-        message: describe(status, &title, &body),
+impl Client {
+    /// The failure an unsuccessful answer stands for.
+    async fn failure(&self, response: Response) -> ApiFailure {
+        let status = response.status();
+        let body: Value = match tokio::time::timeout(self.timeout, response.bytes()).await {
+            Ok(Ok(bytes)) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        let title = body["title"].as_str().unwrap_or_default().to_owned();
+        if status == StatusCode::BAD_REQUEST {
+            return ApiFailure::Refused { title, body };
+        }
+        ApiFailure::Answered {
+            status,
+            message: describe(status, &title, &body),
+            body,
+        }
     }
 }
 

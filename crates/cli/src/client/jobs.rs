@@ -12,7 +12,7 @@ use reqwest::header::ACCEPT;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
-use super::api::into_anyhow;
+use super::api::{Activity, into_anyhow};
 use super::{Client, Outcome, Remote, progress};
 use crate::output::{Listing, Output};
 
@@ -234,13 +234,18 @@ pub async fn download_failed_rows(
         ("filter", format!("job_id:{}", jobs.join(","))),
         ("filter", format!("status:{FAILED_ASSETS}")),
     ];
+    // A download: as long as it takes, while its bytes keep coming.
+    let activity = Activity::default();
     let response = client
-        .send(|| {
-            Ok(client
-                .request(Method::GET, "v1.1/provisional-assets")
-                .query(&query)
-                .header(ACCEPT, "text/csv"))
-        })
+        .send_transfer(
+            || {
+                Ok(client
+                    .transfer(Method::GET, "v1.1/provisional-assets")
+                    .query(&query)
+                    .header(ACCEPT, "text/csv"))
+            },
+            &activity,
+        )
         .await
         .map_err(into_anyhow)?;
     let mut file = tokio::fs::File::create(out)
@@ -248,7 +253,11 @@ pub async fn download_failed_rows(
         .with_context(|| format!("cannot write {}", out.display()))?;
     let mut body = response.bytes_stream();
     let mut line_ends = 0u64;
-    while let Some(chunk) = body.next().await {
+    loop {
+        let next = tokio::time::timeout(client.timeout(), body.next())
+            .await
+            .map_err(|_| client.stalled())?;
+        let Some(chunk) = next else { break };
         let chunk = chunk.context("the failed rows were cut off")?;
         line_ends += chunk.iter().filter(|b| **b == b'\n').count() as u64;
         file.write_all(&chunk).await?;

@@ -321,10 +321,15 @@ pub async fn enrollments(args: ShowEnrollments) -> anyhow::Result<()> {
             enrollment.clone(),
         );
     }
-    print_line(&format!(
+    let global = format!(
         "Global enrollment status: {}",
         answer["global_enrollment_status"].as_str().unwrap_or("-")
-    ))?;
+    );
+    // CSV holds the rows alone; the meter's own status is a note beside it.
+    match args.output {
+        Output::Csv => eprintln!("{global}"),
+        _ => print_line(&global)?,
+    }
     listing.print(args.output)
 }
 
@@ -350,7 +355,7 @@ pub async fn programs(args: PartnerPrograms) -> anyhow::Result<()> {
             .send(|| Ok(client.request(reqwest::Method::GET, &path)))
             .await
             .map_err(super::api::into_anyhow)?;
-        let bytes = response.bytes().await.context("the template was cut off")?;
+        let bytes = client.body(response).await?;
         std::io::stdout().lock().write_all(&bytes)?;
         return Ok(());
     }

@@ -40,19 +40,33 @@ pub fn path() -> anyhow::Result<PathBuf> {
 
 /// The profile named `name`.
 pub fn load(name: &str) -> anyhow::Result<Profile> {
-    let file = path()?;
-    let mut profiles = read(&file)?.ok_or_else(|| {
+    find(name)?.ok_or_else(|| {
         anyhow!(
             "no server given: pass --url and --key (or GRIDROLL_URL and GRIDROLL_KEY), or save \
              them with `gridroll login`"
         )
-    })?;
-    profiles.remove(name).ok_or_else(|| {
+    })
+}
+
+/// The profile named `name`, if the file of profiles holds one; a file without it is
+/// an error naming it.
+pub fn find(name: &str) -> anyhow::Result<Option<Profile>> {
+    let file = path()?;
+    let Some(mut profiles) = read(&file)? else {
+        return Ok(None);
+    };
+    profiles.remove(name).map(Some).ok_or_else(|| {
         anyhow!(
             "{} has no profile {name:?}: save one with `gridroll login --profile {name}`",
             file.display()
         )
     })
+}
+
+/// Checks the file of profiles, if there is one: refused when others may read it or it
+/// is not a profiles file.
+pub fn check() -> anyhow::Result<()> {
+    read(&path()?).map(drop)
 }
 
 /// Saves `profile` as `name`, keeping the file's other profiles.
@@ -112,6 +126,8 @@ fn check_private(_: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Creates the directory of profiles readable by its owner only, and closes it to others
+/// when it was already there (it is Gridroll's own).
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -119,5 +135,15 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder
         .create(dir)
-        .with_context(|| format!("cannot create {}", dir.display()))
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+        if mode != 0o700 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot make {} private", dir.display()))?;
+        }
+    }
+    Ok(())
 }

@@ -7,16 +7,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Args;
 use futures_util::TryStreamExt;
+use indicatif::ProgressBar;
 use reqwest::Method;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
-use super::api::{ApiFailure, into_anyhow, json_of};
+use super::api::{Activity, ApiFailure, into_anyhow};
 use super::jobs;
 use super::{Client, Outcome, Remote, progress};
-use crate::output::{Output, print_line, write_table};
+use crate::output::{Listing, Output, print_line, write_table};
 
 /// Upload files of meters, each as a job.
 #[derive(Debug, Args)]
@@ -217,6 +218,20 @@ pub async fn upload(args: UploadArgs) -> anyhow::Result<Outcome> {
         .unwrap_or(Outcome::Success))
 }
 
+/// A file as a request's body, read as it is sent: each piece moves the bar and marks
+/// the transfer as moving.
+fn file_body(path: &Path, bar: &ProgressBar, activity: &Activity) -> anyhow::Result<reqwest::Body> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let (bar, activity) = (bar.clone(), activity.clone());
+    let stream = ReaderStream::with_capacity(tokio::fs::File::from_std(file), 64 * 1024)
+        .inspect_ok(move |chunk| {
+            bar.inc(chunk.len() as u64);
+            activity.touch();
+        });
+    Ok(reqwest::Body::wrap_stream(stream))
+}
+
 /// Streams one file; the job id, or the server's refusal (400) with its problems.
 async fn send_file(
     client: &Client,
@@ -231,27 +246,26 @@ async fn send_file(
         ("file_name", name.to_owned()),
         ("update_existing", update_existing.to_string()),
     ];
+    let activity = Activity::default();
     let sent = client
-        .send(|| {
-            // The file is opened afresh for each try (the server may ask to come back).
-            let file = std::fs::File::open(path)
-                .with_context(|| format!("cannot open {}", path.display()))?;
-            bar.set_position(0);
-            let counter = bar.clone();
-            let stream = ReaderStream::with_capacity(tokio::fs::File::from_std(file), 64 * 1024)
-                .inspect_ok(move |chunk| counter.inc(chunk.len() as u64));
-            Ok(client
-                .request(Method::POST, "v1.1/jobs/meters")
-                .query(&query)
-                .header(CONTENT_TYPE, kind.content_type())
-                .header(CONTENT_LENGTH, size)
-                .body(reqwest::Body::wrap_stream(stream)))
-        })
+        .send_transfer(
+            || {
+                // The file is opened afresh for each try (the server may ask to come back).
+                bar.set_position(0);
+                Ok(client
+                    .transfer(Method::POST, "v1.1/jobs/meters")
+                    .query(&query)
+                    .header(CONTENT_TYPE, kind.content_type())
+                    .header(CONTENT_LENGTH, size)
+                    .body(file_body(path, &bar, &activity)?))
+            },
+            &activity,
+        )
         .await;
     bar.finish_and_clear();
     match sent {
         Ok(response) => {
-            let created = json_of(response).await?;
+            let created = client.json(response).await?;
             let job_id = created["job_id"]
                 .as_str()
                 .context("the server's answer has no job_id")?;
@@ -280,29 +294,34 @@ fn print_results(results: &[Uploaded], output: Output) -> anyhow::Result<()> {
             Ok(())
         }
         Output::Table | Output::Csv => {
-            let mut rows = Vec::new();
+            let mut listing = Listing::new(&[
+                "FILE", "JOB", "STATUS", "ASSETS", "CREATED", "UPDATED", "FAILED",
+            ]);
             for uploaded in results {
                 let row = match &uploaded.result {
                     Ok(job) => job_row(&uploaded.file, job),
                     Err(_) => vec![uploaded.file.clone(), "-".into(), "REFUSED".into()],
                 };
-                rows.push(row);
+                listing.push(pad(row, listing.header.len()), Value::Null);
             }
-            let header = [
-                "FILE", "JOB", "STATUS", "ASSETS", "CREATED", "UPDATED", "FAILED",
-            ];
-            let mut out = std::io::stdout().lock();
-            write_table(&mut out, &header, &pad(rows, header.len()))?;
+            listing.print(output)?;
+            // The problems follow the table; beside CSV, which holds one row per file,
+            // they go to standard error.
+            let mut stdout = std::io::stdout().lock();
+            let mut stderr = std::io::stderr().lock();
+            let out: &mut dyn std::io::Write = match output {
+                Output::Csv => &mut stderr,
+                _ => &mut stdout,
+            };
             for uploaded in results {
                 if let Err(refusal) = &uploaded.result {
-                    use std::io::Write;
                     writeln!(
                         out,
                         "\n{}: {}",
                         uploaded.file,
                         refusal["title"].as_str().unwrap_or_default()
                     )?;
-                    print_problems(&mut out, &refusal["details"])?;
+                    print_problems(out, &refusal["details"])?;
                 }
             }
             Ok(())
@@ -310,11 +329,9 @@ fn print_results(results: &[Uploaded], output: Output) -> anyhow::Result<()> {
     }
 }
 
-fn pad(mut rows: Vec<Vec<String>>, width: usize) -> Vec<Vec<String>> {
-    for row in &mut rows {
-        row.resize(width, String::new());
-    }
-    rows
+fn pad(mut row: Vec<String>, width: usize) -> Vec<String> {
+    row.resize(width, String::new());
+    row
 }
 
 fn job_row(file: &str, job: &Value) -> Vec<String> {
@@ -363,26 +380,26 @@ pub async fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
     let path = args.file.as_path();
     let size = open(path).await?.metadata().await?.len();
     let bar = progress::bytes(size, &display_name(path));
+    let activity = Activity::default();
     let sent = client
-        .send(|| {
-            let file = std::fs::File::open(path)
-                .with_context(|| format!("cannot open {}", path.display()))?;
-            let counter = bar.clone();
-            let stream = ReaderStream::new(tokio::fs::File::from_std(file))
-                .inspect_ok(move |chunk| counter.inc(chunk.len() as u64));
-            Ok(client
-                .request(Method::POST, "v1.1/meters/validate")
-                .header(CONTENT_TYPE, kind.content_type())
-                .header(CONTENT_LENGTH, size)
-                .body(reqwest::Body::wrap_stream(stream)))
-        })
+        .send_transfer(
+            || {
+                bar.set_position(0);
+                Ok(client
+                    .transfer(Method::POST, "v1.1/meters/validate")
+                    .header(CONTENT_TYPE, kind.content_type())
+                    .header(CONTENT_LENGTH, size)
+                    .body(file_body(path, &bar, &activity)?))
+            },
+            &activity,
+        )
         .await;
     bar.finish_and_clear();
-    let verdict = json_of(sent.map_err(into_anyhow)?).await?;
+    let verdict = client.json(sent.map_err(into_anyhow)?).await?;
     let valid = verdict["valid"].as_bool().unwrap_or(false);
     match args.output {
         Output::Json => print_line(&verdict.to_string())?,
-        Output::Table | Output::Csv => print_verdict(&verdict)?,
+        Output::Table | Output::Csv => print_verdict(&verdict, args.output)?,
     }
     if valid {
         eprintln!("{}: would be accepted", path.display());
@@ -397,15 +414,27 @@ pub async fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
     }
 }
 
-fn print_verdict(verdict: &Value) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
+/// The verdict's problems and the programs each asset could join: a table, or the
+/// programs as CSV with the problems on standard error.
+fn print_verdict(verdict: &Value, output: Output) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr().lock();
+    let notes: &mut dyn std::io::Write = match output {
+        Output::Csv => &mut stderr,
+        _ => &mut stdout,
+    };
     if verdict["valid"].as_bool() != Some(true) {
-        writeln!(out, "Problems ({}):", verdict["problems_count"])?;
-        print_problems(&mut out, &verdict["problems"])?;
-        writeln!(out)?;
+        writeln!(notes, "Problems ({}):", verdict["problems_count"])?;
+        print_problems(notes, &verdict["problems"])?;
+        writeln!(notes)?;
     }
-    let mut rows = Vec::new();
+    let mut listing = Listing::new(&[
+        "WHERE",
+        "REFERENCE",
+        "PROGRAM",
+        "VERDICT",
+        "MISSING OR WHY NOT",
+    ]);
     for asset in verdict["assets"].as_array().into_iter().flatten() {
         let place = match (asset["csv_row"].as_u64(), asset["json_index"].as_u64()) {
             (Some(row), _) => format!("row {row}"),
@@ -413,64 +442,55 @@ fn print_verdict(verdict: &Value) -> anyhow::Result<()> {
             _ => "-".to_owned(),
         };
         for program in asset["programs"].as_array().into_iter().flatten() {
-            let verdict = if program["ready"].as_bool() == Some(true) {
-                "ready"
-            } else if program["eligible"].as_bool() == Some(true) {
-                "needs fields"
-            } else {
-                "ineligible"
-            };
-            let join = |key: &str| {
-                program[key]
-                    .as_array()
-                    .map(|items| {
-                        items
-                            .iter()
-                            .filter_map(Value::as_str)
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    })
-                    .unwrap_or_default()
-            };
-            let lacks = [join("missing_fields"), join("ineligibility_reasons")]
-                .into_iter()
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-                .join("; ");
-            rows.push(vec![
-                place.clone(),
-                asset["partner_reference"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                program["program_identifier"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                verdict.to_owned(),
-                lacks,
-            ]);
+            listing.push(program_row(&place, asset, program), program.clone());
         }
     }
-    write_table(
-        &mut out,
-        &[
-            "WHERE",
-            "REFERENCE",
-            "PROGRAM",
-            "VERDICT",
-            "MISSING OR WHY NOT",
-        ],
-        &rows,
-    )?;
+    listing.print(output)?;
     if verdict["assets_not_listed"].as_u64().unwrap_or(0) > 0 {
         writeln!(
-            out,
+            notes,
             "({} more assets not listed)",
             verdict["assets_not_listed"]
         )?;
     }
     Ok(())
+}
+
+/// One asset's verdict for one program: where, its reference, the program, whether it
+/// could join, and what it lacks.
+fn program_row(place: &str, asset: &Value, program: &Value) -> Vec<String> {
+    let verdict = if program["ready"].as_bool() == Some(true) {
+        "ready"
+    } else if program["eligible"].as_bool() == Some(true) {
+        "needs fields"
+    } else {
+        "ineligible"
+    };
+    let join = |key: &str| {
+        program[key]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default()
+    };
+    let lacks = [join("missing_fields"), join("ineligibility_reasons")]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
+    vec![
+        place.to_owned(),
+        text(&asset["partner_reference"]),
+        text(&program["program_identifier"]),
+        verdict.to_owned(),
+        lacks,
+    ]
 }
 
 #[cfg(test)]

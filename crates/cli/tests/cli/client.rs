@@ -11,9 +11,9 @@ use serde_json::Value;
 
 use super::{BIN, Server, create_partner};
 
-const HEADER: &str = "partner_reference,transmission_region,customer_classification,load_types,meter_type,street_1,postal_code,city,state_or_province_code,country_code,utility_name";
+pub(super) const HEADER: &str = "partner_reference,transmission_region,customer_classification,load_types,meter_type,street_1,postal_code,city,state_or_province_code,country_code,utility_name";
 
-fn row(reference: &str) -> String {
+pub(super) fn row(reference: &str) -> String {
     format!("{reference},NYISO,RESIDENTIAL,HVAC,DEVICE,9 Elm St,10010,New York,NY,US,CECONY\n")
 }
 
@@ -27,7 +27,7 @@ fn csv_of(references: &[&str]) -> String {
 
 /// `gridroll` as a partner runs it: the server and key in the environment, a config
 /// directory of its own, and nothing else of the caller's environment that it reads.
-fn client(dir: &Path, server: Option<&Server>, key: Option<&str>) -> Command {
+pub(super) fn client(dir: &Path, server: Option<&Server>, key: Option<&str>) -> Command {
     let mut command = Command::new(BIN);
     command
         .current_dir(dir)
@@ -49,11 +49,11 @@ fn run(command: &mut Command, args: &[&str]) -> Output {
     command.args(args).output().expect("run gridroll")
 }
 
-fn stderr(out: &Output) -> String {
+pub(super) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn stdout(out: &Output) -> String {
+pub(super) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -419,6 +419,68 @@ async fn passwords_are_prompted_for_without_echo_at_a_terminal(backend: Backend)
     );
 }
 
+/// The rows of a CSV standard output, its header first; fails on anything else.
+fn csv_rows(out: &Output) -> Vec<Vec<String>> {
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(out.stdout.as_slice())
+        .records()
+        .map(|r| r.unwrap_or_else(|e| panic!("{e}: {}", stdout(out))))
+        .map(|r| r.iter().map(str::to_owned).collect())
+        .collect()
+}
+
+async fn output_csv_is_csv_on_stdout_with_notes_on_stderr(backend: Backend) {
+    let db = TestDatabase::new(backend).await.unwrap();
+    let (_, key) = create_partner(&db);
+    let server = Server::start(&db, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.csv"), csv_of(&["c-1"])).unwrap();
+    let ok = || client(dir.path(), Some(&server), Some(&key));
+
+    let uploaded = csv_rows(&run(&mut ok(), &["upload", "m.csv", "--wait", "-o", "csv"]));
+    assert_eq!(uploaded[0][..3], ["FILE", "JOB", "STATUS"]);
+    assert_eq!(uploaded[1][2], "COMPLETED");
+    assert_eq!(uploaded.len(), 2);
+
+    let checked = csv_rows(&run(&mut ok(), &["validate", "m.csv", "-o", "csv"]));
+    assert_eq!(checked[0][..3], ["WHERE", "REFERENCE", "PROGRAM"]);
+    assert!(
+        checked[1..].iter().all(|row| row[1] == "c-1"),
+        "{checked:?}"
+    );
+
+    let meters = run(&mut ok(), &["meters", "search", "--output", "json"]);
+    let meter = json_lines(&meters)[0]["meter_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shown = run(&mut ok(), &["enrollments", "show", &meter, "-o", "csv"]);
+    let enrollments = csv_rows(&shown);
+    assert_eq!(enrollments[0][..2], ["PROGRAM", "STATUS"]);
+    assert!(enrollments.len() > 1, "{enrollments:?}");
+    assert!(stderr(&shown).contains("Global enrollment status"));
+
+    std::fs::write(
+        dir.path().join("bad.csv"),
+        csv_of(&["c-2"]).replace("10010", "1"),
+    )
+    .unwrap();
+    let refused = run(&mut ok(), &["upload", "bad.csv", "-o", "csv"]);
+    assert_eq!(refused.status.code(), Some(4), "{}", stderr(&refused));
+    let rows: Vec<Vec<String>> = csv::Reader::from_reader(refused.stdout.as_slice())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(rows[0][..3], ["bad.csv", "-", "REFUSED"]);
+    assert!(
+        stderr(&refused).contains("postal_code"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
 #[test]
 fn completions_and_the_manual_page_come_from_the_command_definitions() {
     let dir = tempfile::tempdir().unwrap();
@@ -458,4 +520,5 @@ gridroll_testkit::backend_tests!(
     bad_input_is_one_line_on_stderr_and_a_failure,
     login_reads_the_key_from_stdin_or_a_terminal_without_echo,
     passwords_are_prompted_for_without_echo_at_a_terminal,
+    output_csv_is_csv_on_stdout_with_notes_on_stderr,
 );

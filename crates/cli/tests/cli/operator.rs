@@ -268,8 +268,170 @@ async fn operators_list_and_revoke_pending_invitations(backend: Backend) {
     assert!(none.is_empty());
 }
 
+/// One line on stderr and the exit status `code`: 1 for what the database refuses, 2 for
+/// what the command line does.
+fn refused_in_one_line(out: &std::process::Output, code: i32, expected: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert!(stderr.contains(expected), "{expected:?} in {stderr}");
+    if code == 1 {
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    }
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+async fn account_commands_name_what_is_unknown_and_never_leave_a_partner_without_an_admin(
+    backend: Backend,
+) {
+    let db = TestDatabase::new(backend).await.unwrap();
+    let (partner, _) = create_partner(&db);
+    let (other, _) = create_partner(&db);
+    let stranger = "01900000-0000-7000-8000-000000000000";
+    for partner in [&partner, &other] {
+        let out = gridroll_with_input(
+            &db,
+            &[
+                "users",
+                "create",
+                "--partner",
+                partner,
+                "--email",
+                "boss@acme.example",
+            ],
+            "a long enough passphrase\n",
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    for list in ["users", "keys", "invitations"] {
+        refused_in_one_line(
+            &gridroll(&db, &[list, "list", "--partner", stranger]),
+            1,
+            &format!("there is no partner {stranger}"),
+        );
+    }
+    refused_in_one_line(
+        &gridroll(&db, &["keys", "revoke", "--partner", stranger, stranger]),
+        1,
+        "there is no partner",
+    );
+    refused_in_one_line(
+        &gridroll(&db, &["keys", "revoke", "--partner", &partner, stranger]),
+        1,
+        &format!("there is no live API key {stranger}"),
+    );
+    refused_in_one_line(
+        &gridroll(
+            &db,
+            &["keys", "revoke", "--partner", &partner, "grk_not_an_id"],
+        ),
+        2,
+        "grk_not_an_id",
+    );
+    refused_in_one_line(
+        &gridroll(
+            &db,
+            &[
+                "invitations",
+                "revoke",
+                "--partner",
+                &partner,
+                "--email",
+                "nobody@acme.example",
+            ],
+        ),
+        1,
+        "there is no pending invitation for nobody@acme.example",
+    );
+
+    // The email is a user of two partners: which one must be said.
+    let boss = ["--email", "boss@acme.example"];
+    refused_in_one_line(
+        &gridroll(&db, &[&["users", "remove"][..], &boss].concat()),
+        1,
+        "--partner",
+    );
+    let of_partner = [&boss[..], &["--partner", &partner]].concat();
+    refused_in_one_line(
+        &gridroll(&db, &[&["users", "remove"][..], &of_partner].concat()),
+        1,
+        "last admin",
+    );
+    refused_in_one_line(
+        &gridroll(
+            &db,
+            &[
+                &["users", "set-role"][..],
+                &of_partner,
+                &["--role", "member"],
+            ]
+            .concat(),
+        ),
+        1,
+        "last admin",
+    );
+    refused_in_one_line(
+        &gridroll(
+            &db,
+            &[
+                &["users", "set-role"][..],
+                &of_partner,
+                &["--role", "owner"],
+            ]
+            .concat(),
+        ),
+        2,
+        "possible values: admin, member",
+    );
+    refused_in_one_line(
+        &gridroll(
+            &db,
+            &[
+                "users",
+                "remove",
+                "--email",
+                "boss@acme.example",
+                "--partner",
+                stranger,
+            ],
+        ),
+        1,
+        "there is no user boss@acme.example",
+    );
+    refused_in_one_line(
+        &gridroll(
+            &db,
+            &[
+                "users",
+                "set-role",
+                "--email",
+                "nobody@acme.example",
+                "--role",
+                "admin",
+            ],
+        ),
+        1,
+        "there is no user nobody@acme.example",
+    );
+    let users = lines(&gridroll(
+        &db,
+        &["users", "list", "--partner", &partner, "--output", "json"],
+    ));
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0]["role"], "admin");
+}
+
 gridroll_testkit::backend_tests!(
     operators_list_partners_and_keys_and_revoke_a_key_by_its_id,
     operators_manage_users_but_never_remove_or_demote_the_last_admin,
     operators_list_and_revoke_pending_invitations,
+    account_commands_name_what_is_unknown_and_never_leave_a_partner_without_an_admin,
 );
