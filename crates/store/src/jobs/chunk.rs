@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use gridroll_domain::enrollment::{Abstention, Enrollment};
 use gridroll_domain::event::{self, MeterRef};
-use gridroll_domain::job::{JobCounts, JobStatus, Pending, Planned, StatusName, Write};
+use gridroll_domain::job::{JobCounts, JobStatus, Outcome, Pending, Planned, StatusName, Write};
 use gridroll_domain::timestamp::from_millis;
 use gridroll_domain::webhook::EventType;
 use gridroll_domain::{JobId, MeterId, PartnerId};
@@ -277,50 +277,36 @@ pub fn plan_writes<'d>(
 /// the chunk (each one's kind a character, its meter's id sixteen bytes), the others a
 /// row each, with their own description, where a listing of failed rows finds them.
 pub async fn write_outcomes(db: &mut dyn Db, job: JobId, plan: &[Planned]) -> Result<()> {
-    let Some(first) = plan.first() else {
-        return Ok(());
-    };
-    let mut kinds = String::with_capacity(plan.len());
-    let mut meter_ids = Vec::with_capacity(16 * plan.len());
-    let mut others = Vec::new();
-    for Planned { seq, outcome, .. } in plan {
-        match (outcome.name, outcome.meter_id) {
-            (StatusName::MeterCreated, Some(id)) if outcome.kept_description().is_none() => {
-                kinds.push('C');
-                meter_ids.extend_from_slice(id.as_uuid().as_bytes());
-            }
-            (StatusName::MeterUpdated, Some(id)) if outcome.kept_description().is_none() => {
-                kinds.push('U');
-                meter_ids.extend_from_slice(id.as_uuid().as_bytes());
-            }
-            _ => {
-                kinds.push('-');
-                meter_ids.extend_from_slice(&[0; 16]);
-                others.push(vec![
-                    job.into(),
-                    Value::from(*seq),
-                    Value::from(outcome.status.as_ref()),
-                    Value::from(outcome.name.as_ref()),
-                    outcome.kept_description().into(),
-                    outcome.meter_id.into(),
-                ]);
-            }
-        }
-    }
-    if others.len() < plan.len() {
+    let row = ChunkOutcomes::of(plan);
+    let in_row = row.is_some();
+    if let Some(row) = row {
         db.execute(
             "INSERT INTO chunk_outcomes (job_id, first_seq, assets, kinds, meter_ids)
              VALUES ($1, $2, $3, $4, $5)",
             &[
                 job.into(),
-                Value::from(first.seq),
+                Value::from(row.first_seq),
                 Value::from(plan.len()),
-                Value::Text(kinds),
-                Value::Bytes(meter_ids),
+                Value::Text(row.kinds),
+                Value::Bytes(row.meter_ids),
             ],
         )
         .await?;
     }
+    let others: Vec<Vec<Value>> = plan
+        .iter()
+        .filter(|p| !in_row || kept_in_chunk(&p.outcome).is_none())
+        .map(|Planned { seq, outcome, .. }| {
+            vec![
+                job.into(),
+                Value::from(*seq),
+                Value::from(outcome.status.as_ref()),
+                Value::from(outcome.name.as_ref()),
+                outcome.kept_description().into(),
+                outcome.meter_id.into(),
+            ]
+        })
+        .collect();
     db.insert_rows(
         "asset_outcomes",
         columns![job_id: Uuid, seq: Int, status: Text, status_name: Text,
@@ -328,6 +314,60 @@ pub async fn write_outcomes(db: &mut dyn Db, job: JobId, plan: &[Planned]) -> Re
         &others,
     )
     .await
+}
+
+/// The kind (`C` created, `U` updated) and meter of an outcome its chunk's row can hold:
+/// an asset that became a meter, whose description is its name's.
+fn kept_in_chunk(outcome: &Outcome) -> Option<(char, MeterId)> {
+    let kind = match outcome.name {
+        StatusName::MeterCreated => 'C',
+        StatusName::MeterUpdated => 'U',
+        _ => return None,
+    };
+    match (outcome.meter_id, outcome.kept_description()) {
+        (Some(id), None) => Some((kind, id)),
+        _ => None,
+    }
+}
+
+/// A chunk's row of outcomes, the form `jobs/assets.rs` reads back: a character per
+/// asset from `first_seq` on (`-` for an asset whose outcome is a row of its own) and its
+/// meter's id, sixteen bytes (zeros for the others).
+#[derive(Debug, PartialEq, Eq)]
+struct ChunkOutcomes {
+    first_seq: u64,
+    kinds: String,
+    meter_ids: Vec<u8>,
+}
+
+impl ChunkOutcomes {
+    /// The row of a chunk whose assets are consecutive, as a chunk read from the job's
+    /// segments is, and of which one at least became a meter; otherwise none, and every
+    /// outcome is a row of its own.
+    fn of(plan: &[Planned]) -> Option<Self> {
+        let first_seq = plan.first()?.seq;
+        let consecutive = plan
+            .iter()
+            .enumerate()
+            .all(|(i, p)| p.seq == first_seq + i as u64);
+        if !consecutive || plan.iter().all(|p| kept_in_chunk(&p.outcome).is_none()) {
+            return None;
+        }
+        let mut kinds = String::with_capacity(plan.len());
+        let mut meter_ids = Vec::with_capacity(16 * plan.len());
+        for p in plan {
+            let (kind, id) = kept_in_chunk(&p.outcome).map_or(('-', [0; 16]), |(kind, id)| {
+                (kind, *id.as_uuid().as_bytes())
+            });
+            kinds.push(kind);
+            meter_ids.extend_from_slice(&id);
+        }
+        Some(Self {
+            first_seq,
+            kinds,
+            meter_ids,
+        })
+    }
 }
 
 /// The counts a chunk adds to its job.
@@ -464,4 +504,49 @@ async fn advance(
         )));
     }
     Ok(totals)
+}
+
+#[cfg(test)]
+mod tests {
+    use gridroll_domain::MeterId;
+    use gridroll_domain::job::{Outcome, Planned, Write};
+
+    use super::ChunkOutcomes;
+
+    fn planned(seq: u64, outcome: Outcome) -> Planned {
+        Planned {
+            seq,
+            outcome,
+            write: Write::Nothing,
+        }
+    }
+
+    #[test]
+    fn a_chunks_row_holds_its_meters_by_position_and_leaves_the_others_out() {
+        let (a, b) = (MeterId::new(), MeterId::new());
+        let plan = [
+            planned(3000, Outcome::created(a)),
+            planned(3001, Outcome::duplicate(&[a])),
+            planned(3002, Outcome::updated(b)),
+        ];
+        let row = ChunkOutcomes::of(&plan).expect("two assets became meters");
+        assert_eq!(row.first_seq, 3000);
+        assert_eq!(row.kinds, "C-U");
+        assert_eq!(&row.meter_ids[..16], a.as_uuid().as_bytes());
+        assert_eq!(&row.meter_ids[16..32], &[0; 16]);
+        assert_eq!(&row.meter_ids[32..], b.as_uuid().as_bytes());
+    }
+
+    #[test]
+    fn a_chunk_without_a_meter_or_with_a_gap_has_no_row() {
+        let a = MeterId::new();
+        let failed = [planned(0, Outcome::duplicate(&[a]))];
+        assert_eq!(ChunkOutcomes::of(&failed), None);
+        let gap = [
+            planned(0, Outcome::created(a)),
+            planned(2, Outcome::created(MeterId::new())),
+        ];
+        assert_eq!(ChunkOutcomes::of(&gap), None);
+        assert_eq!(ChunkOutcomes::of(&[]), None);
+    }
 }
