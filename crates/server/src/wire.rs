@@ -2,6 +2,7 @@
 //! so storage rows never leak onto the wire.
 
 use std::collections::HashMap;
+use std::fmt::Write;
 
 use gridroll_domain::enrollment::{Action, MeterEnrollments, ProgramView, timeline};
 use gridroll_domain::enums::ParticipationPreference;
@@ -109,30 +110,19 @@ impl From<ProvisionalAsset> for ProvisionalAssetBody {
     }
 }
 
-/// Meter details: the meter's data with its id, identifiers and audit information.
-pub fn meter_details(meter: Meter) -> Value {
-    let audit = audit(&meter);
-    let mut body: Map<String, Value> = meter.data.into_map();
-    body.insert("meter_id".to_owned(), json!(meter.id));
-    body.insert("is_archived".to_owned(), json!(meter.archived));
-    body.insert("connection_references".to_owned(), json!([]));
-    body.entry("tags").or_insert_with(|| json!([]));
-    body.insert("audit".to_owned(), audit);
-    // As of the meter's last change; GET /v2/meters/{id}/enrollments derives it afresh.
-    body.insert(
-        "global_enrollment_status".to_owned(),
-        json!(meter.global_status),
-    );
-    Value::Object(body)
-}
-
 /// Meter details as JSON text, the meter's data object spliced in as the store wrote it
 /// out: the hot read of a meter builds no tree. Everything added is an id, an enum name
 /// or a timestamp, none of which needs escaping.
 pub fn meter_details_json(meter: &StoredMeter) -> String {
+    let mut out = String::with_capacity(meter.data_json.len() + 300);
+    write_meter_details_json(&mut out, meter);
+    out
+}
+
+/// Writes a meter's details as [`meter_details_json`] does, at the end of `out`.
+pub fn write_meter_details_json(out: &mut String, meter: &StoredMeter) {
     let data = meter.data_json.trim_end();
     let inner = data.strip_suffix('}').unwrap_or(data);
-    let mut out = String::with_capacity(data.len() + 300);
     out.push_str(inner);
     if inner.trim_end() != "{" {
         out.push(',');
@@ -142,7 +132,9 @@ pub fn meter_details_json(meter: &StoredMeter) -> String {
     if !data.contains(r#""tags":"#) {
         out.push_str(r#""tags":[],"#);
     }
-    out.push_str(&format!(
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
         concat!(
             r#""meter_id":"{}","is_archived":{},"connection_references":[],"#,
             r#""audit":{{"created_by":"{}","created_at":"{}","updated_at":"{}"}},"#,
@@ -154,8 +146,7 @@ pub fn meter_details_json(meter: &StoredMeter) -> String {
         format_millis(meter.created_at),
         format_millis(meter.updated_at),
         meter.global_status,
-    ));
-    out
+    );
 }
 
 /// The values each filter key can take, as they occur in the partner's data.

@@ -47,9 +47,11 @@ fn in_comma_list<T: AsRef<str>>(c: &mut Conditions, column: &str, values: &[T]) 
 pub const METER_COLUMNS: &str = "id, partner_id, created_by, data, created_at, updated_at, \
      enrollments, participation, global_enrollment_status, is_archived";
 
-/// A page of meters in id (creation) order, after `after`.
+/// A page of meters in id (creation) order, after `after`: their `columns`
+/// ([`METER_COLUMNS`] or [`STORED_METER_COLUMNS`]).
 pub fn search_meters(
     dialect: Dialect,
+    columns: &str,
     partner: PartnerId,
     filter: &MeterFilter,
     after: Option<MeterId>,
@@ -67,7 +69,7 @@ pub fn search_meters(
     let limit = c.bind(Value::Int(limit as i64));
     Query {
         sql: format!(
-            "SELECT {METER_COLUMNS} FROM meters WHERE {} ORDER BY id LIMIT {limit}",
+            "SELECT {columns} FROM meters WHERE {} ORDER BY id LIMIT {limit}",
             c.sql()
         ),
         params: c.params,

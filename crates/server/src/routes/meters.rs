@@ -25,7 +25,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Query, is_json, path_id, unsupported_media_type};
 use crate::listing::{decode_token, page_size};
 use crate::upload;
-use crate::wire::{MeterList, ProvisionalAssetBody, meter_details, meter_details_json};
+use crate::wire::{ProvisionalAssetBody, meter_details_json, write_meter_details_json};
 
 /// Bodies of single-meter requests are small; anything larger is a mistake.
 const SINGLE_BODY_LIMIT: usize = 1024 * 1024;
@@ -238,68 +238,115 @@ fn instant(name: &str, value: Option<String>) -> ApiResult<Option<i64>> {
         .transpose()
 }
 
-/// `POST /v2/meters/search`
+/// `POST /v2/meters/search`: the page written out as text, each meter's details spliced
+/// in from its stored data as `GET /v2/meters/{meter_id}` answers them (no tree is built
+/// for the page's hundreds of meters).
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Json<MeterList>> {
-    let (meters, next_page_token) = search_page(&state, caller.partner, &headers, body).await?;
-    Ok(Json(MeterList {
-        meters: meters.into_iter().map(meter_details).collect(),
-        next_page_token,
-    }))
+) -> ApiResult<Response> {
+    let page = SearchPage::read(caller.partner, &headers, body).await?;
+    let meters = state
+        .meters
+        .search_stored_meters(caller.partner, &page.filter, page.after, page.limit + 1)
+        .await?;
+    let (meters, next_page_token) = page.split(meters, |m| m.id);
+    let size = meters
+        .iter()
+        .map(|m| m.data_json.len() + 300)
+        .sum::<usize>();
+    let mut out = String::with_capacity(size + 100);
+    out.push_str(r#"{"meters":["#);
+    for (i, meter) in meters.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_meter_details_json(&mut out, meter);
+    }
+    out.push(']');
+    if let Some(token) = next_page_token {
+        out.push_str(r#","next_page_token":"#);
+        out.push_str(&json!(token).to_string());
+    }
+    out.push('}');
+    Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
 }
 
 /// Reads a `MeterFilterRequest` body and answers the page of meters it asks for, with the
-/// token of the next page. Shared by the meter and the enrollment searches.
+/// token of the next page, for the enrollment search.
 pub async fn search_page(
     state: &AppState,
     partner: PartnerId,
     headers: &HeaderMap,
     body: Body,
 ) -> ApiResult<(Vec<Meter>, Option<String>)> {
-    let bytes = body::read_small(body, SINGLE_BODY_LIMIT).await?;
-    let request: SearchRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
-        SearchRequest::default()
-    } else {
-        if !is_json(headers) {
-            return Err(unsupported_media_type());
-        }
-        serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::bad_request("Invalid search request", json!({"error": e.to_string()}))
-        })?
-    };
-    let limit = match request.page_size {
-        None => MAX_SEARCH_PAGE,
-        Some(n) => page_size(Some(n), &n.to_string(), MAX_SEARCH_PAGE)?,
-    };
-    let after = match &request.page_token {
-        Some(token) => {
-            let position = decode_token(token, Listing::Meters, partner)?;
-            let id = uuid::Uuid::from_slice(&position).map_err(|_| {
-                ApiError::bad_request(
-                    "Invalid page_token",
-                    json!({"error": "use the next_page_token of the previous answer unchanged"}),
-                )
-            })?;
-            Some(MeterId::from_uuid(id))
-        }
-        None => None,
-    };
-    let filter = request.filter()?;
-    let mut meters = state
+    let page = SearchPage::read(partner, headers, body).await?;
+    let meters = state
         .meters
-        .search_meters(partner, &filter, after, limit + 1)
+        .search_meters(partner, &page.filter, page.after, page.limit + 1)
         .await?;
-    let next_page_token = if meters.len() > limit {
-        meters.truncate(limit);
-        meters
-            .last()
-            .map(|m| cursor::encode(Listing::Meters, partner, m.id.as_uuid().as_bytes()))
-    } else {
-        None
-    };
-    Ok((meters, next_page_token))
+    Ok(page.split(meters, |m| m.id))
+}
+
+/// What a `MeterFilterRequest` body asks for: the meters, where the page starts, its size.
+struct SearchPage {
+    partner: PartnerId,
+    filter: MeterFilter,
+    after: Option<MeterId>,
+    limit: usize,
+}
+
+impl SearchPage {
+    async fn read(partner: PartnerId, headers: &HeaderMap, body: Body) -> ApiResult<Self> {
+        let bytes = body::read_small(body, SINGLE_BODY_LIMIT).await?;
+        let request: SearchRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
+            SearchRequest::default()
+        } else {
+            if !is_json(headers) {
+                return Err(unsupported_media_type());
+            }
+            serde_json::from_slice(&bytes).map_err(|e| {
+                ApiError::bad_request("Invalid search request", json!({"error": e.to_string()}))
+            })?
+        };
+        let limit = match request.page_size {
+            None => MAX_SEARCH_PAGE,
+            Some(n) => page_size(Some(n), &n.to_string(), MAX_SEARCH_PAGE)?,
+        };
+        let after = match &request.page_token {
+            Some(token) => {
+                let position = decode_token(token, Listing::Meters, partner)?;
+                let id = uuid::Uuid::from_slice(&position).map_err(|_| {
+                    ApiError::bad_request(
+                        "Invalid page_token",
+                        json!({"error": "use the next_page_token of the previous answer unchanged"}),
+                    )
+                })?;
+                Some(MeterId::from_uuid(id))
+            }
+            None => None,
+        };
+        Ok(Self {
+            partner,
+            filter: request.filter()?,
+            after,
+            limit,
+        })
+    }
+
+    /// The page's meters, of the `limit + 1` read, and the token of the next page when
+    /// there is one more.
+    fn split<T>(&self, mut meters: Vec<T>, id: impl Fn(&T) -> MeterId) -> (Vec<T>, Option<String>) {
+        let next_page_token = if meters.len() > self.limit {
+            meters.truncate(self.limit);
+            meters
+                .last()
+                .map(|m| cursor::encode(Listing::Meters, self.partner, id(m).as_uuid().as_bytes()))
+        } else {
+            None
+        };
+        (meters, next_page_token)
+    }
 }

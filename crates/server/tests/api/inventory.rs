@@ -891,7 +891,50 @@ async fn provisional_assets_are_csv_only_when_accept_prefers_it(backend: Backend
     }
 }
 
+/// A search answers each meter's details as its own read does, whatever the meter holds:
+/// tags or none, archived or not, a device or none, a group or none.
+async fn a_search_answers_each_meter_as_its_own_read_does(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let mut rng = Seeded(0x5eed_1234_abcd_0002);
+    seed(&app, &app.key, "d", 40, 40, &mut rng).await;
+    let everything = search_all(&app, &app.key, &json!({}), 500).await;
+    let ids = ids(&everything);
+    let tagged = app
+        .send_json(
+            Method::POST,
+            "/v1.1/meters/tags",
+            &json!({"meter_ids": &ids[..5], "tags": ["north fleet", "Zoë’s \"#2\""]}),
+        )
+        .await;
+    assert_eq!(tagged.status, StatusCode::OK, "{}", tagged.body);
+    let archived = app
+        .send_json(
+            Method::POST,
+            "/v1.1/meters/archive",
+            &json!({"meter_ids": &ids[3..7]}),
+        )
+        .await;
+    assert_eq!(archived.status, StatusCode::OK, "{}", archived.body);
+
+    let found = search_all(&app, &app.key, &json!({}), 7).await;
+    assert_eq!(found.len(), 40);
+    for meter in &found {
+        let id = meter["meter_id"].as_str().unwrap();
+        let read = app.get(&format!("/v2/meters/{id}")).await;
+        assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+        assert_eq!(
+            meter, &read.body,
+            "the search's entry for {id} and its read differ"
+        );
+    }
+    let tags = |m: &Value| m["tags"].as_array().unwrap().len();
+    assert_eq!(found.iter().filter(|m| tags(m) == 2).count(), 5);
+    assert_eq!(found.iter().filter(|m| m["is_archived"] == true).count(), 4);
+    assert!(found.iter().all(|m| m["audit"]["created_at"].is_string()));
+}
+
 gridroll_testkit::backend_tests!(
+    a_search_answers_each_meter_as_its_own_read_does,
     provisional_assets_are_csv_only_when_accept_prefers_it,
     every_search_filter_matches_an_independent_computation,
     paging_sees_every_meter_that_existed_exactly_once_despite_inserts,

@@ -37,6 +37,15 @@ pub trait MeterStore: Send + Sync {
         after: Option<MeterId>,
         limit: usize,
     ) -> Result<Vec<Meter>>;
+    /// The same page as [`MeterStore::search_meters`], each meter with its data as stored,
+    /// for answering the details of many without decoding them.
+    async fn search_stored_meters(
+        &self,
+        partner: PartnerId,
+        filter: &MeterFilter,
+        after: Option<MeterId>,
+        limit: usize,
+    ) -> Result<Vec<StoredMeter>>;
     /// Stores meters that reach the platform by another channel than the partner's own
     /// uploads; they may share a `partner_reference` with each other and with the
     /// partner's meters.
@@ -119,12 +128,44 @@ impl<E: Engine> MeterStore for E {
         after: Option<MeterId>,
         limit: usize,
     ) -> Result<Vec<Meter>> {
-        let query = reads::search_meters(self.dialect(), partner, filter, after, limit);
+        let query = reads::search_meters(
+            self.dialect(),
+            reads::METER_COLUMNS,
+            partner,
+            filter,
+            after,
+            limit,
+        );
         self.read(work!(db => async move {
             db.query_built(&query.sql, &query.params)
                 .await?
                 .iter()
                 .map(rows::meter)
+                .collect()
+        }))
+        .await
+    }
+
+    async fn search_stored_meters(
+        &self,
+        partner: PartnerId,
+        filter: &MeterFilter,
+        after: Option<MeterId>,
+        limit: usize,
+    ) -> Result<Vec<StoredMeter>> {
+        let query = reads::search_meters(
+            self.dialect(),
+            reads::STORED_METER_COLUMNS,
+            partner,
+            filter,
+            after,
+            limit,
+        );
+        self.read(work!(db => async move {
+            db.query_built(&query.sql, &query.params)
+                .await?
+                .iter()
+                .map(rows::stored_meter)
                 .collect()
         }))
         .await
