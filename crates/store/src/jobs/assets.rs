@@ -8,9 +8,10 @@
 use std::collections::HashMap;
 
 use gridroll_domain::compact::CompactAsset;
-use gridroll_domain::job::{AssetStatus, StatusName};
+use gridroll_domain::job::{self, AssetStatus, StatusName};
 use gridroll_domain::{JobId, MeterId, PartnerId};
 
+use super::chunk;
 use super::segments::{self, SEGMENT_ASSETS, Segment};
 use crate::db::{Db, Row, Value};
 use crate::model::{AssetField, AssetFilter, AssetState, ProvisionalAsset};
@@ -28,6 +29,17 @@ struct Outcome {
     name: Option<StatusName>,
     description: Option<String>,
     meter_id: Option<MeterId>,
+}
+
+impl From<job::Outcome> for Outcome {
+    fn from(outcome: job::Outcome) -> Self {
+        Self {
+            status: outcome.status,
+            name: Some(outcome.name),
+            description: (!outcome.description.is_empty()).then_some(outcome.description),
+            meter_id: outcome.meter_id,
+        }
+    }
 }
 
 /// One asset as a listing sees it.
@@ -96,26 +108,9 @@ async fn outcomes(
         .await?;
     for row in chunks {
         let (first, kinds, ids): (u64, String, Vec<u8>) = (row.get(0)?, row.get(1)?, row.get(2)?);
-        for (i, (kind, id)) in kinds.bytes().zip(ids.chunks_exact(16)).enumerate() {
-            let seq = first + i as u64;
-            let name = match kind {
-                b'C' => StatusName::MeterCreated,
-                b'U' => StatusName::MeterUpdated,
-                _ => continue,
-            };
+        for (seq, outcome) in chunk::chunk_outcomes(first, &kinds, &ids)? {
             if (from_seq..to_seq).contains(&seq) {
-                let id = uuid::Uuid::from_slice(id).map_err(|e| {
-                    crate::StoreError::Corrupt(format!("job {job}: outcomes of {first}: {e}"))
-                })?;
-                found.insert(
-                    seq,
-                    Outcome {
-                        status: AssetStatus::Completed,
-                        name: Some(name),
-                        description: name.fixed_description().map(str::to_owned),
-                        meter_id: Some(MeterId::from_uuid(id)),
-                    },
-                );
+                found.insert(seq, outcome.into());
             }
         }
     }

@@ -330,6 +330,33 @@ fn kept_in_chunk(outcome: &Outcome) -> Option<(char, MeterId)> {
     }
 }
 
+/// The outcomes a chunk's row holds, read back: each asset that became a meter, by its
+/// sequence; the others (`-`) are rows of their own.
+pub fn chunk_outcomes(
+    first_seq: u64,
+    kinds: &str,
+    meter_ids: &[u8],
+) -> Result<Vec<(u64, Outcome)>> {
+    if meter_ids.len() != 16 * kinds.len() {
+        return Err(StoreError::Corrupt(format!(
+            "the outcomes of the chunk from {first_seq}: {} kinds, {} bytes of meter ids",
+            kinds.len(),
+            meter_ids.len()
+        )));
+    }
+    let mut found = Vec::with_capacity(kinds.len());
+    for (i, (kind, id)) in kinds.bytes().zip(meter_ids.chunks_exact(16)).enumerate() {
+        let outcome = match kind {
+            b'C' => Outcome::created,
+            b'U' => Outcome::updated,
+            _ => continue,
+        };
+        let id = Uuid::from_slice(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        found.push((first_seq + i as u64, outcome(MeterId::from_uuid(id))));
+    }
+    Ok(found)
+}
+
 /// A chunk's row of outcomes, the form `jobs/assets.rs` reads back: a character per
 /// asset from `first_seq` on (`-` for an asset whose outcome is a row of its own) and its
 /// meter's id, sixteen bytes (zeros for the others).
@@ -511,7 +538,7 @@ mod tests {
     use gridroll_domain::MeterId;
     use gridroll_domain::job::{Outcome, Planned, Write};
 
-    use super::ChunkOutcomes;
+    use super::{ChunkOutcomes, chunk_outcomes};
 
     fn planned(seq: u64, outcome: Outcome) -> Planned {
         Planned {
@@ -535,6 +562,24 @@ mod tests {
         assert_eq!(&row.meter_ids[..16], a.as_uuid().as_bytes());
         assert_eq!(&row.meter_ids[16..32], &[0; 16]);
         assert_eq!(&row.meter_ids[32..], b.as_uuid().as_bytes());
+    }
+
+    #[test]
+    fn a_chunks_row_reads_back_as_the_outcomes_of_its_meters() {
+        let (a, b) = (MeterId::new(), MeterId::new());
+        let plan = [
+            planned(7, Outcome::duplicate(&[a])),
+            planned(8, Outcome::created(a)),
+            planned(9, Outcome::ambiguous(&[a, b])),
+            planned(10, Outcome::updated(b)),
+        ];
+        let row = ChunkOutcomes::of(&plan).expect("two assets became meters");
+        let read = chunk_outcomes(row.first_seq, &row.kinds, &row.meter_ids).unwrap();
+        assert_eq!(
+            read,
+            vec![(8, Outcome::created(a)), (10, Outcome::updated(b))]
+        );
+        assert!(chunk_outcomes(7, "CC", &row.meter_ids[..16]).is_err());
     }
 
     #[test]
