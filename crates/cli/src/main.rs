@@ -228,6 +228,11 @@ fn main() -> ExitCode {
         }
     };
     let interruptible = cli.command.speaks_http();
+    let interrupted = if matches!(cli.command, Command::Upload(_)) {
+        Interrupted::Upload
+    } else {
+        Interrupted::Other
+    };
     let result = runtime.block_on(async {
         if !interruptible {
             // The server stops on its own signal, after the work in hand; a command on
@@ -237,7 +242,7 @@ fn main() -> ExitCode {
         }
         tokio::select! {
             result = run(cli.command) => result,
-            _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
+            _ = tokio::signal::ctrl_c() => Err(interrupted.into()),
         }
     });
     match result {
@@ -271,14 +276,18 @@ impl Command {
     }
 }
 
-/// Ctrl-C: an upload cut off is discarded whole by the server; a job accepted earlier
-/// goes on.
+/// Ctrl-C while the client works on the server; during an upload it says what became of
+/// it: an upload cut off is discarded whole by the server, a job accepted earlier goes on.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "interrupted: an upload cut off is discarded whole by the server; jobs it had accepted \
-     go on (see `gridroll jobs list`)"
-)]
-struct Interrupted;
+enum Interrupted {
+    #[error(
+        "interrupted: an upload cut off is discarded whole by the server; jobs it had \
+         accepted go on (see `gridroll jobs list`)"
+    )]
+    Upload,
+    #[error("interrupted")]
+    Other,
+}
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GRIDROLL_LOG")

@@ -272,6 +272,37 @@ fn a_server_that_never_answers_is_one_line_after_the_timeout_not_a_hang() {
 }
 
 #[test]
+fn ctrl_c_while_the_client_reads_says_interrupted_and_nothing_of_uploads() {
+    let (asked, request) = std::sync::mpsc::channel();
+    let silent = Fake::start(move |head, connection| {
+        read_body(head, connection, None);
+        let _ = asked.send(());
+        std::thread::sleep(Duration::from_secs(60));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let child = client(dir.path(), None, Some("grk_any"))
+        .env("GRIDROLL_URL", &silent.base)
+        .args(["jobs", "list"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    request
+        .recv_timeout(LIMIT)
+        .expect("the client asked the server");
+    let signal = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signal.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert_eq!(stderr(&out).trim(), "interrupted");
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+}
+
+#[test]
 fn an_upload_that_keeps_moving_is_not_cut_off_by_the_timeout() {
     // 64 MB: the server takes the first 24 MB 4 MB at a time, 500 ms apart (longer in
     // all than the timeout), then the rest at once. The client's bytes move at every
@@ -523,7 +554,11 @@ async fn ctrl_c_during_an_upload_exits_130_and_the_server_keeps_nothing_of_it(
     assert!(signal.success());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
-    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("interrupted: an upload cut off is discarded whole"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stdout(&out).is_empty(), "{}", stdout(&out));
 
     // What the client had sent reaches the server, cut off; the server closes the
