@@ -314,6 +314,18 @@ async fn outcomes_recorded_before_an_upgrade_are_reported_and_the_job_finishes_a
     );
     assert_eq!(after["assets"][0]["meter_id"], meter.to_string());
     assert_eq!(app.count("SELECT count(*) FROM meters").await, 3);
+    // The outcomes recorded before stay rows of their own; the chunk after the upgrade
+    // keeps its two meters in one row, and the job's answer reads both forms.
+    assert_eq!(
+        app.count("SELECT count(*) FROM asset_outcomes").await,
+        2,
+        "the created meter and the duplicate of before"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM chunk_outcomes WHERE first_seq = 2 AND kinds = 'CC'")
+            .await,
+        1
+    );
 
     // The meter written before keeps its data as an object, the new ones are compact;
     // each reads as the data it was given, alone and in a search.
