@@ -170,35 +170,13 @@ pub async fn upload(args: UploadArgs) -> anyhow::Result<Outcome> {
     }
     let mut results = Vec::new();
     let mut jobs_sent = Vec::new();
-    for (path, kind) in args.files.iter().zip(kinds) {
-        let name = args.name.clone().unwrap_or_else(|| display_name(path));
-        let sent = send_file(&client, path, kind, &name, args.update_existing).await?;
-        match sent {
-            Ok(job_id) => {
-                eprintln!("{}: accepted as job {job_id}", path.display());
-                let job = if args.wait {
-                    jobs::wait(&client, &job_id, &name).await?
-                } else {
-                    json!({"job_id": job_id, "status": "PROCESSING"})
-                };
-                jobs_sent.push(job_id);
-                results.push(Uploaded {
-                    file: path.display().to_string(),
-                    result: Ok(job),
-                });
-            }
-            Err(refusal) => {
-                eprintln!(
-                    "{}: refused; nothing was stored. {}",
-                    path.display(),
-                    refusal["title"].as_str().unwrap_or_default()
-                );
-                results.push(Uploaded {
-                    file: path.display().to_string(),
-                    result: Err(refusal),
-                });
-            }
+    if let Err(e) = send_all(&client, &args, kinds, &mut results, &mut jobs_sent).await {
+        // The files sent before the error are still reported as a script reads them:
+        // the jobs accepted go on.
+        if !results.is_empty() {
+            print_results(&results, args.output)?;
         }
+        return Err(e);
     }
     if let Some(out) = &args.failed_rows
         && !jobs_sent.is_empty()
@@ -216,6 +194,54 @@ pub async fn upload(args: UploadArgs) -> anyhow::Result<Outcome> {
         })
         .max()
         .unwrap_or(Outcome::Success))
+}
+
+/// Sends each file in turn (and waits for its job with `--wait`), recording what became
+/// of each in `results` and the jobs accepted in `jobs_sent`, until one fails.
+async fn send_all(
+    client: &Client,
+    args: &UploadArgs,
+    kinds: Vec<Kind>,
+    results: &mut Vec<Uploaded>,
+    jobs_sent: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    for (path, kind) in args.files.iter().zip(kinds) {
+        let name = args.name.clone().unwrap_or_else(|| display_name(path));
+        let file = path.display().to_string();
+        match send_file(client, path, kind, &name, args.update_existing).await? {
+            Ok(job_id) => {
+                eprintln!("{file}: accepted as job {job_id}");
+                jobs_sent.push(job_id.clone());
+                let accepted = json!({"job_id": job_id, "status": "PROCESSING"});
+                let waited = if args.wait {
+                    jobs::wait(client, &job_id, &name).await
+                } else {
+                    Ok(accepted.clone())
+                };
+                let job = waited.inspect_err(|_| {
+                    results.push(Uploaded {
+                        file: file.clone(),
+                        result: Ok(accepted),
+                    });
+                })?;
+                results.push(Uploaded {
+                    file,
+                    result: Ok(job),
+                });
+            }
+            Err(refusal) => {
+                eprintln!(
+                    "{file}: refused; nothing was stored. {}",
+                    refusal["title"].as_str().unwrap_or_default()
+                );
+                results.push(Uploaded {
+                    file,
+                    result: Err(refusal),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A file as a request's body, read as it is sent: each piece moves the bar and marks

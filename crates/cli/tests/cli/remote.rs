@@ -272,6 +272,55 @@ fn a_server_that_never_answers_is_one_line_after_the_timeout_not_a_hang() {
 }
 
 #[test]
+fn files_sent_before_one_that_fails_are_still_reported_with_their_jobs() {
+    let uploads = std::sync::atomic::AtomicUsize::new(0);
+    let server = Fake::start(move |head, connection| {
+        read_body(head, connection, None);
+        match uploads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => respond(
+                connection,
+                "201 Created",
+                "application/json",
+                r#"{"job_id":"0190b8c2-4a61-7d3e-9f00-000000000001"}"#,
+            ),
+            _ => respond(
+                connection,
+                "502 Bad Gateway",
+                "text/html",
+                "<html><body>Bad gateway</body></html>",
+            ),
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["first.csv", "second.csv"] {
+        std::fs::write(
+            dir.path().join(name),
+            "partner_reference,transmission_region\nx,NYISO\n",
+        )
+        .unwrap();
+    }
+    let mut command = client(dir.path(), None, Some("grk_any"));
+    command.env("GRIDROLL_URL", &server.base);
+    let out = run_within(
+        &mut command,
+        &["upload", "first.csv", "second.csv", "--output", "json"],
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let reported: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(reported.len(), 1, "{}", stdout(&out));
+    assert_eq!(reported[0]["file"], "first.csv");
+    assert_eq!(
+        reported[0]["job_id"],
+        "0190b8c2-4a61-7d3e-9f00-000000000001"
+    );
+    assert!(stderr(&out).contains("502"), "{}", stderr(&out));
+}
+
+#[test]
 fn ctrl_c_while_the_client_reads_says_interrupted_and_nothing_of_uploads() {
     let (asked, request) = std::sync::mpsc::channel();
     let silent = Fake::start(move |head, connection| {
