@@ -236,8 +236,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         if !interruptible {
             // The server stops on its own signal, after the work in hand; a command on
-            // the database or at a prompt ends as any process does on Ctrl-C (a
-            // transaction cut off is rolled back).
+            // the database ends as any process does on Ctrl-C (a transaction cut off is
+            // rolled back), and at a secret's prompt as interrupted (`prompt::secret`).
             return run(cli.command).await;
         }
         tokio::select! {
@@ -276,10 +276,11 @@ impl Command {
     }
 }
 
-/// Ctrl-C while the client works on the server; during an upload it says what became of
-/// it: an upload cut off is discarded whole by the server, a job accepted earlier goes on.
+/// Ctrl-C while the client works on the server, or at the prompt for a secret; during an
+/// upload it says what became of it: an upload cut off is discarded whole by the server, a
+/// job accepted earlier goes on.
 #[derive(Debug, thiserror::Error)]
-enum Interrupted {
+pub(crate) enum Interrupted {
     #[error(
         "interrupted: an upload cut off is discarded whole by the server; jobs it had \
          accepted go on (see `gridroll jobs list`)"

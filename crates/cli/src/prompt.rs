@@ -14,8 +14,19 @@ pub fn interactive() -> bool {
 /// standard input (its line ending removed).
 pub fn secret(prompt: &str) -> anyhow::Result<String> {
     if interactive() {
-        let typed = rpassword::prompt_password(prompt).context("reading from the terminal")?;
-        return Ok(typed);
+        // Ctrl-C at the prompt reaches the reader as a character, and it raises SIGINT
+        // before it has given the terminal back its echo: with SIGINT's default action
+        // the process would end there and leave the terminal without echo. While a
+        // listener holds the signal, the reader returns, gives the terminal back, and the
+        // command ends as interrupted.
+        let _held = hold_interrupts();
+        return match rpassword::prompt_password(prompt) {
+            Ok(typed) => Ok(typed),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                Err(crate::Interrupted::Other.into())
+            }
+            Err(e) => Err(e).context("reading from the terminal"),
+        };
     }
     let mut line = String::new();
     std::io::stdin()
@@ -27,6 +38,18 @@ pub fn secret(prompt: &str) -> anyhow::Result<String> {
         bail!("standard input is empty: pipe the secret in, or run the command in a terminal");
     }
     Ok(line)
+}
+
+/// A listener for SIGINT, when the command runs on a runtime that can hold one.
+#[cfg(unix)]
+fn hold_interrupts() -> Option<tokio::signal::unix::Signal> {
+    tokio::runtime::Handle::try_current().ok()?;
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok()
+}
+
+#[cfg(not(unix))]
+fn hold_interrupts() -> Option<()> {
+    None
 }
 
 /// A new password: typed twice at a terminal (the two must match), or one line of

@@ -419,6 +419,42 @@ async fn passwords_are_prompted_for_without_echo_at_a_terminal(backend: Backend)
     );
 }
 
+async fn ctrl_c_at_a_password_prompt_leaves_the_terminal_as_it_was(backend: Backend) {
+    let db = TestDatabase::new(backend).await.unwrap();
+    let (partner, _) = create_partner(&db);
+    // The shell outlives the command (its own Ctrl-C is caught) and prints the terminal's
+    // settings before and after it.
+    let mut command = Command::new("sh");
+    command
+        .args([
+            "-c",
+            &format!(
+                "trap : INT; echo \"before $(stty -g)\"; \
+                 {BIN} users create --partner {partner} --email ops@acme.example; \
+                 echo \"exit $?\"; echo \"after $(stty -g)\""
+            ),
+        ])
+        .env("DATABASE_URL", db.url())
+        .env("GRIDROLL_LOG", "warn");
+    let mut terminal = rexpect::session::spawn_command(command, Some(30_000)).unwrap();
+    let shown = terminal
+        .exp_string("New password for ops@acme.example")
+        .unwrap();
+    terminal.send("half a pass").unwrap();
+    terminal.send_control('c').unwrap();
+    let rest = shown + &terminal.exp_eof().unwrap();
+    assert!(rest.contains("interrupted"), "{rest}");
+    assert!(rest.contains("exit 130"), "{rest}");
+    let settings = |when: &str| -> String {
+        rest.lines()
+            .find_map(|line| line.trim().strip_prefix(when))
+            .unwrap_or_else(|| panic!("no line starts with {when:?}: {rest}"))
+            .to_owned()
+    };
+    assert_eq!(settings("after "), settings("before "), "{rest}");
+    assert_eq!(db.count("SELECT count(*) FROM users").await, 0);
+}
+
 /// The rows of a CSV standard output, its header first; fails on anything else.
 fn csv_rows(out: &Output) -> Vec<Vec<String>> {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
@@ -520,5 +556,6 @@ gridroll_testkit::backend_tests!(
     bad_input_is_one_line_on_stderr_and_a_failure,
     login_reads_the_key_from_stdin_or_a_terminal_without_echo,
     passwords_are_prompted_for_without_echo_at_a_terminal,
+    ctrl_c_at_a_password_prompt_leaves_the_terminal_as_it_was,
     output_csv_is_csv_on_stdout_with_notes_on_stderr,
 );
