@@ -119,6 +119,38 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
     })
 }
 
+/// The strings of a JSON array, joined by `separator`; empty when it is no array.
+pub fn joined(value: &Value, separator: &str) -> String {
+    value
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(separator)
+        })
+        .unwrap_or_default()
+}
+
+/// A JSON string as a table's cell; empty when it is no string.
+pub fn cell(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_owned()
+}
+
+/// What keeps a meter out of a program, as one cell: the fields it lacks, then why it is
+/// ineligible.
+pub fn what_it_lacks(program: &Value) -> String {
+    [
+        joined(&program["missing_fields"], "; "),
+        joined(&program["ineligibility_reasons"], "; "),
+    ]
+    .into_iter()
+    .filter(|s| !s.is_empty())
+    .collect::<Vec<_>>()
+    .join("; ")
+}
+
 /// A stored instant as the tables show it: `2026-11-27 14:05 UTC`.
 pub fn when(millis: i64) -> String {
     use time::macros::format_description;

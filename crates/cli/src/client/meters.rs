@@ -11,7 +11,7 @@ use gridroll_domain::csv_layout::{MAX_SITE_DEVICES, export_cells, export_header}
 use serde_json::{Map, Value, json};
 
 use super::{Client, Remote};
-use crate::output::{Listing, Output, print_json, print_line};
+use crate::output::{Listing, Output, cell, joined, print_json, print_line, what_it_lacks};
 
 /// The partner API's largest page of a meter search.
 const SEARCH_PAGE: usize = 500;
@@ -178,15 +178,14 @@ async fn search(
         "CREATED AT",
     ]);
     each_meter(client, filters, limit, |meter| {
-        let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
         listing.push(
             vec![
-                text(&meter["meter_id"]),
-                text(&meter["partner_reference"]),
-                text(&meter["transmission_region"]),
-                text(&meter["meter_type"]),
-                text(&meter["global_enrollment_status"]),
-                text(&meter["audit"]["created_at"]),
+                cell(&meter["meter_id"]),
+                cell(&meter["partner_reference"]),
+                cell(&meter["transmission_region"]),
+                cell(&meter["meter_type"]),
+                cell(&meter["global_enrollment_status"]),
+                cell(&meter["audit"]["created_at"]),
             ],
             meter.clone(),
         );
@@ -293,30 +292,13 @@ pub async fn enrollments(args: ShowEnrollments) -> anyhow::Result<()> {
         .into_iter()
         .flatten()
     {
-        let list = |key: &str| {
-            enrollment[key]
-                .as_array()
-                .map(|items| {
-                    items
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                })
-                .unwrap_or_default()
-        };
-        let why = [list("missing_fields"), list("ineligibility_reasons")]
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join("; ");
-        let text = |key: &str| enrollment[key].as_str().unwrap_or_default().to_owned();
+        let text = |key: &str| cell(&enrollment[key]);
         listing.push(
             vec![
                 text("program_identifier"),
                 text("enrollment_status"),
                 text("delivery_period"),
-                why,
+                what_it_lacks(enrollment),
             ],
             enrollment.clone(),
         );
@@ -368,26 +350,13 @@ pub async fn programs(args: PartnerPrograms) -> anyhow::Result<()> {
         "NEXT PERIOD",
     ]);
     for program in answer["programs"].as_array().into_iter().flatten() {
-        let join = |key: &str| {
-            program[key]
-                .as_array()
-                .map(|items| {
-                    items
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .unwrap_or_default()
-        };
-        let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
         listing.push(
             vec![
-                text(&program["program_identifier"]),
-                text(&program["name"]),
-                join("transmission_regions"),
-                join("required_fields"),
-                text(&program["next_delivery_period"]["delivery_period"]),
+                cell(&program["program_identifier"]),
+                cell(&program["name"]),
+                joined(&program["transmission_regions"], ","),
+                joined(&program["required_fields"], ","),
+                cell(&program["next_delivery_period"]["delivery_period"]),
             ],
             program.clone(),
         );

@@ -17,7 +17,7 @@ use tokio_util::io::ReaderStream;
 use super::api::{Activity, ApiFailure, into_anyhow};
 use super::jobs;
 use super::{Client, Outcome, Remote, progress};
-use crate::output::{Listing, Output, print_line, write_table};
+use crate::output::{Listing, Output, cell, print_line, what_it_lacks, write_table};
 
 /// Upload files of meters, each as a job.
 #[derive(Debug, Args)]
@@ -258,29 +258,25 @@ fn file_body(path: &Path, bar: &ProgressBar, activity: &Activity) -> anyhow::Res
     Ok(reqwest::Body::wrap_stream(stream))
 }
 
-/// Streams one file; the job id, or the server's refusal (400) with its problems.
-async fn send_file(
+/// Posts a file as the body of a request to `endpoint`, with `query`, a bar showing the
+/// bytes sent; the file is opened afresh for each try (the server may ask to come back).
+async fn post_file(
     client: &Client,
     path: &Path,
     kind: Kind,
-    name: &str,
-    update_existing: bool,
-) -> anyhow::Result<Result<String, Value>> {
+    endpoint: &str,
+    query: &[(&str, String)],
+) -> anyhow::Result<Result<reqwest::Response, ApiFailure>> {
     let size = open(path).await?.metadata().await?.len();
     let bar = progress::bytes(size, &display_name(path));
-    let query = [
-        ("file_name", name.to_owned()),
-        ("update_existing", update_existing.to_string()),
-    ];
     let activity = Activity::default();
     let sent = client
         .send_transfer(
             || {
-                // The file is opened afresh for each try (the server may ask to come back).
                 bar.set_position(0);
                 Ok(client
-                    .transfer(Method::POST, "v1.1/jobs/meters")
-                    .query(&query)
+                    .transfer(Method::POST, endpoint)
+                    .query(query)
                     .header(CONTENT_TYPE, kind.content_type())
                     .header(CONTENT_LENGTH, size)
                     .body(file_body(path, &bar, &activity)?))
@@ -289,6 +285,22 @@ async fn send_file(
         )
         .await;
     bar.finish_and_clear();
+    Ok(sent)
+}
+
+/// Streams one file; the job id, or the server's refusal (400) with its problems.
+async fn send_file(
+    client: &Client,
+    path: &Path,
+    kind: Kind,
+    name: &str,
+    update_existing: bool,
+) -> anyhow::Result<Result<String, Value>> {
+    let query = [
+        ("file_name", name.to_owned()),
+        ("update_existing", update_existing.to_string()),
+    ];
+    let sent = post_file(client, path, kind, "v1.1/jobs/meters", &query).await?;
     match sent {
         Ok(response) => {
             let created = client.json(response).await?;
@@ -364,8 +376,8 @@ fn job_row(file: &str, job: &Value) -> Vec<String> {
     let count = |key: &str| job[key].as_u64().map(|n| n.to_string()).unwrap_or_default();
     vec![
         file.to_owned(),
-        job["job_id"].as_str().unwrap_or_default().to_owned(),
-        job["status"].as_str().unwrap_or_default().to_owned(),
+        cell(&job["job_id"]),
+        cell(&job["status"]),
         count("assets_count"),
         count("assets_created_count"),
         count("assets_updated_count"),
@@ -404,23 +416,7 @@ pub async fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
     let client = args.remote.connect()?;
     let kind = kind_of(&args.file).await?;
     let path = args.file.as_path();
-    let size = open(path).await?.metadata().await?.len();
-    let bar = progress::bytes(size, &display_name(path));
-    let activity = Activity::default();
-    let sent = client
-        .send_transfer(
-            || {
-                bar.set_position(0);
-                Ok(client
-                    .transfer(Method::POST, "v1.1/meters/validate")
-                    .header(CONTENT_TYPE, kind.content_type())
-                    .header(CONTENT_LENGTH, size)
-                    .body(file_body(path, &bar, &activity)?))
-            },
-            &activity,
-        )
-        .await;
-    bar.finish_and_clear();
+    let sent = post_file(&client, path, kind, "v1.1/meters/validate", &[]).await?;
     let verdict = client.json(sent.map_err(into_anyhow)?).await?;
     let valid = verdict["valid"].as_bool().unwrap_or(false);
     match args.output {
@@ -492,30 +488,12 @@ fn program_row(place: &str, asset: &Value, program: &Value) -> Vec<String> {
     } else {
         "ineligible"
     };
-    let join = |key: &str| {
-        program[key]
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
-            .unwrap_or_default()
-    };
-    let lacks = [join("missing_fields"), join("ineligibility_reasons")]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ");
-    let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
     vec![
         place.to_owned(),
-        text(&asset["partner_reference"]),
-        text(&program["program_identifier"]),
+        cell(&asset["partner_reference"]),
+        cell(&program["program_identifier"]),
         verdict.to_owned(),
-        lacks,
+        what_it_lacks(program),
     ]
 }
 

@@ -271,6 +271,19 @@ fn a_server_that_never_answers_is_one_line_after_the_timeout_not_a_hang() {
     }
 }
 
+/// Sends Ctrl-C's signal to a running client; its output once it has ended, with the
+/// exit status of an interrupted command.
+fn interrupt(child: std::process::Child) -> Output {
+    let signal = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signal.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    out
+}
+
 #[test]
 fn files_sent_before_one_that_fails_are_still_reported_with_their_jobs() {
     let uploads = std::sync::atomic::AtomicUsize::new(0);
@@ -340,13 +353,7 @@ fn ctrl_c_while_the_client_reads_says_interrupted_and_nothing_of_uploads() {
     request
         .recv_timeout(LIMIT)
         .expect("the client asked the server");
-    let signal = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(signal.success());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let out = interrupt(child);
     assert_eq!(stderr(&out).trim(), "interrupted");
     assert!(stdout(&out).is_empty(), "{}", stdout(&out));
 }
@@ -596,13 +603,7 @@ async fn ctrl_c_during_an_upload_exits_130_and_the_server_keeps_nothing_of_it(
         .holding
         .recv_timeout(LIMIT)
         .expect("the upload reached the server");
-    let signal = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(signal.success());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let out = interrupt(child);
     assert!(
         stderr(&out).contains("interrupted: an upload cut off is discarded whole"),
         "{}",
