@@ -11,8 +11,8 @@ use strum::VariantNames;
 
 pub use changes::{Applied, EditError, MeterEdit, Taken, Unknown};
 
-use crate::db::Db;
-use crate::engine::Engine;
+use crate::db::{Db, Row};
+use crate::engine::{Engine, Work};
 use crate::model::{Meter, MeterFilter, StoredMeter};
 use crate::reads::{self, METER_COLUMNS, STORED_METER_COLUMNS};
 use crate::{Result, StoreError, rows, values, work};
@@ -82,6 +82,17 @@ pub async fn stored_meter(
         .transpose()
 }
 
+/// The read of a page of meters: the search's statement, each row read as `row`.
+fn page_of<T: Send + 'static>(query: reads::Query, row: fn(&Row) -> Result<T>) -> Work<Vec<T>> {
+    work!(db => async move {
+        db.query_built(&query.sql, &query.params)
+            .await?
+            .iter()
+            .map(row)
+            .collect()
+    })
+}
+
 #[async_trait]
 impl<E: Engine> MeterStore for E {
     async fn meter_overview(&self, partner: PartnerId) -> Result<MeterOverview> {
@@ -128,22 +139,9 @@ impl<E: Engine> MeterStore for E {
         after: Option<MeterId>,
         limit: usize,
     ) -> Result<Vec<Meter>> {
-        let query = reads::search_meters(
-            self.dialect(),
-            reads::METER_COLUMNS,
-            partner,
-            filter,
-            after,
-            limit,
-        );
-        self.read(work!(db => async move {
-            db.query_built(&query.sql, &query.params)
-                .await?
-                .iter()
-                .map(rows::meter)
-                .collect()
-        }))
-        .await
+        let query =
+            reads::search_meters(self.dialect(), METER_COLUMNS, partner, filter, after, limit);
+        self.read(page_of(query, rows::meter)).await
     }
 
     async fn search_stored_meters(
@@ -155,20 +153,13 @@ impl<E: Engine> MeterStore for E {
     ) -> Result<Vec<StoredMeter>> {
         let query = reads::search_meters(
             self.dialect(),
-            reads::STORED_METER_COLUMNS,
+            STORED_METER_COLUMNS,
             partner,
             filter,
             after,
             limit,
         );
-        self.read(work!(db => async move {
-            db.query_built(&query.sql, &query.params)
-                .await?
-                .iter()
-                .map(rows::stored_meter)
-                .collect()
-        }))
-        .await
+        self.read(page_of(query, rows::stored_meter)).await
     }
 
     async fn import_meters(
