@@ -13,7 +13,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::account;
-use super::layout::{self, Section, when};
+use super::layout::{self, Section, heads_with_actions, when};
 use super::session::{CsrfForm, PortalForm, SignedIn};
 use super::{PortalError, PortalResult};
 use crate::AppState;
@@ -85,14 +85,7 @@ fn keys_page(
                 } @else {
                     div.scroll {
                         table {
-                            thead { tr {
-                                th scope="col" { "Name" }
-                                th scope="col" { "Key" }
-                                th scope="col" { "Scopes" }
-                                th scope="col" { "Created" }
-                                th scope="col" { "Last used" }
-                                th scope="col" { span.visually-hidden { "Actions" } }
-                            } }
+                            (heads_with_actions(&["Name", "Key", "Scopes", "Created", "Last used"]))
                             tbody {
                                 @for key in keys {
                                     tr {

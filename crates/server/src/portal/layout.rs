@@ -106,6 +106,19 @@ pub fn bare(title: &str, main: Markup) -> Markup {
     }
 }
 
+/// The head of a table whose rows end with actions: a column per name, then one for the
+/// row's buttons, named for screen readers only.
+pub fn heads_with_actions(names: &[&str]) -> Markup {
+    html! {
+        thead { tr {
+            @for name in names {
+                th scope="col" { (name) }
+            }
+            th scope="col" { span.visually-hidden { "Actions" } }
+        } }
+    }
+}
+
 /// A stored instant as `2026-11-27 14:05 UTC`.
 pub fn when(millis: i64) -> String {
     from_millis(millis)

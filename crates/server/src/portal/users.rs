@@ -15,7 +15,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::account;
-use super::layout::{self, Section, when};
+use super::layout::{self, Section, heads_with_actions, when};
 use super::password;
 use super::session;
 use super::session::{CsrfForm, PortalForm, SignedIn, hash_token, signed_in, start_session};
@@ -136,13 +136,7 @@ fn people(who: &SignedIn, users: &[User]) -> Markup {
             h2 id="members" { "People" }
             div.scroll {
                 table {
-                    thead { tr {
-                        th scope="col" { "Email" }
-                        th scope="col" { "Role" }
-                        th scope="col" { "Added" }
-                        th scope="col" { "Last signed in" }
-                        th scope="col" { span.visually-hidden { "Actions" } }
-                    } }
+                    (heads_with_actions(&["Email", "Role", "Added", "Last signed in"]))
                     tbody {
                         @for user in users {
                             tr {
@@ -198,13 +192,7 @@ fn pending(who: &SignedIn, invitations: &[PendingInvitation]) -> Markup {
             } @else {
                 div.scroll {
                     table {
-                        thead { tr {
-                            th scope="col" { "Email" }
-                            th scope="col" { "Role" }
-                            th scope="col" { "Invited by" }
-                            th scope="col" { "Expires" }
-                            th scope="col" { span.visually-hidden { "Actions" } }
-                        } }
+                        (heads_with_actions(&["Email", "Role", "Invited by", "Expires"]))
                         tbody {
                             @for invitation in invitations {
                                 tr {
