@@ -796,6 +796,18 @@ fn long_lines_cells_and_strings_leave_the_servers_memory_flat() {
         assert!(message.contains("longer than 1048576 bytes"), "{body}");
     }
 }
+/// jemalloc reads the binary's allocator options when the process starts and names any
+/// it cannot take on stderr, then runs without them: a misspelt option would quietly
+/// undo what it was set for.
+#[test]
+fn the_allocator_takes_every_option_the_binary_gives_it() {
+    let out = Command::new(BIN)
+        .arg("--version")
+        .output()
+        .expect("run gridroll");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
 
 /// A second server on a SQLite file would, starting, remove the first one's upload in
 /// progress; it is refused instead, as is a migration, while the commands made to run
