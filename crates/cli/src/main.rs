@@ -52,8 +52,9 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// - one arena rather than four per CPU. Each thread that reads or writes the database
 ///   took an arena of its own, and each arena kept its own freed pages: on two cores the
 ///   1M-row import peaked at 74-77 MB on SQLite and 43-45 MB on PostgreSQL with the
-///   default, 53-54 and 35-37 MB with one arena, in the same time (one arena per CPU:
-///   59-62 and 45 MB). The threads' caches serve most allocations without the arena.
+///   default, 53-54 and 35-37 MB with one arena, in the same time and with reads as
+///   fast (one arena per CPU: 59-62 and 45 MB, and slower reads). The threads' caches
+///   serve most allocations without the arena.
 #[cfg(not(target_env = "msvc"))]
 #[allow(non_upper_case_globals)]
 #[unsafe(export_name = "_rjem_malloc_conf")]
