@@ -114,13 +114,40 @@ impl From<ProvisionalAsset> for ProvisionalAssetBody {
 /// out: the hot read of a meter builds no tree. Everything added is an id, an enum name
 /// or a timestamp, none of which needs escaping.
 pub fn meter_details_json(meter: &StoredMeter) -> String {
-    let mut out = String::with_capacity(meter.data_json.len() + 300);
+    let mut out = String::with_capacity(meter.data_json.len() + DETAILS_ADDED);
     write_meter_details_json(&mut out, meter);
     out
 }
 
+/// About the most a meter's details add to its data: ids, names and timestamps.
+const DETAILS_ADDED: usize = 300;
+
+/// A `MeterList` page as JSON text: each meter's details as [`meter_details_json`] writes
+/// them, and the token of the next page when there is one.
+pub fn meter_page_json(meters: &[StoredMeter], next_page_token: Option<&str>) -> String {
+    let size: usize = meters
+        .iter()
+        .map(|m| m.data_json.len() + DETAILS_ADDED + 1)
+        .sum();
+    let mut out = String::with_capacity(size + 100);
+    out.push_str(r#"{"meters":["#);
+    for (i, meter) in meters.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_meter_details_json(&mut out, meter);
+    }
+    out.push(']');
+    if let Some(token) = next_page_token {
+        out.push_str(r#","next_page_token":"#);
+        out.push_str(&Value::from(token).to_string());
+    }
+    out.push('}');
+    out
+}
+
 /// Writes a meter's details as [`meter_details_json`] does, at the end of `out`.
-pub fn write_meter_details_json(out: &mut String, meter: &StoredMeter) {
+fn write_meter_details_json(out: &mut String, meter: &StoredMeter) {
     let data = meter.data_json.trim_end();
     let inner = data.strip_suffix('}').unwrap_or(data);
     out.push_str(inner);

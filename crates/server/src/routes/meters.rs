@@ -25,7 +25,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Query, is_json, path_id, unsupported_media_type};
 use crate::listing::{decode_token, page_size};
 use crate::upload;
-use crate::wire::{ProvisionalAssetBody, meter_details_json, write_meter_details_json};
+use crate::wire::{ProvisionalAssetBody, meter_details_json, meter_page_json};
 
 /// Bodies of single-meter requests are small; anything larger is a mistake.
 const SINGLE_BODY_LIMIT: usize = 1024 * 1024;
@@ -253,25 +253,11 @@ pub async fn search(
         .search_stored_meters(caller.partner, &page.filter, page.after, page.limit + 1)
         .await?;
     let (meters, next_page_token) = page.split(meters, |m| m.id);
-    let size = meters
-        .iter()
-        .map(|m| m.data_json.len() + 300)
-        .sum::<usize>();
-    let mut out = String::with_capacity(size + 100);
-    out.push_str(r#"{"meters":["#);
-    for (i, meter) in meters.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_meter_details_json(&mut out, meter);
-    }
-    out.push(']');
-    if let Some(token) = next_page_token {
-        out.push_str(r#","next_page_token":"#);
-        out.push_str(&json!(token).to_string());
-    }
-    out.push('}');
-    Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        meter_page_json(&meters, next_page_token.as_deref()),
+    )
+        .into_response())
 }
 
 /// Reads a `MeterFilterRequest` body and answers the page of meters it asks for, with the
