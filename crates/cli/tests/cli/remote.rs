@@ -139,13 +139,7 @@ pub fn respond(
 /// Runs a command, failing the test (and killing the command) if it has not ended
 /// within `limit`.
 pub fn run_within(command: &mut Command, args: &[&str], limit: Duration) -> Output {
-    let mut child = command
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run gridroll");
+    let mut child = start(command.args(args));
     let started = Instant::now();
     while child.try_wait().unwrap().is_none() {
         if started.elapsed() > limit {
@@ -273,6 +267,16 @@ fn a_server_that_never_answers_is_one_line_after_the_timeout_not_a_hang() {
 
 /// Sends Ctrl-C's signal to a running client; its output once it has ended, with the
 /// exit status of an interrupted command.
+/// Starts a command with nothing on its standard input and its output kept.
+fn start(command: &mut Command) -> std::process::Child {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run gridroll")
+}
+
 fn interrupt(child: std::process::Child) -> Output {
     let signal = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -342,14 +346,11 @@ fn ctrl_c_while_the_client_reads_says_interrupted_and_nothing_of_uploads() {
         std::thread::sleep(Duration::from_secs(60));
     });
     let dir = tempfile::tempdir().unwrap();
-    let child = client(dir.path(), None, Some("grk_any"))
-        .env("GRIDROLL_URL", &silent.base)
-        .args(["jobs", "list"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = start(
+        client(dir.path(), None, Some("grk_any"))
+            .env("GRIDROLL_URL", &silent.base)
+            .args(["jobs", "list"]),
+    );
     request
         .recv_timeout(LIMIT)
         .expect("the client asked the server");
@@ -590,15 +591,11 @@ async fn ctrl_c_during_an_upload_exits_130_and_the_server_keeps_nothing_of_it(
     drop(file);
 
     let relay = Relay::start(&server.base, 1 << 20);
-    let mut command = client(dir.path(), None, Some(&key));
-    let child = command
-        .env("GRIDROLL_URL", &relay.base)
-        .args(["upload", "big.csv", "--wait"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = start(
+        client(dir.path(), None, Some(&key))
+            .env("GRIDROLL_URL", &relay.base)
+            .args(["upload", "big.csv", "--wait"]),
+    );
     relay
         .holding
         .recv_timeout(LIMIT)
