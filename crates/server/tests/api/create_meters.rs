@@ -3,7 +3,7 @@
 use gridroll_testkit::Backend;
 
 use crate::common::{CSV_HEADER, TestApp, asset, csv_row, full_asset};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use gridroll_server::Config;
 use serde_json::{Value, json};
 
@@ -308,6 +308,80 @@ async fn a_reference_created_elsewhere_while_a_chunk_waits_is_a_duplicate(backen
             .contains(&meter_id)
     );
     assert_eq!(job["assets"][3]["status"], "COMPLETED");
+    assert_eq!(
+        app.count("SELECT count(*) FROM meters WHERE partner_reference = 'shared'")
+            .await,
+        1
+    );
+}
+
+async fn a_meter_archived_while_a_chunk_waits_leaves_its_reference_to_the_chunk(backend: Backend) {
+    let config = Config {
+        chunk_size: 2,
+        ..Config::default()
+    };
+    let app = TestApp::with_config(backend, config).await;
+    let old = app.create_meters(vec![asset("shared")]).await["shared"].clone();
+    let references = ["ref-1", "ref-2", "shared", "ref-4"];
+    let job_id = app
+        .submit("/v1.1/jobs/meters", references.map(asset).to_vec())
+        .await;
+
+    // The first chunk is written; the second is prepared meanwhile, while `shared` is
+    // still the old meter's.
+    let mut worker = app.worker("slow");
+    assert!(worker.step().await.unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let archived = app
+        .send_json(
+            Method::POST,
+            "/v1.1/meters/archive",
+            &json!({"meter_ids": [old]}),
+        )
+        .await;
+    assert_eq!(archived.status, StatusCode::OK, "{}", archived.body);
+
+    worker.drain().await.unwrap();
+    let job = app.job(&job_id).await;
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    let created = job["assets"][2]["meter_id"].as_str().unwrap();
+    assert_ne!(created, old);
+    assert_eq!(app.meter(created).await["is_archived"], false);
+}
+
+/// On SQLite a chunk sees every write committed before it, even one no unique index would
+/// stop: an operator's import, whose meters claim no reference. (On PostgreSQL, where the
+/// chunk's references were looked up ahead, such an import from another process is
+/// settled by time: the chunk creates the partner's meter beside it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_a_meter_imported_while_a_chunk_waits_is_found_by_the_chunk() {
+    let config = Config {
+        chunk_size: 2,
+        ..Config::default()
+    };
+    let app = TestApp::with_config(Backend::Sqlite, config).await;
+    let references = ["ref-1", "ref-2", "shared", "ref-4"];
+    let job_id = app
+        .submit("/v1.1/jobs/meters", references.map(asset).to_vec())
+        .await;
+
+    // The first chunk is written; the second is prepared meanwhile, before `shared` has a
+    // meter.
+    let mut worker = app.worker("slow");
+    assert!(worker.step().await.unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let imported = app.import(vec![asset("shared")]).await;
+
+    worker.drain().await.unwrap();
+    let job = app.job(&job_id).await;
+    let shared = &job["assets"][2];
+    assert_eq!(shared["status"], "DUPLICATE", "{job}");
+    assert!(
+        shared["status_detail"]["description"]
+            .as_str()
+            .unwrap()
+            .contains(&imported[0].to_string())
+    );
     assert_eq!(
         app.count("SELECT count(*) FROM meters WHERE partner_reference = 'shared'")
             .await,
@@ -733,6 +807,7 @@ gridroll_testkit::backend_tests!(
     an_invalid_single_meter_is_refused_with_every_problem,
     a_second_upload_of_a_reference_is_a_duplicate_naming_the_existing_meter,
     a_reference_created_elsewhere_while_a_chunk_waits_is_a_duplicate,
+    a_meter_archived_while_a_chunk_waits_leaves_its_reference_to_the_chunk,
     jobs_creating_the_same_references_at_once_create_each_meter_once,
     a_job_where_nothing_succeeds_is_failed,
     update_existing_replaces_every_field_of_the_meter,

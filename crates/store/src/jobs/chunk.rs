@@ -16,7 +16,7 @@ use gridroll_domain::{JobId, MeterId, PartnerId};
 use uuid::Uuid;
 
 use super::segments;
-use crate::ahead::{PreparedAsset, PreparedChunk, StoredAsset};
+use crate::ahead::{self, Found, PreparedAsset, PreparedChunk, StoredAsset};
 use crate::catalog::partner_catalog;
 use crate::db::{Db, Row, Value};
 use crate::evaluate::{self, Catalog, Columns};
@@ -95,10 +95,20 @@ pub struct ChunkInput {
 }
 
 impl ChunkInput {
+    /// The chunk's references, each once.
+    pub fn references(&self) -> Vec<String> {
+        let references = self
+            .rows
+            .iter()
+            .map(|r| r.pending.partner_reference.as_str());
+        ahead::distinct(references).map(str::to_owned).collect()
+    }
+
     /// Parses and evaluates the chunk's assets: the CPU work of a chunk, which needs no
-    /// lock and is done beside the writer when it can be.
-    pub fn evaluate(self) -> Result<PreparedChunk> {
-        PreparedChunk::evaluate(self.from_seq, self.limit, self.rows, self.catalog)
+    /// lock and is done beside the writer when it can be. `found` holds what its
+    /// references found, if they were looked up ahead too.
+    pub fn evaluate(self, found: Option<Found>) -> Result<PreparedChunk> {
+        PreparedChunk::evaluate(self.from_seq, self.limit, self.rows, self.catalog, found)
     }
 }
 
@@ -157,7 +167,7 @@ pub async fn due_chunk(
         Some(p) if p.is_due(next_seq, limit) => Ok(p),
         _ => read_chunk(db, job, partner, next_seq, limit, now)
             .await?
-            .evaluate(),
+            .evaluate(None),
     }
 }
 
@@ -179,6 +189,17 @@ pub struct Writes<'d> {
     pub creates: Vec<MeterWrite<'d>>,
     /// In id order.
     pub replaces: Vec<MeterWrite<'d>>,
+}
+
+impl Writes<'_> {
+    /// The references the chunk gives a meter to: those of the meters it creates (a
+    /// replaced meter keeps its reference).
+    pub fn created_references(&self) -> Vec<String> {
+        self.creates
+            .iter()
+            .map(|w| w.reference.to_owned())
+            .collect()
+    }
 }
 
 /// The meters the plan replaces: their enrollments and participation must be read (and

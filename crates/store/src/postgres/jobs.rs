@@ -2,9 +2,9 @@
 //! handful of set-based statements over arrays, its new meters copied in with one binary
 //! `COPY`, the unique index settling a race with another process.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use deadpool_postgres::{Object, Transaction};
+use deadpool_postgres::{GenericClient, Object, Transaction};
 use gridroll_domain::job::{Pending, plan_chunk};
 use gridroll_domain::{MeterId, PartnerId};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::PgError;
 use super::db::PgDb;
-use crate::ahead::PreparedChunk;
+use crate::ahead::{self, Ledger, PreparedChunk};
 use crate::jobs::LARGE_UPLOAD;
 use crate::jobs::chunk::{self, Done, Head, MeterWrite, Stored, Task, Writes};
 use crate::model::ChunkReport;
@@ -91,6 +91,8 @@ pub struct Chunk {
     pub next_seq: u64,
     /// The job's assets, once the chunk ended it (statistics follow a large one).
     pub assets: u64,
+    /// The references the chunk gave a meter to.
+    created: Vec<String>,
 }
 
 impl Chunk {
@@ -108,19 +110,23 @@ const ATTEMPTS: usize = 32;
 /// Processes the next `limit` assets of a job in one transaction, and says where the job
 /// has got to. A chunk that collides with another process creating the same reference
 /// (or deadlocks with it) is rolled back and planned again, now seeing the other
-/// process's meter. `prepared` is used when it is the chunk due.
+/// process's meter. `prepared` is used when it is the chunk due, with the references it
+/// found unless `ledger` tells that one of this process's chunks may have changed them;
+/// the ledger is told which references the chunk gave meters to.
 pub async fn process_chunk(
     client: &mut Object,
     task: Task<'_>,
     durable: bool,
     prepared: Option<PreparedChunk>,
+    ledger: &Ledger,
 ) -> Result<Chunk> {
     let (mut prepared, job) = (prepared, task.job);
     for attempt in 1.. {
         let tx = client.transaction().await?;
-        match try_chunk(&tx, task, durable, &mut prepared).await {
-            Ok(Some(done)) => {
+        match try_chunk(&tx, task, durable, &mut prepared, ledger).await {
+            Ok(Some(mut done)) => {
                 tx.commit().await?;
+                ledger.wrote_chunk(std::mem::take(&mut done.created));
                 return Ok(done);
             }
             Ok(None) if attempt < ATTEMPTS => {
@@ -157,6 +163,7 @@ async fn try_chunk(
     task: Task<'_>,
     durable: bool,
     prepared: &mut Option<PreparedChunk>,
+    ledger: &Ledger,
 ) -> Result<Option<Chunk>> {
     let Task {
         job,
@@ -177,6 +184,7 @@ async fn try_chunk(
                 report,
                 next_seq,
                 assets: 0,
+                created: Vec::new(),
             }));
         }
         Head::Due {
@@ -186,9 +194,13 @@ async fn try_chunk(
         } => (partner, update_existing, next_seq),
     };
     let input = chunk::due_chunk(db, prepared.take(), job, partner, next_seq, limit, now).await?;
-    let input = &*prepared.insert(input);
+    let input = prepared.insert(input);
     let pending: Vec<Pending> = input.assets.iter().map(|a| a.pending.clone()).collect();
-    let existing = existing_meters(tx, partner, &pending).await?;
+    // What was found ahead serves the first attempt only: one planned again looks every
+    // reference up in its own transaction.
+    let references = ahead::to_look_up(&pending, input.found.take(), ledger);
+    let existing = existing_meters(tx, partner, &references).await?;
+    let input = &*input;
     let found = references_found(&existing);
     let plan = plan_chunk(&pending, existing, update_existing);
     let Some(before) = replaced_state(tx, partner, &chunk::replaced_meters(&plan), &found).await?
@@ -219,30 +231,31 @@ async fn try_chunk(
         report,
         next_seq: next,
         assets: totals.assets,
+        created: writes.created_references(),
     }))
 }
 
-/// The meters that already have each reference of the chunk, oldest first. Archived
-/// meters are left out: no upload finds them.
-async fn existing_meters(
-    tx: &Transaction<'_>,
+/// The partner's meters that carry each of `references`, oldest first; a reference no
+/// meter carries is left out. Archived meters are left out too: no upload finds them.
+/// Runs in a transaction (`client`), where it sets how its statement is planned.
+pub async fn existing_meters(
+    client: &impl GenericClient,
     partner: PartnerId,
-    pending: &[Pending],
+    references: &[String],
 ) -> Result<HashMap<String, Vec<MeterId>>> {
-    let references: Vec<&str> = pending
-        .iter()
-        .map(|p| p.partner_reference.as_str())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
+    let mut existing: HashMap<String, Vec<MeterId>> = HashMap::new();
+    if references.is_empty() {
+        return Ok(existing);
+    }
     // With its partner as a constant, the planner reads the partner's row count from the
     // statistics; taken before this partner's meters arrived, they say it has none, and
     // a probe of the key (partner, id) looks as cheap as one of the reference index, but
     // filters every meter of the partner. A generic plan weighs the partner by the
     // average instead, and the reference index always wins.
-    tx.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan")
+    client
+        .batch_execute("SET LOCAL plan_cache_mode = force_generic_plan")
         .await?;
-    let rows = tx
+    let rows = client
         .query(
             // One probe of the reference index per reference. Planned as a join (or with
             // `= ANY`), statistics taken while `meters` was small make the planner scan
@@ -259,8 +272,9 @@ async fn existing_meters(
             &[partner.as_uuid(), &references],
         )
         .await?;
-    tx.batch_execute("SET LOCAL plan_cache_mode = auto").await?;
-    let mut existing: HashMap<String, Vec<MeterId>> = HashMap::new();
+    client
+        .batch_execute("SET LOCAL plan_cache_mode = auto")
+        .await?;
     for row in rows {
         existing
             .entry(row.get(0))

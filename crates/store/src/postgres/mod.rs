@@ -17,7 +17,7 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 use self::db::PgDb;
-use crate::ahead::{Ahead, PreparedChunk};
+use crate::ahead::{Ahead, Found, PreparedChunk};
 use crate::db::Dialect;
 use crate::engine::{Engine, Work};
 use crate::events::EventTypes;
@@ -219,20 +219,29 @@ impl Engine for PostgresStore {
         &self.ahead
     }
 
-    // Starts reading and evaluating a job's chunk from `from_seq` on, on a connection of
-    // its own; the evaluation runs on a blocking thread.
+    // Starts reading a job's chunk from `from_seq` on, on a connection of its own, then
+    // looks its references up there while a blocking thread evaluates it.
     fn prepare_ahead(&self, job: JobId, from_seq: u64, limit: usize, now: i64) {
         let pool = self.pool.clone();
+        let ledger = self.ahead.ledger().clone();
         let task = tokio::spawn(async move {
-            let input = {
-                let client = pool.get().await?;
+            let mut client = pool.get().await?;
+            let (partner, input) = {
                 let db = &mut PgDb::new(&client);
                 let partner = chunk::job_partner(db, job).await?;
-                chunk::read_chunk(db, job, partner, from_seq, limit, now).await?
+                let input = chunk::read_chunk(db, job, partner, from_seq, limit, now).await?;
+                (partner, input)
             };
-            tokio::task::spawn_blocking(move || input.evaluate())
-                .await
-                .map_err(|_| StoreError::Task)?
+            let references = input.references();
+            let evaluated = tokio::task::spawn_blocking(move || input.evaluate(None));
+            let as_of = ledger.count();
+            let tx = client.build_transaction().read_only(true).start().await?;
+            let found = jobs::existing_meters(&tx, partner, &references).await?;
+            tx.commit().await?;
+            let mut prepared = evaluated.await.map_err(|_| StoreError::Task)??;
+            let taken = found.into_keys().collect();
+            prepared.found = Some(Found { taken, as_of });
+            Ok(prepared)
         });
         self.ahead.start(job, task);
     }
@@ -256,7 +265,8 @@ impl Engine for PostgresStore {
             feed: self.event_feed,
             now,
         };
-        let chunk = jobs::process_chunk(&mut client, task, durable, prepared).await?;
+        let ledger = self.ahead.ledger();
+        let chunk = jobs::process_chunk(&mut client, task, durable, prepared, ledger).await?;
         if chunk.ended_a_large_job() {
             // Fresh statistics keep searches on their indexes right after a large import.
             self.refresh_statistics("meters").await;
