@@ -280,7 +280,8 @@ impl Bench {
     async fn reads(&mut self, large: &Imported) -> anyhow::Result<()> {
         let connections = self.args.connections;
         let seconds = Duration::from_secs(self.args.seconds);
-        let ids = meter_ids(&large.addr, &large.key, 10_000).await?;
+        let created = large.job["assets_created_count"].as_u64().unwrap_or(0);
+        let ids = meter_ids(&large.addr, &large.key, created, 10_000).await?;
         let bare = hammer(
             &large.addr,
             &large.key,
@@ -638,30 +639,31 @@ fn fresh_postgres(admin: &str, name: &str) -> anyhow::Result<String> {
     Ok(format!("{base}/{database}"))
 }
 
-/// Up to `n` meter ids, from the search.
-async fn meter_ids(addr: &str, key: &str, n: usize) -> anyhow::Result<Vec<String>> {
+/// About `n` meter ids spread evenly over the partner's `inventory` meters, paged from
+/// the search, in a deterministic random order: reads of one meter go to any of them, as a
+/// partner's do, most of them to pages no reader has cached.
+async fn meter_ids(addr: &str, key: &str, inventory: u64, n: usize) -> anyhow::Result<Vec<String>> {
     let mut client = Connection::open(addr, key).await?;
-    let mut ids = Vec::new();
+    let step = usize::try_from(inventory / n.max(1) as u64)?.max(1);
+    let mut ids = Vec::with_capacity(n);
+    let mut seen = 0usize;
     let mut body = json!({"page_size": 500});
-    while ids.len() < n {
+    loop {
         let (_, bytes) = client.post_json("/v2/meters/search", &body).await?;
         let page: Value = serde_json::from_slice(&bytes)?;
-        ids.extend(
-            page["meters"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|m| m["meter_id"].as_str().map(str::to_owned)),
-        );
+        for meter in page["meters"].as_array().into_iter().flatten() {
+            if seen.is_multiple_of(step)
+                && let Some(id) = meter["meter_id"].as_str()
+            {
+                ids.push(id.to_owned());
+            }
+            seen += 1;
+        }
         match page.get("next_page_token") {
             Some(token) => body["page_token"] = token.clone(),
             None => break,
         }
     }
-    // The reads go to these ids in a deterministic random order. They are the first `n`
-    // meters in id order (the oldest 1% of a million), not a sample of the whole
-    // inventory: their pages stay in the readers' caches (see BENCHMARKS, "Tried: reads
-    // of one meter mapped into memory").
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
     for i in (1..ids.len()).rev() {
         state ^= state << 13;
