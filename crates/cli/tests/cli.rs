@@ -586,16 +586,23 @@ async fn a_server_killed_mid_job_finishes_it_after_a_restart_without_duplicates(
 }
 
 /// The feed holds one `meter.created` per meter and the job's end, numbered without a
-/// gap: a chunk cut off by a kill left no event, and its redo wrote each once.
+/// gap: a chunk cut off by a kill left no event, and its redo wrote each once. (A row of
+/// `events` holds a run of `span` of them.)
 async fn assert_each_meters_event_once(db: &TestDatabase, rows: usize) {
     let count = |sql: &'static str| db.count(sql);
     assert_eq!(
-        count("SELECT count(*) FROM events WHERE event_type = 'meter.created'").await,
+        count("SELECT CAST(sum(span) AS BIGINT) FROM events WHERE event_type = 'meter.created'")
+            .await,
         rows as i64
     );
     assert_eq!(
-        count("SELECT count(*) FROM events WHERE event_type = 'job.completed'").await,
+        count("SELECT CAST(sum(span) AS BIGINT) FROM events WHERE event_type = 'job.completed'")
+            .await,
         1
+    );
+    assert_eq!(
+        count("SELECT CAST(sum(span) AS BIGINT) FROM events").await,
+        rows as i64 + 1
     );
     assert_eq!(count("SELECT max(seq) FROM events").await, rows as i64 + 1);
 }

@@ -88,19 +88,3 @@ pub fn count(row: &Row) -> Result<u64> {
         u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative count {n}")))
     })
 }
-
-pub const EVENT_COLUMNS: &str = "seq, id, event_type, payload, created_at";
-
-/// An event as delivered and fed: its payload written out from the form the outbox keeps.
-pub fn event(row: &Row) -> Result<crate::events::StoredEvent> {
-    let event_type: String = row.get(2)?;
-    let payload = gridroll_domain::event::payload_json(&event_type, row.get(3)?)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    Ok(crate::events::StoredEvent {
-        seq: row.get(0)?,
-        id: row.get(1)?,
-        event_type,
-        payload,
-        created_at: row.get(4)?,
-    })
-}

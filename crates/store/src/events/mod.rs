@@ -8,6 +8,7 @@
 mod changes;
 pub(crate) mod outbox;
 mod retention;
+pub(crate) mod runs;
 
 use async_trait::async_trait;
 use gridroll_domain::webhook::EventType;
@@ -15,7 +16,7 @@ use gridroll_domain::{EventId, PartnerId};
 
 use crate::engine::Engine;
 use crate::query::Conditions;
-use crate::{Result, rows, values, work};
+use crate::{Result, values, work};
 
 pub(crate) use changes::Outbox;
 pub use outbox::EventTypes;
@@ -60,7 +61,7 @@ pub trait EventStore: Send + Sync {
         limit: usize,
     ) -> Result<FeedPage>;
     /// Removes a batch of events, delivery attempts and deliveries older than `before`:
-    /// answers how many rows went (0 when nothing is left to remove).
+    /// answers how many events and attempts went (0 when nothing is left to remove).
     async fn remove_expired(&self, before: i64) -> Result<u64>;
 }
 
@@ -81,22 +82,27 @@ impl<E: Engine> EventStore for E {
             let end = last.min(after.saturating_add(FEED_SCAN));
             let mut c = Conditions::new(db.dialect());
             c.eq("partner_id", partner.into());
+            // The runs that overlap the numbers after `after` up to `end`: each holds at
+            // least one event the page wants, so `limit` runs are enough.
             let (from, to) = (c.bind(after.into()), c.bind(end.into()));
-            c.push(format!("seq > {from} AND seq <= {to}"));
+            c.push(format!("seq > {from} AND seq - span < {to}"));
             if !types.is_empty() {
                 c.one_of("event_type", types.iter().map(|t| t.as_ref().into()));
             }
             let sql = format!(
                 "SELECT {} FROM events WHERE {} ORDER BY seq LIMIT {limit}",
-                rows::EVENT_COLUMNS,
+                runs::RUN_COLUMNS,
                 c.sql()
             );
-            let events = db
-                .query_built(&sql, &c.params)
-                .await?
-                .iter()
-                .map(rows::event)
-                .collect::<Result<Vec<_>>>()?;
+            let wanted = after + 1..=end;
+            let mut events = Vec::new();
+            for run in db.query_built(&sql, &c.params).await? {
+                events.extend(runs::events(&run, &wanted)?);
+                if events.len() >= limit {
+                    break;
+                }
+            }
+            events.truncate(limit);
             let position = match events.last() {
                 Some(e) if events.len() == limit => e.seq,
                 // Fewer than asked for: nothing else up to `end`.

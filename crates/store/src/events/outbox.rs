@@ -5,9 +5,9 @@
 use gridroll_domain::PartnerId;
 use gridroll_domain::event::Event;
 use gridroll_domain::webhook::EventType;
-use uuid::Uuid;
 
-use crate::db::{Db, Value};
+use super::runs;
+use crate::db::Db;
 use crate::{Result, StoreError, columns, values};
 
 /// A set of event types.
@@ -79,7 +79,7 @@ pub async fn wanted(db: &mut dyn Db, partner: PartnerId, feed: EventTypes) -> Re
 }
 
 /// Records a partner's events in the transaction open on `db`, numbered after the
-/// partner's last. Taking the numbers locks the partner's row until the transaction
+/// partner's last, in runs (see `runs.rs`). Taking the numbers locks the partner's row until the transaction
 /// ends, so this is the last step of a change.
 pub async fn record(db: &mut dyn Db, partner: PartnerId, events: &[Event], now: i64) -> Result<()> {
     if events.is_empty() {
@@ -95,23 +95,15 @@ pub async fn record(db: &mut dyn Db, partner: PartnerId, events: &[Event], now: 
         .ok_or_else(|| StoreError::Corrupt(format!("partner {partner} is gone")))?
         .get(0)?;
     let first = last + 1 - events.len() as u64;
-    let rows: Vec<Vec<Value>> = (first..)
-        .zip(events)
-        .map(|(seq, event)| {
-            vec![
-                partner.into(),
-                Value::from(seq),
-                Value::Uuid(Uuid::now_v7()),
-                Value::from(event.event_type.as_ref()),
-                Value::Text(event.stored()),
-                now.into(),
-            ]
-        })
+    let stored: Vec<(&str, String)> = events
+        .iter()
+        .map(|e| (e.event_type.as_ref(), e.stored()))
         .collect();
     db.insert_rows(
         "events",
-        columns![partner_id: Uuid, seq: Int, id: Uuid, event_type: Text, payload: Text, created_at: Int],
-        &rows,
+        columns![partner_id: Uuid, seq: Int, span: Int, id: Uuid, event_type: Text,
+                 payload: Text, created_at: Int],
+        &runs::rows(partner.into(), first, &stored, now),
     )
     .await
 }

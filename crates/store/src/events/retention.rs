@@ -14,7 +14,7 @@ const BATCH: usize = 1000;
 
 /// Removes up to a batch of expired rows per table: the events of one partner that has
 /// some (with the deliveries of those events), then the attempts of one subscription.
-/// Answers how many rows went.
+/// Answers how many events and attempts went.
 pub async fn remove_batch(db: &mut dyn Db, before: i64) -> Result<u64> {
     let mut removed = 0;
     for row in db
@@ -42,26 +42,28 @@ pub async fn remove_batch(db: &mut dyn Db, before: i64) -> Result<u64> {
 }
 
 async fn remove_events(db: &mut dyn Db, partner: PartnerId, before: i64) -> Result<u64> {
+    // Rows of runs of events (see runs.rs): the count is of the events they held.
     let oldest = db
         .query(
-            "SELECT seq, created_at FROM events WHERE partner_id = $1 ORDER BY seq LIMIT $2",
+            "SELECT seq, span, created_at FROM events WHERE partner_id = $1
+             ORDER BY seq LIMIT $2",
             values![partner, BATCH],
         )
         .await?;
-    let mut last = None;
+    let (mut last, mut removed) = (None, 0);
     for row in &oldest {
-        if row.get::<i64>(1)? >= before {
+        if row.get::<i64>(2)? >= before {
             break;
         }
         last = Some(row.get::<u64>(0)?);
+        removed += row.get::<u64>(1)?;
     }
     let Some(last) = last else { return Ok(0) };
-    let removed = db
-        .execute(
-            "DELETE FROM events WHERE partner_id = $1 AND seq <= $2",
-            values![partner, last],
-        )
-        .await?;
+    db.execute(
+        "DELETE FROM events WHERE partner_id = $1 AND seq <= $2",
+        values![partner, last],
+    )
+    .await?;
     // An event that is gone cannot be delivered again.
     db.execute(
         "DELETE FROM webhook_deliveries WHERE event_seq <= $2

@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0020_job_segments.sql"),
     include_str!("../../migrations/postgres/0021_enrollments_as_entries.sql"),
     include_str!("../../migrations/postgres/0022_chunk_outcomes.sql"),
+    include_str!("../../migrations/postgres/0023_event_runs.sql"),
 ];
 
 /// Code that completes a migration where the stored data itself changes form, run after

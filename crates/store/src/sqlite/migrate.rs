@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0020_job_segments.sql"),
     include_str!("../../migrations/sqlite/0021_enrollments_as_entries.sql"),
     include_str!("../../migrations/sqlite/0022_chunk_outcomes.sql"),
+    include_str!("../../migrations/sqlite/0023_event_runs.sql"),
 ];
 
 /// The code that completes a migration, by its version.

@@ -11,7 +11,8 @@ use super::queries::{self, secrets_of};
 use super::{AttemptResult, Claimed, DispatchRules, Due, DueBatch, Redelivery};
 use crate::db::{Db, Value};
 use crate::events::EventTypes;
-use crate::{Result, StoreError, rows, values};
+use crate::events::runs;
+use crate::{Result, StoreError, values};
 
 /// The most events after a subscription's position one read goes through, wanted or not.
 const SCAN: usize = 1000;
@@ -74,27 +75,32 @@ pub async fn due(
     let mut reached = position;
     // The events after the position, in windows that start at what the round still needs
     // and double while few are wanted: a subscription to the common types reads one
-    // window of `limit` rows, one to a rare type at most `SCAN` rows in a few statements.
+    // window of `limit` events, one to a rare type at most `SCAN` events in a few
+    // statements. A partner's events are numbered without a gap, so a window is the runs
+    // that overlap its numbers.
     let sql = format!(
-        "SELECT {} FROM events WHERE partner_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-        rows::EVENT_COLUMNS
+        "SELECT {} FROM events WHERE partner_id = $1 AND seq > $2 AND seq - span < $3
+         ORDER BY seq",
+        runs::RUN_COLUMNS
     );
     let (mut scanned, mut window) = (0, limit.saturating_sub(due.len()));
     while due.len() < limit && scanned < SCAN {
-        let window_rows = db.query(&sql, values![partner, reached, window]).await?;
-        let read = window_rows.len();
-        for row in window_rows {
-            let event = rows::event(&row)?;
-            reached = event.seq;
-            scanned += 1;
-            let is_wanted = event
-                .event_type
-                .parse::<EventType>()
-                .is_ok_and(|t| wanted.contains(t));
-            if is_wanted {
-                due.push(Due { event, attempt: 1 });
-                if due.len() == limit {
-                    break;
+        let upto = reached + window as u64;
+        let mut read = 0;
+        'rows: for row in db.query(&sql, values![partner, reached, upto]).await? {
+            for event in runs::events(&row, &(reached + 1..=upto))? {
+                reached = event.seq;
+                scanned += 1;
+                read += 1;
+                let is_wanted = event
+                    .event_type
+                    .parse::<EventType>()
+                    .is_ok_and(|t| wanted.contains(t));
+                if is_wanted {
+                    due.push(Due { event, attempt: 1 });
+                    if due.len() == limit {
+                        break 'rows;
+                    }
                 }
             }
         }
@@ -109,7 +115,8 @@ pub async fn due(
     })
 }
 
-/// The attempts of earlier failures (and redeliveries) due now, soonest first.
+/// The attempts of earlier failures (and redeliveries) due now, soonest first. Their
+/// events are read a run at a time: many deliveries of one run read it once.
 async fn retries(
     db: &mut dyn Db,
     partner: PartnerId,
@@ -117,33 +124,46 @@ async fn retries(
     limit: usize,
     now: i64,
 ) -> Result<Vec<Due>> {
-    let sql = format!(
-        "SELECT d.attempts, {} FROM webhook_deliveries d
-         JOIN events e ON e.partner_id = $1 AND e.seq = d.event_seq
-         WHERE d.webhook_id = $2 AND d.status = 'PENDING' AND d.next_attempt_at <= $3
-         ORDER BY d.next_attempt_at, d.event_seq LIMIT $4",
-        prefixed("e.", rows::EVENT_COLUMNS)
-    );
-    db.query(&sql, values![partner, webhook, now, limit])
+    let deliveries: Vec<(u64, u32)> = db
+        .query(
+            "SELECT event_seq, attempts FROM webhook_deliveries
+             WHERE webhook_id = $1 AND status = 'PENDING' AND next_attempt_at <= $2
+             ORDER BY next_attempt_at, event_seq LIMIT $3",
+            values![webhook, now, limit],
+        )
         .await?
+        .iter()
+        .map(|row| Ok((row.get(0)?, row.get(1)?)))
+        .collect::<Result<_>>()?;
+    let mut wanted: Vec<u64> = deliveries.iter().map(|(seq, _)| *seq).collect();
+    wanted.sort_unstable();
+    let mut events = std::collections::HashMap::new();
+    let mut i = 0;
+    while let Some(&seq) = wanted.get(i) {
+        let Some(run) = runs::holding(db, partner, seq).await? else {
+            i += 1;
+            continue;
+        };
+        let last: u64 = run.get(0)?;
+        let upto = wanted.partition_point(|s| *s <= last);
+        let those = wanted[i]..=wanted[upto - 1];
+        for event in runs::events(&run, &those)? {
+            if wanted[i..upto].binary_search(&event.seq).is_ok() {
+                events.insert(event.seq, event);
+            }
+        }
+        i = upto;
+    }
+    Ok(deliveries
         .into_iter()
-        .map(|row| {
-            let attempts: u32 = row.get(0)?;
-            let event = rows::event(&crate::db::Row(row.0[1..].to_vec()))?;
-            Ok(Due {
+        .filter_map(|(seq, attempts)| {
+            let event = events.get(&seq)?.clone();
+            Some(Due {
                 event,
                 attempt: attempts + 1,
             })
         })
-        .collect()
-}
-
-fn prefixed(prefix: &str, columns: &str) -> String {
-    columns
-        .split(", ")
-        .map(|c| format!("{prefix}{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect())
 }
 
 /// Attempts (and deliveries) written per statement.
@@ -336,17 +356,19 @@ pub async fn redeliver(
     // The subscription had the event if it attempted it; it must still be kept.
     let found = db
         .query_opt(
-            "SELECT a.event_seq, a.attempt FROM webhook_attempts a
-             JOIN events e ON e.partner_id = $1 AND e.seq = a.event_seq
-             WHERE a.webhook_id = $2 AND a.event_id = $3
-             ORDER BY a.attempt DESC LIMIT 1",
-            values![partner, webhook, event],
+            "SELECT event_seq, attempt FROM webhook_attempts
+             WHERE webhook_id = $1 AND event_id = $2
+             ORDER BY attempt DESC LIMIT 1",
+            values![webhook, event],
         )
         .await?;
     let Some(row) = found else {
         return Ok(Redelivery::NoSuchEvent);
     };
     let (seq, attempts): (u64, u32) = (row.get(0)?, row.get(1)?);
+    if runs::holding(db, partner, seq).await?.is_none() {
+        return Ok(Redelivery::NoSuchEvent);
+    }
     db.execute(
         "INSERT INTO webhook_deliveries (webhook_id, event_seq, event_id, status, attempts,
              next_attempt_at, updated_at)

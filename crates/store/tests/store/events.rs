@@ -240,6 +240,59 @@ async fn the_feed_pages_in_order_and_filters_by_type(backend: Backend) {
     assert!(theirs.events.is_empty(), "a partner reads only its own");
 }
 
+async fn a_chunks_events_are_one_row_and_read_back_one_by_one_with_ids_of_their_own(
+    backend: Backend,
+) {
+    let f = Fixture::new(backend).await;
+    let references = ["r-1", "r-2", "r-3", "r-4", "r-5"];
+    let job = committed(&f, &references, false).await;
+    process(&f, job, 10).await;
+    assert_eq!(
+        f.db.count("SELECT count(*) FROM events").await,
+        2,
+        "the five meters' events are one run, the job's end another"
+    );
+    let all = feed(&f).await;
+    let seqs: Vec<u64> = all.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+    let mut ids: Vec<_> = all.iter().map(|e| e.id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 6, "each event has an id of its own");
+    assert_eq!(feed(&f).await, all, "and the same each time it is read");
+    let meters = f
+        .stores
+        .jobs
+        .job_assets(f.partner, job, 0, 10)
+        .await
+        .unwrap();
+    for (event, asset) in all.iter().zip(&meters) {
+        assert_eq!(payload(event)["meter_id"], json!(asset.meter_id.unwrap()));
+    }
+
+    let events = &f.stores.events;
+    let inside = events
+        .feed(f.partner, 2, EventTypes::NONE, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        inside.events,
+        all[2..4],
+        "a page starts and ends inside the run"
+    );
+    assert_eq!((inside.position, inside.more), (4, true));
+    let end = events
+        .feed(
+            f.partner,
+            2,
+            EventTypes::NONE.with(EventType::JobCompleted),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(end.events, all[5..]);
+}
+
 async fn events_past_retention_are_removed_in_batches_and_numbers_go_on(backend: Backend) {
     let f = Fixture::new(backend).await;
     let job = committed(&f, &["a-1", "a-2"], false).await;
@@ -265,5 +318,6 @@ gridroll_testkit::backend_tests!(
     a_replace_with_other_data_is_an_update_and_the_same_data_is_no_event,
     activation_and_participation_record_the_changes_they_make_and_no_others,
     the_feed_pages_in_order_and_filters_by_type,
+    a_chunks_events_are_one_row_and_read_back_one_by_one_with_ids_of_their_own,
     events_past_retention_are_removed_in_batches_and_numbers_go_on,
 );
