@@ -85,7 +85,8 @@ impl<E: Engine> EventStore for E {
             // The runs that overlap the numbers after `after` up to `end`: each holds at
             // least one event the page wants, so `limit` runs are enough.
             let (from, to) = (c.bind(after.into()), c.bind(end.into()));
-            c.push(format!("seq > {from} AND seq - span < {to}"));
+            let bound = c.bind((end + runs::LONGEST_RUN as u64).into());
+            c.push(format!("seq > {from} AND seq - span < {to} AND seq < {bound}"));
             if !types.is_empty() {
                 c.one_of("event_type", types.iter().map(|t| t.as_ref().into()));
             }

@@ -80,6 +80,7 @@ pub async fn due(
     // that overlap its numbers.
     let sql = format!(
         "SELECT {} FROM events WHERE partner_id = $1 AND seq > $2 AND seq - span < $3
+             AND seq < $4
          ORDER BY seq",
         runs::RUN_COLUMNS
     );
@@ -87,7 +88,11 @@ pub async fn due(
     while due.len() < limit && scanned < SCAN {
         let upto = reached + window as u64;
         let mut read = 0;
-        'rows: for row in db.query(&sql, values![partner, reached, upto]).await? {
+        let bound = upto + runs::LONGEST_RUN as u64;
+        'rows: for row in db
+            .query(&sql, values![partner, reached, upto, bound])
+            .await?
+        {
             for event in runs::events(&row, &(reached + 1..=upto))? {
                 reached = event.seq;
                 scanned += 1;
