@@ -56,7 +56,8 @@ pub fn events(row: &Row, wanted: &RangeInclusive<u64>) -> Result<Vec<StoredEvent
             StoreError::Corrupt(format!("the run of events up to {last} spans {span}"))
         })?;
     let mut found = Vec::new();
-    let mut lines = payloads.split('\n');
+    // A run of one is its payload whole, whatever an earlier release wrote in it.
+    let mut lines = payloads.splitn(usize::try_from(span).unwrap_or(usize::MAX), '\n');
     for (k, seq) in (first..=last).enumerate() {
         let payload = lines.next().ok_or_else(|| {
             StoreError::Corrupt(format!("the run of events up to {last} lacks event {seq}"))
@@ -128,8 +129,39 @@ pub fn rows(partner: Value, first: u64, events: &[(&str, String)], now: i64) -> 
 mod tests {
     use uuid::Uuid;
 
-    use super::{LONGEST_RUN, nth_id, rows};
-    use crate::db::Value;
+    use super::{LONGEST_RUN, events, nth_id, rows};
+    use crate::db::{Row, Value};
+
+    #[test]
+    fn a_run_is_read_back_as_its_events_and_a_run_of_one_as_its_payload_whole() {
+        let first = Uuid::now_v7();
+        let run = Row(vec![
+            Value::Int(12),
+            Value::Int(3),
+            Value::Uuid(first),
+            Value::from("job.completed"),
+            Value::from("{\"n\":10}\n{\"n\":11}\n{\"n\":12}"),
+            Value::Int(7),
+        ]);
+        let read = events(&run, &(11..=20)).unwrap();
+        let seqs: Vec<(u64, &str)> = read.iter().map(|e| (e.seq, e.payload.as_str())).collect();
+        assert_eq!(seqs, [(11, "{\"n\":11}"), (12, "{\"n\":12}")]);
+        assert_eq!(*read[0].id.as_uuid(), nth_id(first, 1));
+        let mut one = run.clone();
+        one.0[0] = Value::Int(4);
+        one.0[1] = Value::Int(1);
+        one.0[4] = Value::from("{\n  \"written\": \"pretty\"\n}");
+        let read = events(&one, &(0..=9)).unwrap();
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].payload, "{\n  \"written\": \"pretty\"\n}");
+        assert_eq!(*read[0].id.as_uuid(), first);
+        let mut short = run;
+        short.0[4] = Value::from("{}");
+        assert!(
+            events(&short, &(0..=20)).is_err(),
+            "a run lacking events is corrupt"
+        );
+    }
 
     #[test]
     fn events_are_cut_into_runs_of_one_type_no_longer_than_the_longest() {
