@@ -103,7 +103,7 @@ fn evaluate_chunks(assets: Vec<StoredAsset>, chunk: usize) -> usize {
             return written;
         }
         let catalog = Catalog::new(programs.clone(), datetime!(2027-03-01 00:00 UTC));
-        let prepared = PreparedChunk::evaluate(from_seq, chunk, rows, catalog, None)
+        let prepared = PreparedChunk::evaluate(from_seq, chunk, rows, catalog)
             .expect("assets in their compact form");
         from_seq += chunk as u64;
         written += prepared

@@ -23,8 +23,8 @@ pub struct PreparedChunk {
     pub assets: Vec<PreparedAsset>,
     /// The partner's programs the assets were evaluated against.
     pub catalog: Catalog,
-    /// The meters the chunk's references found when it was prepared, if they were looked
-    /// up then.
+    /// What the chunk's references found when it was prepared, if they were looked up
+    /// then (on PostgreSQL).
     pub found: Option<Found>,
 }
 
@@ -64,7 +64,6 @@ impl PreparedChunk {
         limit: usize,
         rows: Vec<StoredAsset>,
         catalog: Catalog,
-        found: Option<Found>,
     ) -> Result<Self> {
         let mut assets = Vec::with_capacity(rows.len());
         for stored in rows {
@@ -80,7 +79,7 @@ impl PreparedChunk {
             limit,
             assets,
             catalog,
-            found,
+            found: None,
         })
     }
 

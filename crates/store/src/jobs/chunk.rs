@@ -16,7 +16,7 @@ use gridroll_domain::{JobId, MeterId, PartnerId};
 use uuid::Uuid;
 
 use super::segments;
-use crate::ahead::{self, Found, PreparedAsset, PreparedChunk, StoredAsset};
+use crate::ahead::{self, PreparedAsset, PreparedChunk, StoredAsset};
 use crate::catalog::partner_catalog;
 use crate::db::{Db, Row, Value};
 use crate::evaluate::{self, Catalog, Columns};
@@ -105,10 +105,9 @@ impl ChunkInput {
     }
 
     /// Parses and evaluates the chunk's assets: the CPU work of a chunk, which needs no
-    /// lock and is done beside the writer when it can be. `found` holds what its
-    /// references found, if they were looked up ahead too.
-    pub fn evaluate(self, found: Option<Found>) -> Result<PreparedChunk> {
-        PreparedChunk::evaluate(self.from_seq, self.limit, self.rows, self.catalog, found)
+    /// lock and is done beside the writer when it can be.
+    pub fn evaluate(self) -> Result<PreparedChunk> {
+        PreparedChunk::evaluate(self.from_seq, self.limit, self.rows, self.catalog)
     }
 }
 
@@ -167,7 +166,7 @@ pub async fn due_chunk(
         Some(p) if p.is_due(next_seq, limit) => Ok(p),
         _ => read_chunk(db, job, partner, next_seq, limit, now)
             .await?
-            .evaluate(None),
+            .evaluate(),
     }
 }
 

@@ -233,7 +233,7 @@ impl Engine for PostgresStore {
                 (partner, input)
             };
             let references = input.references();
-            let evaluated = tokio::task::spawn_blocking(move || input.evaluate(None));
+            let evaluated = tokio::task::spawn_blocking(move || input.evaluate());
             let as_of = ledger.count();
             let tx = client.build_transaction().read_only(true).start().await?;
             let found = jobs::existing_meters(&tx, partner, &references).await?;

@@ -300,7 +300,7 @@ impl Engine for SqliteStore {
             });
             readers.give(db.into_inner());
             drop(permit);
-            input?.evaluate(None)
+            input?.evaluate()
         });
         self.ahead.start(job, handle);
     }
