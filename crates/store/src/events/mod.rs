@@ -85,8 +85,7 @@ impl<E: Engine> EventStore for E {
             // The runs that overlap the numbers after `after` up to `end`: each holds at
             // least one event the page wants, so `limit` runs are enough.
             let (from, to) = (c.bind(after.into()), c.bind(end.into()));
-            let bound = c.bind((end + runs::LONGEST_RUN as u64).into());
-            c.push(format!("seq > {from} AND seq - span < {to} AND seq < {bound}"));
+            c.push(runs::overlapping(&from, &to));
             if !types.is_empty() {
                 c.one_of("event_type", types.iter().map(|t| t.as_ref().into()));
             }
@@ -95,10 +94,9 @@ impl<E: Engine> EventStore for E {
                 runs::RUN_COLUMNS,
                 c.sql()
             );
-            let wanted = after + 1..=end;
             let mut events = Vec::new();
             for run in db.query_built(&sql, &c.params).await? {
-                events.extend(runs::events(&run, &wanted)?);
+                events.extend(runs::events(&run, |seq| seq > after && seq <= end)?);
                 if events.len() >= limit {
                     break;
                 }

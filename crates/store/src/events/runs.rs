@@ -4,11 +4,8 @@
 //! are drawn. A chunk's thousands of `meter.created` events are a few hundred rows
 //! instead of one each; events recorded before runs were are runs of one.
 //!
-//! Readers ask for the rows that overlap the numbers they want (`seq > after AND
-//! seq - span < upto`), bounded on the key by the longest run (`seq < upto +
-//! LONGEST_RUN`, so that the scan stops), and take the events they want out of them.
-
-use std::ops::RangeInclusive;
+//! Readers ask for the rows that overlap the numbers they want ([`overlapping`]) and take
+//! the events they want out of them ([`events`]).
 
 use gridroll_domain::{EventId, PartnerId};
 use uuid::Uuid;
@@ -40,9 +37,16 @@ pub fn nth_id(first: Uuid, k: u64) -> Uuid {
     Uuid::from_u128((bits & !RANDOM) | random)
 }
 
-/// The events of a stored run (read with [`RUN_COLUMNS`]) numbered within `wanted`, in
+/// The condition that picks the runs overlapping the numbers after `after` up to `upto`
+/// (two placeholders): bounded on the key from above by the longest run too, so that the
+/// scan stops there rather than at the partner's last event.
+pub fn overlapping(after: &str, upto: &str) -> String {
+    format!("seq > {after} AND seq - span < {upto} AND seq < {upto} + {LONGEST_RUN}")
+}
+
+/// The events of a stored run (read with [`RUN_COLUMNS`]) whose numbers are `wanted`, in
 /// order, their payloads written out.
-pub fn events(row: &Row, wanted: &RangeInclusive<u64>) -> Result<Vec<StoredEvent>> {
+pub fn events(row: &Row, wanted: impl Fn(u64) -> bool) -> Result<Vec<StoredEvent>> {
     let last: u64 = row.get(0)?;
     let span: u64 = row.get(1)?;
     let first_id: Uuid = row.get(2)?;
@@ -62,7 +66,7 @@ pub fn events(row: &Row, wanted: &RangeInclusive<u64>) -> Result<Vec<StoredEvent
         let payload = lines.next().ok_or_else(|| {
             StoreError::Corrupt(format!("the run of events up to {last} lacks event {seq}"))
         })?;
-        if !wanted.contains(&seq) {
+        if !wanted(seq) {
             continue;
         }
         let payload = gridroll_domain::event::payload_json(&event_type, payload.to_owned())
@@ -143,7 +147,7 @@ mod tests {
             Value::from("{\"n\":10}\n{\"n\":11}\n{\"n\":12}"),
             Value::Int(7),
         ]);
-        let read = events(&run, &(11..=20)).unwrap();
+        let read = events(&run, |seq| seq >= 11).unwrap();
         let seqs: Vec<(u64, &str)> = read.iter().map(|e| (e.seq, e.payload.as_str())).collect();
         assert_eq!(seqs, [(11, "{\"n\":11}"), (12, "{\"n\":12}")]);
         assert_eq!(*read[0].id.as_uuid(), nth_id(first, 1));
@@ -151,14 +155,14 @@ mod tests {
         one.0[0] = Value::Int(4);
         one.0[1] = Value::Int(1);
         one.0[4] = Value::from("{\n  \"written\": \"pretty\"\n}");
-        let read = events(&one, &(0..=9)).unwrap();
+        let read = events(&one, |_| true).unwrap();
         assert_eq!(read.len(), 1);
         assert_eq!(read[0].payload, "{\n  \"written\": \"pretty\"\n}");
         assert_eq!(*read[0].id.as_uuid(), first);
         let mut short = run;
         short.0[4] = Value::from("{}");
         assert!(
-            events(&short, &(0..=20)).is_err(),
+            events(&short, |_| true).is_err(),
             "a run lacking events is corrupt"
         );
     }

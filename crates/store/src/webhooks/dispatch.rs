@@ -79,21 +79,17 @@ pub async fn due(
     // statements. A partner's events are numbered without a gap, so a window is the runs
     // that overlap its numbers.
     let sql = format!(
-        "SELECT {} FROM events WHERE partner_id = $1 AND seq > $2 AND seq - span < $3
-             AND seq < $4
-         ORDER BY seq",
-        runs::RUN_COLUMNS
+        "SELECT {} FROM events WHERE partner_id = $1 AND {} ORDER BY seq",
+        runs::RUN_COLUMNS,
+        runs::overlapping("$2", "$3")
     );
     let (mut scanned, mut window) = (0, limit.saturating_sub(due.len()));
     while due.len() < limit && scanned < SCAN {
         let upto = reached + window as u64;
         let mut read = 0;
-        let bound = upto + runs::LONGEST_RUN as u64;
-        'rows: for row in db
-            .query(&sql, values![partner, reached, upto, bound])
-            .await?
-        {
-            for event in runs::events(&row, &(reached + 1..=upto))? {
+        let after = reached;
+        'rows: for row in db.query(&sql, values![partner, after, upto]).await? {
+            for event in runs::events(&row, |seq| seq > after && seq <= upto)? {
                 reached = event.seq;
                 scanned += 1;
                 read += 1;
@@ -151,11 +147,9 @@ async fn retries(
         };
         let last: u64 = run.get(0)?;
         let upto = wanted.partition_point(|s| *s <= last);
-        let those = wanted[i]..=wanted[upto - 1];
-        for event in runs::events(&run, &those)? {
-            if wanted[i..upto].binary_search(&event.seq).is_ok() {
-                events.insert(event.seq, event);
-            }
+        let those = &wanted[i..upto];
+        for event in runs::events(&run, |seq| those.binary_search(&seq).is_ok())? {
+            events.insert(event.seq, event);
         }
         i = upto;
     }
