@@ -283,6 +283,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    use crate::testing::pending;
+
     #[test]
     fn a_failing_job_is_retried_later_each_time_and_then_given_up() {
         let delays: Vec<_> = (1..=6).map(retry_delay).collect();
@@ -337,17 +339,6 @@ mod tests {
         assert_eq!(counts(3, 2, 1, 0).status(), JobStatus::Completed);
         assert_eq!(counts(3, 2, 0, 1).status(), JobStatus::CompletedWithErrors);
         assert_eq!(counts(3, 0, 0, 3).status(), JobStatus::Failed);
-    }
-
-    fn pending(references: &[&str]) -> Vec<Pending> {
-        references
-            .iter()
-            .enumerate()
-            .map(|(seq, r)| Pending {
-                seq: seq as u64,
-                partner_reference: (*r).to_owned(),
-            })
-            .collect()
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::enums::{
     CblMethod, CompanyType, CustomerClassification, DeviceType, DispatchOption, EnrollmentStatus,
     LoadType, MeterType, NemType, ParticipationPreference, TransmissionRegion, Utility,
 };
+use crate::job::Pending;
 use crate::meter::MeterData;
 use crate::program::{
     Activation, Condition, DEFAULT_CATALOG, Delivery, Every, Program, Rule, parse_catalog,
@@ -436,4 +437,16 @@ pub fn abstentions(now: i64) -> impl Strategy<Value = Vec<Abstention>> {
         },
     );
     prop_oneof![Just(Vec::new()), vec(abstention, 1..3)]
+}
+
+/// The assets of a chunk with these references, numbered from 0 in file order.
+pub fn pending(references: &[&str]) -> Vec<Pending> {
+    references
+        .iter()
+        .enumerate()
+        .map(|(seq, r)| Pending {
+            seq: seq as u64,
+            partner_reference: (*r).to_owned(),
+        })
+        .collect()
 }

@@ -269,20 +269,9 @@ pub fn to_look_up(pending: &[Pending], found: Option<Found>, ledger: &Ledger) ->
 
 #[cfg(test)]
 mod tests {
-    use gridroll_domain::job::Pending;
+    use gridroll_domain::testing::pending;
 
     use super::{Found, Ledger, REMEMBERED, to_look_up};
-
-    fn pending(references: &[&str]) -> Vec<Pending> {
-        references
-            .iter()
-            .enumerate()
-            .map(|(seq, r)| Pending {
-                seq: seq as u64,
-                partner_reference: (*r).to_owned(),
-            })
-            .collect()
-    }
 
     fn strings(references: &[&str]) -> Vec<String> {
         references.iter().map(|r| (*r).to_owned()).collect()
