@@ -5,6 +5,7 @@ use gridroll_testkit::Backend;
 use crate::common::{CSV_HEADER, TestApp, asset, csv_row, full_asset};
 use axum::http::{Method, StatusCode};
 use gridroll_server::Config;
+use gridroll_server::worker::Worker;
 use serde_json::{Value, json};
 
 /// The meter's fields without what the platform adds.
@@ -264,50 +265,35 @@ async fn a_second_upload_of_a_reference_is_a_duplicate_naming_the_existing_meter
     );
 }
 
-async fn a_reference_created_elsewhere_while_a_chunk_waits_is_a_duplicate(backend: Backend) {
+/// An app that processes jobs two assets a chunk.
+async fn two_a_chunk(backend: Backend) -> TestApp {
     let config = Config {
         chunk_size: 2,
         ..Config::default()
     };
-    let app = TestApp::with_config(backend, config).await;
-    let job_id = app
-        .submit(
-            "/v1.1/jobs/meters",
-            vec![
-                asset("ref-1"),
-                asset("ref-2"),
-                asset("shared"),
-                asset("ref-4"),
-            ],
-        )
-        .await;
+    TestApp::with_config(backend, config).await
+}
 
-    // The first chunk is written; the second is prepared meanwhile, its references looked
-    // up before `shared` exists.
+/// A job of four assets whose first chunk is written, and whose second, holding `shared`
+/// (the third asset), was prepared meanwhile: what happens to `shared` next happens
+/// between the second chunk's preparation and its write. Answers the job and its worker.
+async fn waiting_on_shared(app: &TestApp) -> (String, Worker) {
+    let references = ["ref-1", "ref-2", "shared", "ref-4"];
+    let job_id = app
+        .submit("/v1.1/jobs/meters", references.map(asset).to_vec())
+        .await;
     let mut worker = app.worker("slow");
     assert!(worker.step().await.unwrap());
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let created = app
-        .post_json(
-            "/v1.1/meters",
-            &json!({"provisional_asset": asset("shared")}),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
-    let meter_id = created.body["meter_id"].as_str().unwrap().to_owned();
+    (job_id, worker)
+}
 
-    worker.drain().await.unwrap();
-    let job = app.job(&job_id).await;
-    assert_eq!(job["status"], "COMPLETED_WITH_ERRORS");
+/// The job's `shared` was a duplicate of `meter_id`, the one meter with that reference.
+async fn shared_was_a_duplicate_of(app: &TestApp, job: &Value, meter_id: &str) {
     let shared = &job["assets"][2];
     assert_eq!(shared["status"], "DUPLICATE", "{job}");
-    assert!(
-        shared["status_detail"]["description"]
-            .as_str()
-            .unwrap()
-            .contains(&meter_id)
-    );
-    assert_eq!(job["assets"][3]["status"], "COMPLETED");
+    let description = shared["status_detail"]["description"].as_str().unwrap();
+    assert!(description.contains(meter_id), "{description}");
     assert_eq!(
         app.count("SELECT count(*) FROM meters WHERE partner_reference = 'shared'")
             .await,
@@ -315,23 +301,28 @@ async fn a_reference_created_elsewhere_while_a_chunk_waits_is_a_duplicate(backen
     );
 }
 
-async fn a_meter_archived_while_a_chunk_waits_leaves_its_reference_to_the_chunk(backend: Backend) {
-    let config = Config {
-        chunk_size: 2,
-        ..Config::default()
-    };
-    let app = TestApp::with_config(backend, config).await;
-    let old = app.create_meters(vec![asset("shared")]).await["shared"].clone();
-    let references = ["ref-1", "ref-2", "shared", "ref-4"];
-    let job_id = app
-        .submit("/v1.1/jobs/meters", references.map(asset).to_vec())
+async fn a_reference_created_elsewhere_while_a_chunk_waits_is_a_duplicate(backend: Backend) {
+    let app = two_a_chunk(backend).await;
+    let (job_id, mut worker) = waiting_on_shared(&app).await;
+    let created = app
+        .post_json(
+            "/v1.1/meters",
+            &json!({"provisional_asset": asset("shared")}),
+        )
         .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
 
-    // The first chunk is written; the second is prepared meanwhile, while `shared` is
-    // still the old meter's.
-    let mut worker = app.worker("slow");
-    assert!(worker.step().await.unwrap());
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    worker.drain().await.unwrap();
+    let job = app.job(&job_id).await;
+    assert_eq!(job["status"], "COMPLETED_WITH_ERRORS");
+    shared_was_a_duplicate_of(&app, &job, created.body["meter_id"].as_str().unwrap()).await;
+    assert_eq!(job["assets"][3]["status"], "COMPLETED");
+}
+
+async fn a_meter_archived_while_a_chunk_waits_leaves_its_reference_to_the_chunk(backend: Backend) {
+    let app = two_a_chunk(backend).await;
+    let old = app.create_meters(vec![asset("shared")]).await["shared"].clone();
+    let (job_id, mut worker) = waiting_on_shared(&app).await;
     let archived = app
         .send_json(
             Method::POST,
@@ -355,38 +346,13 @@ async fn a_meter_archived_while_a_chunk_waits_leaves_its_reference_to_the_chunk(
 /// settled by time: the chunk creates the partner's meter beside it.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_sqlite_a_meter_imported_while_a_chunk_waits_is_found_by_the_chunk() {
-    let config = Config {
-        chunk_size: 2,
-        ..Config::default()
-    };
-    let app = TestApp::with_config(Backend::Sqlite, config).await;
-    let references = ["ref-1", "ref-2", "shared", "ref-4"];
-    let job_id = app
-        .submit("/v1.1/jobs/meters", references.map(asset).to_vec())
-        .await;
-
-    // The first chunk is written; the second is prepared meanwhile, before `shared` has a
-    // meter.
-    let mut worker = app.worker("slow");
-    assert!(worker.step().await.unwrap());
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let app = two_a_chunk(Backend::Sqlite).await;
+    let (job_id, mut worker) = waiting_on_shared(&app).await;
     let imported = app.import(vec![asset("shared")]).await;
 
     worker.drain().await.unwrap();
     let job = app.job(&job_id).await;
-    let shared = &job["assets"][2];
-    assert_eq!(shared["status"], "DUPLICATE", "{job}");
-    assert!(
-        shared["status_detail"]["description"]
-            .as_str()
-            .unwrap()
-            .contains(&imported[0].to_string())
-    );
-    assert_eq!(
-        app.count("SELECT count(*) FROM meters WHERE partner_reference = 'shared'")
-            .await,
-        1
-    );
+    shared_was_a_duplicate_of(&app, &job, &imported[0].to_string()).await;
 }
 
 async fn a_job_where_nothing_succeeds_is_failed(backend: Backend) {
