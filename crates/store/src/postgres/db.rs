@@ -30,13 +30,16 @@ pub trait CopyIn {
     ) -> std::result::Result<tokio_postgres::CopyInSink<bytes::Bytes>, tokio_postgres::Error>;
 }
 
+// The `COPY` statement is kept prepared like any other: preparing it anew would cost
+// each chunk a round trip per table it copies into.
 #[async_trait]
 impl CopyIn for deadpool_postgres::Object {
     async fn copy_in_sink(
         &self,
         sql: &str,
     ) -> std::result::Result<tokio_postgres::CopyInSink<bytes::Bytes>, tokio_postgres::Error> {
-        self.copy_in(sql).await
+        let statement = self.prepare_cached(sql).await?;
+        self.copy_in(&statement).await
     }
 }
 
@@ -46,7 +49,8 @@ impl CopyIn for deadpool_postgres::Transaction<'_> {
         &self,
         sql: &str,
     ) -> std::result::Result<tokio_postgres::CopyInSink<bytes::Bytes>, tokio_postgres::Error> {
-        self.copy_in(sql).await
+        let statement = self.prepare_cached(sql).await?;
+        self.copy_in(&statement).await
     }
 }
 

@@ -13,7 +13,7 @@ use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
 
 use super::PgError;
-use super::db::PgDb;
+use super::db::{CopyIn, PgDb};
 use crate::ahead::{self, Ledger, PreparedChunk};
 use crate::jobs::LARGE_UPLOAD;
 use crate::jobs::chunk::{self, Done, Head, MeterWrite, Stored, Task, Writes};
@@ -172,13 +172,18 @@ async fn try_chunk(
         now,
         ..
     } = task;
-    if !durable {
-        // A chunk lost to a crash of the database server is processed again.
-        tx.batch_execute("SET LOCAL synchronous_commit = off")
-            .await?;
-    }
     let db = &mut PgDb::new(tx);
-    let (partner, update_existing, next_seq) = match chunk::head(db, job, worker).await? {
+    // A chunk lost to a crash of the database server is processed again. The setting is
+    // sent with the chunk's first statement, in the same round trip.
+    let commit_mode = async {
+        if !durable {
+            tx.batch_execute("SET LOCAL synchronous_commit = off")
+                .await?;
+        }
+        Ok::<_, StoreError>(())
+    };
+    let (_, head) = tokio::try_join!(commit_mode, chunk::head(db, job, worker))?;
+    let (partner, update_existing, next_seq) = match head {
         Head::Finished { report, next_seq } => {
             return Ok(Some(Chunk {
                 report,
@@ -252,11 +257,10 @@ pub async fn existing_meters(
     // a probe of the key (partner, id) looks as cheap as one of the reference index, but
     // filters every meter of the partner. A generic plan weighs the partner by the
     // average instead, and the reference index always wins.
-    client
-        .batch_execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        .await?;
-    let rows = client
-        .query(
+    // Prepared anew each time, not kept: a generic plan kept from the start of a large
+    // import would go on using the statistics of then.
+    let lookup = client
+        .prepare(
             // One probe of the reference index per reference. Planned as a join (or with
             // `= ANY`), statistics taken while `meters` was small make the planner scan
             // every meter of the partner instead, and a large import quadratic; `OFFSET 0`
@@ -269,12 +273,17 @@ pub async fn existing_meters(
                  OFFSET 0
              ) AS m
              ORDER BY m.created_at, m.id",
-            &[partner.as_uuid(), &references],
         )
         .await?;
-    client
-        .batch_execute("SET LOCAL plan_cache_mode = auto")
-        .await?;
+    // The three are sent together (polled at once, the driver pipelines them in the
+    // order given) and cost one round trip: the statement is planned with the setting
+    // in force.
+    let params: [&(dyn ToSql + Sync); 2] = [partner.as_uuid(), &references];
+    let (_, rows, _) = tokio::try_join!(
+        client.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan"),
+        client.query(&lookup, &params),
+        client.batch_execute("SET LOCAL plan_cache_mode = auto"),
+    )?;
     for row in rows {
         existing
             .entry(row.get(0))
@@ -417,7 +426,7 @@ async fn create_meters(
     now: i64,
 ) -> std::result::Result<(), tokio_postgres::Error> {
     let sink = tx
-        .copy_in(&format!("COPY meters ({CREATE_COLUMNS}) FROM STDIN BINARY"))
+        .copy_in_sink(&format!("COPY meters ({CREATE_COLUMNS}) FROM STDIN BINARY"))
         .await?;
     let writer = BinaryCopyInWriter::new(sink, &CREATE_TYPES);
     futures_util::pin_mut!(writer);
