@@ -242,9 +242,9 @@ async fn try_chunk(
 
 /// The partner's meters that carry each of `references`, oldest first; a reference no
 /// meter carries is left out. Archived meters are left out too: no upload finds them.
-/// Runs in a transaction (`client`), where it sets how its statement is planned.
+/// Runs in a transaction, where it sets how its statement is planned.
 pub async fn existing_meters(
-    client: &impl GenericClient,
+    tx: &tokio_postgres::Transaction<'_>,
     partner: PartnerId,
     references: &[String],
 ) -> Result<HashMap<String, Vec<MeterId>>> {
@@ -252,37 +252,34 @@ pub async fn existing_meters(
     if references.is_empty() {
         return Ok(existing);
     }
+    // One probe of the reference index per reference. Planned as a join (or with `= ANY`),
+    // statistics taken while `meters` was small make the planner scan every meter of the
+    // partner instead, and a large import quadratic; `OFFSET 0` keeps the subquery a probe
+    // of its own.
+    let lookup = "SELECT m.partner_reference, m.id FROM unnest($2::text[]) AS r(reference)
+         CROSS JOIN LATERAL (
+             SELECT partner_reference, id, created_at FROM meters
+             WHERE partner_id = $1 AND partner_reference = r.reference AND NOT is_archived
+             OFFSET 0
+         ) AS m
+         ORDER BY m.created_at, m.id";
     // With its partner as a constant, the planner reads the partner's row count from the
     // statistics; taken before this partner's meters arrived, they say it has none, and
     // a probe of the key (partner, id) looks as cheap as one of the reference index, but
     // filters every meter of the partner. A generic plan weighs the partner by the
-    // average instead, and the reference index always wins.
-    // Prepared anew each time, not kept: a generic plan kept from the start of a large
-    // import would go on using the statistics of then.
-    let lookup = client
-        .prepare(
-            // One probe of the reference index per reference. Planned as a join (or with
-            // `= ANY`), statistics taken while `meters` was small make the planner scan
-            // every meter of the partner instead, and a large import quadratic; `OFFSET 0`
-            // keeps the subquery a probe of its own.
-            "SELECT m.partner_reference, m.id FROM unnest($2::text[]) AS r(reference)
-             CROSS JOIN LATERAL (
-                 SELECT partner_reference, id, created_at FROM meters
-                 WHERE partner_id = $1 AND partner_reference = r.reference
-                     AND NOT is_archived
-                 OFFSET 0
-             ) AS m
-             ORDER BY m.created_at, m.id",
-        )
-        .await?;
-    // The three are sent together (polled at once, the driver pipelines them in the
-    // order given) and cost one round trip: the statement is planned with the setting
-    // in force.
-    let params: [&(dyn ToSql + Sync); 2] = [partner.as_uuid(), &references];
+    // average instead, and the reference index always wins. The statement is planned
+    // anew each time, never kept: a generic plan kept from the start of a large import
+    // would go on using the statistics of then. The setting, the statement (parsed,
+    // bound and run at once, its parameters typed here) and the setting's reset are sent
+    // together, in the order given, and cost one round trip.
+    let params: [(&(dyn ToSql + Sync), Type); 2] = [
+        (partner.as_uuid(), Type::UUID),
+        (&references, Type::TEXT_ARRAY),
+    ];
     let (_, rows, _) = tokio::try_join!(
-        client.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan"),
-        client.query(&lookup, &params),
-        client.batch_execute("SET LOCAL plan_cache_mode = auto"),
+        tx.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan"),
+        tx.query_typed(lookup, &params),
+        tx.batch_execute("SET LOCAL plan_cache_mode = auto"),
     )?;
     for row in rows {
         existing
