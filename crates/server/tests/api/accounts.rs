@@ -60,8 +60,8 @@ async fn keys_show_their_first_characters_so_two_of_one_name_differ(backend: Bac
             "/portal/keys",
             &[("name", "sync"), ("meters:read", "on")],
         )
-        .await;
-        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        .await
+        .assert_ok();
         made.push(page.after("<code class=\"secret\" data-key>", '<'));
     }
     let page = admin.get("/portal/keys").await;
@@ -175,8 +175,8 @@ async fn admins_see_and_withdraw_pending_invitations(backend: Backend) {
         "/portal/users",
         &[("email", "New.Person@Example.com"), ("role", "member")],
     )
-    .await;
-    assert_eq!(invited.status, StatusCode::OK);
+    .await
+    .assert_ok();
     let link = invited.from("/portal/invitations/", '<');
     let users = admin.get("/portal/users").await;
     users.assert_contains("Pending invitations");

@@ -367,10 +367,9 @@ async fn the_operator_makes_a_key_with_the_scopes_it_names(backend: Backend) {
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
     assert_eq!(made.body["scopes"], json!(["events:read"]));
     let key = made.body["api_key"].as_str().unwrap();
-    let feed = app
-        .send(Method::GET, "/v1.1/events", Some(key), None, Body::empty())
-        .await;
-    assert_eq!(feed.status, StatusCode::OK);
+    app.send(Method::GET, "/v1.1/events", Some(key), None, Body::empty())
+        .await
+        .assert_ok();
     let meters = app
         .send(
             Method::GET,

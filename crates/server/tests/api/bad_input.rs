@@ -528,22 +528,20 @@ async fn a_nul_stored_by_an_earlier_release_breaks_no_read(backend: Backend) {
     );
 
     let search = "/v1.1/provisional-assets?search_query=ser-1&search_fields=device_serial_number";
-    let found = app.get(search).await;
-    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    let found = app.get(search).await.assert_ok();
     assert_eq!(
         found.body["provisional_assets"].as_array().map(Vec::len),
         Some(1)
     );
-    let export = app
-        .send(
-            Method::GET,
-            &format!("/v1.1/provisional-assets?filter=job_id:{job}"),
-            Some(&app.key),
-            None,
-            Body::empty(),
-        )
-        .await;
-    assert_eq!(export.status, StatusCode::OK, "{}", export.body);
+    app.send(
+        Method::GET,
+        &format!("/v1.1/provisional-assets?filter=job_id:{job}"),
+        Some(&app.key),
+        None,
+        Body::empty(),
+    )
+    .await
+    .assert_ok();
     let csv = tower::ServiceExt::oneshot(
         app.router.clone(),
         axum::http::Request::get(format!("/v1.1/provisional-assets?filter=job_id:{job}"))

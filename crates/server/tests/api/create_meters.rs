@@ -70,8 +70,7 @@ async fn a_job_is_read_without_its_assets_to_follow_its_progress(backend: Backen
         .submit("/v1.1/jobs/meters", vec![asset("ref-1"), asset("ref-2")])
         .await;
     let uri = format!("/v1.1/jobs/meters/{job_id}?include_assets=false");
-    let pending = app.get(&uri).await;
-    assert_eq!(pending.status, StatusCode::OK);
+    let pending = app.get(&uri).await.assert_ok();
     assert_eq!(pending.body["status"], "PROCESSING");
     assert_eq!(pending.body["assets_count"], 2);
     assert!(pending.body.get("assets").is_none(), "{}", pending.body);
@@ -147,8 +146,8 @@ async fn the_single_meter_endpoint_answers_the_provisional_asset_at_once(backend
             "/v1.1/meters",
             &json!({"provisional_asset": asset("ref-1"), "onboarding_token": "token"}),
         )
-        .await;
-    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+        .await
+        .assert_ok();
     assert_eq!(created.body["status"], "COMPLETED");
     assert_eq!(created.body["status_detail"]["name"], "METER_CREATED");
     assert_eq!(created.body["data"], asset("ref-1"));
@@ -160,8 +159,8 @@ async fn the_single_meter_endpoint_answers_the_provisional_asset_at_once(backend
             "/v1.1/meters",
             &json!({"provisional_asset": asset("ref-1")}),
         )
-        .await;
-    assert_eq!(again.status, StatusCode::OK);
+        .await
+        .assert_ok();
     assert_eq!(again.body["status"], "DUPLICATE");
     assert_eq!(again.body["status_detail"]["name"], "DUPLICATE_REF_ID");
     assert!(again.body.get("meter_id").is_none());
@@ -309,8 +308,8 @@ async fn a_reference_created_elsewhere_while_a_chunk_waits_is_a_duplicate(backen
             "/v1.1/meters",
             &json!({"provisional_asset": asset("shared")}),
         )
-        .await;
-    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+        .await
+        .assert_ok();
 
     worker.drain().await.unwrap();
     let job = app.job(&job_id).await;
@@ -323,14 +322,13 @@ async fn a_meter_archived_while_a_chunk_waits_leaves_its_reference_to_the_chunk(
     let app = two_a_chunk(backend).await;
     let old = app.create_meters(vec![asset("shared")]).await["shared"].clone();
     let (job_id, mut worker) = waiting_on_shared(&app).await;
-    let archived = app
-        .send_json(
-            Method::POST,
-            "/v1.1/meters/archive",
-            &json!({"meter_ids": [old]}),
-        )
-        .await;
-    assert_eq!(archived.status, StatusCode::OK, "{}", archived.body);
+    app.send_json(
+        Method::POST,
+        "/v1.1/meters/archive",
+        &json!({"meter_ids": [old]}),
+    )
+    .await
+    .assert_ok();
 
     worker.drain().await.unwrap();
     let job = app.job(&job_id).await;
@@ -482,8 +480,10 @@ async fn imported_meters_are_found_by_the_filters_their_data_sets(backend: Backe
         json!({"load_types": ["LIGHTING"]}),
         json!({"customer_groups": ["Lone Star"]}),
     ] {
-        let found = app.post_json("/v2/meters/search", &filter).await;
-        assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+        let found = app
+            .post_json("/v2/meters/search", &filter)
+            .await
+            .assert_ok();
         let ids: Vec<&str> = found.body["meters"]
             .as_array()
             .unwrap()
@@ -534,8 +534,7 @@ async fn jobs_are_listed_newest_first_in_pages(backend: Backend) {
     let mut seen = Vec::new();
     let mut uri = "/v1.1/jobs/meters?page_size=2".to_owned();
     loop {
-        let page = app.get(&uri).await;
-        assert_eq!(page.status, StatusCode::OK);
+        let page = app.get(&uri).await.assert_ok();
         let jobs = page.body["jobs"].as_array().unwrap();
         assert!(jobs.len() <= 2);
         seen.extend(
@@ -578,8 +577,8 @@ async fn the_health_check_answers_once_the_server_is_ready(backend: Backend) {
             None,
             axum::body::Body::empty(),
         )
-        .await;
-    assert_eq!(answer.status, StatusCode::OK);
+        .await
+        .assert_ok();
     assert_eq!(answer.body["status"], "ok");
 }
 
@@ -593,8 +592,8 @@ async fn every_path_of_the_openapi_document_is_served(backend: Backend) {
             None,
             axum::body::Body::empty(),
         )
-        .await;
-    assert_eq!(document.status, StatusCode::OK);
+        .await
+        .assert_ok();
     let paths = document.body["paths"].as_object().unwrap();
     assert!(paths.len() >= 6);
     // The two that answer text rather than JSON.

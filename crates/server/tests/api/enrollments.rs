@@ -59,8 +59,10 @@ fn shop() -> Value {
 }
 
 async fn enrollments(app: &TestApp, meter_id: &str) -> Value {
-    let answer = app.get(&format!("/v2/meters/{meter_id}/enrollments")).await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let answer = app
+        .get(&format!("/v2/meters/{meter_id}/enrollments"))
+        .await
+        .assert_ok();
     answer.body
 }
 
@@ -86,8 +88,7 @@ fn expect(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 async fn search(app: &TestApp, path: &str, body: Value) -> Vec<String> {
-    let answer = app.post_json(path, &body).await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let answer = app.post_json(path, &body).await.assert_ok();
     let mut ids: Vec<String> = answer.body["meters"]
         .as_array()
         .unwrap()
@@ -112,9 +113,9 @@ async fn operator(app: &TestApp, method: Method, path: &str, body: Value) -> Ans
 /// Has the operator evaluate every meter of the test partner again.
 async fn refresh(app: &TestApp) -> Answer {
     let path = format!("/operator/v1/partners/{}/enrollments/refresh", app.partner);
-    let answer = operator(app, Method::POST, &path, json!({})).await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
-    answer
+    operator(app, Method::POST, &path, json!({}))
+        .await
+        .assert_ok()
 }
 
 async fn a_bulk_job_lands_each_meter_in_the_expected_programs(backend: Backend) {
@@ -312,8 +313,7 @@ async fn idle_and_disenrolled_meters_are_not_participating(backend: Backend) {
             &format!("/v2/meters/{}/participation", ids["office-1"]),
             &json!({"participation_preference": "IDLE", "start_time": at(now), "end_time": at(later), "reason": "Renovation"}),
         )
-        .await;
-    assert_eq!(idle.status, StatusCode::OK, "{}", idle.body);
+        .await.assert_ok();
     assert!(
         statuses(&idle.body)
             .values()
@@ -332,13 +332,12 @@ async fn idle_and_disenrolled_meters_are_not_participating(backend: Backend) {
         "Renovation"
     );
 
-    let disenrolled = app
+    app
         .post_json(
             "/v2/meters/participation",
             &json!({"participation_preference": "DISENROLL", "start_time": at(now), "meter_ids": [ids["home-1"]]}),
         )
-        .await;
-    assert_eq!(disenrolled.status, StatusCode::OK, "{}", disenrolled.body);
+        .await.assert_ok();
     let home = enrollments(&app, &ids["home-1"]).await;
     assert_eq!(statuses(&home), expect(&[("TVA-RPO", "NOT_PARTICIPATING")]));
 
@@ -416,8 +415,9 @@ async fn operator_activation_shows_active_in_details_search_and_enrollments(back
     let app = app(backend).await;
     let ids = app.create_meters(vec![office(), battery()]).await;
     let path = format!("/operator/v1/partners/{}/enrollments/activate", app.partner);
-    let answer = operator(&app, Method::POST, &path, json!({"program": "CONED-CSRP"})).await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let answer = operator(&app, Method::POST, &path, json!({"program": "CONED-CSRP"}))
+        .await
+        .assert_ok();
     assert_eq!(answer.body["activated"], 1);
 
     assert_eq!(
@@ -478,8 +478,9 @@ async fn the_operator_api_is_closed_without_the_token(backend: Backend) {
             .await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{key:?}");
     }
-    let listed = operator(&app, Method::GET, "/operator/v1/programs", json!(null)).await;
-    assert_eq!(listed.status, StatusCode::OK);
+    let listed = operator(&app, Method::GET, "/operator/v1/programs", json!(null))
+        .await
+        .assert_ok();
     assert!(listed.body["programs"].as_array().unwrap().len() >= 18);
 }
 
@@ -493,14 +494,14 @@ async fn the_operator_keeps_the_catalog_and_what_each_partner_may_use(backend: B
         "required_fields": ["customer.end_customer_name"],
         "delivery": {"every": "month", "deadline_days_before": 5}
     });
-    let put = operator(
+    operator(
         &app,
         Method::PUT,
         "/operator/v1/programs/SERC-PILOT",
         program.clone(),
     )
-    .await;
-    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    .await
+    .assert_ok();
     let bad = operator(&app, Method::PUT, "/operator/v1/programs/SERC-PILOT",
         json!({"identifier": "SERC-PILOT", "name": "x", "transmission_regions": ["SERC"],
                "required_fields": ["customer.colour"], "delivery": {"every": "month", "deadline_days_before": 5}})).await;
@@ -630,8 +631,8 @@ async fn validate_reports_problems_and_programs_without_storing_anything(backend
             "/v1.1/meters/validate",
             &json!({"assets": [battery(), broken, home()]}),
         )
-        .await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        .await
+        .assert_ok();
     assert_eq!(answer.body["valid"], false);
     assert_eq!(answer.body["problems"][0]["json_index"], 1);
     let assets = answer.body["assets"].as_array().unwrap();

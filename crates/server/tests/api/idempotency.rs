@@ -282,8 +282,7 @@ async fn webhook_changes_are_replayed_with_the_first_answer(backend: Backend) {
             .await
         }
     };
-    let first = create("hook-1").await;
-    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let first = create("hook-1").await.assert_ok();
     let again = create("hook-1").await;
     assert_eq!(again.body, first.body, "the same id and secret");
     assert_eq!(
@@ -298,10 +297,9 @@ async fn webhook_changes_are_replayed_with_the_first_answer(backend: Backend) {
         "/v1.1/webhooks/{}",
         first.body["webhook_id"].as_str().unwrap()
     );
-    let deleted = app
-        .with_key(Method::DELETE, &path, "delete-1", None, Body::empty())
-        .await;
-    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    app.with_key(Method::DELETE, &path, "delete-1", None, Body::empty())
+        .await
+        .assert_ok();
     let repeated = app
         .with_key(Method::DELETE, &path, "delete-1", None, Body::empty())
         .await;
@@ -333,8 +331,8 @@ async fn a_malformed_key_is_refused_and_reads_ignore_keys(backend: Backend) {
                 Some("application/json"),
                 body.to_string(),
             )
-            .await;
-        assert_eq!(searched.status, StatusCode::OK, "{}", searched.body);
+            .await
+            .assert_ok();
         assert_eq!(searched.header("idempotent-replayed"), None);
     }
 }

@@ -200,8 +200,8 @@ async fn every_search_filter_matches_an_independent_computation(backend: Backend
                 Some("application/json"),
                 body.to_string(),
             )
-            .await;
-        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+            .await
+            .assert_ok();
         for m in answer.body["meters"].as_array().unwrap() {
             if !m["required_actions"]["partner"]
                 .as_array()
@@ -522,8 +522,7 @@ async fn provisional_assets_are_listed_filtered_searched_and_paged(backend: Back
     let (_, other_key) = app.other_partner().await;
     seed(&app, &other_key, "pa", 3, 3, &mut Seeded(9)).await;
 
-    let all = app.get("/v1.1/provisional-assets").await;
-    assert_eq!(all.status, StatusCode::OK);
+    let all = app.get("/v1.1/provisional-assets").await.assert_ok();
     let listed: Vec<(String, String)> = all.body["provisional_assets"]
         .as_array()
         .unwrap()
@@ -585,8 +584,7 @@ async fn provisional_assets_are_listed_filtered_searched_and_paged(backend: Back
     let mut paged = Vec::new();
     let mut uri = "/v1.1/provisional-assets?page_size=2".to_owned();
     loop {
-        let page = app.get(&uri).await;
-        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let page = app.get(&uri).await.assert_ok();
         paged.extend(
             page.body["provisional_assets"]
                 .as_array()
@@ -899,29 +897,26 @@ async fn a_search_answers_each_meter_as_its_own_read_does(backend: Backend) {
     seed(&app, &app.key, "d", 40, 40, &mut rng).await;
     let everything = search_all(&app, &app.key, &json!({}), 500).await;
     let ids = ids(&everything);
-    let tagged = app
-        .send_json(
-            Method::POST,
-            "/v1.1/meters/tags",
-            &json!({"meter_ids": &ids[..5], "tags": ["north fleet", "Zoë’s \"#2\""]}),
-        )
-        .await;
-    assert_eq!(tagged.status, StatusCode::OK, "{}", tagged.body);
-    let archived = app
-        .send_json(
-            Method::POST,
-            "/v1.1/meters/archive",
-            &json!({"meter_ids": &ids[3..7]}),
-        )
-        .await;
-    assert_eq!(archived.status, StatusCode::OK, "{}", archived.body);
+    app.send_json(
+        Method::POST,
+        "/v1.1/meters/tags",
+        &json!({"meter_ids": &ids[..5], "tags": ["north fleet", "Zoë’s \"#2\""]}),
+    )
+    .await
+    .assert_ok();
+    app.send_json(
+        Method::POST,
+        "/v1.1/meters/archive",
+        &json!({"meter_ids": &ids[3..7]}),
+    )
+    .await
+    .assert_ok();
 
     let found = search_all(&app, &app.key, &json!({}), 7).await;
     assert_eq!(found.len(), 40);
     for meter in &found {
         let id = meter["meter_id"].as_str().unwrap();
-        let read = app.get(&format!("/v2/meters/{id}")).await;
-        assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+        let read = app.get(&format!("/v2/meters/{id}")).await.assert_ok();
         assert_eq!(
             meter, &read.body,
             "the search's entry for {id} and its read differ"

@@ -10,8 +10,10 @@ use crate::common::{TestApp, asset, asset_of, csv_file, csv_row, meter_ids};
 use crate::participation::idle;
 
 async fn search(app: &TestApp, filter: Value) -> Vec<String> {
-    let answer = app.post_json("/v2/meters/search", &filter).await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let answer = app
+        .post_json("/v2/meters/search", &filter)
+        .await
+        .assert_ok();
     let mut ids: Vec<String> = answer.body["meters"]
         .as_array()
         .unwrap()
@@ -36,8 +38,8 @@ async fn tags_added_and_removed_show_in_details_search_and_events(backend: Backe
             "/v1.1/meters/tags",
             &json!({"meter_ids": [a, b], "tags": ["north fleet", "Zoë’s #2"]}),
         )
-        .await;
-    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+        .await
+        .assert_ok();
     assert_eq!(added.body["updated"], 2);
     let meter = app.meter(a).await;
     assert_eq!(meter["tags"], json!(["north fleet", "Zoë’s #2"]));
@@ -63,14 +65,13 @@ async fn tags_added_and_removed_show_in_details_search_and_events(backend: Backe
     assert_eq!(again.body["updated"], 0);
     assert_eq!(again.body["unchanged_meter_ids"], json!([a]));
 
-    let removed = app
-        .send_json(
-            Method::DELETE,
-            "/v1.1/meters/tags",
-            &json!({"meter_ids": [a], "tags": ["north fleet", "never there"]}),
-        )
-        .await;
-    assert_eq!(removed.status, StatusCode::OK, "{}", removed.body);
+    app.send_json(
+        Method::DELETE,
+        "/v1.1/meters/tags",
+        &json!({"meter_ids": [a], "tags": ["north fleet", "never there"]}),
+    )
+    .await
+    .assert_ok();
     assert_eq!(app.meter(a).await["tags"], json!(["Zoë’s #2"]));
     assert_eq!(
         search(&app, json!({"tags": ["north fleet"]})).await,
@@ -191,14 +192,13 @@ async fn a_bad_tag_request_changes_nothing(backend: Backend) {
     assert_eq!(app.meter(a).await["tags"], json!([]));
     // Fifty tags is the most a meter has.
     let fifty: Vec<String> = (0..50).map(|i| format!("t{i}")).collect();
-    let full = app
-        .send_json(
-            Method::POST,
-            "/v1.1/meters/tags",
-            &json!({"meter_ids": [a], "tags": fifty}),
-        )
-        .await;
-    assert_eq!(full.status, StatusCode::OK);
+    app.send_json(
+        Method::POST,
+        "/v1.1/meters/tags",
+        &json!({"meter_ids": [a], "tags": fifty}),
+    )
+    .await
+    .assert_ok();
     let over = app
         .send_json(
             Method::POST,
@@ -224,8 +224,8 @@ async fn references_change_and_a_taken_one_names_its_meter(backend: Backend) {
             &format!("/v1.1/meters/{a}/partner_meter_ref"),
             &json!({"partner_reference": "ref-a2"}),
         )
-        .await;
-    assert_eq!(one.status, StatusCode::OK, "{}", one.body);
+        .await
+        .assert_ok();
     assert_eq!(one.body["partner_reference"], "ref-a2");
     assert_ne!(
         one.body["audit"]["updated_at"],
@@ -243,16 +243,15 @@ async fn references_change_and_a_taken_one_names_its_meter(backend: Backend) {
     assert_eq!(taken.body["details"]["meters"][0]["held_by_meter_id"], *b);
 
     // Two meters swap their references in one request.
-    let swap = app
-        .send_json(
-            Method::PATCH,
-            "/v1.1/meters/partner_meter_ref",
-            &json!({"meters": [
+    app.send_json(
+        Method::PATCH,
+        "/v1.1/meters/partner_meter_ref",
+        &json!({"meters": [
             {"meter_id": b, "partner_reference": "ref-c"},
             {"meter_id": c, "partner_reference": "ref-b"}]}),
-        )
-        .await;
-    assert_eq!(swap.status, StatusCode::OK, "{}", swap.body);
+    )
+    .await
+    .assert_ok();
     assert_eq!(app.meter(b).await["partner_reference"], "ref-c");
     assert_eq!(app.meter(c).await["partner_reference"], "ref-b");
 
@@ -317,14 +316,13 @@ async fn archived_meters_are_left_out_unmatched_by_uploads_and_in_no_program(bac
         .await;
     let (a, b) = (&ids["arch-a"], &ids["arch-b"]);
 
-    let archived = app
-        .send_json(
-            Method::POST,
-            "/v1.1/meters/archive",
-            &json!({"meter_ids": [a]}),
-        )
-        .await;
-    assert_eq!(archived.status, StatusCode::OK, "{}", archived.body);
+    app.send_json(
+        Method::POST,
+        "/v1.1/meters/archive",
+        &json!({"meter_ids": [a]}),
+    )
+    .await
+    .assert_ok();
     assert_eq!(app.meter(a).await["is_archived"], true);
     assert_eq!(
         search(&app, json!({"exclude_archived": true})).await,
@@ -384,14 +382,13 @@ async fn archived_meters_are_left_out_unmatched_by_uploads_and_in_no_program(bac
         &json!({"meter_ids": [newer]}),
     )
     .await;
-    let back = app
-        .send_json(
-            Method::POST,
-            "/v1.1/meters/unarchive",
-            &json!({"meter_ids": [a]}),
-        )
-        .await;
-    assert_eq!(back.status, StatusCode::OK, "{}", back.body);
+    app.send_json(
+        Method::POST,
+        "/v1.1/meters/unarchive",
+        &json!({"meter_ids": [a]}),
+    )
+    .await
+    .assert_ok();
     let enrollments = app.get(&format!("/v2/meters/{a}/enrollments")).await.body;
     assert_ne!(enrollments["global_enrollment_status"], "INELIGIBLE");
     let not_archived = app
@@ -492,11 +489,9 @@ async fn a_repeated_archive_with_its_idempotency_key_replays_the_first_answer(ba
             body.clone(),
         )
     };
-    let first = archive().await;
-    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let first = archive().await.assert_ok();
     // Without the key, archiving again would be a 409; with it, the first answer again.
-    let again = archive().await;
-    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    let again = archive().await.assert_ok();
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(again.body, first.body);
     assert_eq!(app.event_payloads("meter.updated").await.len(), 1);

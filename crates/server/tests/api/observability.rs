@@ -47,8 +47,7 @@ async fn every_answer_carries_a_request_id_and_errors_repeat_it(backend: Backend
         assert_eq!(replaced.body["request_id"], id);
     }
 
-    let fine = app.get("/v1.1/programs").await;
-    assert_eq!(fine.status, StatusCode::OK);
+    let fine = app.get("/v1.1/programs").await.assert_ok();
     assert!(fine.header("x-request-id").is_some_and(|id| !id.is_empty()));
     let unauthorized = app
         .send(Method::GET, "/v1.1/programs", None, None, Body::empty())
@@ -157,8 +156,8 @@ async fn readiness_needs_the_database_at_this_releases_schema(backend: Backend) 
     let app = TestApp::new(backend).await;
     let ready = app
         .send(Method::GET, "/readyz", None, None, Body::empty())
-        .await;
-    assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
+        .await
+        .assert_ok();
     assert_eq!(ready.body["status"], "ready");
 
     // A newer release migrated the database behind this process's back.
@@ -197,10 +196,9 @@ async fn readiness_fails_while_postgres_is_unreachable() {
         return;
     }
     let app = TestApp::new(Backend::Postgres).await;
-    let ready = app
-        .send(Method::GET, "/readyz", None, None, Body::empty())
-        .await;
-    assert_eq!(ready.status, StatusCode::OK);
+    app.send(Method::GET, "/readyz", None, None, Body::empty())
+        .await
+        .assert_ok();
     app.db.cut_off().await;
     let down = app
         .send(Method::GET, "/readyz", None, None, Body::empty())

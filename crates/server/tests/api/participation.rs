@@ -26,8 +26,8 @@ async fn idle_periods_are_local_dates_across_daylight_saving(backend: Backend) {
             &path,
             &json!({"idle_periods": [idle("2027-03-10", "2027-03-20")]}),
         )
-        .await;
-    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+        .await
+        .assert_ok();
     assert_eq!(added.body["time_zone"], "America/Los_Angeles");
     assert_eq!(
         added.body["idle_periods"],
@@ -92,8 +92,8 @@ async fn idle_periods_are_local_dates_across_daylight_saving(backend: Backend) {
             &path,
             &json!({"idle_periods": [idle("2027-03-10", "2027-03-20")]}),
         )
-        .await;
-    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+        .await
+        .assert_ok();
     assert_eq!(deleted.body["idle_periods"], json!([]));
     let changes = app
         .event_payloads("meter.enrollment.participation-status.updated")
@@ -122,8 +122,8 @@ async fn bulk_idle_periods_apply_to_the_meters_found_and_deletes_are_all_or_noth
         {"meter_id": a, "idle_periods": [idle("2027-06-01", "2027-06-30")]},
         {"meter_id": unknown, "idle_periods": [idle("2027-06-01", "2027-06-30")]}]}),
         )
-        .await;
-    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+        .await
+        .assert_ok();
     assert_eq!(added.body["meter_ids"], json!([a]));
     assert_eq!(added.body["not_found_meter_ids"], json!([unknown]));
     let none = app
@@ -146,8 +146,10 @@ async fn bulk_idle_periods_apply_to_the_meters_found_and_deletes_are_all_or_noth
         .await;
     assert_eq!(twice.status, StatusCode::BAD_REQUEST);
 
-    let read = app.get(&format!("{path}?meter_ids={a},{b}")).await;
-    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    let read = app
+        .get(&format!("{path}?meter_ids={a},{b}"))
+        .await
+        .assert_ok();
     assert_eq!(
         read.body["enrollment"][0]["idle_periods"],
         json!([idle("2027-06-01", "2027-06-30")])
@@ -189,15 +191,14 @@ async fn bulk_idle_periods_apply_to_the_meters_found_and_deletes_are_all_or_noth
             .len(),
         1
     );
-    let whole = app
-        .send_json(
-            Method::DELETE,
-            path,
-            &json!({"enrollment": [
+    app.send_json(
+        Method::DELETE,
+        path,
+        &json!({"enrollment": [
         {"meter_id": a, "idle_periods": [idle("2027-06-01", "2027-06-30")]}]}),
-        )
-        .await;
-    assert_eq!(whole.status, StatusCode::OK, "{}", whole.body);
+    )
+    .await
+    .assert_ok();
 }
 
 async fn disenrollment_and_participate_move_the_meters_periods(backend: Backend) {
@@ -269,8 +270,8 @@ async fn disenrollment_and_participate_move_the_meters_periods(backend: Backend)
             &format!("/v1.1/enrollment/meters/{a}/disenrollment_requests"),
             &json!({"disenrollment_date": in_days(30), "reason": "moved out"}),
         )
-        .await;
-    assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+        .await
+        .assert_ok();
     let last = gone.body["participation_preferences"]
         .as_array()
         .unwrap()
@@ -286,8 +287,8 @@ async fn disenrollment_and_participate_move_the_meters_periods(backend: Backend)
             &format!("/v1.1/enrollment/meters/{a}/participate"),
             &json!({"start_date": in_days(60)}),
         )
-        .await;
-    assert_eq!(back.status, StatusCode::OK, "{}", back.body);
+        .await
+        .assert_ok();
     let kinds: Vec<&str> = back.body["participation_preferences"]
         .as_array()
         .unwrap()
@@ -314,17 +315,16 @@ async fn disenrollment_and_participate_move_the_meters_periods(backend: Backend)
             "/v1.1/enrollment/meters/disenrollment_requests",
             &json!({"meter_ids": [a, b], "disenrollment_date": in_days(10), "reason": "sold"}),
         )
-        .await;
-    assert_eq!(many.status, StatusCode::OK, "{}", many.body);
+        .await
+        .assert_ok();
     assert_eq!(many.body["updated"], 2);
-    let all_back = app
-        .send_json(
-            Method::POST,
-            "/v1.1/enrollment/meters/participate",
-            &json!({"meter_ids": [a, b], "start_date": in_days(1)}),
-        )
-        .await;
-    assert_eq!(all_back.status, StatusCode::OK, "{}", all_back.body);
+    app.send_json(
+        Method::POST,
+        "/v1.1/enrollment/meters/participate",
+        &json!({"meter_ids": [a, b], "start_date": in_days(1)}),
+    )
+    .await
+    .assert_ok();
     let b_prefs =
         app.get(&format!("/v2/meters/{b}/enrollments")).await.body["participation_preferences"]
             .clone();
@@ -376,14 +376,13 @@ async fn a_season_long_idle_period_is_named_as_why_a_program_is_not_participatin
     );
 
     // Idle over the whole delivery period: NOT_PARTICIPATING, saying why.
-    let whole = app
-        .send_json(
-            Method::POST,
-            &format!("/v1.1/enrollment/meters/{id}/idle_periods"),
-            &json!({"idle_periods": [idle("2020-01-01", end)]}),
-        )
-        .await;
-    assert_eq!(whole.status, StatusCode::OK, "{}", whole.body);
+    app.send_json(
+        Method::POST,
+        &format!("/v1.1/enrollment/meters/{id}/idle_periods"),
+        &json!({"idle_periods": [idle("2020-01-01", end)]}),
+    )
+    .await
+    .assert_ok();
     let out = app.get(&format!("/v2/meters/{id}/enrollments")).await.body;
     assert_eq!(
         out["program_enrollment"][0]["enrollment_status"],
@@ -419,8 +418,8 @@ async fn the_market_registration_refresh_is_only_for_caiso_utility_meters(backen
             ),
             &json!({}),
         )
-        .await;
-    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+        .await
+        .assert_ok();
     assert_eq!(refreshed.body["meter_id"], ids["util-1"]);
     // An evaluation that finds what was there changes nothing, not even the time.
     assert_eq!(
@@ -457,10 +456,9 @@ async fn a_meter_holds_at_most_500_periods_whichever_call_adds_them(backend: Bac
         let periods: Vec<Value> = (hundred * 100..(hundred + 1) * 100)
             .map(|i| json!({"start_date": day(i), "end_date": day(i)}))
             .collect();
-        let added = app
-            .send_json(Method::POST, &path, &json!({"idle_periods": periods}))
-            .await;
-        assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+        app.send_json(Method::POST, &path, &json!({"idle_periods": periods}))
+            .await
+            .assert_ok();
     }
     let one_more = app
         .send_json(
@@ -496,22 +494,20 @@ async fn a_meter_holds_at_most_500_periods_whichever_call_adds_them(backend: Bac
     let kept = app.get(&path).await.body["idle_periods"].clone();
     assert_eq!(kept.as_array().unwrap().len(), 500);
     // Removing some makes room again.
-    let removed = app
-        .send_json(
-            Method::DELETE,
-            &path,
-            &json!({"idle_periods": [{"start_date": day(0), "end_date": day(0)}]}),
-        )
-        .await;
-    assert_eq!(removed.status, StatusCode::OK, "{}", removed.body);
-    let again = app
-        .send_json(
-            Method::POST,
-            &path,
-            &json!({"idle_periods": [{"start_date": day(600), "end_date": day(600)}]}),
-        )
-        .await;
-    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    app.send_json(
+        Method::DELETE,
+        &path,
+        &json!({"idle_periods": [{"start_date": day(0), "end_date": day(0)}]}),
+    )
+    .await
+    .assert_ok();
+    app.send_json(
+        Method::POST,
+        &path,
+        &json!({"idle_periods": [{"start_date": day(600), "end_date": day(600)}]}),
+    )
+    .await
+    .assert_ok();
 }
 
 gridroll_testkit::backend_tests!(

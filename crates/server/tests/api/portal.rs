@@ -54,8 +54,7 @@ fn job_id(page: &Page) -> String {
 async fn signing_in_opens_the_dashboard_and_signing_out_ends_the_session(backend: Backend) {
     let app = TestApp::new(backend).await;
     let mut visitor = admin(&app).await;
-    let dashboard = visitor.get("/portal").await;
-    assert_eq!(dashboard.status, StatusCode::OK);
+    let dashboard = visitor.get("/portal").await.assert_ok();
     dashboard.assert_contains("Meters by enrollment status");
     dashboard.assert_contains("admin@example.com");
 
@@ -324,8 +323,10 @@ async fn a_good_file_becomes_a_job_whose_failed_rows_download_in_the_upload_layo
     running.assert_contains(r#"<meta http-equiv="refresh" content="2">"#);
     app.drain().await;
 
-    let done = visitor.get(&format!("/portal/jobs/{job}")).await;
-    assert_eq!(done.status, StatusCode::OK);
+    let done = visitor
+        .get(&format!("/portal/jobs/{job}"))
+        .await
+        .assert_ok();
     done.assert_contains("second.csv");
     done.assert_contains("COMPLETED WITH ERRORS");
     done.assert_contains("3</span> of 3 rows processed");
@@ -352,8 +353,10 @@ async fn a_good_file_becomes_a_job_whose_failed_rows_download_in_the_upload_layo
     assert_eq!(progress["created"], 2);
     assert_eq!(progress["failed"], 1);
 
-    let failed = visitor.get(&format!("/portal/jobs/{job}/failed.csv")).await;
-    assert_eq!(failed.status, StatusCode::OK);
+    let failed = visitor
+        .get(&format!("/portal/jobs/{job}/failed.csv"))
+        .await
+        .assert_ok();
     assert!(failed.content_type.starts_with("text/csv"));
     let mut lines = failed.text.trim_start_matches('\u{feff}').lines();
     let header = lines.next().unwrap();
@@ -430,8 +433,7 @@ async fn meters_are_found_by_reference_and_status_and_open_with_their_fields(bac
 
     // Only a meter's own link has a slash after /portal/meters.
     let href = &found.from("/portal/meters/", '"');
-    let meter = visitor.get(href).await;
-    assert_eq!(meter.status, StatusCode::OK);
+    let meter = visitor.get(href).await.assert_ok();
     meter.assert_contains("What this meter needs from you");
     // ELRP takes this meter once its utility account is known: said in column names.
     meter.assert_contains("fill in utility_name, electric_service_account_number");
@@ -527,8 +529,8 @@ async fn a_key_made_in_the_portal_is_shown_once_and_works_until_revoked(backend:
                 ("webhooks:read", "on"),
             ],
         )
-        .await;
-    assert_eq!(page.status, StatusCode::OK);
+        .await
+        .assert_ok();
     let key = page.from("grk_", '<');
 
     let listed = visitor.get("/portal/keys").await;
@@ -536,16 +538,15 @@ async fn a_key_made_in_the_portal_is_shown_once_and_works_until_revoked(backend:
     listed.assert_contains("sync job");
     listed.assert_contains("Read only");
 
-    let read = app
-        .send(
-            Method::GET,
-            "/v1.1/programs",
-            Some(&key),
-            None,
-            Body::empty(),
-        )
-        .await;
-    assert_eq!(read.status, StatusCode::OK);
+    app.send(
+        Method::GET,
+        "/v1.1/programs",
+        Some(&key),
+        None,
+        Body::empty(),
+    )
+    .await
+    .assert_ok();
     let write = app
         .send(
             Method::POST,
@@ -683,13 +684,12 @@ async fn an_invitation_link_makes_a_signed_in_user_once(backend: Backend) {
                 ("role", "member"),
             ],
         )
-        .await;
-    assert_eq!(page.status, StatusCode::OK);
+        .await
+        .assert_ok();
     let link = page.from("/portal/invitations/", '<');
 
     let mut invitee = Visitor::new(&app);
-    let form = invitee.get(&link).await;
-    assert_eq!(form.status, StatusCode::OK);
+    let form = invitee.get(&link).await.assert_ok();
     form.assert_contains("new.person@example.com");
     let token = form.csrf();
     let short = invitee
@@ -749,8 +749,8 @@ async fn invitation_link(visitor: &mut Visitor<'_>, email: &str) -> String {
             "/portal/users",
             &[("csrf", &csrf), ("email", email), ("role", "member")],
         )
-        .await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        .await
+        .assert_ok();
     page.from("/portal/invitations/", '<')
 }
 
@@ -852,8 +852,10 @@ async fn a_programs_template_uploads_as_a_meter_ready_for_it(backend: Backend) {
     let mut visitor = admin(&app).await;
     let programs = visitor.get("/portal/programs").await;
     programs.assert_contains("/portal/programs/CEC-DSGS/template.csv");
-    let template = visitor.get("/portal/programs/CEC-DSGS/template.csv").await;
-    assert_eq!(template.status, StatusCode::OK);
+    let template = visitor
+        .get("/portal/programs/CEC-DSGS/template.csv")
+        .await
+        .assert_ok();
     assert_eq!(template.text.lines().count(), 2);
     let csrf = visitor.csrf().await;
     let page = visitor
@@ -1061,8 +1063,7 @@ async fn an_admin_creates_a_webhook_in_the_portal_and_sees_its_secret_once(backe
     let (id, secret) = portal_subscribe(&app, &mut visitor, &receiver.url).await;
     assert!(secret.len() > "whsec_".len(), "{secret}");
 
-    let listed = visitor.get("/portal/webhooks").await;
-    assert_eq!(listed.status, StatusCode::OK);
+    let listed = visitor.get("/portal/webhooks").await.assert_ok();
     assert!(
         !listed.text.contains(&secret),
         "the secret is shown only once"
@@ -1082,8 +1083,10 @@ async fn an_admin_creates_a_webhook_in_the_portal_and_sees_its_secret_once(backe
         .unwrap();
     assert_eq!(got[0].header("x-api-key"), "receiver-key");
 
-    let page = visitor.get(&format!("/portal/webhooks/{id}")).await;
-    assert_eq!(page.status, StatusCode::OK);
+    let page = visitor
+        .get(&format!("/portal/webhooks/{id}"))
+        .await
+        .assert_ok();
     assert!(!page.text.contains(&secret));
     page.assert_contains(r#"value="receiver-key""#);
     page.assert_contains(">SUCCEEDED<");
@@ -1162,8 +1165,8 @@ async fn the_webhook_page_tests_rotates_and_redelivers_from_its_log(backend: Bac
 
     let tested = visitor
         .post_form(&format!("{base}/test"), &[("csrf", &csrf)])
-        .await;
-    assert_eq!(tested.status, StatusCode::OK, "{}", tested.text);
+        .await
+        .assert_ok();
     tested.assert_contains("The test event succeeded");
     tested.assert_contains("answered <strong>200</strong>");
     let sent = receiver.received()[0].json();
@@ -1301,8 +1304,8 @@ async fn api_subscription(app: &TestApp) -> String {
             &serde_json::json!({"receiver_url": "http://127.0.0.1:9/private-hook",
                                 "event_types": ["meter.created"]}),
         )
-        .await;
-    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+        .await
+        .assert_ok();
     made.body["webhook_id"].as_str().unwrap().to_owned()
 }
 
@@ -1353,8 +1356,7 @@ async fn another_partners_webhook_is_not_found_in_the_portal(backend: Backend) {
     add_user(&app, other, "intruder@example.com", Role::Admin).await;
     let mut intruder = Visitor::new(&app);
     intruder.sign_in("intruder@example.com", PASSWORD).await;
-    let list = intruder.get("/portal/webhooks").await;
-    assert_eq!(list.status, StatusCode::OK);
+    let list = intruder.get("/portal/webhooks").await.assert_ok();
     assert!(!list.text.contains("private-hook"));
     for uri in [
         format!("/portal/webhooks/{id}"),

@@ -165,8 +165,10 @@ async fn the_one_row_download_uploads_again_as_an_update_of_the_same_meter(backe
         "tag",
     );
 
-    let download = visitor.get(&format!("/portal/meters/{id}/meter.csv")).await;
-    assert_eq!(download.status, StatusCode::OK);
+    let download = visitor
+        .get(&format!("/portal/meters/{id}/meter.csv"))
+        .await
+        .assert_ok();
     assert!(download.content_type.starts_with("text/csv"));
     let mut lines = download.text.lines();
     let header = lines.next().unwrap();
@@ -216,14 +218,13 @@ async fn the_meter_page_names_in_its_dates_the_idle_period_that_keeps_a_program_
         .as_str()
         .unwrap()[..10]
         .to_owned();
-    let idle = app
-        .post_json(
-            &format!("/v1.1/enrollment/meters/{id}/idle_periods"),
-            &serde_json::json!({"idle_periods": [
+    app.post_json(
+        &format!("/v1.1/enrollment/meters/{id}/idle_periods"),
+        &serde_json::json!({"idle_periods": [
                 {"start_date": "2020-01-01", "end_date": end, "reason": "Renovation"}]}),
-        )
-        .await;
-    assert_eq!(idle.status, StatusCode::OK, "{}", idle.body);
+    )
+    .await
+    .assert_ok();
 
     let mut visitor = signed_in(&app).await;
     let page = visitor.get(&format!("/portal/meters/{id}")).await;
@@ -295,8 +296,7 @@ async fn the_status_chart_follows_the_enrollment_order_in_badge_colours(backend:
     dashboard.assert_contains(
         r#"<link rel="icon" type="image/svg+xml" href="/portal/assets/favicon.svg">"#,
     );
-    let icon = visitor.get("/portal/assets/favicon.svg").await;
-    assert_eq!(icon.status, StatusCode::OK);
+    let icon = visitor.get("/portal/assets/favicon.svg").await.assert_ok();
     assert_eq!(icon.content_type, "image/svg+xml");
     assert!(icon.text.starts_with("<svg"));
 }

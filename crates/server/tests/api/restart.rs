@@ -294,8 +294,8 @@ async fn outcomes_recorded_before_an_upgrade_are_reported_and_the_job_finishes_a
     // The job input was rewritten in its compact form: its fields are still found.
     let found = app
         .get("/v1.1/provisional-assets?search_query=francisco&search_fields=city")
-        .await;
-    assert_eq!(found.status, StatusCode::OK);
+        .await
+        .assert_ok();
     assert_eq!(
         found.body["provisional_assets"].as_array().unwrap().len(),
         4
@@ -336,8 +336,7 @@ async fn outcomes_recorded_before_an_upgrade_are_reported_and_the_job_finishes_a
     );
     for (at, reference) in [(0, "ref-a"), (2, "ref-b"), (3, "ref-c")] {
         let id = after["assets"][at]["meter_id"].as_str().unwrap();
-        let details = app.get(&format!("/v2/meters/{id}")).await;
-        assert_eq!(details.status, StatusCode::OK);
+        let details = app.get(&format!("/v2/meters/{id}")).await.assert_ok();
         for (key, value) in asset(reference).as_object().unwrap() {
             assert_eq!(&details.body[key], value, "{reference} {key}");
         }

@@ -51,8 +51,8 @@ async fn subscribe(app: &TestApp, url: &str, types: &[&str]) -> (String, String)
             &json!({"receiver_url": url, "event_types": types,
                     "headers": [{"name": "x-api-key", "value": "receiver-key"}]}),
         )
-        .await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        .await
+        .assert_ok();
     (
         answer.body["webhook_id"].as_str().unwrap().to_owned(),
         answer.body["secret"].as_str().unwrap().to_owned(),
@@ -105,8 +105,7 @@ async fn subscriptions_answer_the_references_shapes_and_are_the_partners_own(bac
     let (app, _) = app(backend).await;
     let (id, secret) = subscribe(&app, "https://receiver.example/in", &["meter.created"]).await;
     assert!(secret.starts_with("whsec_"), "{secret}");
-    let listed = app.get("/v1.1/webhooks").await;
-    assert_eq!(listed.status, StatusCode::OK);
+    let listed = app.get("/v1.1/webhooks").await.assert_ok();
     let webhook = &listed.body["webhooks"][0];
     for field in ["webhook_id", "event_types", "headers", "receiver_url"] {
         assert!(
@@ -130,8 +129,8 @@ async fn subscriptions_answer_the_references_shapes_and_are_the_partners_own(bac
         Some(&json!({"receiver_url": "https://receiver.example/v2",
                      "event_types": ["job.completed", "meter.enrollment.global-status.updated"]})),
     )
-    .await;
-    assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.body);
+    .await
+    .assert_ok();
     assert_eq!(replaced.body, json!({"webhook_id": id}));
     let now = app.get(&path).await.body;
     assert_eq!(now["receiver_url"], "https://receiver.example/v2");
@@ -303,8 +302,10 @@ async fn a_receiver_that_fails_three_times_gets_the_event_on_the_fourth_attempt(
     clock.advance(Duration::from_secs(86_400));
     assert_eq!(dispatch(&app).await, 0, "delivered: no more attempts");
 
-    let log = app.get(&format!("/v1.1/webhooks/{id}/deliveries")).await;
-    assert_eq!(log.status, StatusCode::OK, "{}", log.body);
+    let log = app
+        .get(&format!("/v1.1/webhooks/{id}/deliveries"))
+        .await
+        .assert_ok();
     let attempts = log.body["deliveries"].as_array().unwrap();
     let seen: Vec<(u64, bool, u64)> = attempts
         .iter()
@@ -465,8 +466,7 @@ async fn the_feed_returns_every_committed_event_once_in_order_while_jobs_run(bac
             Some(c) => format!("/v1.1/events?page_size=10&after={c}"),
             None => "/v1.1/events?page_size=10".to_owned(),
         };
-        let page = app.get(&uri).await;
-        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let page = app.get(&uri).await.assert_ok();
         let events = page.body["events"].as_array().unwrap().clone();
         cursor = Some(page.body["next_cursor"].as_str().unwrap().to_owned());
         let empty = events.is_empty();
@@ -571,8 +571,8 @@ async fn a_rotated_secret_signs_beside_the_old_one_during_the_overlap(backend: B
         &format!("/v1.1/webhooks/{id}/rotate-secret"),
         None,
     )
-    .await;
-    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    .await
+    .assert_ok();
     let new = rotated.body["secret"].as_str().unwrap().to_owned();
     assert_ne!(new, old);
     app.import(vec![asset("ref-a")]).await;
@@ -598,8 +598,9 @@ async fn the_test_endpoint_says_how_the_receiver_answered(backend: Backend) {
     let path = format!("/v1.1/webhooks/{id}/test");
     let event = json!({"webhook_event_type": "meter.created", "meter_id": uuid::Uuid::now_v7(),
                        "partner_reference": "sample-ref-123"});
-    let ok = send(&app, Method::POST, &path, Some(&event)).await;
-    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    let ok = send(&app, Method::POST, &path, Some(&event))
+        .await
+        .assert_ok();
     assert_eq!(ok.body["is_successful"], true);
     assert_eq!(ok.body["status_code"], 200);
     assert!(ok.body["response_time_ms"].is_u64());

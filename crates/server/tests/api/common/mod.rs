@@ -46,6 +46,14 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// The answer, once it is known to be a `200 OK` (otherwise the test fails, showing
+    /// the body).
+    #[track_caller]
+    pub fn assert_ok(self) -> Self {
+        assert_eq!(self.status, StatusCode::OK, "{}", self.body);
+        self
+    }
+
     /// A header of the answer, as text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())

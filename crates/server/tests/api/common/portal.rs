@@ -27,6 +27,14 @@ pub struct Page {
 }
 
 impl Page {
+    /// The page, once it is known to be a `200 OK` (otherwise the test fails, showing
+    /// the page).
+    #[track_caller]
+    pub fn assert_ok(self) -> Self {
+        assert_eq!(self.status, StatusCode::OK, "{}", self.text);
+        self
+    }
+
     /// The text from the first `start` on (included) up to `end` (excluded).
     pub fn from(&self, start: &str, end: char) -> String {
         let at = self
