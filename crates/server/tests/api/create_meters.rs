@@ -3,7 +3,7 @@
 use gridroll_testkit::Backend;
 
 use crate::common::{CSV_HEADER, TestApp, asset, csv_row, full_asset};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use gridroll_server::Config;
 use gridroll_server::worker::Worker;
 use serde_json::{Value, json};
@@ -322,13 +322,7 @@ async fn a_meter_archived_while_a_chunk_waits_leaves_its_reference_to_the_chunk(
     let app = two_a_chunk(backend).await;
     let old = app.create_meters(vec![asset("shared")]).await["shared"].clone();
     let (job_id, mut worker) = waiting_on_shared(&app).await;
-    app.send_json(
-        Method::POST,
-        "/v1.1/meters/archive",
-        &json!({"meter_ids": [old]}),
-    )
-    .await
-    .assert_ok();
+    app.archive(json!([old])).await.assert_ok();
 
     worker.drain().await.unwrap();
     let job = app.job(&job_id).await;

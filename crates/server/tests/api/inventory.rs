@@ -904,13 +904,7 @@ async fn a_search_answers_each_meter_as_its_own_read_does(backend: Backend) {
     )
     .await
     .assert_ok();
-    app.send_json(
-        Method::POST,
-        "/v1.1/meters/archive",
-        &json!({"meter_ids": &ids[3..7]}),
-    )
-    .await
-    .assert_ok();
+    app.archive(json!(&ids[3..7])).await.assert_ok();
 
     let found = search_all(&app, &app.key, &json!({}), 7).await;
     assert_eq!(found.len(), 40);

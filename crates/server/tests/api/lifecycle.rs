@@ -316,13 +316,7 @@ async fn archived_meters_are_left_out_unmatched_by_uploads_and_in_no_program(bac
         .await;
     let (a, b) = (&ids["arch-a"], &ids["arch-b"]);
 
-    app.send_json(
-        Method::POST,
-        "/v1.1/meters/archive",
-        &json!({"meter_ids": [a]}),
-    )
-    .await
-    .assert_ok();
+    app.archive(json!([a])).await.assert_ok();
     assert_eq!(app.meter(a).await["is_archived"], true);
     assert_eq!(
         search(&app, json!({"exclude_archived": true})).await,
@@ -342,13 +336,7 @@ async fn archived_meters_are_left_out_unmatched_by_uploads_and_in_no_program(bac
     }
 
     // Archiving it again, or archiving it with another meter, changes nothing.
-    let twice = app
-        .send_json(
-            Method::POST,
-            "/v1.1/meters/archive",
-            &json!({"meter_ids": [b, a]}),
-        )
-        .await;
+    let twice = app.archive(json!([b, a])).await;
     assert_eq!(twice.status, StatusCode::CONFLICT, "{}", twice.body);
     assert_eq!(twice.body["details"]["meters"][0]["meter_id"], *a);
     assert_eq!(app.meter(b).await["is_archived"], false);
@@ -367,37 +355,14 @@ async fn archived_meters_are_left_out_unmatched_by_uploads_and_in_no_program(bac
     assert_ne!(newer, *a);
 
     // Bringing the archived one back needs its reference, which the new meter has.
-    let back = app
-        .send_json(
-            Method::POST,
-            "/v1.1/meters/unarchive",
-            &json!({"meter_ids": [a]}),
-        )
-        .await;
+    let back = app.unarchive(json!([a])).await;
     assert_eq!(back.status, StatusCode::CONFLICT, "{}", back.body);
     assert_eq!(back.body["details"]["meters"][0]["held_by_meter_id"], newer);
-    app.send_json(
-        Method::POST,
-        "/v1.1/meters/archive",
-        &json!({"meter_ids": [newer]}),
-    )
-    .await;
-    app.send_json(
-        Method::POST,
-        "/v1.1/meters/unarchive",
-        &json!({"meter_ids": [a]}),
-    )
-    .await
-    .assert_ok();
+    app.archive(json!([newer])).await.assert_ok();
+    app.unarchive(json!([a])).await.assert_ok();
     let enrollments = app.get(&format!("/v2/meters/{a}/enrollments")).await.body;
     assert_ne!(enrollments["global_enrollment_status"], "INELIGIBLE");
-    let not_archived = app
-        .send_json(
-            Method::POST,
-            "/v1.1/meters/unarchive",
-            &json!({"meter_ids": [b]}),
-        )
-        .await;
+    let not_archived = app.unarchive(json!([b])).await;
     assert_eq!(not_archived.status, StatusCode::CONFLICT);
     // Archiving and bringing back each made a meter.updated for the meter.
     let updated = app.event_payloads("meter.updated").await;

@@ -5,11 +5,13 @@ use gridroll_domain::enums::{CreatedBy, ParticipationPreference};
 use gridroll_domain::job::JobStatus;
 use gridroll_domain::webhook::{EventType, SubscriptionRequest};
 use gridroll_domain::{MeterData, MeterId};
-use gridroll_store::{EditError, EventTypes, StoreOptions, StoredEvent};
+use gridroll_store::{EditError, EventTypes, FeedPage, StoreOptions, StoredEvent};
 use gridroll_testkit::Backend;
 use serde_json::{Value, json};
 
-use crate::{Fixture, NOW, asset, committed, committed_meters, process, set_participation};
+use crate::{
+    Fixture, NOW, asset, assets_of, committed, committed_meters, process, set_participation,
+};
 
 /// The partner's whole feed, oldest first.
 pub async fn feed(f: &Fixture) -> Vec<StoredEvent> {
@@ -21,6 +23,16 @@ pub async fn feed(f: &Fixture) -> Vec<StoredEvent> {
         .unwrap();
     assert!(!page.more);
     page.events
+}
+
+/// The partner's `job.completed` events after `after`, up to ten.
+async fn jobs_completed_after(f: &Fixture, after: u64) -> FeedPage {
+    let completed = EventTypes::NONE.with(EventType::JobCompleted);
+    f.stores
+        .events
+        .feed(f.partner, after, completed, 10)
+        .await
+        .unwrap()
 }
 
 fn types(events: &[StoredEvent]) -> Vec<&str> {
@@ -57,12 +69,7 @@ async fn a_processed_job_records_each_created_meter_and_then_its_end_in_order(ba
     );
     let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, [1, 2, 3, 4], "numbered in commit order");
-    let meters = f
-        .stores
-        .jobs
-        .job_assets(f.partner, job, 0, 10)
-        .await
-        .unwrap();
+    let meters = assets_of(&f, job).await;
     let created: Vec<Value> = events[..3].iter().map(payload).collect();
     for (event, asset) in created.iter().zip([&meters[0], &meters[1], &meters[3]]) {
         assert_eq!(event["webhook_event_type"], "meter.created");
@@ -216,15 +223,7 @@ async fn the_feed_pages_in_order_and_filters_by_type(backend: Backend) {
         }
     }
     assert_eq!(paged, all, "every event once, in order");
-    let ends = events
-        .feed(
-            f.partner,
-            0,
-            EventTypes::NONE.with(EventType::JobCompleted),
-            10,
-        )
-        .await
-        .unwrap();
+    let ends = jobs_completed_after(&f, 0).await;
     assert_eq!(types(&ends.events), ["job.completed"; 3]);
     assert_eq!(ends.position, 9);
     let other = f
@@ -260,12 +259,7 @@ async fn a_chunks_events_are_one_row_and_read_back_one_by_one_with_ids_of_their_
     ids.dedup();
     assert_eq!(ids.len(), 6, "each event has an id of its own");
     assert_eq!(feed(&f).await, all, "and the same each time it is read");
-    let meters = f
-        .stores
-        .jobs
-        .job_assets(f.partner, job, 0, 10)
-        .await
-        .unwrap();
+    let meters = assets_of(&f, job).await;
     for (event, asset) in all.iter().zip(&meters) {
         assert_eq!(payload(event)["meter_id"], json!(asset.meter_id.unwrap()));
     }
@@ -281,15 +275,7 @@ async fn a_chunks_events_are_one_row_and_read_back_one_by_one_with_ids_of_their_
         "a page starts and ends inside the run"
     );
     assert_eq!((inside.position, inside.more), (4, true));
-    let end = events
-        .feed(
-            f.partner,
-            2,
-            EventTypes::NONE.with(EventType::JobCompleted),
-            10,
-        )
-        .await
-        .unwrap();
+    let end = jobs_completed_after(&f, 2).await;
     assert_eq!(end.events, all[5..]);
 }
 

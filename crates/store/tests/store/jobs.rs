@@ -9,7 +9,7 @@ use gridroll_store::{
 };
 use gridroll_testkit::Backend;
 
-use crate::{Fixture, LEASE, NOW, committed, meter, new_job, process};
+use crate::{Fixture, LEASE, NOW, assets_of, committed, meter, new_job, process};
 
 async fn an_upload_is_invisible_until_committed_and_leaves_nothing_when_discarded(
     backend: Backend,
@@ -379,12 +379,7 @@ async fn a_meter_changed_between_a_chunks_lookup_and_its_lock_is_left_alone(chan
     let report = chunk.await.unwrap().unwrap();
     assert_eq!(report.status, JobStatus::Completed);
 
-    let assets = f
-        .stores
-        .jobs
-        .job_assets(f.partner, job, 0, 10)
-        .await
-        .unwrap();
+    let assets = assets_of(&f, job).await;
     assert_eq!(assets[0].meter_id, Some(held));
     assert_eq!(assets[0].status_name, Some(StatusName::MeterUpdated));
     // The changed meter holds no claim on the reference any more: the row made a meter

@@ -17,7 +17,8 @@ use gridroll_domain::lifecycle::Change;
 use gridroll_domain::program::{DEFAULT_CATALOG, parse_catalog};
 use gridroll_domain::{JobId, MeterData, MeterId, PartnerId};
 use gridroll_store::{
-    Applied, AssetBatch, EditError, MeterEdit, NewJob, Received, StoreOptions, Stores, Unknown,
+    Applied, AssetBatch, AssetState, EditError, MeterEdit, NewJob, Received, StoreOptions, Stores,
+    Unknown,
 };
 use gridroll_testkit::{Backend, TestDatabase};
 use serde_json::{Value, json};
@@ -115,6 +116,15 @@ pub async fn committed_meters(f: &Fixture, meters: Vec<MeterData>, update_existi
         .unwrap();
     jobs.commit_job(id, &received, NOW).await.unwrap();
     id
+}
+
+/// Where the first ten assets of a job stand.
+pub async fn assets_of(f: &Fixture, job: JobId) -> Vec<AssetState> {
+    f.stores
+        .jobs
+        .job_assets(f.partner, job, 0, 10)
+        .await
+        .unwrap()
 }
 
 /// Claims the job and processes it to the end, `chunk` assets at a time.

@@ -327,6 +327,20 @@ impl TestApp {
     }
 
     /// Creates meters from assets, processed to the end; answers their ids by reference.
+    /// Archives `meter_ids` (a JSON list) through the API.
+    pub async fn archive(&self, meter_ids: Value) -> Answer {
+        let body = json!({ "meter_ids": meter_ids });
+        self.send_json(Method::POST, "/v1.1/meters/archive", &body)
+            .await
+    }
+
+    /// Brings `meter_ids` (a JSON list) back from the archive through the API.
+    pub async fn unarchive(&self, meter_ids: Value) -> Answer {
+        let body = json!({ "meter_ids": meter_ids });
+        self.send_json(Method::POST, "/v1.1/meters/unarchive", &body)
+            .await
+    }
+
     pub async fn create_meters(&self, assets: Vec<Value>) -> BTreeMap<String, String> {
         let job_id = self.submit("/v1.1/jobs/meters", assets).await;
         self.drain().await;
