@@ -89,8 +89,10 @@ impl<'r> Columnar<'r> {
 pub struct Chunk {
     pub report: ChunkReport,
     pub next_seq: u64,
-    /// The job's assets, once the chunk ended it (statistics follow a large one).
+    /// The job's assets (statistics follow the first and the last chunk of a large job).
     pub assets: u64,
+    /// Whether the chunk was its job's first.
+    first: bool,
     /// The references the chunk gave a meter to.
     created: Vec<String>,
 }
@@ -100,6 +102,18 @@ impl Chunk {
     /// refreshed: a large import changes `meters` faster than autovacuum notices.
     pub fn ended_a_large_job(&self) -> bool {
         self.report.status != gridroll_domain::job::JobStatus::Processing
+            && self.assets >= LARGE_UPLOAD
+    }
+
+    /// Whether the chunk began a large job that goes on. Statistics taken before the
+    /// job's partner had meters weigh it as a partner with none (or, where partners have
+    /// a meter or two, as one of them), and a reference lookup planned on them reads all
+    /// the partner's meters through another index that leads with the partner, once a
+    /// reference. Refreshed once the first chunk is in, they count the partner's meters,
+    /// and the rest of the import is planned knowing them.
+    pub fn began_a_large_job(&self) -> bool {
+        self.first
+            && self.report.status == gridroll_domain::job::JobStatus::Processing
             && self.assets >= LARGE_UPLOAD
     }
 }
@@ -189,6 +203,7 @@ async fn try_chunk(
                 report,
                 next_seq,
                 assets: 0,
+                first: false,
                 created: Vec::new(),
             }));
         }
@@ -236,13 +251,30 @@ async fn try_chunk(
         report,
         next_seq: next,
         assets: totals.assets,
+        first: next_seq == 0,
         created: writes.created_references(),
     }))
 }
 
+/// How a chunk looks its references up: one probe of the reference index per reference
+/// (`$1` the partner, `$2` the references). Planned as a join (or with `= ANY`),
+/// statistics taken while `meters` was small make the planner scan every meter of the
+/// partner instead, and a large import quadratic; `OFFSET 0` keeps the subquery a probe of
+/// its own. It is planned for its partner, on statistics refreshed after a large job's
+/// first chunk (see [`Chunk::began_a_large_job`]); a generic plan would weigh the partner
+/// by the average one, which where partners have a meter or two also leads it off the
+/// reference index.
+pub const REFERENCE_LOOKUP: &str =
+    "SELECT m.partner_reference, m.id FROM unnest($2::text[]) AS r(reference)
+     CROSS JOIN LATERAL (
+         SELECT partner_reference, id, created_at FROM meters
+         WHERE partner_id = $1 AND partner_reference = r.reference AND NOT is_archived
+         OFFSET 0
+     ) AS m
+     ORDER BY m.created_at, m.id";
+
 /// The partner's meters that carry each of `references`, oldest first; a reference no
 /// meter carries is left out. Archived meters are left out too: no upload finds them.
-/// Runs in a transaction, where it sets how its statement is planned.
 pub async fn existing_meters(
     tx: &tokio_postgres::Transaction<'_>,
     partner: PartnerId,
@@ -252,35 +284,14 @@ pub async fn existing_meters(
     if references.is_empty() {
         return Ok(existing);
     }
-    // One probe of the reference index per reference. Planned as a join (or with `= ANY`),
-    // statistics taken while `meters` was small make the planner scan every meter of the
-    // partner instead, and a large import quadratic; `OFFSET 0` keeps the subquery a probe
-    // of its own.
-    let lookup = "SELECT m.partner_reference, m.id FROM unnest($2::text[]) AS r(reference)
-         CROSS JOIN LATERAL (
-             SELECT partner_reference, id, created_at FROM meters
-             WHERE partner_id = $1 AND partner_reference = r.reference AND NOT is_archived
-             OFFSET 0
-         ) AS m
-         ORDER BY m.created_at, m.id";
-    // With its partner as a constant, the planner reads the partner's row count from the
-    // statistics; taken before this partner's meters arrived, they say it has none, and
-    // a probe of the key (partner, id) looks as cheap as one of the reference index, but
-    // filters every meter of the partner. A generic plan weighs the partner by the
-    // average instead, and the reference index always wins. The statement is planned
-    // anew each time, never kept: a generic plan kept from the start of a large import
-    // would go on using the statistics of then. The setting, the statement (parsed,
-    // bound and run at once, its parameters typed here) and the setting's reset are sent
-    // together, in the order given, and cost one round trip.
+    // The statement is planned anew each time, for its partner, never kept: a plan kept
+    // from the start of a large import would go on using the statistics of then. It is
+    // parsed, bound and run in one exchange, its parameters typed here.
     let params: [(&(dyn ToSql + Sync), Type); 2] = [
         (partner.as_uuid(), Type::UUID),
         (&references, Type::TEXT_ARRAY),
     ];
-    let (_, rows, _) = tokio::try_join!(
-        tx.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan"),
-        tx.query_typed(lookup, &params),
-        tx.batch_execute("SET LOCAL plan_cache_mode = auto"),
-    )?;
+    let rows = tx.query_typed(REFERENCE_LOOKUP, &params).await?;
     for row in rows {
         existing
             .entry(row.get(0))

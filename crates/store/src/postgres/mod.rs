@@ -8,6 +8,8 @@ mod jobs;
 mod meter_reads;
 mod migrate;
 
+pub use jobs::REFERENCE_LOOKUP;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -267,8 +269,9 @@ impl Engine for PostgresStore {
         };
         let ledger = self.ahead.ledger();
         let chunk = jobs::process_chunk(&mut client, task, durable, prepared, ledger).await?;
-        if chunk.ended_a_large_job() {
-            // Fresh statistics keep searches on their indexes right after a large import.
+        if chunk.began_a_large_job() || chunk.ended_a_large_job() {
+            // Fresh statistics keep the rest of a large import on the reference index, and
+            // searches on their indexes right after it.
             self.refresh_statistics("meters").await;
         }
         Ok((chunk.report, chunk.next_seq))

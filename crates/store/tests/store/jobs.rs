@@ -1,5 +1,6 @@
 //! Receiving uploads, the queue, and processing jobs.
 
+use gridroll_domain::enums::CreatedBy;
 use gridroll_domain::job::{AssetStatus, JobStatus, StatusName};
 use gridroll_domain::lifecycle::{Change, PartnerReference};
 use gridroll_domain::{JobId, MeterData, MeterId};
@@ -412,4 +413,52 @@ async fn a_chunk_leaves_alone_a_meter_renamed_after_its_lookup_on_postgres() {
         let renamed = Change::Reference(PartnerReference::parse("race-renamed").unwrap());
         a_meter_changed_between_a_chunks_lookup_and_its_lock_is_left_alone(renamed).await;
     }
+}
+
+/// Statistics taken while every partner had a meter or two say that a partner's meters
+/// are few. Once a new partner's large import has written its first chunk, its references
+/// must still be looked up through the reference index, not by reading all the partner's
+/// meters through another index that leads with the partner (for every reference of
+/// every chunk after).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_imports_references_are_looked_up_by_the_reference_index_after_its_first_chunk() {
+    if !gridroll_testkit::available(Backend::Postgres).await {
+        return;
+    }
+    let f = Fixture::new(Backend::Postgres).await;
+    for n in 0..300 {
+        let small = f
+            .stores
+            .accounts
+            .create_partner(&format!("Small {n}"), NOW)
+            .await
+            .unwrap()
+            .id;
+        let only = vec![meter(&format!("small-{n}"))];
+        f.stores
+            .meters
+            .import_meters(small, CreatedBy::Partner, only, NOW)
+            .await
+            .unwrap();
+    }
+    f.db.execute("ANALYZE meters").await;
+    let references: Vec<String> = (0..10_000).map(|n| format!("large-{n}")).collect();
+    let references: Vec<&str> = references.iter().map(String::as_str).collect();
+    let job = committed(&f, &references, false).await;
+    let jobs = &f.stores.jobs;
+    assert_eq!(jobs.claim_job("w", LEASE, NOW).await.unwrap(), Some(job));
+    let first = jobs
+        .process_chunk(job, "w", 3_000, LEASE, false, NOW)
+        .await
+        .unwrap();
+    assert_eq!(first.status, JobStatus::Processing);
+
+    let lookup = gridroll_store::postgres::REFERENCE_LOOKUP
+        .replace("$1", &format!("'{}'::uuid", f.partner))
+        .replace("$2", "ARRAY['large-7', 'large-9999', 'unknown']");
+    let plan = f.db.plan(&lookup).await;
+    assert!(
+        plan.contains("Index Cond: ((partner_id = ") && plan.contains("meters_by_reference"),
+        "{plan}"
+    );
 }
