@@ -112,9 +112,16 @@ impl Chunk {
     /// reference. Refreshed once the first chunk is in, they count the partner's meters,
     /// and the rest of the import is planned knowing them.
     pub fn began_a_large_job(&self) -> bool {
-        self.first
+        self.began_a_job()
             && self.report.status == gridroll_domain::job::JobStatus::Processing
             && self.assets >= LARGE_UPLOAD
+    }
+
+    /// Whether the chunk was its job's first: where statistics made stale by the
+    /// meters written since they were taken are refreshed, before the job's other chunks
+    /// (and its partner's later jobs) are planned on them.
+    pub fn began_a_job(&self) -> bool {
+        self.first
     }
 }
 

@@ -10,6 +10,7 @@ mod migrate;
 
 pub use jobs::REFERENCE_LOOKUP;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -24,7 +25,7 @@ use crate::db::Dialect;
 use crate::engine::{Engine, Work};
 use crate::events::EventTypes;
 use crate::jobs::chunk::Task;
-use crate::jobs::{JobStore, chunk};
+use crate::jobs::{JobStore, LARGE_UPLOAD, chunk};
 use crate::model::{ChunkReport, StoredMeter};
 use crate::{Result, StoreError, StoreOptions};
 
@@ -36,6 +37,8 @@ pub struct PostgresStore {
     /// Chunks being read and evaluated ahead of the one being written.
     ahead: Ahead,
     event_feed: EventTypes,
+    /// Meters this process's chunks wrote since it last refreshed their statistics.
+    written_since_statistics: AtomicU64,
 }
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -137,6 +140,7 @@ impl PostgresStore {
             pool,
             ahead: Ahead::default(),
             event_feed: options.event_feed,
+            written_since_statistics: AtomicU64::new(0),
         };
         // Fail at start, with the reason, when the database cannot be reached.
         drop(store.client().await?);
@@ -269,9 +273,20 @@ impl Engine for PostgresStore {
         };
         let ledger = self.ahead.ledger();
         let chunk = jobs::process_chunk(&mut client, task, durable, prepared, ledger).await?;
-        if chunk.began_a_large_job() || chunk.ended_a_large_job() {
-            // Fresh statistics keep the rest of a large import on the reference index, and
-            // searches on their indexes right after it.
+        let written = self
+            .written_since_statistics
+            .fetch_add(chunk.report.processed as u64, Ordering::Relaxed)
+            + chunk.report.processed as u64;
+        // Fresh statistics keep the rest of a large import on the reference index, and
+        // searches on their indexes right after it. A smaller job refreshes them after
+        // its first chunk once this process has written as many meters as a large job
+        // since they were last taken: a partner whose meters come a few thousand at a
+        // time is otherwise weighed by statistics taken before it had any.
+        if chunk.began_a_large_job()
+            || chunk.ended_a_large_job()
+            || (chunk.began_a_job() && written >= LARGE_UPLOAD)
+        {
+            self.written_since_statistics.store(0, Ordering::Relaxed);
             self.refresh_statistics("meters").await;
         }
         Ok((chunk.report, chunk.next_seq))

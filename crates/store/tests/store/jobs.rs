@@ -453,12 +453,54 @@ async fn a_large_imports_references_are_looked_up_by_the_reference_index_after_i
         .unwrap();
     assert_eq!(first.status, JobStatus::Processing);
 
-    let lookup = gridroll_store::postgres::REFERENCE_LOOKUP
-        .replace("$1", &format!("'{}'::uuid", f.partner))
-        .replace("$2", "ARRAY['large-7', 'large-9999', 'unknown']");
-    let plan = f.db.plan(&lookup).await;
+    let plan = lookup_plan(&f, "ARRAY['large-7', 'large-9999', 'unknown']").await;
     assert!(
         plan.contains("Index Cond: ((partner_id = ") && plan.contains("meters_by_reference"),
         "{plan}"
     );
+}
+
+/// Statistics taken while another partner had all the meters say that a new partner has
+/// none. Once the new partner's smaller jobs have written as many meters as a large one,
+/// its references must be looked up through the reference index again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partners_references_are_looked_up_by_the_reference_index_once_its_smaller_jobs_add_up() {
+    if !gridroll_testkit::available(Backend::Postgres).await {
+        return;
+    }
+    let f = Fixture::new(Backend::Postgres).await;
+    let first = f
+        .stores
+        .accounts
+        .create_partner("First", NOW)
+        .await
+        .unwrap()
+        .id;
+    let theirs = (0..2_000).map(|n| meter(&format!("first-{n}"))).collect();
+    f.stores
+        .meters
+        .import_meters(first, CreatedBy::Partner, theirs, NOW)
+        .await
+        .unwrap();
+    f.db.execute("ANALYZE meters").await;
+    for batch in 0..3 {
+        let references: Vec<String> = (0..4_000).map(|n| format!("new-{batch}-{n}")).collect();
+        let references: Vec<&str> = references.iter().map(String::as_str).collect();
+        let job = committed(&f, &references, false).await;
+        assert_eq!(process(&f, job, 3_000).await, JobStatus::Completed);
+    }
+
+    let plan = lookup_plan(&f, "ARRAY['new-0-7', 'new-2-3999', 'unknown']").await;
+    assert!(
+        plan.contains("Index Cond: ((partner_id = ") && plan.contains("meters_by_reference"),
+        "{plan}"
+    );
+}
+
+/// How a chunk of the fixture's partner would look `references` (an SQL array) up.
+async fn lookup_plan(f: &Fixture, references: &str) -> String {
+    let lookup = gridroll_store::postgres::REFERENCE_LOOKUP
+        .replace("$1", &format!("'{}'::uuid", f.partner))
+        .replace("$2", references);
+    f.db.plan(&lookup).await
 }
