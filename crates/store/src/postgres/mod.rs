@@ -273,6 +273,8 @@ impl Engine for PostgresStore {
         };
         let ledger = self.ahead.ledger();
         let chunk = jobs::process_chunk(&mut client, task, durable, prepared, ledger).await?;
+        // The chunk's connection goes back to the pool before a refresh takes one.
+        drop(client);
         let written = self
             .written_since_statistics
             .fetch_add(chunk.report.processed as u64, Ordering::Relaxed)
