@@ -226,7 +226,7 @@ async fn try_chunk(
     // What was found ahead serves the first attempt only: one planned again looks every
     // reference up in its own transaction.
     let references = ahead::to_look_up(&pending, input.found.take(), ledger);
-    let existing = existing_meters(tx, partner, &references).await?;
+    let existing = existing_meters(&**tx, partner, &references).await?;
     let input = &*input;
     let found = references_found(&existing);
     let plan = plan_chunk(&pending, existing, update_existing);
@@ -283,7 +283,7 @@ pub const REFERENCE_LOOKUP: &str =
 /// The partner's meters that carry each of `references`, oldest first; a reference no
 /// meter carries is left out. Archived meters are left out too: no upload finds them.
 pub async fn existing_meters(
-    tx: &tokio_postgres::Transaction<'_>,
+    client: &impl tokio_postgres::GenericClient,
     partner: PartnerId,
     references: &[String],
 ) -> Result<HashMap<String, Vec<MeterId>>> {
@@ -298,7 +298,7 @@ pub async fn existing_meters(
         (partner.as_uuid(), Type::UUID),
         (&references, Type::TEXT_ARRAY),
     ];
-    let rows = tx.query_typed(REFERENCE_LOOKUP, &params).await?;
+    let rows = client.query_typed(REFERENCE_LOOKUP, &params).await?;
     for row in rows {
         existing
             .entry(row.get(0))

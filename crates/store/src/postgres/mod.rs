@@ -231,7 +231,7 @@ impl Engine for PostgresStore {
         let pool = self.pool.clone();
         let ledger = self.ahead.ledger().clone();
         let task = tokio::spawn(async move {
-            let mut client = pool.get().await?;
+            let client = pool.get().await?;
             let (partner, input) = {
                 let db = &mut PgDb::new(&client);
                 let partner = chunk::job_partner(db, job).await?;
@@ -241,9 +241,7 @@ impl Engine for PostgresStore {
             let references = input.references();
             let evaluated = tokio::task::spawn_blocking(move || input.evaluate());
             let as_of = ledger.count();
-            let tx = client.build_transaction().read_only(true).start().await?;
-            let found = jobs::existing_meters(&tx, partner, &references).await?;
-            tx.commit().await?;
+            let found = jobs::existing_meters(&**client, partner, &references).await?;
             let mut prepared = evaluated.await.map_err(|_| StoreError::Task)??;
             let taken = found.into_keys().collect();
             prepared.found = Some(Found { taken, as_of });
