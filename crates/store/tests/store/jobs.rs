@@ -427,24 +427,10 @@ async fn a_large_imports_references_are_looked_up_by_the_reference_index_after_i
     }
     let f = Fixture::new(Backend::Postgres).await;
     for n in 0..300 {
-        let small = f
-            .stores
-            .accounts
-            .create_partner(&format!("Small {n}"), NOW)
-            .await
-            .unwrap()
-            .id;
-        let only = vec![meter(&format!("small-{n}"))];
-        f.stores
-            .meters
-            .import_meters(small, CreatedBy::Partner, only, NOW)
-            .await
-            .unwrap();
+        another_partner_with_meters(&f, &format!("small-{n}"), 1).await;
     }
     f.db.execute("ANALYZE meters").await;
-    let references: Vec<String> = (0..10_000).map(|n| format!("large-{n}")).collect();
-    let references: Vec<&str> = references.iter().map(String::as_str).collect();
-    let job = committed(&f, &references, false).await;
+    let job = committed_numbered(&f, "large", 10_000).await;
     let jobs = &f.stores.jobs;
     assert_eq!(jobs.claim_job("w", LEASE, NOW).await.unwrap(), Some(job));
     let first = jobs
@@ -465,28 +451,39 @@ async fn a_partners_references_are_looked_up_by_the_reference_index_once_its_sma
         return;
     }
     let f = Fixture::new(Backend::Postgres).await;
-    let first = f
-        .stores
-        .accounts
-        .create_partner("First", NOW)
-        .await
-        .unwrap()
-        .id;
-    let theirs = (0..2_000).map(|n| meter(&format!("first-{n}"))).collect();
-    f.stores
-        .meters
-        .import_meters(first, CreatedBy::Partner, theirs, NOW)
-        .await
-        .unwrap();
+    another_partner_with_meters(&f, "first", 2_000).await;
     f.db.execute("ANALYZE meters").await;
     for batch in 0..3 {
-        let references: Vec<String> = (0..4_000).map(|n| format!("new-{batch}-{n}")).collect();
-        let references: Vec<&str> = references.iter().map(String::as_str).collect();
-        let job = committed(&f, &references, false).await;
+        let job = committed_numbered(&f, &format!("new-{batch}"), 4_000).await;
         assert_eq!(process(&f, job, 3_000).await, JobStatus::Completed);
     }
 
     the_lookup_probes_the_reference_index(&f, "ARRAY['new-0-7', 'new-2-3999', 'unknown']").await;
+}
+
+/// Another partner, with `count` meters imported for it, referenced `{name}-0` on.
+async fn another_partner_with_meters(f: &Fixture, name: &str, count: usize) {
+    let partner = f
+        .stores
+        .accounts
+        .create_partner(name, NOW)
+        .await
+        .unwrap()
+        .id;
+    let meters = (0..count).map(|n| meter(&format!("{name}-{n}"))).collect();
+    f.stores
+        .meters
+        .import_meters(partner, CreatedBy::Partner, meters, NOW)
+        .await
+        .unwrap();
+}
+
+/// A committed job of the fixture's partner with `count` new meters, referenced
+/// `{prefix}-0` on.
+async fn committed_numbered(f: &Fixture, prefix: &str, count: usize) -> JobId {
+    let references: Vec<String> = (0..count).map(|n| format!("{prefix}-{n}")).collect();
+    let references: Vec<&str> = references.iter().map(String::as_str).collect();
+    committed(f, &references, false).await
 }
 
 /// Asserts that a chunk of the fixture's partner would look `references` (an SQL array)
